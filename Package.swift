@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers follow ../shared/ARCHITECTURE.md: cores (Raft, ...) import nothing but the
+// standard library; shells and foundations wrap the system C libraries.
+let package = Package(
+    name: "Shoal",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "shoal", targets: ["Shoal"]),
+        .executable(name: "shoal-sim", targets: ["ShoalSim"]),
+        .executable(name: "shoal-bench", targets: ["ShoalBench"]),
+    ],
+    targets: [
+        // C boundaries
+        .systemLibrary(
+            name: "CSQLite",
+            path: "Sources/CSQLite",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+
+        // Cores (sans-IO)
+        .target(name: "Raft", path: "Sources/Raft"),
+
+        // Foundations
+        .target(name: "Storage", dependencies: ["CSQLite", "Raft"], path: "Sources/Storage"),
+
+        // Simulation: deterministic whole-cluster runs
+        .target(name: "Simulation", dependencies: ["Raft"], path: "Simulations/Simulation"),
+        .executableTarget(name: "ShoalSim", dependencies: ["Simulation"], path: "Simulations/ShoalSim"),
+
+        // Executables
+        .executableTarget(name: "Shoal", dependencies: ["Simulation"], path: "Sources/Shoal"),
+        .executableTarget(name: "ShoalBench", dependencies: ["Raft", "Storage"], path: "Sources/ShoalBench"),
+
+        // Tests
+        .testTarget(name: "RaftTests", dependencies: ["Raft"], path: "Tests/RaftTests"),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft"], path: "Tests/StorageTests"),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Raft"], path: "Tests/SimulationTests"),
+    ],
+    swiftLanguageModes: [.v6]
+)
