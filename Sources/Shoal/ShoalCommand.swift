@@ -1,0 +1,42 @@
+import Foundation
+import Simulation
+
+/// Dispatches `shoal <command> ...`.
+enum ShoalCommand {
+    static let usage = """
+        usage: shoal <command> [options]
+
+        commands:
+          sim raft [flags]   run a simulated Raft cluster (same flags as shoal-sim raft)
+          version            print the version
+          help               print this help
+
+        Cluster commands (dev, daemon, init, join, service, container) are not built yet.
+        """
+
+    static func run(_ arguments: [String]) -> Int32 {
+        guard let command = arguments.first else {
+            print(usage)
+            return 2
+        }
+        let rest = Array(arguments.dropFirst())
+        switch command {
+        case "sim":
+            return SimulationCommand.run(rest)
+        case "version", "--version":
+            print("shoal 0.1.0")
+            return 0
+        case "help", "--help", "-h":
+            print(usage)
+            return 0
+        case "internal-storage-torture":
+            return runStorageTorture(arguments: rest)
+        case "dev", "daemon", "init", "join", "service", "container", "node", "registry":
+            FileHandle.standardError.write(Data("shoal \(command): not built yet; it arrives with a later issue. Try `shoal sim raft` for now.\n".utf8))
+            return 2
+        default:
+            FileHandle.standardError.write(Data("shoal: unknown command '\(command)'. Run `shoal help` for the list.\n".utf8))
+            return 2
+        }
+    }
+}
