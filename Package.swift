@@ -30,7 +30,7 @@ let package = Package(
         .executableTarget(name: "ShoalSim", dependencies: ["Simulation"], path: "Simulations/ShoalSim"),
 
         // Executables
-        .executableTarget(name: "Shoal", dependencies: ["Simulation"], path: "Sources/Shoal"),
+        .executableTarget(name: "Shoal", dependencies: ["Simulation", "Storage"], path: "Sources/Shoal"),
         .executableTarget(name: "ShoalBench", dependencies: ["Raft", "Storage"], path: "Sources/ShoalBench"),
 
         // Tests
