@@ -80,6 +80,8 @@ public final class Database {
 
     /// Runs `body` with a cached prepared statement for `sql`, reset before
     /// and after so that no half-read query keeps a read snapshot open.
+    /// `body` must not ask for the same `sql` again (it would get the same,
+    /// reset, statement).
     public func withStatement<T>(_ sql: String, _ body: (Statement) throws -> T) throws -> T {
         let statement: Statement
         if let cached = statements[sql] {
@@ -106,15 +108,16 @@ public final class Database {
     /// Transactions do not nest.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         precondition(sqlite3_get_autocommit(handle) != 0, "Database.transaction does not nest (\(path))")
-        try execute("BEGIN IMMEDIATE")
+        // Cached: every Raft save runs these two.
+        try withStatement("BEGIN IMMEDIATE") { try $0.run() }
         do {
             let result = try body()
-            try execute("COMMIT")
+            try withStatement("COMMIT") { try $0.run() }
             return result
         } catch {
             // A failed COMMIT may already have rolled back (for example after an I/O error).
             if sqlite3_get_autocommit(handle) == 0 {
-                _ = try? execute("ROLLBACK")
+                _ = try? withStatement("ROLLBACK") { try $0.run() }
             }
             throw error
         }
