@@ -84,4 +84,15 @@ import Testing
         #expect(error?.description.contains(path) == true)
         #expect(error?.description.contains("directory exists") == true)
     }
+
+    @Test func synchronousSwitchesBetweenFullAndNormal() throws {
+        let directory = try TemporaryDirectory()
+        let database = try Database(path: directory.file("db.sqlite"))
+        // SQLite reports FULL as 2 and NORMAL as 1.
+        #expect(try database.scalarInt64("PRAGMA synchronous") == 2)
+        try database.setSynchronous(full: false)
+        #expect(try database.scalarInt64("PRAGMA synchronous") == 1)
+        try database.setSynchronous(full: true)
+        #expect(try database.scalarInt64("PRAGMA synchronous") == 2)
+    }
 }
