@@ -1,0 +1,45 @@
+import Raft
+
+/// One member's process in the simulation: its Raft node, its disk, and the
+/// key-value store it applies to. The node and the store are volatile (lost
+/// on a crash); the storage survives, minus its unsynced writes.
+final class SimulatedMember {
+    let id: NodeID
+    let options: RaftOptions
+    let storage: MemoryRaftStorage
+    /// Nil while crashed or after being removed.
+    var node: RaftNode?
+    var store = KeyValueStore()
+    /// The index the store reflects.
+    var appliedIndex: UInt64 = 0
+    /// The index of the newest snapshot this member took or installed.
+    var snapshotIndex: UInt64 = 0
+    /// Removed from the group: never runs again.
+    var isStopped = false
+    /// Crash at the next Ready that has something to send or persist,
+    /// between sending `messagesBeforePersist` and persisting.
+    var crashAtNextReady = false
+    /// Clients waiting for their write (client index, sequence) to apply here.
+    var waitingWrites: [(client: Int, sequence: UInt64)] = []
+    var pendingReads: [PendingRead] = []
+    /// The term and role last checked, to notice leadership changes.
+    var lastRole: Role = .follower
+    var lastTerm: UInt64 = 0
+
+    struct PendingRead {
+        var client: Int
+        var sequence: UInt64
+        var key: UInt64
+        var context: [UInt8]
+        /// Set when the ReadState arrives: answer once applied through it.
+        var index: UInt64?
+    }
+
+    init(id: NodeID, options: RaftOptions, storage: MemoryRaftStorage) {
+        self.id = id
+        self.options = options
+        self.storage = storage
+    }
+
+    var isRunning: Bool { node != nil }
+}

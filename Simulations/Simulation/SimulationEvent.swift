@@ -1,0 +1,42 @@
+import Raft
+
+/// Something that happens at one simulated millisecond.
+enum SimulationEvent {
+    /// A member's 10 ms clock tick.
+    case tick(NodeID)
+    /// A Raft message arrives (unless its link is cut or the member is down).
+    case deliver(Message)
+    case restart(NodeID)
+    /// The fault injector picks its next action.
+    case nemesis
+    /// A partition ends, if it is still the current one.
+    case healPartition(generation: UInt64)
+    /// Cut the leader off (follow-up of a crash; see ``FaultPlan``).
+    case isolateLeader
+    case clientStart(client: Int)
+    case clientAttempt(client: Int, attempt: UInt64)
+    case clientTimeout(client: Int, attempt: UInt64)
+    /// A member's answer reaches a client. `sequence` names the operation.
+    case clientResponse(client: Int, sequence: UInt64, value: UInt64)
+    /// The fault phase ends: heal everything and start proving liveness.
+    case endFaults
+    /// After healing: propose the probe (again) until it commits.
+    case livenessProbe
+
+    var code: UInt64 {
+        switch self {
+        case .tick: return 1
+        case .deliver: return 2
+        case .restart: return 3
+        case .nemesis: return 4
+        case .healPartition: return 5
+        case .isolateLeader: return 6
+        case .clientStart: return 7
+        case .clientAttempt: return 8
+        case .clientTimeout: return 9
+        case .clientResponse: return 10
+        case .endFaults: return 11
+        case .livenessProbe: return 12
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Raft
+
+/// What to simulate. Everything else (fault rates, delays, client mix,
+/// compaction interval) is drawn from the seed by ``FaultPlan``.
+public struct SimulationOptions: Sendable {
+    /// Founding voters: 3, 5 or 7. Membership changes may grow the group to
+    /// 7 members and shrink it to 3 voters.
+    public var members: Int = 3
+    /// End the fault phase after this many events (overrides `durationMs`).
+    public var steps: Int? = nil
+    /// Simulated milliseconds of the fault phase.
+    public var durationMs: UInt64 = 3_000
+    public var faults: [FaultKind] = FaultKind.allCases
+    /// A defect to plant in every member (debug builds only).
+    public var plantedBug: PlantedBug? = nil
+    /// Keep a human-readable line per event in ``SimulationResult/trace``.
+    public var recordTrace: Bool = false
+    /// After healing, the simulated time within which a proposal must commit
+    /// and every member must apply it.
+    public var livenessBoundMs: UInt64 = 10_000
+
+    public static let defaultDurationMs: UInt64 = 3_000
+    public static let allowedMemberCounts = [3, 5, 7]
+
+    public init(members: Int = 3) {
+        self.members = members
+    }
+
+    public func has(_ fault: FaultKind) -> Bool { faults.contains(fault) }
+
+    /// The `shoal-sim` command line that reruns `seed` exactly.
+    public func replayCommand(seed: UInt64) -> String {
+        var words = ["shoal-sim", "raft", "--seed", "\(seed)", "--members", "\(members)"]
+        if let steps {
+            words += ["--steps", "\(steps)"]
+        } else {
+            words += ["--duration", "\(durationMs)"]
+        }
+        if faults != FaultKind.allCases {
+            words += ["--faults", faults.isEmpty ? "none" : faults.map(\.rawValue).joined(separator: ",")]
+        }
+        if let plantedBug { words += ["--bug", plantedBug.rawValue] }
+        return words.joined(separator: " ")
+    }
+}

@@ -1,0 +1,55 @@
+/// Counts of what a run did, including coverage marks for the rare paths
+/// (a snapshot installed, a crash between sending and persisting, a
+/// membership change committed) so a batch of seeds proves it reached them.
+public struct SimulationStatistics: Sendable, Equatable {
+    public var events = 0
+    public var simulatedMs: UInt64 = 0
+    public var messagesSent = 0
+    public var messagesDropped = 0
+    public var messagesDuplicated = 0
+    public var leaderTerms = 0
+    public var crashes = 0
+    public var crashesBetweenSendAndPersist = 0
+    public var partitions = 0
+    public var snapshotsTaken = 0
+    public var snapshotsInstalled = 0
+    public var configurationChangesCommitted = 0
+    public var transfersRequested = 0
+    public var entriesCommitted = 0
+    public var writesAcknowledged = 0
+    public var readsAnswered = 0
+    public var operationsWithUnknownOutcome = 0
+    public var linearizabilityUndecided = 0
+
+    public init() {}
+
+    public mutating func add(_ other: SimulationStatistics) {
+        events += other.events
+        simulatedMs += other.simulatedMs
+        messagesSent += other.messagesSent
+        messagesDropped += other.messagesDropped
+        messagesDuplicated += other.messagesDuplicated
+        leaderTerms += other.leaderTerms
+        crashes += other.crashes
+        crashesBetweenSendAndPersist += other.crashesBetweenSendAndPersist
+        partitions += other.partitions
+        snapshotsTaken += other.snapshotsTaken
+        snapshotsInstalled += other.snapshotsInstalled
+        configurationChangesCommitted += other.configurationChangesCommitted
+        transfersRequested += other.transfersRequested
+        entriesCommitted += other.entriesCommitted
+        writesAcknowledged += other.writesAcknowledged
+        readsAnswered += other.readsAnswered
+        operationsWithUnknownOutcome += other.operationsWithUnknownOutcome
+        linearizabilityUndecided += other.linearizabilityUndecided
+    }
+
+    public var summary: String {
+        "events=\(events) simulated=\(simulatedMs)ms messages=\(messagesSent) dropped=\(messagesDropped) duplicated=\(messagesDuplicated)"
+            + " leader-terms=\(leaderTerms) crashes=\(crashes) crash-before-persist=\(crashesBetweenSendAndPersist)"
+            + " partitions=\(partitions) snapshots-taken=\(snapshotsTaken) snapshots-installed=\(snapshotsInstalled)"
+            + " config-changes=\(configurationChangesCommitted) transfers=\(transfersRequested) committed=\(entriesCommitted)"
+            + " writes-acked=\(writesAcknowledged) reads=\(readsAnswered) unknown-outcome=\(operationsWithUnknownOutcome)"
+            + " linearizability-undecided=\(linearizabilityUndecided)"
+    }
+}
