@@ -18,11 +18,19 @@ let package = Package(
             path: "Sources/CSQLite",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        .systemLibrary(
+            name: "COpenSSL",
+            path: "Sources/COpenSSL",
+            providers: [.apt(["libssl-dev"])]
+        ),
 
         // Cores (sans-IO)
         .target(name: "Raft", path: "Sources/Raft"),
 
         // Foundations
+        .target(name: "Wire", path: "Sources/Wire"),
+        .target(name: "RaftWire", dependencies: ["Raft", "Wire"], path: "Sources/RaftWire"),
+        .target(name: "Net", dependencies: ["COpenSSL"], path: "Sources/Net"),
         .target(name: "Storage", dependencies: ["CSQLite", "Raft"], path: "Sources/Storage"),
 
         // Simulation: deterministic whole-cluster runs
@@ -34,6 +42,8 @@ let package = Package(
         .executableTarget(name: "ShoalBench", dependencies: ["Raft", "Storage"], path: "Sources/ShoalBench"),
 
         // Tests
+        .testTarget(name: "WireTests", dependencies: ["Wire", "RaftWire", "Raft"], path: "Tests/WireTests"),
+        .testTarget(name: "NetTests", dependencies: ["Net"], path: "Tests/NetTests"),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], path: "Tests/RaftTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft"], path: "Tests/StorageTests"),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Raft"], path: "Tests/SimulationTests"),
