@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs the Debian packages Shoal needs to build, test and run.
+# Safe to run again: apt-get skips what is already installed.
+set -eu
+
+packages="libsqlite3-dev libssl-dev zlib1g-dev pkg-config"
+
+missing=""
+for package in $packages; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $package"
+    fi
+done
+
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-dependencies: need root to install:$missing (rerun with sudo)" >&2
+        exit 1
+    fi
+    echo "install-dependencies: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $missing >/dev/null
+fi
+echo "install-dependencies: ready"

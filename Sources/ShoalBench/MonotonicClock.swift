@@ -1,0 +1,5 @@
+import Foundation
+
+enum MonotonicClock {
+    static var nanoseconds: UInt64 { DispatchTime.now().uptimeNanoseconds }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Raft
+
+/// Three members, each on its own thread with its own storage, as three
+/// processes would be: the leader's and the followers' disk writes overlap.
+final class ThreadedRaftCluster: @unchecked Sendable {
+    private final class Member: @unchecked Sendable {
+        var node: RaftNode
+        let storage: RaftStorage
+        let condition = NSCondition()
+        var inbox: [Message] = []
+        var stopping = false
+        let finished = DispatchSemaphore(value: 0)
+        var failure: Error?
+
+        init(node: RaftNode, storage: RaftStorage) {
+            self.node = node
+            self.storage = storage
+        }
+    }
+
+    private let members: [Member]
+    private var pool: ProposerPool
+    private var leaderPosition = -1
+
+    init(storages: [RaftStorage], pool: ProposerPool) {
+        let voters = (1...UInt64(storages.count)).map { $0 }
+        members = zip(voters, storages).map { id, storage in
+            Member(node: RaftNode.bootstrap(options: RaftOptions(id: id, seed: 1), voters: voters), storage: storage)
+        }
+        self.pool = pool
+    }
+
+    /// Elects a leader on the calling thread, then runs every member on its
+    /// own thread for `seconds` and returns the proposer pool with its figures.
+    func run(seconds: Double) throws -> ProposerPool {
+        try electLeader()
+        for position in members.indices {
+            let thread = Thread { [self] in self.serve(position) }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        Thread.sleep(forTimeInterval: 0.2)
+        members[leaderPosition].condition.lock()
+        pool.measuring = true
+        members[leaderPosition].condition.signal()
+        members[leaderPosition].condition.unlock()
+        Thread.sleep(forTimeInterval: seconds)
+        members[leaderPosition].condition.lock()
+        pool.measuring = false
+        members[leaderPosition].condition.unlock()
+        for member in members {
+            member.condition.lock()
+            member.stopping = true
+            member.condition.signal()
+            member.condition.unlock()
+        }
+        for member in members {
+            member.finished.wait()
+            if let failure = member.failure { throw failure }
+        }
+        return pool
+    }
+
+    private func electLeader() throws {
+        for _ in 0..<10_000 {
+            for member in members { member.node.tick() }
+            for _ in 0..<4 {
+                for member in members where member.node.hasReady {
+                    let ready = member.node.ready()
+                    try member.storage.save(ready)
+                    for message in ready.messagesBeforePersist + ready.messages {
+                        members[Int(message.to) - 1].inbox.append(message)
+                    }
+                    member.node.advance(ready)
+                }
+                for member in members {
+                    let mail = member.inbox
+                    member.inbox.removeAll()
+                    for message in mail { member.node.step(message) }
+                }
+            }
+            if let leader = members.firstIndex(where: { $0.node.role == .leader }) {
+                leaderPosition = leader
+                return
+            }
+        }
+        throw BenchmarkError(description: "no leader was elected")
+    }
+
+    private func deliver(_ message: Message) {
+        let member = members[Int(message.to) - 1]
+        member.condition.lock()
+        member.inbox.append(message)
+        member.condition.signal()
+        member.condition.unlock()
+    }
+
+    private func serve(_ position: Int) {
+        let member = members[position]
+        let isLeader = position == leaderPosition
+        defer { member.finished.signal() }
+        do {
+            while true {
+                member.condition.lock()
+                while member.inbox.isEmpty && !member.stopping && !member.node.hasReady
+                    && !(isLeader && pool.measuring && pool.canPropose) {
+                    member.condition.wait()
+                }
+                if member.stopping {
+                    member.condition.unlock()
+                    return
+                }
+                let mail = member.inbox
+                member.inbox.removeAll(keepingCapacity: true)
+                for message in mail { member.node.step(message) }
+                if isLeader && pool.measuring { pool.fill(&member.node) }
+                member.condition.unlock()
+
+                while member.node.hasReady {
+                    let ready = member.node.ready()
+                    for message in ready.messagesBeforePersist { deliver(message) }
+                    try member.storage.save(ready)
+                    for message in ready.messages { deliver(message) }
+                    member.node.advance(ready)
+                    if isLeader {
+                        // Refill at once so the next batch is persisted in the
+                        // next Ready instead of one Ready later.
+                        member.condition.lock()
+                        pool.applied(ready.committedEntries)
+                        if pool.measuring { pool.fill(&member.node) }
+                        member.condition.unlock()
+                    }
+                }
+            }
+        } catch {
+            member.failure = error
+        }
+    }
+}
