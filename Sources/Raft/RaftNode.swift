@@ -491,6 +491,11 @@ public struct RaftNode: Sendable {
             handleAppendResponse(message)
         case .heartbeatResponse:
             progress[message.from]!.probeSent = false
+            if progress[message.from]!.state == .replicate && progress[message.from]!.inflights.isFull {
+                // Appends in flight were lost (a partition): free one slot so the
+                // next append reaches the follower, whose answer resets the window.
+                progress[message.from]!.inflights.freeFirst()
+            }
             if progress[message.from]!.match < log.lastIndex { sendAppend(to: message.from) }
             if message.readID != 0 { acknowledgeReads(through: message.readID, from: message.from) }
         case .readIndex:

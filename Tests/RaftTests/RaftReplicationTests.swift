@@ -121,6 +121,22 @@ struct RaftReplicationTests {
         #expect(cluster.node(2).lastIndex == cluster.node(1).lastIndex)
     }
 
+    @Test("a follower whose in-flight window filled with lost appends recovers once it answers heartbeats")
+    func fullWindowOfLostAppendsRecovers() throws {
+        var cluster = TestCluster(voters: [1, 2, 3]) { $0.maxInflightMessages = 4 }
+        cluster.elect(1)
+        try cluster.propose("seen", at: 1)
+        cluster.stabilize()
+        cluster.cut.insert([1, 3])
+        for number in 0..<10 {
+            try cluster.propose("lost \(number)", at: 1)
+            cluster.stabilize()
+        }
+        cluster.heal()
+        cluster.tickAll(times: 4)
+        #expect(cluster.node(3).lastIndex == cluster.node(1).lastIndex)
+    }
+
     @Test("conflict hints skip a whole divergent term in one step")
     func conflictHintsSkipTerms() throws {
         // Follower log: [1: cfg t1, 2..51: t2]. Leader log: [1: cfg t1, 2..4: t3].
