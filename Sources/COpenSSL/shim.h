@@ -70,4 +70,17 @@ static inline void shoal_sk_X509_EXTENSION_free(STACK_OF(X509_EXTENSION) *stack)
 static inline void shoal_X509_EXTENSIONS_free(STACK_OF(X509_EXTENSION) *stack) {
     sk_X509_EXTENSION_pop_free(stack, X509_EXTENSION_free);
 }
+static inline long shoal_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_session_cache_mode(ctx, mode);
+}
+static inline int shoal_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *certificate) {
+    return (int)SSL_CTX_add1_chain_cert(ctx, certificate);
+}
+// SSL_OP_* are built with SSL_OP_BIT(n), a shift on a cast, which Swift cannot import.
+static inline uint64_t shoal_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }
+static inline uint64_t shoal_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
+static inline uint64_t shoal_SSL_OP_NO_TICKET(void) { return SSL_OP_NO_TICKET; }
+static inline uint64_t shoal_SSL_OP_CIPHER_SERVER_PREFERENCE(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
+// OPENSSL_free is a macro that passes __FILE__ and __LINE__.
+static inline void shoal_OPENSSL_free(void *pointer) { OPENSSL_free(pointer); }
 #endif

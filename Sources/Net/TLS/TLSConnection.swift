@@ -1,0 +1,167 @@
+import Foundation
+
+/// A mutually authenticated TLS stream over a ``Connection``, with the same
+/// async read/write API.
+///
+/// Created only by a successful handshake, so ``peerCertificate`` is always a
+/// certificate verified against the configured cluster root; ``peerIdentity``
+/// says which node and role it names. OpenSSL runs on the calling task (on
+/// memory BIOs); the event loop only moves ciphertext.
+///
+/// One reader and one writer may run concurrently; records produced by both
+/// reach the socket in the order OpenSSL produced them.
+public final class TLSConnection: @unchecked Sendable {
+    /// Ciphertext read from the socket per step: a full TLS record and a half.
+    static let ciphertextChunkBytes = 24 * 1024
+    /// Plaintext handed to OpenSSL per step of `write`.
+    static let plaintextChunkBytes = 64 * 1024
+    /// How long a failed handshake may take to deliver its alert before the socket is reset.
+    static let alertGrace: Duration = .milliseconds(500)
+
+    /// The TCP or Unix connection underneath.
+    public let connection: Connection
+    /// The peer's verified certificate.
+    public let peerCertificate: Certificate
+    /// "TLSv1.3" or "TLSv1.2".
+    public let protocolVersion: String
+
+    private let session: SSLSession
+    private let lock = NSLock() // guards `session`
+
+    private init(connection: Connection, session: SSLSession, peerCertificate: Certificate) {
+        self.connection = connection
+        self.session = session
+        self.peerCertificate = peerCertificate
+        self.protocolVersion = session.protocolVersion
+    }
+
+    /// CN / OU / O of the verified peer.
+    public var peerSubject: DistinguishedName { peerCertificate.subject }
+    /// The peer as a Shoal node (node id, role, cluster), if its subject is one.
+    public var peerIdentity: NodeIdentity? { peerCertificate.nodeIdentity }
+
+    /// Connects to `address` and runs the client handshake.
+    public static func connect(
+        to address: SocketAddress,
+        context: TLSContext,
+        deadline: ContinuousClock.Instant? = nil,
+        group: EventLoopGroup = .shared
+    ) async throws -> TLSConnection {
+        let connection = try await Connection.connect(to: address, deadline: deadline, group: group)
+        return try await handshake(over: connection, context: context, deadline: deadline)
+    }
+
+    /// Runs the handshake for `context.side` over an open connection (for a
+    /// server: one returned by ``TCPListener/accept(deadline:)``). On failure
+    /// the alert is sent, the connection closed, and a ``TLSError`` thrown.
+    public static func handshake(
+        over connection: Connection,
+        context: TLSContext,
+        deadline: ContinuousClock.Instant? = nil
+    ) async throws -> TLSConnection {
+        do {
+            let session = try SSLSession(context: context)
+            while true {
+                let step = session.handshake()
+                let output = session.takeOutput()
+                if !output.isEmpty { try connection.enqueue(output[...]) }
+                switch step {
+                case .progressed:
+                    guard let peer = session.peerCertificate else { throw TLSError.missingPeerCertificate }
+                    return TLSConnection(connection: connection, session: session, peerCertificate: peer)
+                case .wantRead:
+                    let bytes = try await connection.read(maxBytes: ciphertextChunkBytes, deadline: deadline)
+                    guard !bytes.isEmpty else {
+                        throw TLSError.failed(operation: "handshake", details: "the peer closed the connection during the handshake (it probably refused our certificate or protocol version)")
+                    }
+                    session.feed(bytes)
+                case .closedByPeer:
+                    throw TLSError.failed(operation: "handshake", details: "the peer sent close_notify during the handshake")
+                case .failed(let error):
+                    throw error
+                }
+            }
+        } catch let error as TLSError {
+            // Let our alert reach the peer, then release the socket.
+            try? await connection.close(deadline: .now + alertGrace)
+            connection.abort()
+            throw error
+        } catch {
+            connection.abort()
+            throw error
+        }
+    }
+
+    /// Reads up to `maxBytes` of plaintext; `[]` once the peer sent close_notify.
+    ///
+    /// - Throws: ``TLSError/unexpectedEndOfStream`` if the TCP stream ends
+    ///   without close_notify; ``TLSError/refusedByPeer(alert:)`` if the peer
+    ///   rejected us after the handshake (TLS 1.3 client certificates are
+    ///   checked then); timeouts and cancellation as ``Connection/read(maxBytes:deadline:)``
+    ///   (the connection stays usable).
+    public func read(maxBytes: Int = 16 * 1024, deadline: ContinuousClock.Instant? = nil) async throws -> [UInt8] {
+        precondition(maxBytes > 0, "read(maxBytes:) needs a positive size, got \(maxBytes)")
+        while true {
+            let step: SSLSession.Step
+            let plaintext: [UInt8]
+            (step, plaintext) = try withUnsafeTemporaryAllocation(byteCount: maxBytes, alignment: 1) { buffer in
+                try lock.withLock {
+                    let step = session.read(into: buffer)
+                    let output = session.takeOutput()
+                    if !output.isEmpty { try connection.enqueue(output[...]) }
+                    if case .progressed(let count) = step {
+                        return (step, Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])))
+                    }
+                    return (step, [])
+                }
+            }
+            switch step {
+            case .progressed:
+                return plaintext
+            case .closedByPeer:
+                return []
+            case .failed(let error):
+                throw error
+            case .wantRead:
+                let ciphertext = try await connection.read(maxBytes: Self.ciphertextChunkBytes, deadline: deadline)
+                guard !ciphertext.isEmpty else { throw TLSError.unexpectedEndOfStream }
+                lock.withLock { session.feed(ciphertext) }
+            }
+        }
+    }
+
+    /// Encrypts and sends `bytes`, waiting while the socket's send buffer is
+    /// above its high-water mark. Timeouts and cancellation abort the
+    /// connection, as ``Connection/write(_:deadline:)``.
+    public func write(_ bytes: [UInt8], deadline: ContinuousClock.Instant? = nil) async throws {
+        var start = 0
+        repeat {
+            try Task.checkCancellation()
+            let end = min(bytes.count, start + Self.plaintextChunkBytes)
+            let buffered: Int = try lock.withLock {
+                if case .failed(let error) = session.write(bytes[start..<end]) { throw error }
+                return try connection.enqueue(session.takeOutput()[...])
+            }
+            start = end
+            if buffered > connection.lowWaterMarkBytes {
+                try await connection.waitForDrain(toBytes: connection.lowWaterMarkBytes, deadline: deadline)
+            }
+        } while start < bytes.count
+    }
+
+    /// Sends close_notify, then closes the connection gracefully (see
+    /// ``Connection/close(deadline:)``). Must not overlap a `read`.
+    public func close(deadline: ContinuousClock.Instant? = nil) async throws {
+        let output: [UInt8] = lock.withLock {
+            session.shutdown()
+            return session.takeOutput()
+        }
+        if !output.isEmpty { _ = try? connection.enqueue(output[...]) }
+        try await connection.close(deadline: deadline)
+    }
+
+    /// Resets the connection at once.
+    public func abort() {
+        connection.abort()
+    }
+}

@@ -1,0 +1,80 @@
+import COpenSSL
+
+/// A configured OpenSSL `SSL_CTX` for one side (server or client); owns it.
+///
+/// Build one per configuration and share it across connections: sessions are
+/// cheap to create from a context, contexts are not. Replace the context to
+/// pick up a renewed certificate; existing connections keep theirs.
+public final class TLSContext: @unchecked Sendable {
+    public enum Side: Sendable { case server, client }
+
+    // SSL_CTX is safe to share for creating sessions once configured; it is
+    // never modified after init.
+    let pointer: OpaquePointer
+    public let side: Side
+    public let configuration: TLSConfiguration
+
+    public init(_ configuration: TLSConfiguration, side: Side) throws(TLSError) {
+        self.side = side
+        self.configuration = configuration
+        OpenSSLErrorQueue.clear()
+        guard let context = SSL_CTX_new(side == .server ? TLS_server_method() : TLS_client_method()) else {
+            throw .invalidConfiguration("SSL_CTX_new: \(OpenSSLErrorQueue.summary(OpenSSLErrorQueue.drain()))")
+        }
+        pointer = context
+        try configure(configuration)
+    }
+
+    deinit {
+        SSL_CTX_free(pointer)
+    }
+
+    private func configure(_ configuration: TLSConfiguration) throws(TLSError) {
+        func fail(_ what: String) -> TLSError {
+            .invalidConfiguration("\(what): \(OpenSSLErrorQueue.summary(OpenSSLErrorQueue.drain()))")
+        }
+        guard configuration.minimumVersion <= configuration.maximumVersion else {
+            throw .invalidConfiguration("minimum version \(configuration.minimumVersion) is above maximum \(configuration.maximumVersion)")
+        }
+        guard shoal_SSL_CTX_set_min_proto_version(pointer, configuration.minimumVersion.openSSLValue) == 1,
+              shoal_SSL_CTX_set_max_proto_version(pointer, configuration.maximumVersion.openSSLValue) == 1
+        else { throw fail("setting protocol versions") }
+        // No renegotiation (TLS 1.2 attack surface), no compression (CRIME), no
+        // session tickets: every connection proves its certificate afresh.
+        _ = shoal_SSL_CTX_set_options(
+            pointer,
+            shoal_SSL_OP_NO_RENEGOTIATION() | shoal_SSL_OP_NO_COMPRESSION() | shoal_SSL_OP_NO_TICKET()
+                | shoal_SSL_OP_CIPHER_SERVER_PREFERENCE()
+        )
+        _ = SSL_CTX_set_num_tickets(pointer, 0)
+        // Free idle read/write buffers: thousands of mostly idle connections.
+        _ = shoal_SSL_CTX_set_mode(pointer, Int(SSL_MODE_RELEASE_BUFFERS))
+        _ = shoal_SSL_CTX_set_session_cache_mode(pointer, Int(SSL_SESS_CACHE_OFF))
+
+        if let leaf = configuration.certificateChain.first {
+            guard let key = configuration.privateKey else {
+                throw .invalidConfiguration("a certificate was given without its private key")
+            }
+            guard SSL_CTX_use_certificate(pointer, leaf.pointer) == 1 else { throw fail("using certificate \(leaf.subject)") }
+            for intermediate in configuration.certificateChain.dropFirst() {
+                guard shoal_SSL_CTX_add1_chain_cert(pointer, intermediate.pointer) == 1 else { throw fail("adding chain certificate") }
+            }
+            guard SSL_CTX_use_PrivateKey(pointer, key.pointer) == 1, SSL_CTX_check_private_key(pointer) == 1 else {
+                throw fail("the private key does not match certificate \(leaf.subject)")
+            }
+        } else if side == .server {
+            throw .invalidConfiguration("a server needs a certificate and key")
+        }
+
+        guard !configuration.trustedRoots.isEmpty else {
+            throw .invalidConfiguration("no trusted root: pass the cluster's root CA certificate")
+        }
+        guard let store = SSL_CTX_get_cert_store(pointer) else { throw fail("SSL_CTX_get_cert_store") }
+        for root in configuration.trustedRoots {
+            guard X509_STORE_add_cert(store, root.pointer) == 1 else { throw fail("trusting \(root.subject)") }
+        }
+        // Mutual authentication on both sides; no hostname check (identity is the subject).
+        SSL_CTX_set_verify(pointer, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+        SSL_CTX_set_verify_depth(pointer, TLSConfiguration.maxVerifyDepth)
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import Testing
+@testable import Net
+
+@Suite("Mutual TLS")
+struct TLSTests {
+    @Test func mutualHandshakeIdentifiesBothPeersByCertificate() async throws {
+        let cluster = try TestCluster(clusterID: "cluster-a")
+        let server = try TLSEchoServer(context: cluster.serverContext(nodeID: "manager-1"))
+        let client = try await TLSConnection.connect(to: server.address, context: cluster.clientContext(nodeID: "worker-7"), deadline: .now + .seconds(10))
+        #expect(client.protocolVersion == "TLSv1.3")
+        #expect(client.peerIdentity == NodeIdentity(nodeID: "manager-1", role: .manager, clusterID: "cluster-a"))
+        #expect(client.peerSubject == DistinguishedName(commonName: "manager-1", organizationalUnit: "manager", organization: "cluster-a"))
+        let seen = try #require(await server.nextOutcome()).get()
+        #expect(seen == DistinguishedName(commonName: "worker-7", organizationalUnit: "worker", organization: "cluster-a"))
+
+        try await client.write(Array("ping".utf8))
+        #expect(try await client.read(deadline: .now + .seconds(5)) == Array("ping".utf8))
+        let bulk = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        async let writing: Void = client.write(bulk, deadline: .now + .seconds(30))
+        var echoed: [UInt8] = []
+        while echoed.count < bulk.count {
+            let chunk = try await client.read(maxBytes: 64 * 1024, deadline: .now + .seconds(30))
+            try #require(!chunk.isEmpty)
+            echoed += chunk
+        }
+        try await writing
+        #expect(echoed == bulk)
+        try await client.close(deadline: .now + .seconds(5))
+        await server.stop()
+    }
+
+    @Test func tls12IsAcceptedAsTheMinimum() async throws {
+        let cluster = try TestCluster()
+        let server = try TLSEchoServer(context: cluster.serverContext())
+        var configuration = try cluster.configuration(nodeID: "old-worker", role: .worker)
+        configuration.maximumVersion = .tls12
+        let client = try await TLSConnection.connect(to: server.address, context: TLSContext(configuration, side: .client), deadline: .now + .seconds(10))
+        #expect(client.protocolVersion == "TLSv1.2")
+        try await client.write([42])
+        #expect(try await client.read(deadline: .now + .seconds(5)) == [42])
+        try await client.close()
+        await server.stop()
+    }
+
+    /// Connects with `clientContext`, expects the server to refuse, and returns
+    /// the server's error and the error the client saw (at handshake or first read).
+    private func refusal(clientContext: TLSContext, serverContext: TLSContext) async throws -> (server: any Error, client: any Error) {
+        let server = try TLSEchoServer(context: serverContext)
+        defer { Task { await server.stop() } }
+        var clientError: (any Error)?
+        do {
+            let client = try await TLSConnection.connect(to: server.address, context: clientContext, deadline: .now + .seconds(10))
+            // TLS 1.3 clients finish before the server checks their certificate:
+            // the refusal arrives as an alert on the first read.
+            try await client.write([1])
+            _ = try await client.read(deadline: .now + .seconds(10))
+            client.abort()
+        } catch {
+            clientError = error
+        }
+        let outcome = try #require(await server.nextOutcome())
+        guard case .failure(let serverError) = outcome else {
+            Issue.record("server accepted a client it should refuse: \(outcome)")
+            throw CancellationError()
+        }
+        return (serverError, try #require(clientError, "client was not told it was refused"))
+    }
+
+    @Test func clientWithoutCertificateIsRefused() async throws {
+        let cluster = try TestCluster()
+        let anonymous = try TLSContext(TLSConfiguration(certificateChain: [], privateKey: nil, trustedRoots: [cluster.root]), side: .client)
+        let (serverError, clientError) = try await refusal(clientContext: anonymous, serverContext: cluster.serverContext())
+        guard case TLSError.missingPeerCertificate = serverError else {
+            Issue.record("server error: \(serverError)")
+            return
+        }
+        #expect("\(serverError)".contains("presented no certificate"))
+        guard case TLSError.refusedByPeer(let alert) = clientError else {
+            Issue.record("client error: \(clientError)")
+            return
+        }
+        #expect(alert.contains("certificate required"))
+    }
+
+    @Test func certificateFromAnotherCAIsRefused() async throws {
+        let cluster = try TestCluster(clusterID: "cluster-a")
+        let intruder = try TestCluster(clusterID: "cluster-b")
+        // The intruder trusts cluster-a's root, so only the server's check stands between.
+        var configuration = try intruder.configuration(nodeID: "worker-x", role: .worker)
+        configuration.trustedRoots = [cluster.root]
+        let (serverError, clientError) = try await refusal(
+            clientContext: TLSContext(configuration, side: .client),
+            serverContext: cluster.serverContext()
+        )
+        guard case TLSError.peerCertificateRejected(let reason) = serverError else {
+            Issue.record("server error: \(serverError)")
+            return
+        }
+        #expect(reason.contains("unable to get local issuer certificate"), "reason: \(reason)")
+        #expect(clientError is TLSError)
+    }
+
+    @Test func expiredCertificateIsRefused() async throws {
+        let cluster = try TestCluster()
+        let longAgo = Date().addingTimeInterval(-100 * 86_400)
+        let expired = try cluster.configuration(nodeID: "worker-old", role: .worker, now: longAgo, lifetime: .seconds(86_400))
+        let (serverError, clientError) = try await refusal(
+            clientContext: TLSContext(expired, side: .client),
+            serverContext: cluster.serverContext()
+        )
+        guard case TLSError.peerCertificateRejected(let reason) = serverError else {
+            Issue.record("server error: \(serverError)")
+            return
+        }
+        #expect(reason.contains("expired"), "reason: \(reason)")
+        guard case TLSError.refusedByPeer(let alert) = clientError else {
+            Issue.record("client error: \(clientError)")
+            return
+        }
+        #expect(alert.contains("expired"), "alert: \(alert)")
+    }
+
+    @Test func notYetValidCertificateIsRefused() async throws {
+        let cluster = try TestCluster()
+        let future = Date().addingTimeInterval(10 * 86_400)
+        let early = try cluster.configuration(nodeID: "worker-early", role: .worker, now: future)
+        let (serverError, _) = try await refusal(clientContext: TLSContext(early, side: .client), serverContext: cluster.serverContext())
+        guard case TLSError.peerCertificateRejected(let reason) = serverError else {
+            Issue.record("server error: \(serverError)")
+            return
+        }
+        #expect(reason.contains("not yet valid"), "reason: \(reason)")
+    }
+
+    @Test func clientRefusesServerFromAnotherCluster() async throws {
+        let cluster = try TestCluster(clusterID: "cluster-a")
+        let impostor = try TestCluster(clusterID: "cluster-b")
+        var serverConfiguration = try impostor.configuration(nodeID: "manager-x", role: .manager)
+        serverConfiguration.trustedRoots = [cluster.root]
+        let server = try TLSEchoServer(context: TLSContext(serverConfiguration, side: .server))
+        await #expect {
+            _ = try await TLSConnection.connect(to: server.address, context: cluster.clientContext(), deadline: .now + .seconds(10))
+        } throws: { error in
+            guard case TLSError.peerCertificateRejected(let reason) = error else { return false }
+            return reason.contains("unable to get local issuer certificate")
+        }
+        await server.stop()
+    }
+
+    @Test func handshakeTimesOutAgainstASilentPeer() async throws {
+        let cluster = try TestCluster()
+        let listener = try TCPListener.bind(.loopbackIPv4())
+        async let silent = listener.accept(deadline: .now + .seconds(5))
+        let started = ContinuousClock.now
+        await #expect {
+            _ = try await TLSConnection.connect(to: listener.localAddress, context: cluster.clientContext(), deadline: .now + .milliseconds(300))
+        } throws: { error in
+            if case NetError.timedOut = error { return true }
+            return false
+        }
+        #expect(started.duration(to: .now) < .seconds(3))
+        try await silent.abort()
+        listener.close()
+    }
+
+    @Test func readDeadlineLeavesTLSConnectionUsable() async throws {
+        let cluster = try TestCluster()
+        let server = try TLSEchoServer(context: cluster.serverContext())
+        let client = try await TLSConnection.connect(to: server.address, context: cluster.clientContext(), deadline: .now + .seconds(10))
+        await #expect(throws: NetError.self) { _ = try await client.read(deadline: .now + .milliseconds(100)) }
+        try await client.write(Array("still here".utf8))
+        var echoed: [UInt8] = []
+        while echoed.count < 10 { echoed += try await client.read(deadline: .now + .seconds(5)) }
+        #expect(echoed == Array("still here".utf8))
+        try await client.close()
+        await server.stop()
+    }
+
+    @Test func mutualTLSOverUnixSocket() async throws {
+        let cluster = try TestCluster()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try TLSEchoServer(.unix(path: directory + "/tls.sock"), context: cluster.serverContext())
+        let client = try await TLSConnection.connect(to: server.address, context: cluster.clientContext(), deadline: .now + .seconds(10))
+        try await client.write([1, 2, 3])
+        var echoed: [UInt8] = []
+        while echoed.count < 3 { echoed += try await client.read(deadline: .now + .seconds(5)) }
+        #expect(echoed == [1, 2, 3])
+        try await client.close()
+        await server.stop()
+    }
+}
