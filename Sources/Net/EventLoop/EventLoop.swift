@@ -49,7 +49,12 @@ public final class EventLoop: @unchecked Sendable {
         event.data.u64 = 0
         try Syscall.run("epoll_ctl") { epoll_ctl(epollDescriptor, EPOLL_CTL_ADD, wakeDescriptor, &event) }
         // The thread keeps the loop alive until `shutdown()`.
-        let thread = Thread { self.run() }
+        let thread = Thread {
+            // Named so that /proc/<pid>/task/*/comm and debuggers show the loops
+            // (Linux keeps 15 bytes). A libc call, not a syscall that can fail with EINTR.
+            _ = pthread_setname_np(pthread_self(), String(name.utf8.prefix(15))!)
+            self.run()
+        }
         thread.name = name
         self.thread = thread
         thread.start()
