@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Net
 
-@Suite("TCP and Unix connections")
+@Suite("TCP and Unix connections", .timeLimit(.minutes(2)))
 struct ConnectionTests {
     private func echoRoundTrip(_ address: SocketAddress) async throws {
         let server = try EchoServer(address)
@@ -139,7 +139,8 @@ struct ConnectionTests {
         let started = ContinuousClock.now
         reading.cancel()
         await #expect(throws: CancellationError.self) { _ = try await reading.value }
-        #expect(started.duration(to: .now) < .seconds(1))
+        // Generous for a loaded 2-core host: without cancellation support the read would never end.
+        #expect(started.duration(to: .now) < .seconds(5))
         // The read consumed nothing: the connection still echoes.
         try await client.write([9])
         #expect(try await readExactly(client, 1, deadline: .now + .seconds(5)) == [9])

@@ -4,7 +4,7 @@ import Testing
 
 /// Interoperability with an independent TLS implementation: the `openssl`
 /// command-line tool as a client of our server.
-@Suite("openssl s_client against our server", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
+@Suite("openssl s_client against our server", .timeLimit(.minutes(2)), .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
 struct OpenSSLPeerTests {
     /// Writes client credentials as files for s_client.
     private func files(_ cluster: TestCluster, in directory: String) throws -> (certificate: String, key: String, root: String) {

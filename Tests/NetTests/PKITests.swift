@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Net
 
-@Suite("PKI")
+@Suite("PKI", .timeLimit(.minutes(2)))
 struct PKITests {
     @Test func rootCAIsASelfSignedP256CertificateAuthority() throws {
         let now = Date()

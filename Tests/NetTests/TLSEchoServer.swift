@@ -6,12 +6,18 @@ import Testing
 /// (the verified peer subject, or the error) is published on `outcomes`.
 final class TLSEchoServer: Sendable {
     let listener: TCPListener
-    let outcomes: AsyncStream<Result<DistinguishedName, any Error>>
+    private let outcomes: OutcomeQueue
     private let acceptLoop: Task<Void, Never>
 
-    init(_ address: SocketAddress = .loopbackIPv4(), context: TLSContext, group: EventLoopGroup = .shared) throws {
+    convenience init(_ address: SocketAddress = .loopbackIPv4(), context: TLSContext, group: EventLoopGroup = .shared) throws {
+        try self.init(address, group: group, contextProvider: { context })
+    }
+
+    /// `contextProvider` is asked for every new connection: replacing the
+    /// context it returns (a renewed certificate) affects only new connections.
+    init(_ address: SocketAddress = .loopbackIPv4(), group: EventLoopGroup = .shared, contextProvider: @escaping @Sendable () -> TLSContext) throws {
         let listener = try TCPListener.bind(address, group: group)
-        let (outcomes, continuation) = AsyncStream<Result<DistinguishedName, any Error>>.makeStream()
+        let outcomes = OutcomeQueue()
         self.listener = listener
         self.outcomes = outcomes
         acceptLoop = Task {
@@ -21,10 +27,10 @@ final class TLSEchoServer: Sendable {
                     connections.addTask {
                         let tls: TLSConnection
                         do {
-                            tls = try await TLSConnection.handshake(over: connection, context: context, deadline: .now + .seconds(30))
-                            continuation.yield(.success(tls.peerSubject))
+                            tls = try await TLSConnection.handshake(over: connection, context: contextProvider(), deadline: .now + .seconds(30))
+                            await outcomes.add(.success(tls.peerSubject))
                         } catch {
-                            continuation.yield(.failure(error))
+                            await outcomes.add(.failure(error))
                             return
                         }
                         do {
@@ -39,7 +45,6 @@ final class TLSEchoServer: Sendable {
                         }
                     }
                 }
-                continuation.finish()
             }
         }
     }
@@ -48,13 +53,32 @@ final class TLSEchoServer: Sendable {
 
     /// The next handshake outcome.
     func nextOutcome() async -> Result<DistinguishedName, any Error>? {
-        var iterator = outcomes.makeAsyncIterator()
-        return await iterator.next()
+        await outcomes.next()
     }
 
     func stop() async {
         listener.close()
         await acceptLoop.value
+    }
+}
+
+/// Handshake outcomes in arrival order, each taken once.
+actor OutcomeQueue {
+    private var ready: [Result<DistinguishedName, any Error>] = []
+    private var waiter: CheckedContinuation<Result<DistinguishedName, any Error>, Never>?
+
+    func add(_ outcome: Result<DistinguishedName, any Error>) {
+        if let waiter {
+            self.waiter = nil
+            waiter.resume(returning: outcome)
+        } else {
+            ready.append(outcome)
+        }
+    }
+
+    func next() async -> Result<DistinguishedName, any Error> {
+        if !ready.isEmpty { return ready.removeFirst() }
+        return await withCheckedContinuation { waiter = $0 }
     }
 }
 

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Net
 
-@Suite("Mutual TLS")
+@Suite("Mutual TLS", .timeLimit(.minutes(2)))
 struct TLSTests {
     @Test func mutualHandshakeIdentifiesBothPeersByCertificate() async throws {
         let cluster = try TestCluster(clusterID: "cluster-a")
@@ -177,6 +177,31 @@ struct TLSTests {
         await server.stop()
     }
 
+    @Test func renewedServerCertificateServesNewConnectionsWithoutDroppingOldOnes() async throws {
+        let cluster = try TestCluster()
+        let now = Date()
+        let first = try cluster.authority.issueNodeCredentials(nodeID: "manager-1", role: .manager, now: now)
+        let current = ContextBox(try TLSContext(.node(certificate: first.certificate, key: first.key, root: cluster.root), side: .server))
+        let server = try TLSEchoServer(contextProvider: { current.value })
+        let old = try await TLSConnection.connect(to: server.address, context: cluster.clientContext(), deadline: .now + .seconds(10))
+        #expect(old.peerCertificate.serialNumberHex == first.certificate.serialNumberHex)
+
+        // Renewal: a new key and certificate, swapped in while `old` stays open.
+        let renewed = try cluster.authority.issueNodeCredentials(nodeID: "manager-1", role: .manager, now: now)
+        current.value = try TLSContext(.node(certificate: renewed.certificate, key: renewed.key, root: cluster.root), side: .server)
+        let new = try await TLSConnection.connect(to: server.address, context: cluster.clientContext(), deadline: .now + .seconds(10))
+        #expect(new.peerCertificate.serialNumberHex == renewed.certificate.serialNumberHex)
+        #expect(new.peerIdentity == old.peerIdentity)
+        for connection in [old, new] {
+            try await connection.write([7, 7])
+            var echoed: [UInt8] = []
+            while echoed.count < 2 { echoed += try await connection.read(deadline: .now + .seconds(5)) }
+            #expect(echoed == [7, 7])
+            try await connection.close()
+        }
+        await server.stop()
+    }
+
     @Test func mutualTLSOverUnixSocket() async throws {
         let cluster = try TestCluster()
         let directory = try temporaryDirectory()
@@ -189,5 +214,15 @@ struct TLSTests {
         #expect(echoed == [1, 2, 3])
         try await client.close()
         await server.stop()
+    }
+}
+
+final class ContextBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var context: TLSContext
+    init(_ context: TLSContext) { self.context = context }
+    var value: TLSContext {
+        get { lock.withLock { context } }
+        set { lock.withLock { context = newValue } }
     }
 }
