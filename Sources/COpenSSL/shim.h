@@ -48,6 +48,9 @@ static inline int shoal_sk_X509_num(const STACK_OF(X509) *stack) {
 static inline X509 *shoal_sk_X509_value(const STACK_OF(X509) *stack, int index) {
     return sk_X509_value(stack, index);
 }
+static inline STACK_OF(X509) *shoal_SSL_get_peer_cert_chain(const SSL *ssl) {
+    return SSL_get_peer_cert_chain(ssl);
+}
 static inline STACK_OF(X509_EXTENSION) *shoal_sk_X509_EXTENSION_new_null(void) {
     return sk_X509_EXTENSION_new_null();
 }

@@ -28,7 +28,7 @@ final class TLSEchoServer: Sendable {
                         let tls: TLSConnection
                         do {
                             tls = try await TLSConnection.handshake(over: connection, context: contextProvider(), deadline: .now + .seconds(30))
-                            await outcomes.add(.success(tls.peerSubject))
+                            await outcomes.add(.success(tls.peerSubject ?? DistinguishedName()))
                         } catch {
                             await outcomes.add(.failure(error))
                             return

@@ -97,7 +97,8 @@ struct TLSTests {
             Issue.record("server error: \(serverError)")
             return
         }
-        #expect(reason.contains("unable to get local issuer certificate"), "reason: \(reason)")
+        // Which of the two depends on whether the intruder also sent its root.
+        #expect(reason.contains("self-signed certificate in certificate chain") || reason.contains("unable to get local issuer certificate"), "reason: \(reason)")
         #expect(clientError is TLSError)
     }
 
@@ -143,7 +144,7 @@ struct TLSTests {
             _ = try await TLSConnection.connect(to: server.address, context: cluster.clientContext(), deadline: .now + .seconds(10))
         } throws: { error in
             guard case TLSError.peerCertificateRejected(let reason) = error else { return false }
-            return reason.contains("unable to get local issuer certificate")
+            return reason.contains("self-signed certificate in certificate chain") || reason.contains("unable to get local issuer certificate")
         }
         await server.stop()
     }
@@ -184,13 +185,13 @@ struct TLSTests {
         let current = ContextBox(try TLSContext(.node(certificate: first.certificate, key: first.key, root: cluster.root), side: .server))
         let server = try TLSEchoServer(contextProvider: { current.value })
         let old = try await TLSConnection.connect(to: server.address, context: cluster.clientContext(), deadline: .now + .seconds(10))
-        #expect(old.peerCertificate.serialNumberHex == first.certificate.serialNumberHex)
+        #expect(old.peerCertificate?.serialNumberHex == first.certificate.serialNumberHex)
 
         // Renewal: a new key and certificate, swapped in while `old` stays open.
         let renewed = try cluster.authority.issueNodeCredentials(nodeID: "manager-1", role: .manager, now: now)
         current.value = try TLSContext(.node(certificate: renewed.certificate, key: renewed.key, root: cluster.root), side: .server)
         let new = try await TLSConnection.connect(to: server.address, context: cluster.clientContext(), deadline: .now + .seconds(10))
-        #expect(new.peerCertificate.serialNumberHex == renewed.certificate.serialNumberHex)
+        #expect(new.peerCertificate?.serialNumberHex == renewed.certificate.serialNumberHex)
         #expect(new.peerIdentity == old.peerIdentity)
         for connection in [old, new] {
             try await connection.write([7, 7])

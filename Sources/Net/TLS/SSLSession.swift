@@ -92,6 +92,15 @@ final class SSLSession {
         SSL_get1_peer_certificate(pointer).map(Certificate.init(taking:))
     }
 
+    /// The chain the peer presented, leaf first (for a client; a server's
+    /// view omits the leaf, per OpenSSL).
+    var peerChain: [Certificate] {
+        guard let stack = shoal_SSL_get_peer_cert_chain(pointer) else { return [] }
+        return (0..<shoal_sk_X509_num(stack)).compactMap { index in
+            shoal_sk_X509_value(stack, index).map(Certificate.init(retaining:))
+        }
+    }
+
     /// E.g. "TLSv1.3".
     var protocolVersion: String { String(cString: SSL_get_version(pointer)) }
 

@@ -3,9 +3,11 @@ import Foundation
 /// A mutually authenticated TLS stream over a ``Connection``, with the same
 /// async read/write API.
 ///
-/// Created only by a successful handshake, so ``peerCertificate`` is always a
-/// certificate verified against the configured cluster root; ``peerIdentity``
-/// says which node and role it names. OpenSSL runs on the calling task (on
+/// Created only by a successful handshake, so ``peerCertificate`` is a
+/// certificate verified against the configured cluster root (or, for a joining
+/// client, against the root pinned by the join token); ``peerIdentity`` says
+/// which node and role it names. It is nil only on the server side of the join
+/// endpoint, for a node that has no certificate yet. OpenSSL runs on the calling task (on
 /// memory BIOs); the event loop only moves ciphertext.
 ///
 /// One reader and one writer may run concurrently; records produced by both
@@ -20,25 +22,30 @@ public final class TLSConnection: @unchecked Sendable {
 
     /// The TCP or Unix connection underneath.
     public let connection: Connection
-    /// The peer's verified certificate.
-    public let peerCertificate: Certificate
+    /// The peer's verified certificate; nil only for a certificate-less
+    /// client of a server configured with ``TLSConfiguration/ClientCertificatePolicy/optional``.
+    public let peerCertificate: Certificate?
+    /// Joining clients: the root CA the server presented and the join token
+    /// pinned. Store it: from now on it is the cluster's trusted root.
+    public let pinnedRoot: Certificate?
     /// "TLSv1.3" or "TLSv1.2".
     public let protocolVersion: String
 
     private let session: SSLSession
     private let lock = NSLock() // guards `session`
 
-    private init(connection: Connection, session: SSLSession, peerCertificate: Certificate) {
+    private init(connection: Connection, session: SSLSession, peerCertificate: Certificate?, pinnedRoot: Certificate?) {
         self.connection = connection
         self.session = session
         self.peerCertificate = peerCertificate
+        self.pinnedRoot = pinnedRoot
         self.protocolVersion = session.protocolVersion
     }
 
     /// CN / OU / O of the verified peer.
-    public var peerSubject: DistinguishedName { peerCertificate.subject }
+    public var peerSubject: DistinguishedName? { peerCertificate?.subject }
     /// The peer as a Shoal node (node id, role, cluster), if its subject is one.
-    public var peerIdentity: NodeIdentity? { peerCertificate.nodeIdentity }
+    public var peerIdentity: NodeIdentity? { peerCertificate?.nodeIdentity }
 
     /// Connects to `address` and runs the client handshake.
     public static func connect(
@@ -67,8 +74,21 @@ public final class TLSConnection: @unchecked Sendable {
                 if !output.isEmpty { try connection.enqueue(output[...]) }
                 switch step {
                 case .progressed:
-                    guard let peer = session.peerCertificate else { throw TLSError.missingPeerCertificate }
-                    return TLSConnection(connection: connection, session: session, peerCertificate: peer)
+                    let peer = session.peerCertificate
+                    if let digest = context.configuration.pinnedRootDigest {
+                        let root: Certificate
+                        do {
+                            root = try verifyPinnedRoot(digest, session: session)
+                        } catch {
+                            // Not the pinned cluster: leave at once, having sent nothing.
+                            connection.abort()
+                            throw error
+                        }
+                        return TLSConnection(connection: connection, session: session, peerCertificate: peer, pinnedRoot: root)
+                    }
+                    let optional = context.side == .server && context.configuration.clientCertificates == .optional
+                    guard peer != nil || optional else { throw TLSError.missingPeerCertificate }
+                    return TLSConnection(connection: connection, session: session, peerCertificate: peer, pinnedRoot: nil)
                 case .wantRead:
                     let bytes = try await connection.read(maxBytes: ciphertextChunkBytes, deadline: deadline)
                     guard !bytes.isEmpty else {
@@ -90,6 +110,21 @@ public final class TLSConnection: @unchecked Sendable {
             connection.abort()
             throw error
         }
+    }
+
+    /// Finds the CA certificate in the server's chain whose digest is `digest`
+    /// and verifies the server's leaf against it alone.
+    private static func verifyPinnedRoot(_ digest: String, session: SSLSession) throws -> Certificate {
+        let chain = session.peerChain
+        guard let leaf = chain.first else { throw TLSError.missingPeerCertificate }
+        let authorities = chain.dropFirst().filter { $0.isCertificateAuthority }
+        guard let root = authorities.first(where: { $0.sha256Digest == digest }) else {
+            throw TLSError.pinnedRootMismatch(expected: digest, presented: authorities.map(\.sha256Digest))
+        }
+        if let reason = CertificateStore(trusting: [root]).verifyServerCertificate(leaf) {
+            throw TLSError.peerCertificateRejected(reason: reason)
+        }
+        return root
     }
 
     /// Reads up to `maxBytes` of plaintext; `[]` once the peer sent close_notify.

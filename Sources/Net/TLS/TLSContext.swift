@@ -48,7 +48,9 @@ public final class TLSContext: @unchecked Sendable {
         )
         _ = SSL_CTX_set_num_tickets(pointer, 0)
         // Free idle read/write buffers: thousands of mostly idle connections.
-        _ = shoal_SSL_CTX_set_mode(pointer, Int(SSL_MODE_RELEASE_BUFFERS))
+        // Send exactly the configured chain: no silent completion from the
+        // trust store, so what a joining node sees is what we configured.
+        _ = shoal_SSL_CTX_set_mode(pointer, Int(SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN))
         _ = shoal_SSL_CTX_set_session_cache_mode(pointer, Int(SSL_SESS_CACHE_OFF))
 
         if let leaf = configuration.certificateChain.first {
@@ -66,6 +68,15 @@ public final class TLSContext: @unchecked Sendable {
             throw .invalidConfiguration("a server needs a certificate and key")
         }
 
+        if let digest = configuration.pinnedRootDigest {
+            guard side == .client else { throw .invalidConfiguration("a pinned root digest is for joining clients only") }
+            guard digest.utf8.count == 64 else { throw .invalidConfiguration("pinned root digest must be 64 hex digits") }
+            // OpenSSL still checks the server's proof of its key (CertificateVerify);
+            // TLSConnection checks the chain against the pinned root right after the
+            // handshake, before any application data.
+            SSL_CTX_set_verify(pointer, SSL_VERIFY_NONE, nil)
+            return
+        }
         guard !configuration.trustedRoots.isEmpty else {
             throw .invalidConfiguration("no trusted root: pass the cluster's root CA certificate")
         }
@@ -74,7 +85,8 @@ public final class TLSContext: @unchecked Sendable {
             guard X509_STORE_add_cert(store, root.pointer) == 1 else { throw fail("trusting \(root.subject)") }
         }
         // Mutual authentication on both sides; no hostname check (identity is the subject).
-        SSL_CTX_set_verify(pointer, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+        let requireCertificate = side == .client || configuration.clientCertificates == .required
+        SSL_CTX_set_verify(pointer, SSL_VERIFY_PEER | (requireCertificate ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), nil)
         SSL_CTX_set_verify_depth(pointer, TLSConfiguration.maxVerifyDepth)
     }
 }

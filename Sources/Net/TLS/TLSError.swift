@@ -17,6 +17,8 @@ public enum TLSError: Error, CustomStringConvertible, Sendable {
     /// The peer closed the TCP stream without a TLS close_notify: the data may
     /// be truncated.
     case unexpectedEndOfStream
+    /// Joining: the server's CA is not the one the join token pins.
+    case pinnedRootMismatch(expected: String, presented: [String])
     /// Any other handshake or record failure.
     case failed(operation: String, details: String)
     /// The TLS configuration cannot be used (bad key/certificate pair...).
@@ -34,6 +36,9 @@ public enum TLSError: Error, CustomStringConvertible, Sendable {
             return "the peer refused the connection (\(alert)): our certificate is missing, expired or from another cluster's CA; renew it or join again"
         case .unexpectedEndOfStream:
             return "the peer closed the connection without a TLS close_notify: data may be truncated; retry the operation"
+        case .pinnedRootMismatch(let expected, let presented):
+            let seen = presented.isEmpty ? "no CA certificate" : presented.joined(separator: ", ")
+            return "the server's CA (\(seen)) is not the one the join token pins (\(expected)): the token belongs to another cluster or the connection is intercepted; nothing was sent. Check the manager address and token"
         case .failed(let operation, let details):
             return "TLS \(operation) failed: \(details)"
         case .invalidConfiguration(let reason):
