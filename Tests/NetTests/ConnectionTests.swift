@@ -175,6 +175,25 @@ struct ConnectionTests {
         listener.close()
     }
 
+    @Test func closeWhileAnotherTaskReadsEndsThatRead() async throws {
+        let server = try EchoServer(.loopbackIPv4())
+        let client = try await Connection.connect(to: server.address)
+        let reading = Task { try await client.read(deadline: .now + .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(100))
+        let started = ContinuousClock.now
+        try await client.close(deadline: .now + .seconds(5))
+        // The reader ends promptly: with NetError.closed, or with end of stream
+        // if the server's FIN won the race. Never with data, never hanging.
+        let result = await reading.result
+        switch result {
+        case .success(let bytes): #expect(bytes.isEmpty)
+        case .failure(let error): #expect(error is NetError, "unexpected \(error)")
+        }
+        #expect(started.duration(to: .now) < .seconds(5))
+        #expect(!client.isOpen)
+        await server.stop()
+    }
+
     @Test func closingTheListenerFailsAPendingAccept() async throws {
         let listener = try TCPListener.bind(.loopbackIPv4())
         let accepting = Task { try await listener.accept() }

@@ -31,6 +31,9 @@ final class Readiness: @unchecked Sendable {
     /// The current edge count; pass it to ``wait(since:deadline:timeout:)``.
     var edgeCount: UInt64 { lock.withLock { edges } }
 
+    /// Whether a task is waiting now.
+    var hasWaiter: Bool { lock.withLock { waiter != nil } }
+
     /// Records an edge and wakes the waiter. Called on the loop thread.
     func signal() {
         let woken: Waiter? = lock.withLock {

@@ -383,8 +383,10 @@ public final class Connection: EventHandler, @unchecked Sendable {
     }
 
     /// Graceful close: send what is buffered, shut down our side, read (and
-    /// discard) until the peer closes its side, then release the socket. Must
-    /// not overlap another `read`. At `deadline` (default
+    /// discard) until the peer closes its side, then release the socket. If
+    /// another task is blocked in `read`, that task sees the close instead of
+    /// this one draining; starting a new `read` while `close` drains is a
+    /// programmer error. At `deadline` (default
     /// ``defaultCloseTimeout``) the connection is aborted instead and
     /// ``NetError/timedOut(operation:address:)`` thrown.
     public func close(deadline: ContinuousClock.Instant? = nil) async throws {
@@ -392,7 +394,9 @@ public final class Connection: EventHandler, @unchecked Sendable {
         let deadline = deadline ?? .now + Self.defaultCloseTimeout
         do {
             try await shutdownWrite(deadline: deadline)
-            while try await !read(maxBytes: 16 * 1024, deadline: deadline).isEmpty {}
+            if !readable.hasWaiter {
+                while try await !read(maxBytes: 16 * 1024, deadline: deadline).isEmpty {}
+            }
         } catch let error as SystemError where error.errno == ECONNRESET || error.errno == EPIPE {
             // The peer is gone already: nothing left to be graceful with.
         } catch {
