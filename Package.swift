@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Wire", path: "Sources/Wire"),
         .target(name: "RaftWire", dependencies: ["Raft", "Wire"], path: "Sources/RaftWire"),
         .target(name: "Net", dependencies: ["COpenSSL"], path: "Sources/Net"),
-        .target(name: "Storage", dependencies: ["CSQLite", "Raft"], path: "Sources/Storage"),
+        .target(name: "Storage", dependencies: ["CSQLite", "Raft", "Wire"], path: "Sources/Storage"),
 
         // Simulation: deterministic whole-cluster runs
         .target(name: "Simulation", dependencies: ["Raft"], path: "Simulations/Simulation"),

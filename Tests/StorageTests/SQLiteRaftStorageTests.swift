@@ -123,9 +123,9 @@ import Testing
             try storage.save(hardState: HardState(term: 1, commit: 2), entries: Self.entries(1...4, term: 1), snapshot: nil, sync: true)
             before = try storage.load()
         }
-        // Make the insert of index 6 fail half-way through the next save.
+        // Make the insert of the new batch fail after the truncation happened.
         try Database(path: path).execute("""
-            CREATE TRIGGER fail_at_6 BEFORE INSERT ON entries WHEN NEW.idx = 6
+            CREATE TRIGGER fail_through_7 BEFORE INSERT ON entry_batches WHEN NEW.last_idx = 7
             BEGIN SELECT RAISE(ABORT, 'injected failure'); END
             """)
         let storage = try SQLiteRaftStorage(path: path)

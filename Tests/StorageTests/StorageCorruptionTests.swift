@@ -7,7 +7,8 @@ import Testing
 /// (as a bad disk or a hand edit would), and requires load() to name it.
 @Suite struct StorageCorruptionTests {
     /// Snapshot at 5 (term 1), entries 6...10 (terms 1, 1, 2, 2, 2; index 7 a
-    /// configuration entry), commit 8.
+    /// configuration entry), commit 8. Each entry is saved alone, so each is
+    /// one `entry_batches` row whose payload is `term kind length data`.
     static func makeValidLog(at path: String) throws {
         let storage = try SQLiteRaftStorage(path: path)
         let snapshot = Snapshot(
@@ -19,7 +20,10 @@ import Testing
             Entry(term: 2, index: 9, data: [9]),
             Entry(term: 2, index: 10, data: [10]),
         ]
-        try storage.save(hardState: HardState(term: 2, vote: 1, commit: 8), entries: entries, snapshot: snapshot, sync: true)
+        try storage.save(hardState: nil, entries: [], snapshot: snapshot, sync: true)
+        for entry in entries {
+            try storage.save(hardState: HardState(term: 2, vote: 1, commit: min(entry.index, 8)), entries: [entry], snapshot: nil, sync: true)
+        }
         #expect(try storage.load().entries.count == 5)
     }
 
@@ -39,34 +43,34 @@ import Testing
     }
 
     @Test func missingEntryInTheMiddle() throws {
-        let error = try corruption(after: "DELETE FROM entries WHERE idx = 8")
-        #expect(error?.table == "entries")
-        #expect(error?.row == "idx 9")
+        let error = try corruption(after: "DELETE FROM entry_batches WHERE first_idx = 8")
+        #expect(error?.table == "entry_batches")
+        #expect(error?.row == "first_idx 9")
         #expect(error?.problem.contains("not contiguous") == true)
     }
 
     @Test func firstEntryDoesNotFollowTheSnapshot() throws {
-        let error = try corruption(after: "DELETE FROM entries WHERE idx = 6")
-        #expect(error?.table == "entries")
-        #expect(error?.row == "idx 7")
+        let error = try corruption(after: "DELETE FROM entry_batches WHERE first_idx = 6")
+        #expect(error?.table == "entry_batches")
+        #expect(error?.row == "first_idx 7")
         #expect(error?.problem.contains("follow the snapshot at index 5") == true)
     }
 
     @Test func entryAtOrBelowTheSnapshotIndex() throws {
-        let error = try corruption(after: "INSERT INTO entries (idx, term, kind, data) VALUES (5, 1, 0, x'00')")
-        #expect(error?.row == "idx 5")
+        let error = try corruption(after: "INSERT INTO entry_batches (first_idx, last_idx, payload) VALUES (5, 5, x'01000100')")
+        #expect(error?.row == "first_idx 5")
     }
 
     @Test func firstEntryIsNotOneWithoutASnapshot() throws {
         let error = try corruption(after: "DELETE FROM snapshot; DELETE FROM hard_state")
-        #expect(error?.row == "idx 6")
+        #expect(error?.row == "first_idx 6")
         #expect(error?.problem.contains("must be index 1") == true)
     }
 
     @Test func unknownEntryKind() throws {
-        let error = try corruption(after: "UPDATE entries SET kind = 7 WHERE idx = 9")
-        #expect(error?.row == "idx 9")
-        #expect(error?.problem == "unknown entry kind 7")
+        let error = try corruption(after: "UPDATE entry_batches SET payload = x'02070109' WHERE first_idx = 9")
+        #expect(error?.row == "first_idx 9")
+        #expect(error?.problem.contains("does not decode") == true)
     }
 
     @Test func undecodableSnapshotConfiguration() throws {
@@ -76,9 +80,9 @@ import Testing
     }
 
     @Test func undecodableConfigurationEntry() throws {
-        let error = try corruption(after: "UPDATE entries SET data = x'01' WHERE idx = 7")
-        #expect(error?.row == "idx 7")
-        #expect(error?.problem.contains("configuration entry") == true)
+        let error = try corruption(after: "UPDATE entry_batches SET payload = x'01010101' WHERE first_idx = 7")
+        #expect(error?.row == "first_idx 7")
+        #expect(error?.problem.contains("configuration entry 7") == true)
     }
 
     @Test func commitBeyondTheLastIndex() throws {
@@ -88,20 +92,51 @@ import Testing
     }
 
     @Test func termsDecreaseAlongTheLog() throws {
-        let error = try corruption(after: "UPDATE entries SET term = 1 WHERE idx = 9")
-        #expect(error?.row == "idx 9")
-        #expect(error?.problem.contains("term 1 is lower than term 2 of index 8") == true)
+        let error = try corruption(after: "UPDATE entry_batches SET payload = x'01000109' WHERE first_idx = 9")
+        #expect(error?.row == "first_idx 9")
+        #expect(error?.problem.contains("entry 9 has term 1, lower than term 2 of index 8") == true)
     }
 
     @Test func firstEntryTermBelowTheSnapshotTerm() throws {
         let error = try corruption(after: "UPDATE snapshot SET term = 2")
-        #expect(error?.row == "idx 6")
+        #expect(error?.row == "first_idx 6")
         #expect(error?.problem.contains("of the snapshot") == true)
     }
 
     @Test func negativeIndex() throws {
-        let error = try corruption(after: "UPDATE entries SET idx = -3 WHERE idx = 6")
+        let error = try corruption(after: "UPDATE entry_batches SET first_idx = -3 WHERE first_idx = 6")
         #expect(error?.problem.contains("negative") == true)
+    }
+
+    @Test func batchRangeDisagreesWithItsPayload() throws {
+        let error = try corruption(after: "UPDATE entry_batches SET last_idx = 10 WHERE first_idx = 10; UPDATE entry_batches SET last_idx = 9 WHERE first_idx = 8")
+        #expect(error?.row == "first_idx 8")
+        #expect(error?.problem.contains("does not decode") == true)
+    }
+
+    @Test func garbagePayload() throws {
+        let error = try corruption(after: "UPDATE entry_batches SET payload = x'ffffffffffffffffffffff' WHERE first_idx = 6")
+        #expect(error?.row == "first_idx 6")
+        #expect(error?.problem.contains("does not decode") == true)
+    }
+
+    @Test func schemaVersion1IsMigrated() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("raft.db")
+        let database = try Database(path: path)
+        try database.execute("""
+            CREATE TABLE hard_state (id INTEGER PRIMARY KEY CHECK (id = 1), term INTEGER NOT NULL, vote INTEGER NOT NULL, commit_index INTEGER NOT NULL) STRICT;
+            CREATE TABLE entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, kind INTEGER NOT NULL, data BLOB NOT NULL) STRICT;
+            CREATE TABLE snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL, configuration BLOB NOT NULL, data BLOB NOT NULL) STRICT;
+            INSERT INTO hard_state VALUES (1, 2, 1, 2);
+            INSERT INTO entries VALUES (1, 1, 0, x'0a'), (2, 2, 0, x'0b0c'), (3, 2, 0, x'');
+            PRAGMA user_version = 1;
+            """)
+        let storage = try SQLiteRaftStorage(path: path)
+        let loaded = try storage.load()
+        #expect(loaded.hardState == HardState(term: 2, vote: 1, commit: 2))
+        #expect(loaded.entries == [Entry(term: 1, index: 1, data: [10]), Entry(term: 2, index: 2, data: [11, 12]), Entry(term: 2, index: 3)])
+        #expect(try Database(path: path).scalarInt64("PRAGMA user_version") == SQLiteRaftStorage.schemaVersion)
     }
 
     @Test func extraHardStateRow() throws {
