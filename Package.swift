@@ -23,15 +23,19 @@ let package = Package(
             path: "Sources/COpenSSL",
             providers: [.apt(["libssl-dev"])]
         ),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Cores (sans-IO)
         .target(name: "Raft", path: "Sources/Raft"),
+        .target(name: "ClusterState", path: "Sources/ClusterState"),
 
         // Foundations
         .target(name: "Wire", path: "Sources/Wire"),
         .target(name: "RaftWire", dependencies: ["Raft", "Wire"], path: "Sources/RaftWire"),
         .target(name: "Net", dependencies: ["COpenSSL"], path: "Sources/Net"),
+        .target(name: "RPC", dependencies: ["Net", "Wire"], path: "Sources/RPC"),
         .target(name: "Storage", dependencies: ["CSQLite", "Raft", "Wire"], path: "Sources/Storage"),
+        .target(name: "Images", dependencies: ["CZlib", "COpenSSL", "CSQLite", "Storage"], path: "Sources/Images"),
 
         // Simulation: deterministic whole-cluster runs
         .target(name: "Simulation", dependencies: ["Raft"], path: "Simulations/Simulation"),
@@ -44,8 +48,11 @@ let package = Package(
         // Tests
         .testTarget(name: "WireTests", dependencies: ["Wire", "RaftWire", "Raft"], path: "Tests/WireTests"),
         .testTarget(name: "NetTests", dependencies: ["Net"], path: "Tests/NetTests"),
+        .testTarget(name: "RPCTests", dependencies: ["RPC", "Net", "Wire"], path: "Tests/RPCTests"),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], path: "Tests/RaftTests"),
+        .testTarget(name: "ClusterStateTests", dependencies: ["ClusterState"], path: "Tests/ClusterStateTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft"], path: "Tests/StorageTests"),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "CZlib", "Storage"], path: "Tests/ImagesTests"),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Raft"], path: "Tests/SimulationTests"),
     ],
     swiftLanguageModes: [.v6]

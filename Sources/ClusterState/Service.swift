@@ -1,0 +1,131 @@
+/// A declared workload: what to run and how many. The orchestrator derives
+/// tasks from it.
+public struct Service: Codable, Sendable, Equatable, Hashable {
+    public enum Mode: Codable, Sendable, Equatable, Hashable {
+        case replicated(replicas: Int)
+        case global
+        case replicatedJob(completions: Int, maxConcurrent: Int)
+        case globalJob
+    }
+
+    public struct Spec: Codable, Sendable, Equatable, Hashable {
+        public var name: String
+        public var labels: [String: String]
+        public var mode: Mode
+        public var task: TaskTemplate
+
+        public init(name: String, labels: [String: String] = [:], mode: Mode = .replicated(replicas: 1), task: TaskTemplate) {
+            self.name = name
+            self.labels = labels
+            self.mode = mode
+            self.task = task
+        }
+    }
+
+    public var meta: ObjectMeta
+    public var spec: Spec
+    /// The spec before the last update, for rollback.
+    public var previousSpec: Spec?
+    /// Bumped by `service update --force` to replace tasks whose spec did not change.
+    public var forceUpdate: UInt64
+
+    public var id: ObjectID { meta.id }
+}
+
+/// How each task of a service runs.
+public struct TaskTemplate: Codable, Sendable, Equatable, Hashable {
+    public struct RestartPolicy: Codable, Sendable, Equatable, Hashable {
+        public enum Condition: String, Codable, Sendable { case none, onFailure = "on-failure", any }
+        public var condition: Condition
+        public var delayMilliseconds: Int64
+        /// 0: unlimited.
+        public var maxAttempts: Int
+        /// 0: attempts are counted forever.
+        public var windowMilliseconds: Int64
+
+        public init(condition: Condition = .any, delayMilliseconds: Int64 = 5_000, maxAttempts: Int = 0, windowMilliseconds: Int64 = 0) {
+            self.condition = condition
+            self.delayMilliseconds = delayMilliseconds
+            self.maxAttempts = maxAttempts
+            self.windowMilliseconds = windowMilliseconds
+        }
+    }
+
+    public struct Resources: Codable, Sendable, Equatable, Hashable {
+        public var reservedNanoCPUs: Int64 = 0
+        public var reservedMemoryBytes: Int64 = 0
+        public var limitNanoCPUs: Int64 = 0
+        public var limitMemoryBytes: Int64 = 0
+
+        public init(reservedNanoCPUs: Int64 = 0, reservedMemoryBytes: Int64 = 0, limitNanoCPUs: Int64 = 0, limitMemoryBytes: Int64 = 0) {
+            self.reservedNanoCPUs = reservedNanoCPUs
+            self.reservedMemoryBytes = reservedMemoryBytes
+            self.limitNanoCPUs = limitNanoCPUs
+            self.limitMemoryBytes = limitMemoryBytes
+        }
+    }
+
+    public struct Placement: Codable, Sendable, Equatable, Hashable {
+        /// `node.labels.zone==eu`, `node.role!=manager`, ...
+        public var constraints: [String] = []
+        /// `spread=node.labels.zone`
+        public var preferences: [String] = []
+        /// 0: unlimited.
+        public var maxReplicasPerNode: Int = 0
+
+        public init(constraints: [String] = [], preferences: [String] = [], maxReplicasPerNode: Int = 0) {
+            self.constraints = constraints
+            self.preferences = preferences
+            self.maxReplicasPerNode = maxReplicasPerNode
+        }
+    }
+
+    public struct PublishedPort: Codable, Sendable, Equatable, Hashable {
+        public enum TransportProtocol: String, Codable, Sendable { case tcp, udp }
+        public enum Mode: String, Codable, Sendable { case ingress, host }
+        public var publishedPort: Int
+        public var targetPort: Int
+        public var transportProtocol: TransportProtocol
+        public var mode: Mode
+
+        public init(publishedPort: Int, targetPort: Int, transportProtocol: TransportProtocol = .tcp, mode: Mode = .host) {
+            self.publishedPort = publishedPort
+            self.targetPort = targetPort
+            self.transportProtocol = transportProtocol
+            self.mode = mode
+        }
+    }
+
+    public struct Mount: Codable, Sendable, Equatable, Hashable {
+        public enum Kind: String, Codable, Sendable { case bind, volume }
+        public var kind: Kind
+        public var source: String
+        public var target: String
+        public var readOnly: Bool
+
+        public init(kind: Kind, source: String, target: String, readOnly: Bool = false) {
+            self.kind = kind
+            self.source = source
+            self.target = target
+            self.readOnly = readOnly
+        }
+    }
+
+    public var image: String
+    public var command: [String] = []
+    public var arguments: [String] = []
+    public var environment: [String] = []
+    public var workingDirectory: String = ""
+    public var user: String = ""
+    public var mounts: [Mount] = []
+    public var resources = Resources()
+    public var placement = Placement()
+    public var restartPolicy = RestartPolicy()
+    public var ports: [PublishedPort] = []
+    public var healthCommand: [String] = []
+    public var stopGracePeriodMilliseconds: Int64 = 10_000
+
+    public init(image: String) {
+        self.image = image
+    }
+}
