@@ -33,6 +33,7 @@ let package = Package(
         .target(name: "Wire", path: "Sources/Wire"),
         .target(name: "RaftWire", dependencies: ["Raft", "Wire"], path: "Sources/RaftWire"),
         .target(name: "Net", dependencies: ["COpenSSL"], path: "Sources/Net"),
+        .target(name: "HTTP", dependencies: ["Net"], path: "Sources/HTTP"),
         .target(name: "RPC", dependencies: ["Net", "Wire"], path: "Sources/RPC"),
         .target(name: "Storage", dependencies: ["CSQLite", "Raft", "Wire"], path: "Sources/Storage"),
         .target(name: "Images", dependencies: ["CZlib", "COpenSSL", "CSQLite", "Storage"], path: "Sources/Images"),
@@ -48,6 +49,7 @@ let package = Package(
         // Tests
         .testTarget(name: "WireTests", dependencies: ["Wire", "RaftWire", "Raft"], path: "Tests/WireTests"),
         .testTarget(name: "NetTests", dependencies: ["Net"], path: "Tests/NetTests"),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Net"], path: "Tests/HTTPTests"),
         .testTarget(name: "RPCTests", dependencies: ["RPC", "Net", "Wire"], path: "Tests/RPCTests"),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], path: "Tests/RaftTests"),
         .testTarget(name: "ClusterStateTests", dependencies: ["ClusterState"], path: "Tests/ClusterStateTests"),
