@@ -36,6 +36,13 @@ struct FaultPlan: CustomStringConvertible {
     var compactionIntervalEntries: UInt64 = 0
     var maxBatchBytes = 1 << 20
     var maxInflightMessages = 256
+    var isLeaderChurn = false
+    /// Fault points at interesting moments (FoundationDB's BUGGIFY): cut a
+    /// member off shortly after it becomes leader, so its first entries
+    /// stay unreplicated; cut a leader off right as it commits, so the
+    /// appends it just sent are lost in flight.
+    var isolateNewLeaderProbability = 0.0
+    var isolateAfterCommitProbability = 0.0
 
     var clients = 3
     var keys: UInt64 = 3
@@ -78,6 +85,26 @@ struct FaultPlan: CustomStringConvertible {
             maxInflightMessages = random.uniform(1...8)
         }
 
+        // One seed in three is a leader-churn storm: the leader is crashed or
+        // cut off every few dozen milliseconds while clients keep proposing to
+        // it, so members hold different uncommitted suffixes from several
+        // terms and new leaders must reconcile them one small append at a time
+        // (the Figure 8 situation of the Raft paper).
+        isLeaderChurn = (options.has(.crash) || options.has(.partition)) && random.chance(1.0 / 3.0)
+        if isLeaderChurn {
+            nemesisIntervalMs = 10...random.uniform(60...200)
+            crashLeaderProbability = 0.6 + random.unit() * 0.4
+            downtimeMs = 5...random.uniform(30...300)
+            partitionLengthMs = 10...random.uniform(50...400)
+            maxBatchBytes = KeyValueCommand.encodedBytes + 24
+            maxInflightMessages = random.uniform(1...4)
+            if options.has(.crash) { crashWeight = max(crashWeight, partitionWeight) }
+            if options.has(.partition) {
+                isolateNewLeaderProbability = 0.1 + random.unit() * 0.4
+                isolateAfterCommitProbability = 0.01 + random.unit() * 0.05
+            }
+        }
+
         clients = random.uniform(2...5)
         keys = random.uniform(UInt64(1)...4)
         writeProbability = 0.3 + random.unit() * 0.5
@@ -91,6 +118,6 @@ struct FaultPlan: CustomStringConvertible {
         return "loss \(percent(lossProbability)) dup \(percent(duplicateProbability)) tail \(percent(tailProbability)) \(tailDelayMs)ms"
             + " delay \(baseDelayMs)ms nemesis every \(nemesisIntervalMs)ms weights p\(partitionWeight)/c\(crashWeight)/m\(membershipWeight)/t\(transferWeight)"
             + " compact every \(compactionIntervalEntries) batch \(maxBatchBytes)B inflight \(maxInflightMessages)"
-            + " clients \(clients) keys \(keys) writes \(percent(writeProbability))"
+            + (isLeaderChurn ? " leader-churn" : "") + " clients \(clients) keys \(keys) writes \(percent(writeProbability))"
     }
 }

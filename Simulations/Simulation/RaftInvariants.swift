@@ -28,12 +28,22 @@ public struct RaftInvariants: Sendable {
         var digest: UInt64
         var stateDigest: UInt64
         var member: NodeID
+    }
+    /// What the first member to apply each index applied.
+    private var applied: [UInt64: AppliedRecord] = [:]
+    private struct CommittedRecord {
+        var term: UInt64
+        var member: NodeID
         /// No leader of a term above this can have been elected before the
         /// entry was committed: leaders of higher terms must hold it.
         var termBound: UInt64
     }
-    /// What the first member to apply each index applied.
-    private var applied: [UInt64: AppliedRecord] = [:]
+    /// Every entry known to be committed: covered by some member's commit
+    /// index, or applied by some member.
+    private var committed: [UInt64: CommittedRecord] = [:]
+    /// Per member: the commit index already recorded into `committed`.
+    private var committedRecordedThrough: [NodeID: UInt64] = [:]
+
     /// Per member: the term it was last checked as leader in, and the
     /// highest committed index verified in its log for that term (a leader
     /// never truncates its own log, so each index is checked once per term).
@@ -121,6 +131,36 @@ public struct RaftInvariants: Sendable {
 
     // MARK: Leader completeness (Raft §5.4)
 
+    /// Records what a member's commit index newly covers as committed, and
+    /// checks that no two members ever consider different entries committed
+    /// at one index. `termBound` is the highest term any running member holds.
+    public mutating func recordCommitted(member: NodeID, node: RaftNode, termBound: UInt64, time: UInt64) throws(InvariantViolation) {
+        var through = committedRecordedThrough[member] ?? 0
+        // A restarted member may have persisted its commit lazily.
+        if node.commitIndex < through { through = node.commitIndex }
+        guard node.commitIndex > through else { return }
+        var index = max(through + 1, node.firstIndex)
+        while index <= node.commitIndex {
+            defer { index += 1 }
+            guard let term = node.term(at: index) else { break }
+            try recordCommitted(index: index, term: term, member: member, termBound: termBound, time: time)
+        }
+        committedRecordedThrough[member] = node.commitIndex
+    }
+
+    private mutating func recordCommitted(index: UInt64, term: UInt64, member: NodeID, termBound: UInt64, time: UInt64) throws(InvariantViolation) {
+        if let record = committed[index] {
+            if record.term != term {
+                throw InvariantViolation(
+                    invariant: "leaderCompleteness",
+                    details: "member \(member) committed an entry of term \(term) at index \(index), but member \(record.member) had committed one of term \(record.term) there",
+                    time: time)
+            }
+            return
+        }
+        committed[index] = CommittedRecord(term: term, member: member, termBound: termBound)
+    }
+
     /// Every committed entry is in the log of every leader of a later term.
     /// An entry counts as committed once any member applies it.
     public mutating func leaderCompleteness(member: NodeID, node: RaftNode, time: UInt64) throws(InvariantViolation) {
@@ -128,14 +168,14 @@ public struct RaftInvariants: Sendable {
         var verified = verifiedLeader[member] ?? (term: 0, through: 0)
         if verified.term != node.term { verified = (node.term, 0) }
         var index = verified.through + 1
-        while let record = applied[index] {
+        while let record = committed[index] {
             if record.termBound < node.term && index >= node.firstIndex {
                 let held = node.term(at: index)
                 if held != record.term {
                     let what = held.map { "an entry of term \($0)" } ?? "nothing (its log ends at \(node.lastIndex))"
                     throw InvariantViolation(
                         invariant: "leaderCompleteness",
-                        details: "member \(member) is leader in term \(node.term) but holds \(what) at index \(index), where member \(record.member) applied an entry of term \(record.term) committed no later than term \(record.termBound)",
+                        details: "member \(member) is leader in term \(node.term) but holds \(what) at index \(index), where member \(record.member) committed an entry of term \(record.term) no later than term \(record.termBound)",
                         time: time)
                 }
             }
@@ -169,8 +209,8 @@ public struct RaftInvariants: Sendable {
             }
             return false
         }
-        applied[entry.index] = AppliedRecord(
-            term: entry.term, digest: digest, stateDigest: stateDigest, member: member, termBound: termBound)
+        applied[entry.index] = AppliedRecord(term: entry.term, digest: digest, stateDigest: stateDigest, member: member)
+        try recordCommitted(index: entry.index, term: entry.term, member: member, termBound: termBound, time: time)
         return true
     }
 

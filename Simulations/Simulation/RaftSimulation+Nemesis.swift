@@ -75,8 +75,7 @@ extension RaftSimulation {
         queue.schedule(.healPartition(generation: generation), at: now + nemesisRandom.uniform(plan.partitionLengthMs))
     }
 
-    func isolateLeader() {
-        guard let leader = currentLeader()?.id else { return }
+    func isolate(_ leader: NodeID, why: String) {
         var links: [(from: NodeID, to: NodeID)] = []
         for other in groupIDs() where other != leader { links += [(leader, other), (other, leader)] }
         guard !links.isEmpty else { return }
@@ -84,7 +83,7 @@ extension RaftSimulation {
         statistics.partitions += 1
         hasher.combine(0x4953_4f4c)  // "ISOL"
         hasher.combine(leader)
-        record("partition: leader \(leader) isolated after a crash")
+        record("partition: leader \(leader) isolated \(why)")
         queue.schedule(.healPartition(generation: generation), at: now + nemesisRandom.uniform(plan.partitionLengthMs))
     }
 

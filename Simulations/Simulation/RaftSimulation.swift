@@ -178,8 +178,11 @@ public final class RaftSimulation {
                 record("partition healed")
             }
         case .isolateLeader:
-            guard inFaultPhase else { return }
-            isolateLeader()
+            guard inFaultPhase, let leader = currentLeader() else { return }
+            isolate(leader.id, why: "after a crash")
+        case .isolateMember(let id, let term):
+            guard inFaultPhase, let member = member(id), let node = member.node, node.role == .leader, node.term == term else { return }
+            isolate(id, why: "soon after its election")
         case .clientStart(let client):
             guard inFaultPhase else { return }
             startOperation(client)
@@ -224,6 +227,9 @@ public final class RaftSimulation {
 
     func drain(_ member: SimulatedMember) throws(InvariantViolation) {
         while member.node?.hasReady == true {
+            // What the commit index covers is committed, even if the member
+            // crashes before applying it.
+            try invariants.recordCommitted(member: member.id, node: member.node!, termBound: maxRunningTerm(), time: now)
             let ready = member.node!.ready()
             hasher.combine(0x5245_4144)  // "READ"
             hasher.combine(member.id)
@@ -233,6 +239,9 @@ public final class RaftSimulation {
                 try invariants.electionSafety(member: member.id, role: soft.role, term: soft.term, time: now)
                 if options.recordTrace {
                     record("member \(member.id) is \(soft.role.rawValue) in term \(soft.term) (leader \(soft.leader))")
+                }
+                if soft.role == .leader && inFaultPhase && nemesisRandom.chance(plan.isolateNewLeaderProbability) {
+                    queue.schedule(.isolateMember(member.id, term: soft.term), at: now + nemesisRandom.uniform(UInt64(0)...20))
                 }
             }
             // 1. A leader's replication traffic may leave before its own write.
@@ -257,11 +266,20 @@ public final class RaftSimulation {
             for message in ready.messages { send(message) }
             // 4. Apply.
             if let snapshot = ready.snapshot { try install(snapshot, on: member) }
-            for entry in ready.committedEntries { try apply(entry, on: member) }
+            for entry in ready.committedEntries {
+                try apply(entry, on: member)
+                // Applying its own removal shuts the member down.
+                if member.isStopped { return }
+            }
             for readState in ready.readStates {
                 if let position = member.pendingReads.firstIndex(where: { $0.index == nil && $0.context == readState.context }) {
                     member.pendingReads[position].index = readState.index
                 }
+            }
+            if !ready.committedEntries.isEmpty && member.node!.role == .leader && inFaultPhase
+                && nemesisRandom.chance(plan.isolateAfterCommitProbability)
+            {
+                isolate(member.id, why: "right after it committed")
             }
             // 5. Advance.
             member.node!.advance(ready)
@@ -421,6 +439,7 @@ public final class RaftSimulation {
                 member.lastTerm = node.term
             }
             try invariants.electionSafety(member: member.id, role: node.role, term: node.term, time: now)
+            try invariants.recordCommitted(member: member.id, node: node, termBound: maxRunningTerm(), time: now)
             try invariants.leaderCompleteness(member: member.id, node: node, time: now)
         }
         // The whole log of one member per event, in turn; new entries are

@@ -13,6 +13,8 @@ enum SimulationEvent {
     case healPartition(generation: UInt64)
     /// Cut the leader off (follow-up of a crash; see ``FaultPlan``).
     case isolateLeader
+    /// Cut this member off if it is still leader in this term.
+    case isolateMember(NodeID, term: UInt64)
     case clientStart(client: Int)
     case clientAttempt(client: Int, attempt: UInt64)
     case clientTimeout(client: Int, attempt: UInt64)
@@ -37,6 +39,7 @@ enum SimulationEvent {
         case .clientResponse: return 10
         case .endFaults: return 11
         case .livenessProbe: return 12
+        case .isolateMember: return 13
         }
     }
 }
