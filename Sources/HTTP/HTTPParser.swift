@@ -56,6 +56,7 @@ public struct HTTPParser: Sendable {
     // The body being delivered.
     private var bodyLimitBytes: Int?
     private var bodyBytesSeen = 0
+    private var declaredLengthChecked = false
     /// Response parsers: the methods of requests whose responses are still due, oldest first.
     private var pendingRequestMethods: [HTTPMethod] = []
 
@@ -103,7 +104,8 @@ public struct HTTPParser: Sendable {
     }
 
     /// Sets the body limit of the current message, after its head (a route's
-    /// own limit). Throws ``HTTPParseError/bodyTooLarge(limitBytes:)`` at once
+    /// own limit; a declared Content-Length is checked against the limit in
+    /// force at the first `next()` after the head). Throws ``HTTPParseError/bodyTooLarge(limitBytes:)`` at once
     /// when the declared Content-Length is already above it, so a server can
     /// answer 413 without reading (or asking for) the body.
     public mutating func setBodyLimit(_ limitBytes: Int?) throws(HTTPParseError) {
@@ -151,6 +153,12 @@ public struct HTTPParser: Sendable {
                 return nil
 
             case .fixedBody(let remaining):
+                if !declaredLengthChecked {
+                    // Checked on the first pull after the head, so the caller
+                    // can set the route's limit (setBodyLimit) in between.
+                    declaredLengthChecked = true
+                    if let limit = bodyLimitBytes, remaining > limit { throw .bodyTooLarge(limitBytes: limit) }
+                }
                 let available = min(bufferedByteCount, remaining)
                 if available == 0 {
                     if inputFinished { throw .unexpectedEndOfStream("with \(remaining) body bytes still due") }
@@ -352,6 +360,7 @@ public struct HTTPParser: Sendable {
     private mutating func begin(_ framing: HTTPBodyFraming) {
         bodyFraming = framing
         bodyBytesSeen = 0
+        declaredLengthChecked = false
         switch framing {
         case .none: state = .messageEnd
         case .length(let length): state = length == 0 ? .messageEnd : .fixedBody(remaining: length)
@@ -368,11 +377,7 @@ public struct HTTPParser: Sendable {
                 throw .invalidHost(hosts.isEmpty ? "no Host field" : "\(hosts.count) Host fields")
             }
         }
-        let framing = try Self.framing(head.headers, isRequest: true, version: head.version)
-        if case .length(let length) = framing, let limit = bodyLimitBytes, length > limit {
-            throw .bodyTooLarge(limitBytes: limit)
-        }
-        return framing ?? .none
+        return try Self.framing(head.headers, isRequest: true, version: head.version) ?? .none
     }
 
     private func responseFraming(_ head: HTTPResponseHead) throws(HTTPParseError) -> HTTPBodyFraming {

@@ -199,7 +199,10 @@ public final class HTTPServer: @unchecked Sendable {
         )
         var keepOpen = true
         while keepOpen {
-            guard endRequest(id) else { break }
+            guard endRequest(id) else {
+                await closeQuietly(transport, timeout: Self.idleCloseTimeout)
+                return
+            }
             // Idle until the first byte, then the head has `headerTimeout` in all.
             let idleDeadline = ContinuousClock.now + configuration.idleTimeout
             var headDeadline: ContinuousClock.Instant?
@@ -217,7 +220,7 @@ public final class HTTPServer: @unchecked Sendable {
             } catch {
                 // Timed out (idle or slowloris), cancelled by shutdown, or reset.
                 if reader.parser.isIdle || error is CancellationError {
-                    await closeQuietly(transport)
+                    await closeQuietly(transport, timeout: Self.idleCloseTimeout)
                 } else {
                     await sendAndClose(.text(.requestTimeout, "the request head did not arrive within \(headerTimeout)\n"), transport: transport)
                 }
@@ -388,10 +391,10 @@ public final class HTTPServer: @unchecked Sendable {
         await closeQuietly(transport)
     }
 
-    private func closeQuietly(_ transport: any HTTPTransport) async {
+    private func closeQuietly(_ transport: any HTTPTransport, timeout: Duration = closeTimeout) async {
         // In a task of its own: the connection's task may be cancelled
         // (shutdown), and a cancelled close would reset instead of closing.
-        let closeTimeout = Self.closeTimeout
+        let closeTimeout = timeout
         await Task {
             do {
                 try await transport.close(deadline: .now + closeTimeout)
@@ -403,4 +406,8 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// How long a graceful close may wait for the peer to read what is left.
     static let closeTimeout: Duration = .seconds(5)
+    /// Closing a connection with nothing in flight (idle timeout, shutdown):
+    /// our FIN is sent at once; a pooling client that does not read its idle
+    /// connections never answers it, so do not wait long for its FIN.
+    static let idleCloseTimeout: Duration = .milliseconds(200)
 }

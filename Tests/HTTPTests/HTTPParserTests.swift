@@ -167,7 +167,13 @@ struct HTTPParserTests {
         // A route raises or lowers the limit after the head.
         var parser = HTTPParser(kind: .request, limits: limits)
         parser.feed(bytes("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\n"))
+        guard case .request? = try parser.next() else { Issue.record("no head"); return }
         #expect(throws: HTTPParseError.bodyTooLarge(limitBytes: 10)) { _ = try parser.next() }
+        var allowed = HTTPParser(kind: .request, limits: limits)
+        allowed.feed(bytes("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\n"))
+        _ = try allowed.next()
+        try allowed.setBodyLimit(.max)
+        #expect(try allowed.next() == nil)
         var raised = HTTPParser(kind: .request, limits: .default)
         raised.feed(bytes("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\n"))
         guard case .request? = try raised.next() else { Issue.record("no head"); return }
