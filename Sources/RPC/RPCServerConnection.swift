@@ -48,6 +48,9 @@ final class RPCServerConnection: @unchecked Sendable {
         while violation == nil {
             let bytes: [UInt8]
             do {
+                // Read no more requests while our answers pile up unread: a
+                // client that stops reading is held back by TCP, not by our memory.
+                try await outbound.waitForRoom()
                 bytes = try await transport.read(maxBytes: RPCLimits.readChunkBytes, deadline: nil)
             } catch {
                 failure = error

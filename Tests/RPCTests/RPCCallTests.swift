@@ -289,6 +289,29 @@ struct RPCCallTests {
         await server.stop()
     }
 
+    @Test func closingTheConnectionFailsCallsInFlightAndLaterCalls() async throws {
+        let started = Recorder<Bool>()
+        let server = try start { server in
+            server.register("sleepy", access: .anyNode) { _ in
+                await started.add(true)
+                try await Task.sleep(for: .seconds(20))
+                return []
+            }
+        }
+        let client = try await connect(server.address, workerContext)
+        let inFlight = Task { try await client.call(method: "sleepy", payload: []) }
+        _ = await started.wait(for: 1)
+        await client.close()
+        switch await inFlight.result {
+        case .success: Issue.record("a call survived close()")
+        case .failure(let error): #expect((error as? RPCError)?.code == .unavailable, "\(error)")
+        }
+        #expect(!client.isOpen)
+        await #expect { _ = try await client.call(method: "sleepy", payload: []) } throws: { ($0 as? RPCError)?.code == .unavailable }
+        #expect(await server.endings.wait(for: 1) == ["closed"], "the server should see a clean close")
+        await server.stop()
+    }
+
     @Test func plainUnixSocketForLocalUse() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rpc-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
