@@ -31,6 +31,7 @@ func testRouter(_ recorder: Recorder = Recorder()) -> HTTPRouter {
     router.add(.put, "/reject") { _ in .text(.forbidden, "no uploads here\n") }
     router.add(.put, "/count", maxBodyBytes: .max) { request in
         // Checks the body against repeated `countBlock` without per-byte Swift loops.
+        recorder.add("count expect=\(request.headers["Expect"] ?? "none") te=\(request.headers["Transfer-Encoding"] ?? "none")")
         var verifier = BlockVerifier(block: countBlock)
         for try await chunk in request.body { verifier.check(chunk) }
         return .text(.ok, "\(verifier.total) \(verifier.firstMismatch.map(String.init) ?? "intact")")

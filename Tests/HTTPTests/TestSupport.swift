@@ -32,10 +32,12 @@ func temporaryDirectory() throws -> String {
     return path
 }
 
-/// Runs a process off the cooperative pool; returns stdout, stderr and the exit status.
+/// Runs a process on threads of its own (not Dispatch's global queues: blocked
+/// workers there starve the pool, and libdispatch adds a thread only after
+/// about a second, which would show up as a one-second stall in every test).
 func run(_ executable: String, _ arguments: [String]) async throws -> (output: String, error: String, status: Int32) {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async {
+        Thread {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
@@ -47,20 +49,19 @@ func run(_ executable: String, _ arguments: [String]) async throws -> (output: S
                 try process.run()
                 final class Box: @unchecked Sendable { var data = Data() }
                 let stderrBox = Box()
-                let group = DispatchGroup()
-                group.enter()
-                DispatchQueue.global().async {
+                let stderrDone = DispatchSemaphore(value: 0)
+                Thread {
                     stderrBox.data = error.fileHandleForReading.readDataToEndOfFile()
-                    group.leave()
-                }
+                    stderrDone.signal()
+                }.start()
                 let data = output.fileHandleForReading.readDataToEndOfFile()
-                group.wait()
+                stderrDone.wait()
                 process.waitUntilExit()
                 continuation.resume(returning: (String(decoding: data, as: UTF8.self), String(decoding: stderrBox.data, as: UTF8.self), process.terminationStatus))
             } catch {
                 continuation.resume(throwing: error)
             }
-        }
+        }.start()
     }
 }
 
