@@ -112,6 +112,30 @@ struct JoinAndRenewalTests {
         await endpoint.stop()
     }
 
+    @Test func callerWithoutCertificateReachesOnlyAnonymousMethods() async throws {
+        var configuration = try cluster.credentials(nodeID: "manager-1", role: .manager).tlsConfiguration
+        configuration.clientCertificates = .optional
+        let context = try TLSContext(configuration, side: .server)
+        let server = RPCServer()
+        issuer.registerJoin(on: server)
+        issuer.registerRenewal(on: server)
+        server.register("raft.append", access: .managers) { _ in bytes("appended") }
+        let endpoint = try TestServer(server, context: { context })
+        let joining = try await connect(endpoint.address, TLSContext(.joining(with: tokens.token(for: .worker)), side: .client))
+        for method in [CertificateIssuer.renewMethod, "raft.append"] {
+            do {
+                _ = try await joining.call(method: method, payload: [])
+                Issue.record("a caller without a certificate called \(method)")
+            } catch let error as RPCError {
+                #expect(error.code == .unauthenticated, "\(method): \(error)")
+                #expect(error.message.contains(method))
+            }
+        }
+        #expect(issuer.counts == .init())
+        await joining.close()
+        await endpoint.stop()
+    }
+
     @Test func tokenStoreComparesOnlyWellFormedCurrentSecretsOfTheRole() {
         let worker = tokens.token(for: .worker)
         #expect(tokens.verify(secret: worker.secret, for: .worker))

@@ -216,6 +216,37 @@ struct RPCCallTests {
         await server.stop()
     }
 
+    @Test func streamDeadlineEndsTheStreamAndCancelsTheHandler() async throws {
+        let handlerEnded = Recorder<String>()
+        let server = try start { server in
+            server.registerStream("trickle", access: .anyNode) { _, writer in
+                do {
+                    while true {
+                        try await writer.send([1])
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                } catch {
+                    await handlerEnded.add("\(type(of: error))")
+                    throw error
+                }
+            }
+        }
+        let client = try await connect(server.address, workerContext)
+        var received = 0
+        let started = ContinuousClock.now
+        do {
+            for try await _ in client.stream(method: "trickle", payload: [], deadline: .now + .milliseconds(300)) { received += 1 }
+            Issue.record("the stream outlived its deadline")
+        } catch let error as RPCError {
+            #expect(error.code == .deadlineExceeded)
+        }
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(received >= 1 && received <= 10, "received \(received) messages in 300 ms at one per 50 ms")
+        #expect(await handlerEnded.wait(for: 1, timeout: .seconds(5)) == ["CancellationError"])
+        await client.close()
+        await server.stop()
+    }
+
     @Test func unknownMethodIsATypedError() async throws {
         let server = try start { _ in }
         let client = try await connect(server.address, workerContext)
