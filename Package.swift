@@ -24,6 +24,7 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "CContainer", path: "Sources/CContainer"),
 
         // Cores (sans-IO)
         .target(name: "Raft", path: "Sources/Raft"),
@@ -37,6 +38,7 @@ let package = Package(
         .target(name: "RPC", dependencies: ["Net", "Wire"], path: "Sources/RPC"),
         .target(name: "Storage", dependencies: ["CSQLite", "Raft", "Wire"], path: "Sources/Storage"),
         .target(name: "Images", dependencies: ["CZlib", "COpenSSL", "CSQLite", "Storage"], path: "Sources/Images"),
+        .target(name: "Runtime", dependencies: ["CContainer"], path: "Sources/Runtime"),
 
         // Simulation: deterministic whole-cluster runs
         .target(name: "Simulation", dependencies: ["Raft"], path: "Simulations/Simulation"),
@@ -55,6 +57,7 @@ let package = Package(
         .testTarget(name: "ClusterStateTests", dependencies: ["ClusterState"], path: "Tests/ClusterStateTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft"], path: "Tests/StorageTests"),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CZlib", "Storage"], path: "Tests/ImagesTests"),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], path: "Tests/RuntimeTests"),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Raft"], path: "Tests/SimulationTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,160 @@
+// CContainer: everything between clone() and execve(), in C.
+//
+// The Swift runtime has threads and locks, so after clone() the child may only
+// make async-signal-safe calls: no malloc, no locks, no Swift. The parent
+// computes a flat ShoalSpawnPlan (every string and array already allocated and
+// NUL-terminated) and the child only executes it, the way crun and runc do.
+#ifndef SHOAL_CCONTAINER_H
+#define SHOAL_CCONTAINER_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// clone(2) namespace flags (GNU names Swift's Glibc module hides).
+enum {
+    SHOAL_CLONE_NEWNS = 0x00020000,
+    SHOAL_CLONE_NEWUTS = 0x04000000,
+    SHOAL_CLONE_NEWIPC = 0x08000000,
+    SHOAL_CLONE_NEWUSER = 0x10000000,
+    SHOAL_CLONE_NEWPID = 0x20000000,
+    SHOAL_CLONE_NEWNET = 0x40000000,
+};
+
+/// A bind mount from a host path to a path inside the container.
+typedef struct ShoalBindMount {
+    const char *source;        // host path (opened before pivot_root)
+    const char *destination;   // absolute path inside the container
+    int read_only;
+    int recursive;
+} ShoalBindMount;
+
+/// One setrlimit(2) call.
+typedef struct ShoalRlimit {
+    int resource;              // RLIMIT_*
+    uint64_t soft;
+    uint64_t hard;
+} ShoalRlimit;
+
+/// A namespace to join (exec into a running container).
+typedef struct ShoalNamespaceFd {
+    int fd;                    // open /proc/PID/ns/NAME
+    int type;                  // CLONE_NEW*
+} ShoalNamespaceFd;
+
+/// What went wrong in the child before execve; written once to the error
+/// pipe (<= PIPE_BUF so the write is atomic).
+typedef enum ShoalFailureKind {
+    SHOAL_FAILURE_SYSCALL = 1,             // call + errno + path
+    SHOAL_FAILURE_EXECUTABLE_NOT_FOUND = 2, // path = the command name
+    SHOAL_FAILURE_PARENT_GONE = 3,         // sync pipe closed without go-ahead
+} ShoalFailureKind;
+
+typedef struct ShoalFailure {
+    int32_t kind;
+    int32_t error_number;
+    char call[48];
+    char path[4000];
+} ShoalFailure;
+
+/// The flat plan the child executes. All pointers stay valid until
+/// shoal_spawn_container / shoal_spawn_exec returns in the parent.
+typedef struct ShoalSpawnPlan {
+    // Namespaces: CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
+    // | CLONE_NEWNET (network none) | CLONE_NEWUSER (when asked).
+    int clone_flags;
+
+    // Root filesystem: `rootfs` is the directory that becomes "/". With
+    // `overlay_data` (lowerdir=...,upperdir=...,workdir=...) an overlay is
+    // mounted on it, otherwise it is bind-mounted onto itself.
+    const char *rootfs;
+    const char *overlay_data;
+    int readonly_rootfs;
+
+    const ShoalBindMount *binds;
+    size_t bind_count;
+
+    const char *hostname;      // NULL: keep
+
+    uint32_t uid;
+    uint32_t gid;
+    const uint32_t *groups;
+    size_t group_count;
+
+    const char *cwd;           // inside the container
+    char *const *argv;         // NULL-terminated; argv[0] is looked up in search_path
+    char *const *envp;         // NULL-terminated
+    const char *search_path;   // the container's $PATH
+
+    const ShoalRlimit *rlimits;
+    size_t rlimit_count;
+
+    uint64_t capabilities;     // bit mask: bounding, permitted, effective
+    int no_new_privileges;
+
+    const char *const *masked_paths;
+    size_t masked_count;
+    const char *const *readonly_paths;
+    size_t readonly_count;
+
+    int stdin_fd;              // become 0, 1, 2 in the child
+    int stdout_fd;
+    int stderr_fd;
+
+    int sync_fd;               // child reads one byte: go ahead (read end)
+    int error_fd;              // child writes a ShoalFailure (write end, O_CLOEXEC)
+
+    // Exec only: namespaces to join, and cgroup.procs files (opened O_WRONLY)
+    // the child writes "0" to before joining them.
+    const ShoalNamespaceFd *join_namespaces;
+    size_t join_count;
+    const int *cgroup_procs_fds;
+    size_t cgroup_procs_count;
+} ShoalSpawnPlan;
+
+/// Clones the container's init process into new namespaces and returns its
+/// pid (in the caller's pid namespace), or -errno when clone() fails. The
+/// child blocks on plan->sync_fd until the parent has attached it to its
+/// cgroups (and written uid/gid maps), then sets up its root and execs.
+/// The caller closes its copies of the child's ends afterwards.
+pid_t shoal_spawn_container(const ShoalSpawnPlan *plan);
+
+/// Starts a process inside a running container: forks a helper that joins
+/// the cgroups and namespaces in plan->join_namespaces, which clones the
+/// process with CLONE_PARENT (so it is the caller's child and in the
+/// container's pid namespace) and exits. Returns the process's pid, or
+/// -errno. Failures of the process before execve arrive on plan->error_fd.
+pid_t shoal_spawn_exec(const ShoalSpawnPlan *plan);
+
+/// pidfd_open(2), pidfd_send_signal(2) and waitid(P_PIDFD): glibc 2.36 has
+/// wrappers, but not all the headers Swift sees declare them.
+int shoal_pidfd_open(pid_t pid);
+int shoal_pidfd_send_signal(int pidfd, int signal);
+int shoal_waitid_pidfd(int pidfd, int *code, int *status, int options);
+
+/// openat2(2) with RESOLVE_IN_ROOT: opens `path` as if `root_fd` were "/",
+/// so symlinks in an image cannot lead outside it. Returns an fd or -1.
+int shoal_open_in_root(int root_fd, const char *path, int flags);
+
+/// pipe2(fds, O_CLOEXEC) and open(path, O_PATH|O_DIRECTORY|O_CLOEXEC):
+/// GNU-only names Swift's Glibc module does not export.
+int shoal_pipe_cloexec(int fds[2]);
+int shoal_open_directory_path(const char *path);
+
+/// eventfd(0, EFD_CLOEXEC); statfs(2)'s f_type (or -1);
+/// fcntl(F_SETPIPE_SZ).
+int shoal_eventfd(void);
+long shoal_filesystem_type(const char *path);
+int shoal_set_pipe_size(int fd, int bytes);
+
+/// errno, readable from Swift without the thread-local macro.
+int shoal_errno(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,613 @@
+// The child side of container creation and exec: clone() ... execve().
+//
+// Rules for everything in this file that runs in a child: async-signal-safe
+// calls only (the parent is a multithreaded Swift process whose locks may be
+// held by threads that do not exist in the child), no allocation, and raw
+// syscalls for credentials (glibc's setuid family would try to signal the
+// parent's other threads, which are not there). Errors are reported once, as
+// a ShoalFailure on the close-on-exec error pipe, then the child exits 127.
+#define _GNU_SOURCE
+#include "CContainer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+#define SHOAL_MAX_BINDS 128
+#define SHOAL_PATH_BYTES 4096
+
+// ---- async-signal-safe string helpers ------------------------------------
+
+static size_t sh_strlen(const char *s) {
+    size_t n = 0;
+    while (s[n]) n++;
+    return n;
+}
+
+// Appends src to dst (capacity cap, NUL-terminated); returns 0 or -1 when it
+// does not fit.
+static int sh_append(char *dst, size_t cap, const char *src) {
+    size_t used = sh_strlen(dst);
+    size_t add = sh_strlen(src);
+    if (used + add + 1 > cap) return -1;
+    for (size_t i = 0; i < add; i++) dst[used + i] = src[i];
+    dst[used + add] = 0;
+    return 0;
+}
+
+static void sh_copy(char *dst, size_t cap, const char *src) {
+    size_t i = 0;
+    if (src) {
+        for (; src[i] && i + 1 < cap; i++) dst[i] = src[i];
+    }
+    dst[i] = 0;
+}
+
+static int sh_has_slash(const char *s) {
+    for (; *s; s++) if (*s == '/') return 1;
+    return 0;
+}
+
+// ---- failure reporting ---------------------------------------------------
+
+static int child_error_fd = -1;
+
+__attribute__((noreturn))
+static void child_fail(int kind, const char *call, const char *path, int error_number) {
+    ShoalFailure failure;
+    char *raw = (char *)&failure;
+    for (size_t i = 0; i < sizeof failure; i++) raw[i] = 0;
+    failure.kind = kind;
+    failure.error_number = error_number;
+    sh_copy(failure.call, sizeof failure.call, call);
+    sh_copy(failure.path, sizeof failure.path, path);
+    if (child_error_fd >= 0) {
+        size_t off = 0;
+        while (off < sizeof failure) {
+            ssize_t n = write(child_error_fd, raw + off, sizeof failure - off);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            off += (size_t)n;
+        }
+    }
+    _exit(127);
+}
+
+__attribute__((noreturn))
+static void fail_syscall(const char *call, const char *path) {
+    child_fail(SHOAL_FAILURE_SYSCALL, call, path, errno);
+}
+
+// ---- small helpers --------------------------------------------------------
+
+static long raw_clone(unsigned long flags) {
+    // Fork-like clone: no new stack, the child continues on a copy of ours.
+    return syscall(SYS_clone, flags, 0, 0, 0, 0);
+}
+
+static void reset_signals(void) {
+    struct sigaction action;
+    char *raw = (char *)&action;
+    for (size_t i = 0; i < sizeof action; i++) raw[i] = 0;
+    action.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        (void)sigaction(sig, &action, NULL);  // EINVAL for glibc-reserved ones
+    }
+    sigset_t empty;
+    sigemptyset(&empty);
+    (void)sigprocmask(SIG_SETMASK, &empty, NULL);
+}
+
+// Moves the error pipe above the stdio range so dup2 onto 0..2 cannot hit it.
+static void adopt_error_fd(int fd) {
+    child_error_fd = fd;
+    if (fd >= 0 && fd < 3) {
+        int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (moved >= 0) child_error_fd = moved;
+    }
+}
+
+static void mkdir_all(const char *path, mode_t mode) {
+    char buffer[SHOAL_PATH_BYTES];
+    sh_copy(buffer, sizeof buffer, path);
+    size_t length = sh_strlen(buffer);
+    for (size_t i = 1; i <= length; i++) {
+        if (buffer[i] == '/' || buffer[i] == 0) {
+            char saved = buffer[i];
+            buffer[i] = 0;
+            if (mkdir(buffer, mode) < 0 && errno != EEXIST) fail_syscall("mkdir", buffer);
+            buffer[i] = saved;
+        }
+    }
+}
+
+static void parent_dirs(const char *path) {
+    char buffer[SHOAL_PATH_BYTES];
+    sh_copy(buffer, sizeof buffer, path);
+    size_t length = sh_strlen(buffer);
+    while (length > 0 && buffer[length - 1] != '/') length--;
+    if (length > 1) {
+        buffer[length - 1] = 0;
+        mkdir_all(buffer, 0755);
+    }
+}
+
+static void ensure_file(const char *path) {
+    parent_dirs(path);
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        if (errno == EISDIR || errno == EEXIST) return;
+        fail_syscall("open", path);
+    }
+    close(fd);
+}
+
+static void do_mount(const char *source, const char *target, const char *type,
+                     unsigned long flags, const char *data) {
+    if (mount(source, target, type, flags, data) < 0) fail_syscall("mount", target);
+}
+
+// ---- mount namespace setup -----------------------------------------------
+
+static const struct { const char *path; unsigned major_number, minor_number; } devices[] = {
+    {"/dev/null", 1, 3}, {"/dev/zero", 1, 5}, {"/dev/full", 1, 7},
+    {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0},
+};
+#define DEVICE_COUNT (sizeof devices / sizeof devices[0])
+
+static int open_tree_clone(const char *path, int recursive) {
+    unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path, flags);
+    if (fd < 0) fail_syscall("open_tree", path);
+    return fd;
+}
+
+static void move_tree(int tree, const char *target) {
+    if (syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        fail_syscall("move_mount", target);
+    close(tree);
+}
+
+static void make_tree_readonly(int tree, int recursive, const char *path) {
+    struct mount_attr attr;
+    char *raw = (char *)&attr;
+    for (size_t i = 0; i < sizeof attr; i++) raw[i] = 0;
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+    unsigned flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
+    if (syscall(SYS_mount_setattr, tree, "", flags, &attr, sizeof attr) < 0)
+        fail_syscall("mount_setattr", path);
+}
+
+static unsigned long locked_flags(const char *path) {
+    struct statfs info;
+    if (statfs(path, &info) < 0) fail_syscall("statfs", path);
+    unsigned long flags = 0;
+    if (info.f_flags & ST_NOSUID) flags |= MS_NOSUID;
+    if (info.f_flags & ST_NODEV) flags |= MS_NODEV;
+    if (info.f_flags & ST_NOEXEC) flags |= MS_NOEXEC;
+    if (info.f_flags & ST_NOATIME) flags |= MS_NOATIME;
+    if (info.f_flags & ST_NODIRATIME) flags |= MS_NODIRATIME;
+    if (info.f_flags & ST_RELATIME) flags |= MS_RELATIME;
+    return flags;
+}
+
+static void setup_dev(int user_namespace, const int *device_trees) {
+    mkdir_all("/dev", 0755);
+    do_mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+    for (size_t i = 0; i < DEVICE_COUNT; i++) {
+        if (user_namespace) {
+            // mknod is not allowed in a user namespace: bind the host's node.
+            ensure_file(devices[i].path);
+            move_tree(device_trees[i], devices[i].path);
+        } else {
+            dev_t device = makedev(devices[i].major_number, devices[i].minor_number);
+            if (mknod(devices[i].path, S_IFCHR | 0666, device) < 0) fail_syscall("mknod", devices[i].path);
+            if (chmod(devices[i].path, 0666) < 0) fail_syscall("chmod", devices[i].path);
+        }
+    }
+    static const char *const links[][2] = {
+        {"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
+        {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
+        {"/proc/kcore", "/dev/core"}, {"pts/ptmx", "/dev/ptmx"},
+    };
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+        if (symlink(links[i][0], links[i][1]) < 0) fail_syscall("symlink", links[i][1]);
+    }
+    mkdir_all("/dev/pts", 0755);
+    do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+             user_namespace ? "newinstance,ptmxmode=0666,mode=0620"
+                            : "newinstance,ptmxmode=0666,mode=0620,gid=5");
+    mkdir_all("/dev/shm", 01777);
+    do_mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+    mkdir_all("/dev/mqueue", 0755);
+    do_mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
+static void mask_paths(const ShoalSpawnPlan *p) {
+    for (size_t i = 0; i < p->masked_count; i++) {
+        const char *path = p->masked_paths[i];
+        struct stat info;
+        if (stat(path, &info) < 0) {
+            if (errno == ENOENT) continue;
+            fail_syscall("stat", path);
+        }
+        if (S_ISDIR(info.st_mode)) {
+            do_mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0k");
+        } else {
+            do_mount("/dev/null", path, NULL, MS_BIND, NULL);
+        }
+    }
+}
+
+static void readonly_paths(const ShoalSpawnPlan *p) {
+    for (size_t i = 0; i < p->readonly_count; i++) {
+        const char *path = p->readonly_paths[i];
+        if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) {
+            if (errno == ENOENT) continue;
+            fail_syscall("mount", path);
+        }
+        unsigned long flags = locked_flags(path);
+        do_mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | flags, NULL);
+    }
+}
+
+static void setup_mounts(const ShoalSpawnPlan *p) {
+    int user_namespace = (p->clone_flags & CLONE_NEWUSER) != 0;
+    do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+    if (p->overlay_data) {
+        do_mount("overlay", p->rootfs, "overlay", 0, p->overlay_data);
+    } else {
+        do_mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL);
+    }
+
+    // Everything taken from the host is opened now, as detached mount trees,
+    // and attached after pivot_root where paths resolve inside the new root
+    // (a symlink in the image cannot point a mount outside it).
+    if (p->bind_count > SHOAL_MAX_BINDS) {
+        errno = E2BIG;
+        fail_syscall("bind mounts", "too many");
+    }
+    int bind_trees[SHOAL_MAX_BINDS];
+    for (size_t i = 0; i < p->bind_count; i++) {
+        bind_trees[i] = open_tree_clone(p->binds[i].source, p->binds[i].recursive);
+        if (p->binds[i].read_only) make_tree_readonly(bind_trees[i], p->binds[i].recursive, p->binds[i].source);
+    }
+    int device_trees[DEVICE_COUNT];
+    int sys_tree = -1;
+    if (user_namespace) {
+        for (size_t i = 0; i < DEVICE_COUNT; i++) device_trees[i] = open_tree_clone(devices[i].path, 0);
+        if (!(p->clone_flags & CLONE_NEWNET)) {
+            // sysfs may only be mounted by the owner of the network namespace.
+            sys_tree = open_tree_clone("/sys", 1);
+            make_tree_readonly(sys_tree, 1, "/sys");
+        }
+    }
+
+    if (chdir(p->rootfs) < 0) fail_syscall("chdir", p->rootfs);
+    if (syscall(SYS_pivot_root, ".", ".") < 0) fail_syscall("pivot_root", p->rootfs);
+    if (umount2(".", MNT_DETACH) < 0) fail_syscall("umount2", "old root");
+    if (chdir("/") < 0) fail_syscall("chdir", "/");
+
+    for (size_t i = 0; i < p->bind_count; i++) {
+        const char *target = p->binds[i].destination;
+        struct stat info;
+        if (fstat(bind_trees[i], &info) < 0) fail_syscall("fstat", p->binds[i].source);
+        if (S_ISDIR(info.st_mode)) mkdir_all(target, 0755);
+        else ensure_file(target);
+        move_tree(bind_trees[i], target);
+    }
+
+    mkdir_all("/proc", 0555);
+    do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    setup_dev(user_namespace, device_trees);
+    mkdir_all("/sys", 0555);
+    if (mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+        if (sys_tree < 0) fail_syscall("mount", "/sys");
+        move_tree(sys_tree, "/sys");
+    } else if (sys_tree >= 0) {
+        close(sys_tree);
+    }
+    mask_paths(p);
+    readonly_paths(p);
+    if (p->readonly_rootfs) {
+        do_mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags("/"), NULL);
+    }
+}
+
+static void loopback_up(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) fail_syscall("socket", "lo");
+    struct ifreq request;
+    char *raw = (char *)&request;
+    for (size_t i = 0; i < sizeof request; i++) raw[i] = 0;
+    sh_copy(request.ifr_name, sizeof request.ifr_name, "lo");
+    if (ioctl(s, SIOCGIFFLAGS, &request) < 0) fail_syscall("ioctl SIOCGIFFLAGS", "lo");
+    request.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &request) < 0) fail_syscall("ioctl SIOCSIFFLAGS", "lo");
+    close(s);
+}
+
+// ---- the common tail: limits, identity, capabilities, stdio, exec ---------
+
+static void mark_fds_cloexec(void) {
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+    // Older kernels: walk /proc/self/fd (getdents64 is async-signal-safe).
+    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) fail_syscall("open", "/proc/self/fd");
+    char buffer[4096];
+    for (;;) {
+        long n = syscall(SYS_getdents64, dir, buffer, sizeof buffer);
+        if (n < 0) fail_syscall("getdents64", "/proc/self/fd");
+        if (n == 0) break;
+        for (long offset = 0; offset < n;) {
+            struct { unsigned long long ino; long long off; unsigned short reclen; unsigned char type; char name[]; }
+                *entry = (void *)(buffer + offset);
+            int fd = 0;
+            const char *c = entry->name;
+            if (*c >= '0' && *c <= '9') {
+                for (; *c >= '0' && *c <= '9'; c++) fd = fd * 10 + (*c - '0');
+                if (fd >= 3 && fd != dir) (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+            }
+            offset += entry->reclen;
+        }
+    }
+    close(dir);
+}
+
+static void setup_stdio(const ShoalSpawnPlan *p) {
+    int wanted[3] = {p->stdin_fd, p->stdout_fd, p->stderr_fd};
+    int moved[3];
+    for (int i = 0; i < 3; i++) {
+        if (wanted[i] < 0) {
+            moved[i] = open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+            if (moved[i] < 0) fail_syscall("open", "/dev/null");
+            if (moved[i] < 3) {
+                int high = fcntl(moved[i], F_DUPFD_CLOEXEC, 3);
+                if (high < 0) fail_syscall("fcntl", "/dev/null");
+                moved[i] = high;
+            }
+        } else {
+            // Copy above 2 first so one target's dup2 cannot clobber another's source.
+            moved[i] = fcntl(wanted[i], F_DUPFD_CLOEXEC, 3);
+            if (moved[i] < 0) fail_syscall("fcntl F_DUPFD_CLOEXEC", "stdio");
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        if (dup2(moved[i], i) < 0) fail_syscall("dup2", "stdio");
+    }
+}
+
+__attribute__((noreturn))
+static void finish_and_exec(const ShoalSpawnPlan *p) {
+    for (size_t i = 0; i < p->rlimit_count; i++) {
+        struct rlimit64 limit = {p->rlimits[i].soft, p->rlimits[i].hard};
+        if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &limit, NULL) < 0) fail_syscall("setrlimit", "rlimit");
+    }
+
+    // Capabilities: shrink the bounding set first (needs CAP_SETPCAP), clear
+    // the ambient set; after execve a root process holds exactly the
+    // bounding set, any other user none (Docker's behaviour).
+    for (int cap = 0; cap < 64; cap++) {
+        if (p->capabilities & (1ULL << cap)) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno == EINVAL) break;  // past CAP_LAST_CAP
+            fail_syscall("prctl PR_CAPBSET_DROP", "capabilities");
+        }
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        fail_syscall("prctl PR_CAP_AMBIENT", "capabilities");
+    if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        fail_syscall("prctl PR_SET_NO_NEW_PRIVS", "no_new_privs");
+
+    gid_t groups[256];
+    size_t group_count = p->group_count < 256 ? p->group_count : 256;
+    for (size_t i = 0; i < group_count; i++) groups[i] = p->groups[i];
+    if (syscall(SYS_setgroups, group_count, groups) < 0) fail_syscall("setgroups", "groups");
+    if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) < 0) fail_syscall("setresgid", "gid");
+    if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0) fail_syscall("setresuid", "uid");
+
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    char *raw = (char *)data;
+    for (size_t i = 0; i < sizeof data; i++) raw[i] = 0;
+    if (p->uid == 0) {
+        uint32_t low = (uint32_t)(p->capabilities & 0xffffffffULL);
+        uint32_t high = (uint32_t)(p->capabilities >> 32);
+        data[0].effective = data[0].permitted = low;
+        data[1].effective = data[1].permitted = high;
+    }
+    if (syscall(SYS_capset, &header, data) < 0) fail_syscall("capset", "capabilities");
+
+    const char *cwd = p->cwd && p->cwd[0] ? p->cwd : "/";
+    if (chdir(cwd) < 0) fail_syscall("chdir", cwd);
+
+    setup_stdio(p);
+    mark_fds_cloexec();
+
+    const char *name = p->argv[0];
+    if (sh_has_slash(name)) {
+        execve(name, p->argv, p->envp);
+        if (errno == ENOENT) child_fail(SHOAL_FAILURE_EXECUTABLE_NOT_FOUND, "execve", name, errno);
+        fail_syscall("execve", name);
+    }
+    // $PATH lookup, as execvpe does, but without allocating.
+    const char *search = p->search_path ? p->search_path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    int denied = 0;
+    char candidate[SHOAL_PATH_BYTES];
+    const char *cursor = search;
+    for (;;) {
+        const char *end = cursor;
+        while (*end && *end != ':') end++;
+        size_t length = (size_t)(end - cursor);
+        if (length + 1 + sh_strlen(name) + 1 <= sizeof candidate) {
+            size_t k = 0;
+            if (length == 0) candidate[k++] = '.';
+            for (size_t i = 0; i < length; i++) candidate[k++] = cursor[i];
+            candidate[k++] = '/';
+            candidate[k] = 0;
+            (void)sh_append(candidate, sizeof candidate, name);
+            execve(candidate, p->argv, p->envp);
+            if (errno == EACCES) denied = 1;
+            else if (errno != ENOENT && errno != ENOTDIR) fail_syscall("execve", candidate);
+        }
+        if (!*end) break;
+        cursor = end + 1;
+    }
+    if (denied) {
+        errno = EACCES;
+        fail_syscall("execve", name);
+    }
+    child_fail(SHOAL_FAILURE_EXECUTABLE_NOT_FOUND, "execve", name, ENOENT);
+}
+
+// ---- entry points -----------------------------------------------------------
+
+__attribute__((noreturn))
+static void container_child(const ShoalSpawnPlan *p) {
+    reset_signals();
+    adopt_error_fd(p->error_fd);
+    umask(022);
+
+    char go = 0;
+    ssize_t n;
+    do { n = read(p->sync_fd, &go, 1); } while (n < 0 && errno == EINTR);
+    if (n != 1) child_fail(SHOAL_FAILURE_PARENT_GONE, "read", "sync pipe", n < 0 ? errno : 0);
+    close(p->sync_fd);
+
+    if (p->clone_flags & CLONE_NEWUSER) {
+        // The parent has written the maps: become root of the namespace.
+        if (syscall(SYS_setresgid, 0, 0, 0) < 0) fail_syscall("setresgid", "user namespace");
+        if (syscall(SYS_setresuid, 0, 0, 0) < 0) fail_syscall("setresuid", "user namespace");
+    }
+    if (p->clone_flags & CLONE_NEWNS) setup_mounts(p);
+    if ((p->clone_flags & CLONE_NEWUTS) && p->hostname) {
+        if (sethostname(p->hostname, sh_strlen(p->hostname)) < 0) fail_syscall("sethostname", p->hostname);
+    }
+    if (p->clone_flags & CLONE_NEWNET) loopback_up();
+    finish_and_exec(p);
+}
+
+pid_t shoal_spawn_container(const ShoalSpawnPlan *plan) {
+    long pid = raw_clone((unsigned long)plan->clone_flags | SIGCHLD);
+    if (pid < 0) return -errno;
+    if (pid == 0) container_child(plan);
+    return (pid_t)pid;
+}
+
+pid_t shoal_spawn_exec(const ShoalSpawnPlan *plan) {
+    long helper = raw_clone(SIGCHLD);
+    if (helper < 0) return -errno;
+    if (helper > 0) return (pid_t)helper;
+
+    // The helper: join the container, clone the real process as a sibling
+    // (CLONE_PARENT makes it the caller's child), report its pid, exit.
+    reset_signals();
+    adopt_error_fd(plan->error_fd);
+    for (size_t i = 0; i < plan->cgroup_procs_count; i++) {
+        ssize_t written;
+        do { written = write(plan->cgroup_procs_fds[i], "0", 1); } while (written < 0 && errno == EINTR);
+        if (written < 0) fail_syscall("write", "cgroup.procs");
+        close(plan->cgroup_procs_fds[i]);
+    }
+    for (size_t i = 0; i < plan->join_count; i++) {
+        if (setns(plan->join_namespaces[i].fd, plan->join_namespaces[i].type) < 0) fail_syscall("setns", "namespace");
+        close(plan->join_namespaces[i].fd);
+    }
+    long child = raw_clone(CLONE_PARENT | SIGCHLD);
+    if (child < 0) fail_syscall("clone", "exec");
+    if (child == 0) {
+        if (plan->clone_flags & CLONE_NEWUSER) {
+            if (syscall(SYS_setresgid, 0, 0, 0) < 0) fail_syscall("setresgid", "user namespace");
+            if (syscall(SYS_setresuid, 0, 0, 0) < 0) fail_syscall("setresuid", "user namespace");
+        }
+        finish_and_exec(plan);
+    }
+    int32_t reported = (int32_t)child;
+    ssize_t written;
+    do { written = write(plan->sync_fd, &reported, sizeof reported); } while (written < 0 && errno == EINTR);
+    _exit(written == (ssize_t)sizeof reported ? 0 : 1);
+}
+
+int shoal_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int shoal_pidfd_send_signal(int pidfd, int signal) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0);
+}
+
+int shoal_waitid_pidfd(int pidfd, int *code, int *status, int options) {
+    siginfo_t info;
+    char *raw = (char *)&info;
+    for (size_t i = 0; i < sizeof info; i++) raw[i] = 0;
+    int result = waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, options);
+    if (result == 0) {
+        *code = info.si_code;
+        *status = info.si_status;
+    }
+    return result;
+}
+
+int shoal_open_in_root(int root_fd, const char *path, int flags) {
+    struct open_how how;
+    char *raw = (char *)&how;
+    for (size_t i = 0; i < sizeof how; i++) raw[i] = 0;
+    how.flags = (unsigned long long)(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, root_fd, path, &how, sizeof how);
+}
+
+int shoal_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}
+
+int shoal_open_directory_path(const char *path) {
+    return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+int shoal_eventfd(void) {
+    return eventfd(0, EFD_CLOEXEC);
+}
+
+long shoal_filesystem_type(const char *path) {
+    struct statfs info;
+    if (statfs(path, &info) < 0) return -1;
+    return (long)info.f_type;
+}
+
+int shoal_set_pipe_size(int fd, int bytes) {
+    return fcntl(fd, F_SETPIPE_SZ, bytes);
+}
+
+int shoal_errno(void) {
+    return errno;
+}

@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// One container known to the runtime: its persisted ``ContainerState``,
+/// its cgroup, and while it runs, its monitor. Thread-safe; state changes are
+/// written to disk before anyone waiting is woken.
+public final class Container: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var current: ContainerState
+    /// `<state>/containers/<id>`.
+    public let directory: String
+    public let cgroup: any Cgroup
+    var monitor: ContainerMonitor?
+
+    init(state: ContainerState, directory: String, cgroup: any Cgroup) {
+        self.current = state
+        self.directory = directory
+        self.cgroup = cgroup
+    }
+
+    public var id: String { current.spec.id }
+
+    /// A snapshot of the state.
+    public var state: ContainerState {
+        condition.lock()
+        defer { condition.unlock() }
+        return current
+    }
+
+    public var standardOutputPath: String { directory + "/stdout.log" }
+    public var standardErrorPath: String { directory + "/stderr.log" }
+    var statePath: String { directory + "/state.json" }
+
+    /// Applies `change`, persists, wakes waiters.
+    func update(_ change: (inout ContainerState) -> Void) {
+        condition.lock()
+        change(&current)
+        try? ContainerState.write(current, to: statePath)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Blocks until the container has exited (and its exit is recorded), or
+    /// `timeout` passes (nil: forever). Returns the exit status, or nil on
+    /// timeout. A container that never started returns nil at once.
+    public func wait(timeout: Duration? = nil) -> ExitStatus? {
+        let deadline = timeout.map { Date().addingTimeInterval(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) }
+        condition.lock()
+        defer { condition.unlock() }
+        while current.status == .running {
+            if let deadline {
+                if !condition.wait(until: deadline) && current.status == .running { return nil }
+            } else {
+                condition.wait()
+            }
+        }
+        return current.exitStatus
+    }
+}
+
+extension ContainerState {
+    static func write(_ state: ContainerState, to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        let data = try encoder.encode(state)
+        // Write-then-rename: a crash leaves the old or the new file, never half.
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    static func read(from path: String) throws -> ContainerState {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(ContainerState.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+}

@@ -1,0 +1,129 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CContainer
+import Foundation
+
+extension ContainerRuntime {
+    /// Runs `exec` inside a running container (its namespaces, cgroup,
+    /// capabilities and user) to completion and returns its status and
+    /// output. The joining happens in C in a freshly forked helper, because
+    /// setns into a mount namespace refuses multithreaded callers.
+    public func exec(_ id: String, _ exec: ExecSpec) throws -> ExecResult {
+        let container = try lookup(id)
+        let state = container.state
+        guard state.status == .running, let pid = state.pid, let ticks = state.processStartTicks else {
+            throw RuntimeError.invalidState(id: id, state: state.status, operation: "exec in")
+        }
+        guard let first = exec.command.first, !first.isEmpty else {
+            throw RuntimeError.invalidSpec("no command: give the program to run")
+        }
+        let user = exec.user == nil
+            ? state.user
+            : try ResolvedUser.resolve(exec.user, layers: state.spec.rootFilesystem.layersTopFirst)
+
+        var descriptors: [Int32] = []  // closed on every path
+        defer { descriptors.forEach(Syscall.close) }
+        func keep(_ descriptor: Int32) -> Int32 {
+            descriptors.append(descriptor)
+            return descriptor
+        }
+        // The pidfd pins the container's init: check it is still the same process.
+        let pidfd = keep(shoal_pidfd_open(pid))
+        guard pidfd >= 0, ProcessIdentity.startTicks(pid: pid) == ticks else {
+            throw RuntimeError.invalidState(id: id, state: .exited, operation: "exec in")
+        }
+        // The helper writes itself into these before joining the namespaces.
+        let procs = try container.cgroup.procsFiles.map { file in
+            try Self.hostCall { () throws(SystemError) in keep(try Syscall.open(file, O_WRONLY)) }
+        }
+        let output = try Self.hostCall(Syscall.pipe)
+        _ = keep(output.read)
+        let error = try Self.hostCall(Syscall.pipe)
+        _ = keep(error.read)
+        let report = try Self.hostCall(Syscall.pipe)
+        _ = keep(report.read)
+        let failure = try Self.hostCall(Syscall.pipe)
+        _ = keep(failure.read)
+        var childEnds = [output.write, error.write, report.write, failure.write]
+
+        var namespaces = Int32(SHOAL_CLONE_NEWIPC | SHOAL_CLONE_NEWUTS | SHOAL_CLONE_NEWPID | SHOAL_CLONE_NEWNS)
+        if state.spec.network == .none { namespaces |= Int32(SHOAL_CLONE_NEWNET) }
+        if state.spec.userNamespace != nil { namespaces |= Int32(SHOAL_CLONE_NEWUSER) }
+
+        let plan = SpawnPlan()
+        plan.raw.clone_flags = state.spec.userNamespace != nil ? Int32(SHOAL_CLONE_NEWUSER) : 0
+        plan.setProcess(
+            command: exec.command,
+            environment: Self.environment(state.spec, user: user, extra: exec.environment), user: user,
+            workingDirectory: exec.workingDirectory ?? state.spec.workingDirectory,
+            capabilities: state.spec.capabilities, noNewPrivileges: state.spec.noNewPrivileges,
+            limits: state.spec.resourceLimits)
+        // setns(pidfd, flags) joins them all at once (Linux 5.8).
+        plan.raw.join_namespaces = UnsafePointer(plan.array([ShoalNamespaceFd(fd: pidfd, type: namespaces)]))
+        plan.raw.join_count = 1
+        plan.raw.cgroup_procs_fds = UnsafePointer(plan.array(procs))
+        plan.raw.cgroup_procs_count = procs.count
+        plan.raw.stdin_fd = -1
+        plan.raw.stdout_fd = output.write
+        plan.raw.stderr_fd = error.write
+        plan.raw.sync_fd = report.write
+        plan.raw.error_fd = failure.write
+
+        let helper = withExtendedLifetime(plan) { shoal_spawn_exec(&plan.raw) }
+        childEnds.forEach(Syscall.close)
+        childEnds = []
+        if helper < 0 {
+            throw RuntimeError.hostSetupFailed(SystemError(call: "clone", errno: -helper, path: "exec in \(id)"))
+        }
+        var helperStatus: Int32 = 0
+        while waitpid(helper, &helperStatus, 0) < 0 && errno == EINTR {}
+        let reported = (try? Syscall.readAll(report.read)) ?? []
+        let process: Int32? = reported.count == 4
+            ? reported.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+            : nil
+        if let failed = try Self.readFailure(failure.read) {
+            if let process { Self.reap(process) }
+            throw failed
+        }
+        guard let process else {
+            throw RuntimeError.hostSetupFailed(SystemError(call: "clone", errno: EPROTO, path: "exec helper reported no pid"))
+        }
+        let (standardOutput, standardError) = Self.drainBoth(output.read, error.read)
+        return ExecResult(status: Self.reap(process), standardOutput: standardOutput, standardError: standardError)
+    }
+
+    @discardableResult
+    static func reap(_ pid: Int32) -> ExitStatus {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return .unknown }
+        }
+        let signal = status & 0x7f
+        if signal == 0 { return .exited((status >> 8) & 0xff) }
+        return .signaled(signal)
+    }
+
+    /// Reads two pipes to end of file without letting either fill up.
+    static func drainBoth(_ first: Int32, _ second: Int32) -> (Data, Data) {
+        var buffers = [Data(), Data()]
+        var open = [first, second]
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while open.contains(where: { $0 >= 0 }) {
+            var descriptors = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            if poll(&descriptors, 2, -1) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for index in 0..<2 where open[index] >= 0 && descriptors[index].revents != 0 {
+                let count = chunk.withUnsafeMutableBytes { read(open[index], $0.baseAddress, $0.count) }
+                if count > 0 {
+                    buffers[index].append(contentsOf: chunk[0..<count])
+                } else if count == 0 || errno != EINTR {
+                    open[index] = -1  // the caller closes the descriptor
+                }
+            }
+        }
+        return (buffers[0], buffers[1])
+    }
+}

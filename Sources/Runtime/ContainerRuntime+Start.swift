@@ -1,0 +1,204 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CContainer
+import Foundation
+
+extension ContainerRuntime {
+    /// Namespaces every container gets; net unless `--network host`, user
+    /// when the spec maps ids.
+    static func cloneFlags(_ spec: ContainerSpec) -> Int32 {
+        var flags = SHOAL_CLONE_NEWPID | SHOAL_CLONE_NEWNS | SHOAL_CLONE_NEWUTS | SHOAL_CLONE_NEWIPC
+        if spec.network == .none { flags |= SHOAL_CLONE_NEWNET }
+        if spec.userNamespace != nil { flags |= SHOAL_CLONE_NEWUSER }
+        return Int32(flags)
+    }
+
+    /// Bytes of pipe buffer behind each log FIFO: what a container can write
+    /// while no runtime drains it (daemon restart) before its writes block.
+    static let logPipeBytes: Int32 = 1 << 20
+
+    /// Creates the cgroup, clones the container's init into its namespaces,
+    /// attaches it to the cgroup, lets it go, and waits for its execve. On any
+    /// failure the child is killed and reaped, the cgroup removed, the error
+    /// recorded in the state, and the error thrown: nothing is left behind.
+    public func start(_ id: String) throws {
+        let container = try lookup(id)
+        let state = container.state
+        guard state.status == .created else {
+            throw RuntimeError.invalidState(id: id, state: state.status, operation: "start")
+        }
+        var readEnds: [Int32] = []
+        var logFiles: [Int32] = []
+        var pid: Int32 = -1
+        do {
+            do {
+                try container.cgroup.create(limits: state.spec.limits)
+            } catch {
+                throw RuntimeError.hostSetupFailed(error)
+            }
+            var childEnds: [Int32] = []
+            defer { childEnds.forEach(Syscall.close) }
+            for name in ["stdout", "stderr"] {
+                let (read, write) = try Self.logFifo(directory: container.directory, name: name)
+                readEnds.append(read)
+                childEnds.append(write)
+                logFiles.append(try Self.hostCall { () throws(SystemError) in
+                    try Syscall.open(container.directory + "/\(name).log", O_WRONLY | O_APPEND | O_CREAT)
+                })
+            }
+            let sync = try Self.hostCall(Syscall.pipe)
+            let failure = try Self.hostCall(Syscall.pipe)
+            defer { Syscall.close(failure.read) }
+
+            let plan = SpawnPlan()
+            fill(plan, state: state)
+            plan.raw.stdout_fd = childEnds[0]
+            plan.raw.stderr_fd = childEnds[1]
+            plan.raw.sync_fd = sync.read
+            plan.raw.error_fd = failure.write
+            pid = withExtendedLifetime(plan) { shoal_spawn_container(&plan.raw) }
+            Syscall.close(sync.read)
+            Syscall.close(failure.write)
+            childEnds.forEach(Syscall.close)
+            childEnds = []
+            if pid < 0 {
+                Syscall.close(sync.write)
+                let code = -pid
+                pid = -1
+                throw RuntimeError.hostSetupFailed(SystemError(call: "clone", errno: code, path: id))
+            }
+            do {
+                try container.cgroup.attach(pid: pid)
+                if let mapping = state.spec.userNamespace {
+                    try Syscall.writeFile("/proc/\(pid)/uid_map", "0 \(mapping.hostUID) \(mapping.size)\n")
+                    try Syscall.writeFile("/proc/\(pid)/gid_map", "0 \(mapping.hostGID) \(mapping.size)\n")
+                }
+                try Syscall.writeAll(sync.write, [1], path: "sync pipe")
+                Syscall.close(sync.write)
+            } catch {
+                Syscall.close(sync.write)
+                throw RuntimeError.hostSetupFailed(error)
+            }
+            if let error = try Self.readFailure(failure.read) { throw error }
+
+            let pidfd = try Self.hostCall { () throws(SystemError) in
+                try Syscall.run("pidfd_open", path: "pid \(pid)") { shoal_pidfd_open(pid) }
+            }
+            let ticks = ProcessIdentity.startTicks(pid: pid)
+            container.update { state in
+                state.status = .running
+                state.pid = pid
+                state.processStartTicks = ticks
+                state.startedAt = Date()
+            }
+            let streams = zip(readEnds, logFiles).map { ContainerMonitor.LogStream(fifo: $0, file: $1) }
+            try startMonitor(container, pidfd: pidfd, streams: streams)
+        } catch {
+            if pid > 0 {
+                Glibc.kill(pid, SIGKILL)
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            }
+            readEnds.forEach(Syscall.close)
+            logFiles.forEach(Syscall.close)
+            try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
+            container.update { state in
+                state.status = .exited
+                state.exitStatus = .exited(Self.exitCode(for: error))
+                state.startError = "\(error)"
+                state.finishedAt = Date()
+            }
+            throw error
+        }
+    }
+
+    /// Docker's codes for a start that failed: 127 not found, 126 not
+    /// executable, 125 anything else.
+    static func exitCode(for error: Error) -> Int32 {
+        switch error as? RuntimeError {
+        case .executableNotFound: return 127
+        case .permissionDenied: return 126
+        default: return 125
+        }
+    }
+
+    static func hostCall<T>(_ body: () throws(SystemError) -> T) throws -> T {
+        do { return try body() } catch { throw RuntimeError.hostSetupFailed(error) }
+    }
+
+    /// A FIFO in the container's directory: the runtime reads it
+    /// (non-blocking), the container gets a read-write end as stdout/stderr,
+    /// so its writes never hit EPIPE while no runtime is draining (restart).
+    static func logFifo(directory: String, name: String) throws -> (read: Int32, childEnd: Int32) {
+        let path = directory + "/\(name).fifo"
+        return try hostCall { () throws(SystemError) in
+            unlink(path)
+            try Syscall.run("mkfifo", path: path) { mkfifo(path, 0o600) }
+            let read = try Syscall.open(path, O_RDONLY | O_NONBLOCK)
+            do throws(SystemError) {
+                let write = try Syscall.open(path, O_RDWR)
+                _ = shoal_set_pipe_size(read, logPipeBytes)  // best effort: the default 64 KiB also works
+                return (read, write)
+            } catch {
+                Syscall.close(read)
+                throw error
+            }
+        }
+    }
+
+    /// Everything the child needs, computed here in Swift.
+    func fill(_ plan: SpawnPlan, state: ContainerState) {
+        let spec = state.spec
+        plan.raw.clone_flags = Self.cloneFlags(spec)
+        switch spec.rootFilesystem {
+        case .directory(let path):
+            plan.raw.rootfs = plan.string(path)
+        case .overlay(let lower, let upper, let work, let mountPoint):
+            _ = try? Syscall.makeDirectories(upper)
+            _ = try? Syscall.makeDirectories(work)
+            _ = try? Syscall.makeDirectories(mountPoint)
+            plan.raw.rootfs = plan.string(mountPoint)
+            plan.raw.overlay_data = plan.string(Self.overlayOptions(lower: lower, upper: upper, work: work))
+        }
+        plan.raw.readonly_rootfs = spec.readOnlyRootFilesystem ? 1 : 0
+        let binds = spec.mounts.map { mount in
+            ShoalBindMount(
+                source: plan.string(mount.source), destination: plan.string(mount.destination),
+                read_only: mount.readOnly ? 1 : 0, recursive: mount.recursive ? 1 : 0)
+        }
+        plan.raw.binds = UnsafePointer(plan.array(binds))
+        plan.raw.bind_count = binds.count
+        plan.raw.hostname = plan.optionalString(spec.hostname)
+        plan.raw.masked_paths = UnsafePointer(plan.stringArray(spec.maskedPaths))
+        plan.raw.masked_count = spec.maskedPaths.count
+        plan.raw.readonly_paths = UnsafePointer(plan.stringArray(spec.readOnlyPaths))
+        plan.raw.readonly_count = spec.readOnlyPaths.count
+        plan.setProcess(
+            command: spec.command, environment: Self.environment(spec, user: state.user), user: state.user,
+            workingDirectory: spec.workingDirectory, capabilities: spec.capabilities,
+            noNewPrivileges: spec.noNewPrivileges, limits: spec.resourceLimits)
+    }
+
+    /// Reads the child's report from the error pipe: nil at end of file
+    /// (execve succeeded and closed the pipe), otherwise the typed error.
+    static func readFailure(_ descriptor: Int32) throws -> RuntimeError? {
+        let bytes = try hostCall { () throws(SystemError) in try Syscall.readAll(descriptor, path: "error pipe") }
+        if bytes.isEmpty { return nil }
+        guard bytes.count >= MemoryLayout<ShoalFailure>.size else {
+            return .containerSetupFailed(SystemError(call: "read", errno: EPROTO, path: "short report from the child"))
+        }
+        var failure = ShoalFailure()
+        withUnsafeMutableBytes(of: &failure) { $0.copyBytes(from: bytes.prefix(MemoryLayout<ShoalFailure>.size)) }
+        let call = withUnsafeBytes(of: failure.call) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let path = withUnsafeBytes(of: failure.path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        switch failure.kind {
+        case Int32(SHOAL_FAILURE_EXECUTABLE_NOT_FOUND.rawValue):
+            return .executableNotFound(path)
+        default:
+            if call == "execve" && failure.error_number == EACCES { return .permissionDenied(path) }
+            if call == "chdir" && failure.error_number == ENOENT { return .workingDirectoryNotFound(path) }
+            return .containerSetupFailed(SystemError(call: call, errno: failure.error_number, path: path))
+        }
+    }
+}

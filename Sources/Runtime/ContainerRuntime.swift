@@ -1,0 +1,348 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CContainer
+import Foundation
+
+/// The containers of one host: create, start, wait, stop, kill, exec,
+/// delete; state under `stateDirectory`, so a restarted daemon re-adopts
+/// what still runs (by pid + process start time).
+///
+/// The runtime's process is the parent of the containers it starts and reaps
+/// them; a re-adopted container is someone else's child, so its exit is seen
+/// (pidfd) but its status is ``ExitStatus/unknown``. (A per-container monitor
+/// process that outlives the daemon, as conmon/containerd-shim, comes later.)
+public final class ContainerRuntime: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        /// Holds `containers/<id>/{state.json,stdout.log,stderr.log,*.fifo}`.
+        public var stateDirectory: String
+        public var cgroupRoot: String
+        /// Containers live in `<cgroupRoot>/.../<cgroupParent>/<id>`.
+        public var cgroupParent: String
+        /// nil: detect from `cgroupRoot`.
+        public var cgroupLayout: CgroupLayout?
+        /// How long cgroup removal retries while the kernel tears it down.
+        public var cgroupRemovalTimeout: Duration
+
+        public init(
+            stateDirectory: String,
+            cgroupRoot: String = "/sys/fs/cgroup",
+            cgroupParent: String = "shoal",
+            cgroupLayout: CgroupLayout? = nil,
+            cgroupRemovalTimeout: Duration = .seconds(5)
+        ) {
+            self.stateDirectory = stateDirectory
+            self.cgroupRoot = cgroupRoot
+            self.cgroupParent = cgroupParent
+            self.cgroupLayout = cgroupLayout
+            self.cgroupRemovalTimeout = cgroupRemovalTimeout
+        }
+    }
+
+    /// `$PATH` when the spec's environment has none (Docker's default).
+    public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    /// How long `stop` waits for the exit after SIGKILL before giving up.
+    static let killWaitTimeout: Duration = .seconds(30)
+
+    public let configuration: Configuration
+    public let cgroupLayout: CgroupLayout
+    private let lock = NSLock()
+    private var containers: [String: Container] = [:]
+
+    var containersDirectory: String { configuration.stateDirectory + "/containers" }
+
+    /// Detects the cgroup layout, loads every container under the state
+    /// directory and re-adopts the running ones (a container whose process is
+    /// gone, or whose pid now belongs to another process, is marked exited).
+    public init(configuration: Configuration) throws {
+        self.configuration = configuration
+        do throws(SystemError) {
+            if let layout = configuration.cgroupLayout {
+                self.cgroupLayout = layout
+            } else {
+                self.cgroupLayout = try CgroupLayout.detect(root: configuration.cgroupRoot)
+            }
+            try Syscall.makeDirectories(configuration.stateDirectory + "/containers", mode: 0o700)
+        } catch {
+            throw RuntimeError.hostSetupFailed(error)
+        }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: containersDirectory)) ?? []
+        for name in names.sorted() {
+            let directory = containersDirectory + "/" + name
+            guard let state = try? ContainerState.read(from: directory + "/state.json") else { continue }
+            let container = Container(state: state, directory: directory, cgroup: cgroup(for: state))
+            containers[state.id] = container
+            if state.status == .running { adopt(container) }
+        }
+    }
+
+    deinit {
+        detach()
+    }
+
+    /// Stops watching every container without stopping any (daemon shutdown).
+    public func detach() {
+        lock.lock()
+        let all = Array(containers.values)
+        lock.unlock()
+        for container in all {
+            container.monitor?.detach()
+            container.monitor = nil
+        }
+    }
+
+    func cgroup(for state: ContainerState) -> any Cgroup {
+        state.cgroupLayout.makeCgroup(root: configuration.cgroupRoot, parent: state.cgroupParent, name: state.id)
+    }
+
+    // MARK: - Lookup
+
+    public func container(_ id: String) -> Container? {
+        lock.lock()
+        defer { lock.unlock() }
+        return containers[id]
+    }
+
+    /// All containers, sorted by id.
+    public func list() -> [ContainerState] {
+        lock.lock()
+        let all = Array(containers.values)
+        lock.unlock()
+        return all.map(\.state).sorted { $0.id < $1.id }
+    }
+
+    func lookup(_ id: String) throws -> Container {
+        guard let container = container(id) else { throw RuntimeError.noSuchContainer(id) }
+        return container
+    }
+
+    // MARK: - Create
+
+    /// Validates `spec`, resolves its user from the root filesystem and
+    /// records the container as `created`. Nothing runs yet.
+    @discardableResult
+    public func create(_ spec: ContainerSpec) throws -> Container {
+        try Self.validate(spec)
+        let user = try ResolvedUser.resolve(spec.user, layers: spec.rootFilesystem.layersTopFirst)
+        let directory = containersDirectory + "/" + spec.id
+        lock.lock()
+        defer { lock.unlock() }
+        guard containers[spec.id] == nil else { throw RuntimeError.containerExists(spec.id) }
+        if mkdir(directory, 0o700) != 0 {
+            throw RuntimeError.hostSetupFailed(SystemError(call: "mkdir", errno: errno, path: directory))
+        }
+        let state = ContainerState(
+            spec: spec, status: .created, user: user, cgroupLayout: cgroupLayout,
+            cgroupParent: configuration.cgroupParent, pid: nil, processStartTicks: nil, exitStatus: nil,
+            oomKilled: false, startError: nil, createdAt: Date(), startedAt: nil, finishedAt: nil)
+        let container = Container(state: state, directory: directory, cgroup: cgroup(for: state))
+        container.update { _ in }  // persist
+        containers[spec.id] = container
+        return container
+    }
+
+    /// `create` + `start`. A container whose start failed stays recorded as
+    /// exited with the error.
+    @discardableResult
+    public func run(_ spec: ContainerSpec) throws -> Container {
+        let container = try create(spec)
+        try start(spec.id)
+        return container
+    }
+
+    static func validate(_ spec: ContainerSpec) throws {
+        let id = spec.id
+        guard !id.isEmpty, id.count <= 128, !id.hasPrefix("."),
+              id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") })
+        else { throw RuntimeError.invalidSpec("id \"\(id)\" must be 1-128 of [A-Za-z0-9_.-], not starting with a dot") }
+        guard let first = spec.command.first, !first.isEmpty else {
+            throw RuntimeError.invalidSpec("no command: give the program to run")
+        }
+        guard spec.mounts.count <= SpawnPlan.maxBindMounts else {
+            throw RuntimeError.invalidSpec("\(spec.mounts.count) bind mounts, at most \(SpawnPlan.maxBindMounts)")
+        }
+        for mount in spec.mounts {
+            guard mount.destination.hasPrefix("/") else {
+                throw RuntimeError.invalidSpec("mount destination \(mount.destination) must be absolute")
+            }
+            guard Syscall.exists(mount.source) else { throw RuntimeError.invalidSpec("mount source \(mount.source) does not exist") }
+        }
+        switch spec.rootFilesystem {
+        case .directory(let path):
+            guard Syscall.exists(path) else { throw RuntimeError.rootFilesystemNotFound(path) }
+        case .overlay(let lower, let upper, let work, let mountPoint):
+            guard !lower.isEmpty else { throw RuntimeError.invalidSpec("overlay needs at least one lower directory") }
+            for path in lower + [upper, work, mountPoint] where path.contains(",") || path.contains(":") {
+                throw RuntimeError.invalidSpec("overlay path \(path) contains ',' or ':', which overlayfs options cannot carry")
+            }
+            for path in lower where !Syscall.exists(path) { throw RuntimeError.rootFilesystemNotFound(path) }
+            guard overlayOptions(lower: lower, upper: upper, work: work).utf8.count < 4000 else {
+                throw RuntimeError.invalidSpec("overlay options exceed one page: use shorter layer paths")
+            }
+        }
+        if let hostname = spec.hostname, hostname.utf8.count > 64 {
+            throw RuntimeError.invalidSpec("hostname longer than 64 bytes")
+        }
+    }
+
+    static func overlayOptions(lower: [String], upper: String, work: String) -> String {
+        "lowerdir=\(lower.joined(separator: ":")),upperdir=\(upper),workdir=\(work)"
+    }
+
+    /// The environment the process sees: the spec's, plus PATH, HOSTNAME
+    /// and HOME when missing.
+    static func environment(_ spec: ContainerSpec, user: ResolvedUser, extra: [String] = []) -> [String] {
+        var environment = spec.environment + extra
+        func has(_ name: String) -> Bool { environment.contains { $0.hasPrefix(name + "=") } }
+        if !has("PATH") { environment.insert("PATH=" + defaultPath, at: 0) }
+        if !has("HOSTNAME"), let hostname = spec.hostname { environment.append("HOSTNAME=" + hostname) }
+        if !has("HOME") { environment.append("HOME=" + user.home) }
+        return environment
+    }
+
+    // MARK: - Wait, stop, kill, delete
+
+    /// Waits for the container to exit; nil when `timeout` passed first.
+    public func wait(_ id: String, timeout: Duration? = nil) throws -> ExitStatus? {
+        try lookup(id).wait(timeout: timeout)
+    }
+
+    /// Sends `signal` to the container's init.
+    public func kill(_ id: String, signal: Int32 = SIGKILL) throws {
+        let container = try lookup(id)
+        let state = container.state
+        guard state.status == .running, let pid = state.pid else {
+            throw RuntimeError.invalidState(id: id, state: state.status, operation: "signal")
+        }
+        try signalProcess(pid: pid, startTicks: state.processStartTicks, signal: signal)
+    }
+
+    /// Sends `signal` (SIGTERM by default), waits `gracePeriod`, then SIGKILL;
+    /// returns the exit status. Stopping an exited container returns its status.
+    @discardableResult
+    public func stop(_ id: String, signal: Int32 = SIGTERM, gracePeriod: Duration = .seconds(10)) throws -> ExitStatus {
+        let container = try lookup(id)
+        let state = container.state
+        switch state.status {
+        case .created: throw RuntimeError.invalidState(id: id, state: .created, operation: "stop")
+        case .exited: return state.exitStatus ?? .unknown
+        case .running: break
+        }
+        if let pid = state.pid {
+            try signalProcess(pid: pid, startTicks: state.processStartTicks, signal: signal)
+        }
+        if let status = container.wait(timeout: gracePeriod) { return status }
+        if let pid = state.pid {
+            try signalProcess(pid: pid, startTicks: state.processStartTicks, signal: SIGKILL)
+        }
+        guard let status = container.wait(timeout: Self.killWaitTimeout) else {
+            throw RuntimeError.hostSetupFailed(SystemError(call: "kill", errno: ETIMEDOUT, path: "container \(id)"))
+        }
+        return status
+    }
+
+    /// Signals through a pidfd, after checking the pid still is the
+    /// container's process (same start time). A process already gone is fine.
+    private func signalProcess(pid: Int32, startTicks: UInt64?, signal: Int32) throws {
+        let pidfd = shoal_pidfd_open(pid)
+        if pidfd < 0 { return }  // gone
+        defer { Syscall.close(pidfd) }
+        guard startTicks == nil || ProcessIdentity.startTicks(pid: pid) == startTicks else { return }
+        if shoal_pidfd_send_signal(pidfd, signal) != 0 && shoal_errno() != ESRCH {
+            throw RuntimeError.hostSetupFailed(SystemError(call: "pidfd_send_signal", errno: shoal_errno(), path: "pid \(pid)"))
+        }
+    }
+
+    /// Removes a stopped container: its cgroup and its state directory (logs
+    /// included). `force` kills a running one first.
+    public func delete(_ id: String, force: Bool = false) throws {
+        let container = try lookup(id)
+        if container.state.status == .running {
+            guard force else { throw RuntimeError.invalidState(id: id, state: .running, operation: "delete") }
+            try stop(id, signal: SIGKILL, gracePeriod: .zero)
+        }
+        container.monitor?.detach()
+        try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
+        try? FileManager.default.removeItem(atPath: container.directory)
+        lock.lock()
+        containers[id] = nil
+        lock.unlock()
+    }
+
+    /// What the container wrote so far.
+    public func logs(_ id: String) throws -> (standardOutput: String, standardError: String) {
+        let container = try lookup(id)
+        let output = (try? String(contentsOfFile: container.standardOutputPath, encoding: .utf8)) ?? ""
+        let error = (try? String(contentsOfFile: container.standardErrorPath, encoding: .utf8)) ?? ""
+        return (output, error)
+    }
+
+    /// Usage of a running container's cgroup.
+    public func statistics(_ id: String) throws -> CgroupStatistics {
+        try lookup(id).cgroup.statistics()
+    }
+
+    // MARK: - Exit handling and adoption
+
+    /// Called by the monitor once the container's init is gone.
+    func finish(_ container: Container, status: ExitStatus) {
+        let oomKilled = container.cgroup.oomKillCount() > 0
+        try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
+        container.update { state in
+            state.status = .exited
+            state.exitStatus = status
+            state.oomKilled = oomKilled
+            state.finishedAt = Date()
+        }
+    }
+
+    /// Re-attaches to a container a previous runtime started.
+    private func adopt(_ container: Container) {
+        let state = container.state
+        guard let pid = state.pid, let ticks = state.processStartTicks,
+              ProcessIdentity.startTicks(pid: pid) == ticks
+        else { return markLost(container) }
+        let pidfd = shoal_pidfd_open(pid)
+        // Checked again after opening: the pidfd now pins this exact process.
+        guard pidfd >= 0, ProcessIdentity.startTicks(pid: pid) == ticks else {
+            Syscall.close(pidfd)
+            return markLost(container)
+        }
+        do {
+            let streams = try ["stdout", "stderr"].map { name throws -> ContainerMonitor.LogStream in
+                let fifo = try Syscall.open(container.directory + "/\(name).fifo", O_RDONLY | O_NONBLOCK)
+                let file = try Syscall.open(container.directory + "/\(name).log", O_WRONLY | O_APPEND | O_CREAT)
+                return .init(fifo: fifo, file: file)
+            }
+            try startMonitor(container, pidfd: pidfd, streams: streams)
+        } catch {
+            // Still watch the exit, without logs.
+            try? startMonitor(container, pidfd: pidfd, streams: [])
+        }
+    }
+
+    private func markLost(_ container: Container) {
+        try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
+        container.update { state in
+            state.status = .exited
+            state.exitStatus = .unknown
+            state.finishedAt = Date()
+        }
+    }
+
+    func startMonitor(_ container: Container, pidfd: Int32, streams: [ContainerMonitor.LogStream]) throws {
+        let monitor = try ContainerMonitor(pidfd: pidfd, streams: streams) { [weak self, container] status in
+            if let self {
+                self.finish(container, status: status)
+            } else {
+                container.update { state in
+                    state.status = .exited
+                    state.exitStatus = status
+                    state.finishedAt = Date()
+                }
+            }
+        }
+        container.monitor = monitor
+        monitor.start(name: container.id)
+    }
+}

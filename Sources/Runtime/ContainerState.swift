@@ -1,0 +1,31 @@
+import Foundation
+
+/// A container's lifecycle state. Only moves forward: created -> running -> exited.
+public enum ContainerStatus: String, Codable, Sendable {
+    case created
+    case running
+    case exited
+}
+
+/// What the runtime records about one container, as JSON in
+/// `<state>/containers/<id>/state.json`; enough for a restarted daemon to
+/// re-adopt the container (pid + the process's start time guard against pid
+/// reuse).
+public struct ContainerState: Codable, Equatable, Sendable {
+    public var spec: ContainerSpec
+    public var status: ContainerStatus
+    public var user: ResolvedUser
+    public var cgroupLayout: CgroupLayout
+    public var cgroupParent: String
+    public var pid: Int32?
+    /// Field 22 of /proc/PID/stat (clock ticks after boot) when started.
+    public var processStartTicks: UInt64?
+    public var exitStatus: ExitStatus?
+    public var oomKilled: Bool
+    public var startError: String?
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+
+    public var id: String { spec.id }
+}

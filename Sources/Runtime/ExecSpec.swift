@@ -1,0 +1,28 @@
+import Foundation
+
+/// A process to start inside a running container (`exec`).
+public struct ExecSpec: Sendable {
+    public var command: [String]
+    /// Added to the container's environment (later entries win).
+    public var environment: [String]
+    /// Like ``ContainerSpec/user``; nil runs as the container's user.
+    public var user: String?
+    public var workingDirectory: String?
+
+    public init(command: [String], environment: [String] = [], user: String? = nil, workingDirectory: String? = nil) {
+        self.command = command
+        self.environment = environment
+        self.user = user
+        self.workingDirectory = workingDirectory
+    }
+}
+
+/// The outcome of an exec run to completion.
+public struct ExecResult: Sendable {
+    public var status: ExitStatus
+    public var standardOutput: Data
+    public var standardError: Data
+
+    public var output: String { String(decoding: standardOutput, as: UTF8.self) }
+    public var errorOutput: String { String(decoding: standardError, as: UTF8.self) }
+}

@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Errors a user of the runtime can meet: each says what went wrong and what
+/// to do about it.
+public enum RuntimeError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// The command is not in the container's `$PATH` (or the absolute path does
+    /// not exist inside the root filesystem).
+    case executableNotFound(String)
+    /// The executable exists but may not be executed (mode bits, noexec).
+    case permissionDenied(String)
+    /// `user` names nobody in the root filesystem's /etc/passwd.
+    case noSuchUser(String)
+    /// `user` names a group missing from the root filesystem's /etc/group.
+    case noSuchGroup(String)
+    /// The working directory does not exist inside the container.
+    case workingDirectoryNotFound(String)
+    /// The root filesystem directory (or a layer) does not exist.
+    case rootFilesystemNotFound(String)
+    /// The spec cannot be turned into a container.
+    case invalidSpec(String)
+    /// No container with this id in the state directory.
+    case noSuchContainer(String)
+    /// A container with this id already exists.
+    case containerExists(String)
+    /// The operation needs another lifecycle state.
+    case invalidState(id: String, state: ContainerStatus, operation: String)
+    /// A step between clone and execve failed inside the child.
+    case containerSetupFailed(SystemError)
+    /// The runtime could not prepare the container on the host side.
+    case hostSetupFailed(SystemError)
+
+    public var description: String {
+        switch self {
+        case .executableNotFound(let name):
+            return name.contains("/")
+                ? "executable file not found: \(name): check the path inside the image"
+                : "executable file not found in $PATH: \(name): check the command or set PATH in the environment"
+        case .permissionDenied(let name):
+            return "permission denied executing \(name): make it executable (chmod +x) or run as another user"
+        case .noSuchUser(let user):
+            return "no such user: \(user): add it to the image's /etc/passwd or use a numeric uid"
+        case .noSuchGroup(let group):
+            return "no such group: \(group): add it to the image's /etc/group or use a numeric gid"
+        case .workingDirectoryNotFound(let path):
+            return "working directory not found in the container: \(path): create it in the image or pick another"
+        case .rootFilesystemNotFound(let path):
+            return "root filesystem not found: \(path): import or pull the image first"
+        case .invalidSpec(let reason):
+            return "invalid container spec: \(reason)"
+        case .noSuchContainer(let id):
+            return "no such container: \(id): list containers to find its id"
+        case .containerExists(let id):
+            return "container \(id) already exists: pick another name or delete it first"
+        case .invalidState(let id, let state, let operation):
+            return "cannot \(operation) container \(id): it is \(state.rawValue)"
+        case .containerSetupFailed(let error):
+            return "container setup failed before exec: \(error)"
+        case .hostSetupFailed(let error):
+            return "could not prepare the container on the host: \(error)"
+        }
+    }
+}

@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CContainer
+import Foundation
+
+/// The one gate every system call in Runtime goes through: retries `EINTR`
+/// and turns any other `-1` into a ``SystemError``.
+enum Syscall {
+    @discardableResult
+    static func run<Result: FixedWidthInteger>(
+        _ call: String,
+        path: String? = nil,
+        _ body: () -> Result
+    ) throws(SystemError) -> Result {
+        while true {
+            let result = body()
+            if result != -1 { return result }
+            let code = errno
+            if code == EINTR { continue }
+            throw SystemError(call: call, errno: code, path: path)
+        }
+    }
+
+    /// Closes a descriptor exactly once (never retried: Linux releases it even
+    /// on `EINTR`, and a retry could close another thread's new descriptor).
+    static func close(_ descriptor: Int32) {
+        if descriptor >= 0 { _ = Glibc.close(descriptor) }
+    }
+
+    /// A close-on-exec pipe: (read end, write end).
+    static func pipe() throws(SystemError) -> (read: Int32, write: Int32) {
+        var ends: [Int32] = [-1, -1]
+        try run("pipe2") { shoal_pipe_cloexec(&ends) }
+        return (ends[0], ends[1])
+    }
+
+    static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o644) throws(SystemError) -> Int32 {
+        try run("open", path: path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
+    }
+
+    /// Writes all of `bytes`.
+    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], path: String? = nil) throws(SystemError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { buffer in
+                Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw SystemError(call: "write", errno: errno, path: path)
+            }
+            offset += written
+        }
+    }
+
+    /// Reads until end of file.
+    static func readAll(_ descriptor: Int32, path: String? = nil) throws(SystemError) -> [UInt8] {
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { buffer in
+                Glibc.read(descriptor, buffer.baseAddress, buffer.count)
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SystemError(call: "read", errno: errno, path: path)
+            }
+            if count == 0 { return result }
+            result.append(contentsOf: chunk[0..<count])
+        }
+    }
+
+    /// The whole content of a (small) file, e.g. a cgroup interface file.
+    static func readFile(_ path: String) throws(SystemError) -> String {
+        let descriptor = try open(path, O_RDONLY)
+        defer { close(descriptor) }
+        return String(decoding: try readAll(descriptor, path: path), as: UTF8.self)
+    }
+
+    /// Writes `text` to an existing file in one `write`, as cgroup interface
+    /// files require (each write is one command).
+    static func writeFile(_ path: String, _ text: String, create: Bool = false) throws(SystemError) {
+        let descriptor = try open(path, O_WRONLY | (create ? O_CREAT | O_TRUNC : 0))
+        defer { close(descriptor) }
+        try writeAll(descriptor, Array(text.utf8), path: path)
+    }
+
+    /// `mkdir -p`; existing directories are fine.
+    static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
+        var prefix = ""
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, mode) == -1 && errno != EEXIST {
+                throw SystemError(call: "mkdir", errno: errno, path: prefix)
+            }
+        }
+    }
+
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+}

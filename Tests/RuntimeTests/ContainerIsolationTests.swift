@@ -1,0 +1,113 @@
+import Foundation
+import Runtime
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Container isolation", .serialized, .enabled(if: TestImage.available, "needs root and busybox-static"),
+       .timeLimit(.minutes(5)))
+struct ContainerIsolationTests {
+    @Test func commandIsPidOneAndSeesOnlyItsOwnProcesses() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let result = try fixture.run("pids", ["sh", "-c", "echo $$; cut -d' ' -f1 /proc/1/stat; ls /proc | grep -E '^[0-9]+$'"])
+        let lines = result.output.split(separator: "\n").map(String.init)
+        #expect(lines.prefix(2) == ["1", "1"])
+        let pids = lines.dropFirst(2).compactMap { Int($0) }
+        #expect(pids.contains(1))
+        // sh, ls and grep only: host processes (pid 1 of the host is process_api, hundreds of others) are invisible.
+        #expect(pids.count <= 4 && pids.allSatisfy { $0 < 10 }, "\(pids)")
+    }
+
+    @Test func hostnameAndNetworkNamespace() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let result = try fixture.run("named", ["sh", "-c", "hostname; echo $HOSTNAME; ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags"]) {
+            $0.hostname = "box-1"
+        }
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count)
+        let lines = result.output.split(separator: "\n").map(String.init)
+        #expect(lines.prefix(3) == ["box-1", "box-1", "lo"], "only lo in a new network namespace")
+        #expect(String(cString: host) != "box-1")
+        // lo is up (IFF_UP is bit 0 of flags).
+        #expect(lines.count == 5 && (Int(lines[4].dropFirst(2), radix: 16).map { $0 & 1 == 1 } ?? false), "\(lines)")
+    }
+
+    @Test func maskedPathsAreUnreadable() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        // The host can read /proc/timer_list; the container sees an empty file.
+        let hostTimerList = try String(contentsOfFile: "/proc/timer_list", encoding: .utf8)
+        #expect(!hostTimerList.isEmpty)
+        let result = try fixture.run("masked", ["sh", "-c", """
+            wc -c < /proc/timer_list; wc -c < /proc/keys; ls -A /sys/firmware | wc -l
+            if [ -e /proc/kcore ]; then wc -c < /proc/kcore; else echo absent; fi
+            grep -c ' /proc/timer_list ' /proc/self/mountinfo
+            """])
+        let lines = result.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(lines == ["0", "0", "0", FileManager.default.fileExists(atPath: "/proc/kcore") ? "0" : "absent", "1"],
+                "\(result.output) \(result.error)")
+    }
+
+    @Test func kernelKnobsAreReadOnly() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let result = try fixture.run("knobs", ["sh", "-c", """
+            echo 1 > /proc/sys/kernel/hostname && echo proc-sys-writable
+            touch /sys/kernel/x 2>/dev/null && echo sys-writable
+            awk '$5 ~ /^\\/proc\\/(sys|irq|bus|fs)$/ && $6 ~ /^ro/' /proc/self/mountinfo | wc -l
+            awk '$5 == "/sys" && $6 ~ /^ro/' /proc/self/mountinfo | wc -l
+            """])
+        #expect(result.output == "4\n1\n", "\(result.output) \(result.error)")
+        #expect(result.error.contains("Read-only file system"))
+    }
+
+    @Test func capabilitiesAreDockersDefaultAndNoNewPrivsIsSet() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let result = try fixture.run("caps", ["grep", "-E", "^(Cap|NoNewPrivs)", "/proc/self/status"])
+        let fields = Dictionary(uniqueKeysWithValues: result.output.split(separator: "\n").map { line in
+            let parts = line.split(separator: ":", maxSplits: 1)
+            return (String(parts[0]), parts[1].trimmingCharacters(in: .whitespaces))
+        })
+        let docker = String(format: "%016llx", Capabilities.dockerDefault)
+        #expect(docker == "00000000a80425fb")
+        #expect(fields["CapBnd"] == docker)
+        #expect(fields["CapEff"] == docker)
+        #expect(fields["CapPrm"] == docker)
+        #expect(fields["CapInh"] == "0000000000000000")
+        #expect(fields["CapAmb"] == "0000000000000000")
+        #expect(fields["NoNewPrivs"] == "1")
+        // No CAP_SYS_ADMIN: mounting fails even as root.
+        let mount = try fixture.run("mount", ["sh", "-c", "mount -t tmpfs none /tmp && echo mounted"])
+        #expect(mount.output == "")
+        #expect(mount.error.lowercased().contains("permission denied") || mount.error.contains("Operation not permitted"), "\(mount.error)")
+    }
+
+    @Test func hostDevicesStayClosedDespiteMknod() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        var info = stat()
+        guard stat("/dev/vda", &info) == 0 else { return }
+        let major = (info.st_rdev >> 8) & 0xfff, minor = info.st_rdev & 0xff
+        // CAP_MKNOD may create the node; the devices cgroup refuses to open it.
+        let result = try fixture.run("disk", ["sh", "-c", "mknod /tmp/disk b \(major) \(minor) && echo created; head -c 1 /tmp/disk > /dev/null && echo opened"])
+        #expect(result.output == "created\n")
+        #expect(result.error.contains("Operation not permitted"), "\(result.error)")
+    }
+
+    @Test func noHostDescriptorsLeak() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        // Open a few descriptors in the runtime process that must not leak.
+        let leak = open("/etc/hostname", O_RDONLY)  // not O_CLOEXEC on purpose
+        defer { close(leak) }
+        let result = try fixture.run("fds", ["ls", "/proc/self/fd"])
+        let fds = Set(result.output.split(whereSeparator: \.isWhitespace).compactMap { Int($0) })
+        #expect(fds.isSubset(of: [0, 1, 2, 3]), "\(fds)")  // 3 is ls's own directory
+        let cwd = try fixture.run("cwd", ["readlink", "/proc/self/cwd"])
+        #expect(cwd.output == "/\n")
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Runtime
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Container lifecycle", .serialized, .enabled(if: TestImage.available, "needs root and busybox-static"),
+       .timeLimit(.minutes(5)))
+struct ContainerLifecycleTests {
+    @Test func stopEscalatesToSIGKILLAfterTheGracePeriod() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        try fixture.runtime.run(fixture.spec("stubborn", ["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"]))
+        #expect(try fixture.eventually { try fixture.runtime.logs("stubborn").standardOutput == "ready\n" })
+        let started = ContinuousClock.now
+        let status = try fixture.runtime.stop("stubborn", gracePeriod: .seconds(1))
+        let elapsed = ContinuousClock.now - started
+        #expect(status == .signaled(SIGKILL))
+        #expect(elapsed >= .seconds(1), "SIGKILL came before the grace period ended")
+        #expect(elapsed < .seconds(8))
+    }
+
+    @Test func stopReturnsEarlyWhenTheContainerHonoursSIGTERM() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        try fixture.runtime.run(fixture.spec("polite", ["sh", "-c", "trap 'echo bye; exit 0' TERM; echo ready; while true; do sleep 0.1; done"]))
+        #expect(try fixture.eventually { try fixture.runtime.logs("polite").standardOutput == "ready\n" })
+        let started = ContinuousClock.now
+        let status = try fixture.runtime.stop("polite", gracePeriod: .seconds(30))
+        #expect(status == .exited(0))
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(try fixture.runtime.logs("polite").standardOutput == "ready\nbye\n")
+        // Stopping again reports the same status; starting again is refused.
+        #expect(try fixture.runtime.stop("polite") == .exited(0))
+        #expect(throws: RuntimeError.invalidState(id: "polite", state: .exited, operation: "start")) {
+            try fixture.runtime.start("polite")
+        }
+    }
+
+    @Test func execSeesTheContainersView() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        try fixture.runtime.run(fixture.spec("target", ["sleep", "1000"]) { $0.hostname = "exec-box" })
+        let hostname = try fixture.runtime.exec("target", ExecSpec(command: ["hostname"]))
+        #expect(hostname.status == .exited(0))
+        #expect(hostname.output == "exec-box\n")
+
+        let ps = try fixture.runtime.exec("target", ExecSpec(command: ["ps", "-o", "pid,args"]))
+        let rows = ps.output.split(separator: "\n").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(rows.first == "1 sleep 1000", "\(ps.output)")
+        #expect(rows.count == 2, "init and ps only: \(ps.output)")
+
+        let view = try fixture.runtime.exec("target", ExecSpec(
+            command: ["sh", "-c", "cat /proc/self/cgroup | grep memory; grep CapBnd /proc/self/status; pwd; id -u; echo $EXTRA"],
+            environment: ["EXTRA=yes"], user: "app", workingDirectory: "/tmp"))
+        #expect(view.output.contains("target"), "exec joins the container's cgroup: \(view.output)")
+        #expect(view.output.contains("CapBnd:\t00000000a80425fb"))
+        #expect(view.output.hasSuffix("/tmp\n1000\nyes\n"), "\(view.output)")
+
+        let failing = try fixture.runtime.exec("target", ExecSpec(command: ["sh", "-c", "echo err >&2; exit 4"]))
+        #expect(failing.status == .exited(4))
+        #expect(failing.errorOutput == "err\n")
+
+        #expect(throws: RuntimeError.executableNotFound("nosuch")) {
+            try fixture.runtime.exec("target", ExecSpec(command: ["nosuch"]))
+        }
+        // The container is unaffected by all of the above.
+        #expect(fixture.runtime.container("target")?.state.status == .running)
+        try fixture.runtime.stop("target", gracePeriod: .zero)
+        #expect(throws: RuntimeError.invalidState(id: "target", state: .exited, operation: "exec in")) {
+            try fixture.runtime.exec("target", ExecSpec(command: ["true"]))
+        }
+    }
+
+    @Test func aNewRuntimeReadoptsRunningContainers() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let first = try fixture.runtime.run(fixture.spec("survivor", ["sh", "-c", "echo before; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo after; sleep 1000"]))
+        let pid = try #require(first.state.pid)
+        #expect(try fixture.eventually { try fixture.runtime.logs("survivor").standardOutput == "before\n" })
+
+        // Drop the runtime (daemon restart) and open the same state directory again.
+        try fixture.reopen()
+        let adopted = try #require(fixture.runtime.container("survivor"))
+        #expect(adopted.state.status == .running)
+        #expect(adopted.state.pid == pid)
+        #expect(fixture.runtime.list().map(\.id) == ["survivor"])
+
+        // The new runtime drains the logs and can exec and stop.
+        let exec = try fixture.runtime.exec("survivor", ExecSpec(command: ["sh", "-c", "touch /tmp/go && echo ok"]))
+        #expect(exec.output == "ok\n")
+        #expect(try fixture.eventually { try fixture.runtime.logs("survivor").standardOutput == "before\nafter\n" })
+        let status = try fixture.runtime.stop("survivor", gracePeriod: .seconds(1))
+        // Our process is still init's parent here, so the status is known.
+        #expect(status == .signaled(SIGKILL))
+        #expect(kill(pid, 0) == -1)
+        for directory in fixture.cgroupDirectories("survivor") {
+            #expect(!FileManager.default.fileExists(atPath: directory))
+        }
+    }
+
+    @Test func aContainerThatDiedWhileNobodyWatchedIsMarkedExited() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let container = try fixture.runtime.run(fixture.spec("lost", ["sleep", "1000"]))
+        let pid = try #require(container.state.pid)
+        fixture.runtime.detach()
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        try fixture.reopen()
+        let state = try #require(fixture.runtime.container("lost")?.state)
+        #expect(state.status == .exited)
+        #expect(state.exitStatus == .unknown)
+        for directory in fixture.cgroupDirectories("lost") {
+            #expect(!FileManager.default.fileExists(atPath: directory))
+        }
+    }
+
+    @Test func stateIsJSONOnDisk() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        try fixture.runtime.create(fixture.spec("ondisk", ["true"]) { $0.user = "app" })
+        let path = fixture.stateDirectory + "/containers/ondisk/state.json"
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        #expect(json["status"] as? String == "created")
+        #expect((json["user"] as? [String: Any])?["uid"] as? Int == 1000)
+        #expect(throws: RuntimeError.containerExists("ondisk")) {
+            try fixture.runtime.create(fixture.spec("ondisk", ["true"]))
+        }
+        try fixture.runtime.delete("ondisk")
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+}

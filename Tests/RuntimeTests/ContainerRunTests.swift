@@ -1,0 +1,157 @@
+import Foundation
+import Runtime
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Running containers", .serialized, .enabled(if: TestImage.available, "needs root and busybox-static"),
+       .timeLimit(.minutes(5)))
+struct ContainerRunTests {
+    @Test func echoHelloReachesTheLog() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let result = try fixture.run("hello", ["echo", "hello"])
+        #expect(result.status == .exited(0))
+        #expect(result.output == "hello\n")
+        #expect(result.error == "")
+        #expect(result.state.status == .exited)
+        #expect(result.state.oomKilled == false)
+    }
+
+    @Test func exitCodesAndStandardError() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let result = try fixture.run("code", ["sh", "-c", "echo oops >&2; exit 3"])
+        #expect(result.status == .exited(3))
+        #expect(result.error == "oops\n")
+        #expect(result.output == "")
+    }
+
+    @Test func signalDeathIsReported() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let container = try fixture.runtime.run(fixture.spec("sleeper", ["sleep", "1000"]))
+        #expect(container.state.status == .running)
+        try fixture.runtime.kill("sleeper", signal: SIGKILL)
+        let status = container.wait(timeout: .seconds(20))
+        #expect(status == .signaled(SIGKILL))
+        #expect(status?.code == 137)
+        // A child of init killed by a signal: init reports 128+n as a code.
+        let nested = try fixture.run("nested", ["sh", "-c", "sh -c 'kill -SEGV $$'; exit $?"])
+        #expect(nested.status == .exited(128 + SIGSEGV))
+    }
+
+    @Test func environmentAndWorkingDirectory() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let result = try fixture.run("env", ["sh", "-c", "echo $GREETING; pwd; echo $PATH; echo $HOME"]) { spec in
+            spec.environment = ["GREETING=hi there"]
+            spec.workingDirectory = "/tmp"
+        }
+        #expect(result.output == "hi there\n/tmp\n\(ContainerRuntime.defaultPath)\n/root\n")
+    }
+
+    @Test func executableNotFoundIsATypedErrorAndLeavesNothing() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let mountsBefore = hostMountPoints()
+        #expect(throws: RuntimeError.executableNotFound("nosuch")) {
+            try fixture.runtime.run(fixture.spec("missing", ["nosuch", "arg"]))
+        }
+        #expect(RuntimeError.executableNotFound("nosuch").description.hasPrefix("executable file not found in $PATH: nosuch"))
+        let state = try #require(fixture.runtime.container("missing")?.state)
+        #expect(state.status == .exited)
+        #expect(state.exitStatus == .exited(127))
+        #expect(state.startError?.contains("executable file not found in $PATH: nosuch") == true)
+        for directory in fixture.cgroupDirectories("missing") {
+            #expect(!FileManager.default.fileExists(atPath: directory), "cgroup left behind: \(directory)")
+        }
+        #expect(hostMountPoints() == mountsBefore)
+        #expect(!hostMountPoints().contains { $0.hasPrefix(fixture.rootfs) })
+
+        #expect(throws: RuntimeError.executableNotFound("/bin/nosuch")) {
+            try fixture.runtime.run(fixture.spec("missing-path", ["/bin/nosuch"]))
+        }
+        #expect(throws: RuntimeError.workingDirectoryNotFound("/nowhere")) {
+            try fixture.runtime.run(fixture.spec("bad-cwd", ["true"]) { $0.workingDirectory = "/nowhere" })
+        }
+    }
+
+    @Test func unknownUserIsRejectedBeforeSpawning() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        #expect(throws: RuntimeError.noSuchUser("bob")) {
+            try fixture.runtime.create(fixture.spec("bob", ["id"]) { $0.user = "bob" })
+        }
+        #expect(RuntimeError.noSuchUser("bob").description.hasPrefix("no such user: bob"))
+        #expect(fixture.runtime.container("bob") == nil)
+    }
+
+    @Test func runsAsUserFromTheImage() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let app = try fixture.run("app", ["sh", "-c", "id; echo $HOME; grep -E 'Cap(Eff|Prm|Bnd)' /proc/self/status"]) {
+            $0.user = "app"
+        }
+        #expect(app.status == .exited(0))
+        #expect(app.output.contains("uid=1000(app) gid=1000(app)"))
+        #expect(app.output.contains("50(staff)"))
+        #expect(app.output.contains("/home/app\n"))
+        #expect(app.output.contains("CapEff:\t0000000000000000"))
+        #expect(app.output.contains("CapPrm:\t0000000000000000"))
+        #expect(app.output.contains("CapBnd:\t00000000a80425fb"))
+
+        let nobody = try fixture.run("nobody", ["id", "-u"]) { $0.user = "nobody" }
+        #expect(nobody.output == "65534\n")
+        let numeric = try fixture.run("numeric", ["id"]) { $0.user = "4242:50" }
+        #expect(numeric.output.hasPrefix("uid=4242 gid=50(staff)"))
+    }
+
+    @Test func overlayRootWritesOnlyToTheUpperDirectory() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let base = fixture.stateDirectory + "/overlay"
+        let upper = base + "/upper", work = base + "/work", merged = base + "/merged"
+        let result = try fixture.run("layered", ["sh", "-c", "echo data > /created && cat /created && head -1 /etc/passwd"]) {
+            $0.rootFilesystem = .overlay(lowerDirectories: [fixture.rootfs], upperDirectory: upper, workDirectory: work, mountPoint: merged)
+        }
+        #expect(result.status == .exited(0))
+        #expect(result.output == "data\nroot:x:0:0:root:/root:/bin/sh\n")
+        #expect((try? String(contentsOfFile: upper + "/created", encoding: .utf8)) == "data\n")
+        #expect(!FileManager.default.fileExists(atPath: fixture.rootfs + "/created"))
+        #expect(!hostMountPoints().contains(merged), "the overlay lives only in the container's mount namespace")
+    }
+
+    @Test func bindMountsAndReadOnlyRoot() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let shared = fixture.stateDirectory + "/shared"
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+        try "from host\n".write(toFile: shared + "/file", atomically: true, encoding: .utf8)
+        let writable = fixture.stateDirectory + "/writable"
+        try FileManager.default.createDirectory(atPath: writable, withIntermediateDirectories: true)
+        let result = try fixture.run("binds", ["sh", "-c", """
+            cat /data/file; touch /data/new 2>/dev/null || echo data-ro
+            echo out > /out/file; touch /rootfile 2>/dev/null || echo root-ro
+            """]) { spec in
+            spec.mounts = [
+                BindMount(source: shared, destination: "/data", readOnly: true),
+                BindMount(source: writable, destination: "/mnt/out/../../out"),
+            ]
+            spec.readOnlyRootFilesystem = true
+        }
+        #expect(result.output == "from host\ndata-ro\nroot-ro\n", "\(result.error)")
+        #expect((try? String(contentsOfFile: writable + "/file", encoding: .utf8)) == "out\n")
+        #expect(!FileManager.default.fileExists(atPath: shared + "/new"))
+    }
+
+    @Test func processLimitsApply() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let result = try fixture.run("rlimit", ["sh", "-c", "ulimit -n"]) {
+            $0.resourceLimits = [ProcessLimit(resource: Int32(RLIMIT_NOFILE.rawValue), soft: 256, hard: 256)]
+        }
+        #expect(result.output == "256\n")
+    }
+}
