@@ -1,0 +1,456 @@
+import ClusterState
+import Foundation
+import Raft
+
+/// The Raft shell of a manager: owns one ``RaftNode``, its storage and the
+/// ``ClusterState`` it applies, on a dedicated thread (fsync blocks, so it
+/// stays off Swift's cooperative pool).
+///
+/// Everything else talks to it through thread-safe calls: messages from peers
+/// (``receive(_:)``), writes (``propose(_:timeMilliseconds:)``), reads
+/// (``read(linearizable:_:)``), membership changes. The thread carries out
+/// each Ready in Raft's order — send the leader's traffic, persist, send the
+/// rest, apply, advance — then answers the callers whose work is done.
+public final class ManagerRaft: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var raft: RaftOptions
+        /// Real time per Raft tick; election timeouts are counted in ticks.
+        public var tickInterval: Duration = .milliseconds(100)
+        /// Take a snapshot and compact the log every this many applied entries.
+        public var snapshotEveryEntries: UInt64 = 10_000
+        /// Recent changes kept for watchers resuming from an index.
+        public var changeLogCapacity = 10_000
+
+        public init(raft: RaftOptions) {
+            self.raft = raft
+        }
+    }
+
+    /// A snapshot of the member's Raft view, for `shoal cluster inspect`.
+    public struct Status: Sendable, Equatable {
+        public var id: NodeID
+        public var role: Role
+        public var leader: NodeID
+        public var term: UInt64
+        public var commitIndex: UInt64
+        public var appliedIndex: UInt64
+        public var snapshotIndex: UInt64
+        public var configuration: Raft.Configuration
+    }
+
+    private let configuration: Configuration
+    private let storage: RaftStorage
+    private let transport: PeerTransport
+
+    // Shared between callers and the loop thread, under `condition`.
+    private let condition = NSCondition()
+    private var inbox: [Message] = []
+    private var proposalQueue: [(data: [UInt8], continuation: CheckedContinuation<[ClusterEvent], Error>)] = []
+    private var configurationChangeQueue: [(change: ConfigurationChange, continuation: CheckedContinuation<Void, Error>)] = []
+    private var readQueue: [PendingRead] = []
+    private var transferQueue: [NodeID] = []
+    private var stopping = false
+    private var stopped = false
+    private var publishedStatus: Status
+    private var watchers: [UUID: AsyncStream<ClusterEvent>.Continuation] = [:]
+    private var changeLog: ChangeLog
+    private var thread: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+
+    // Owned by the loop thread.
+    private var node: RaftNode
+    private var state: ClusterState
+    private var awaitingCommit: [UInt64: (term: UInt64, continuation: CheckedContinuation<[ClusterEvent], Error>)] = [:]
+    private var awaitingConfigurationCommit: [UInt64: (term: UInt64, continuation: CheckedContinuation<Void, Error>)] = [:]
+    private var awaitingReadIndex: [UInt64: PendingRead] = [:]
+    private var awaitingApply: [(index: UInt64, read: PendingRead)] = []
+    private var nextReadID: UInt64 = 1
+    private var failure: ManagerError?
+
+    private struct PendingRead {
+        var linearizable: Bool
+        var body: @Sendable (ClusterState) -> Void
+        var fail: @Sendable (ManagerError) -> Void
+    }
+
+    /// Loads what `storage` holds; with nothing stored, `bootstrapVoters`
+    /// founds a new group (the first manager passes itself), and nil waits to
+    /// be added to an existing one.
+    public init(configuration: Configuration, storage: RaftStorage, transport: PeerTransport, bootstrapVoters: [NodeID]?) throws {
+        self.configuration = configuration
+        self.storage = storage
+        self.transport = transport
+        let persisted = try storage.load()
+        if persisted == .empty, let voters = bootstrapVoters {
+            node = RaftNode.bootstrap(options: configuration.raft, voters: voters)
+        } else {
+            node = try RaftNode(options: configuration.raft, restoring: persisted)
+        }
+        if let snapshot = persisted.snapshot, !snapshot.data.isEmpty {
+            state = try ClusterState(snapshot: snapshot.data)
+        } else {
+            state = ClusterState()
+        }
+        changeLog = ChangeLog(capacity: configuration.changeLogCapacity)
+        publishedStatus = Status(
+            id: configuration.raft.id, role: node.role, leader: node.leader, term: node.term,
+            commitIndex: node.commitIndex, appliedIndex: node.appliedIndex,
+            snapshotIndex: node.snapshotMetadata?.index ?? 0, configuration: node.configuration)
+    }
+
+    // MARK: Lifecycle
+
+    public func start() {
+        let thread = Thread { [self] in self.run() }
+        thread.name = "shoal-raft-\(configuration.raft.id)"
+        thread.stackSize = 4 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Stops the loop; pending callers get ``ManagerError/stopped``.
+    public func stop() {
+        condition.lock()
+        let wasRunning = thread != nil && !stopping
+        stopping = true
+        condition.signal()
+        condition.unlock()
+        if wasRunning { finished.wait() }
+    }
+
+    // MARK: Inputs (any thread)
+
+    /// A message from a peer.
+    public func receive(_ message: Message) {
+        condition.lock()
+        inbox.append(message)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Proposes `command` and waits until it is committed and applied here.
+    /// Returns the changes it made, or throws what refused it.
+    public func propose(_ command: ClusterCommand, timeMilliseconds: Int64) async throws -> [ClusterEvent] {
+        let data = ClusterProposal(timeMilliseconds: timeMilliseconds, command: command).encoded()
+        return try await withCheckedThrowingContinuation { continuation in
+            condition.lock()
+            if stopping {
+                condition.unlock()
+                continuation.resume(throwing: ManagerError.stopped)
+                return
+            }
+            proposalQueue.append((data, continuation))
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    /// Runs `body` on the state. Linearizable by default (ReadIndex, §6.4):
+    /// the state reflects every write acknowledged before the call. With
+    /// `linearizable: false` it reads this member's state as it is, which may
+    /// be stale (for example without a quorum).
+    public func read<T: Sendable>(linearizable: Bool = true, _ body: @escaping @Sendable (ClusterState) -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+            let once = ResumeOnce(continuation)
+            let read = PendingRead(
+                linearizable: linearizable,
+                body: { state in once.resume(returning: body(state)) },
+                fail: { error in once.resume(throwing: error) })
+            condition.lock()
+            if stopping {
+                condition.unlock()
+                read.fail(.stopped)
+                return
+            }
+            readQueue.append(read)
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    /// Adds, promotes or removes a Raft member and waits until the change commits.
+    public func changeMembership(_ change: ConfigurationChange) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            condition.lock()
+            if stopping {
+                condition.unlock()
+                continuation.resume(throwing: ManagerError.stopped)
+                return
+            }
+            configurationChangeQueue.append((change, continuation))
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    public func transferLeadership(to target: NodeID) {
+        condition.lock()
+        transferQueue.append(target)
+        condition.signal()
+        condition.unlock()
+    }
+
+    public var status: Status {
+        condition.lock()
+        defer { condition.unlock() }
+        return publishedStatus
+    }
+
+    /// Changes applied from now on (after `index`, if given and still in the change log).
+    public func watch(after index: UInt64? = nil) -> AsyncStream<ClusterEvent> {
+        let (stream, continuation) = AsyncStream<ClusterEvent>.makeStream(bufferingPolicy: .bufferingNewest(configuration.changeLogCapacity))
+        let id = UUID()
+        condition.lock()
+        if let index {
+            if let backlog = changeLog.events(after: index) {
+                for event in backlog { continuation.yield(event) }
+            } else {
+                continuation.finish()
+                condition.unlock()
+                return stream
+            }
+        }
+        watchers[id] = continuation
+        condition.unlock()
+        continuation.onTermination = { [weak self] _ in
+            guard let self else { return }
+            self.condition.lock()
+            self.watchers[id] = nil
+            self.condition.unlock()
+        }
+        return stream
+    }
+
+    // MARK: The loop (its own thread)
+
+    private func run() {
+        let tickNanoseconds = UInt64(configuration.tickInterval.components.seconds) * 1_000_000_000
+            + UInt64(configuration.tickInterval.components.attoseconds / 1_000_000_000)
+        var nextTick = DispatchTime.now().uptimeNanoseconds + tickNanoseconds
+        while true {
+            condition.lock()
+            while inbox.isEmpty && proposalQueue.isEmpty && readQueue.isEmpty && configurationChangeQueue.isEmpty
+                    && transferQueue.isEmpty && !stopping && !node.hasReady
+                    && DispatchTime.now().uptimeNanoseconds < nextTick {
+                let waitNanoseconds = nextTick - min(nextTick, DispatchTime.now().uptimeNanoseconds)
+                _ = condition.wait(until: Date(timeIntervalSinceNow: Double(waitNanoseconds) / 1e9))
+            }
+            if stopping {
+                condition.unlock()
+                shutDown()
+                return
+            }
+            let messages = inbox
+            let proposals = proposalQueue
+            let reads = readQueue
+            let changes = configurationChangeQueue
+            let transfers = transferQueue
+            inbox.removeAll(keepingCapacity: true)
+            proposalQueue.removeAll(keepingCapacity: true)
+            readQueue.removeAll(keepingCapacity: true)
+            configurationChangeQueue.removeAll()
+            transferQueue.removeAll()
+            condition.unlock()
+
+            if failure != nil {
+                for proposal in proposals { proposal.continuation.resume(throwing: failure!) }
+                for read in reads { read.fail(failure!) }
+                for change in changes { change.continuation.resume(throwing: failure!) }
+                continue
+            }
+            let now = DispatchTime.now().uptimeNanoseconds
+            if now >= nextTick {
+                node.tick()
+                nextTick = max(nextTick + tickNanoseconds, now)
+            }
+            for message in messages { node.step(message) }
+            for proposal in proposals {
+                do {
+                    let index = try node.propose(proposal.data)
+                    awaitingCommit[index] = (node.term, proposal.continuation)
+                } catch {
+                    proposal.continuation.resume(throwing: ManagerError.raft(error))
+                }
+            }
+            for change in changes {
+                do {
+                    let index = try node.proposeConfChange(change.change)
+                    awaitingConfigurationCommit[index] = (node.term, change.continuation)
+                } catch {
+                    change.continuation.resume(throwing: ManagerError.raft(error))
+                }
+            }
+            for target in transfers { try? node.transferLeadership(to: target) }
+            for read in reads { startRead(read) }
+            do {
+                while node.hasReady { try handleReady() }
+            } catch {
+                failure = .storageFailed("\(error)")
+                failEverything(with: failure!)
+            }
+            publishStatus()
+        }
+    }
+
+    private func startRead(_ read: PendingRead) {
+        guard read.linearizable else {
+            read.body(state)
+            return
+        }
+        let id = nextReadID
+        nextReadID += 1
+        do {
+            try node.readIndex(context: withUnsafeBytes(of: id.bigEndian) { Array($0) })
+            awaitingReadIndex[id] = read
+        } catch {
+            read.fail(.raft(error))
+        }
+    }
+
+    private func handleReady() throws {
+        let ready = node.ready()
+        for message in ready.messagesBeforePersist { transport.send(message) }
+        try storage.save(ready)
+        for message in ready.messages { transport.send(message) }
+        if let snapshot = ready.snapshot {
+            state = snapshot.data.isEmpty ? ClusterState() : try ClusterState(snapshot: snapshot.data)
+        }
+        var events: [ClusterEvent] = []
+        for entry in ready.committedEntries {
+            events += apply(entry)
+        }
+        for readState in ready.readStates {
+            let id = readState.context.reduce(UInt64(0)) { ($0 << 8) | UInt64($1) }
+            if let read = awaitingReadIndex.removeValue(forKey: id) {
+                awaitingApply.append((readState.index, read))
+            }
+        }
+        if let softState = ready.softState, softState.role != .leader {
+            // ReadIndex requests in flight die with the leadership that confirmed them.
+            for read in awaitingReadIndex.values { read.fail(.readInterrupted) }
+            awaitingReadIndex.removeAll()
+        }
+        node.advance(ready)
+        if !events.isEmpty { publish(events) }
+        let applied = node.appliedIndex
+        var stillWaiting: [(index: UInt64, read: PendingRead)] = []
+        for waiting in awaitingApply {
+            if waiting.index <= applied { waiting.read.body(state) } else { stillWaiting.append(waiting) }
+        }
+        awaitingApply = stillWaiting
+        try compactIfDue()
+    }
+
+    private func apply(_ entry: Entry) -> [ClusterEvent] {
+        var events: [ClusterEvent] = []
+        var outcome: Result<[ClusterEvent], Error> = .success([])
+        if entry.kind == .normal && !entry.data.isEmpty {
+            do {
+                events = try state.apply(entryData: entry.data, index: entry.index)
+                outcome = .success(events)
+            } catch {
+                outcome = .failure(ManagerError.rejected(error))
+            }
+        }
+        if let waiting = awaitingCommit.removeValue(forKey: entry.index) {
+            if waiting.term == entry.term {
+                waiting.continuation.resume(with: outcome)
+            } else {
+                waiting.continuation.resume(throwing: ManagerError.proposalLost(index: entry.index))
+            }
+        }
+        if let waiting = awaitingConfigurationCommit.removeValue(forKey: entry.index) {
+            if waiting.term == entry.term && entry.kind == .configuration {
+                waiting.continuation.resume()
+            } else {
+                waiting.continuation.resume(throwing: ManagerError.proposalLost(index: entry.index))
+            }
+        }
+        return events
+    }
+
+    private func compactIfDue() throws {
+        let snapshotIndex = node.snapshotMetadata?.index ?? 0
+        let applied = node.appliedIndex
+        guard applied > snapshotIndex, applied - snapshotIndex >= configuration.snapshotEveryEntries else { return }
+        let snapshot = try node.compact(through: applied, data: state.snapshot())
+        try storage.compact(to: snapshot)
+    }
+
+    private func publish(_ events: [ClusterEvent]) {
+        condition.lock()
+        changeLog.append(events)
+        let targets = watchers.values
+        condition.unlock()
+        for watcher in targets {
+            for event in events { watcher.yield(event) }
+        }
+    }
+
+    private func publishStatus() {
+        let status = Status(
+            id: node.id, role: node.role, leader: node.leader, term: node.term,
+            commitIndex: node.commitIndex, appliedIndex: node.appliedIndex,
+            snapshotIndex: node.snapshotMetadata?.index ?? 0, configuration: node.configuration)
+        condition.lock()
+        publishedStatus = status
+        condition.unlock()
+    }
+
+    private func failEverything(with error: ManagerError) {
+        for waiting in awaitingCommit.values { waiting.continuation.resume(throwing: error) }
+        awaitingCommit.removeAll()
+        for waiting in awaitingConfigurationCommit.values { waiting.continuation.resume(throwing: error) }
+        awaitingConfigurationCommit.removeAll()
+        for read in awaitingReadIndex.values { read.fail(error) }
+        awaitingReadIndex.removeAll()
+        for waiting in awaitingApply { waiting.read.fail(error) }
+        awaitingApply.removeAll()
+    }
+
+    private func shutDown() {
+        failEverything(with: .stopped)
+        condition.lock()
+        let proposals = proposalQueue
+        let reads = readQueue
+        let changes = configurationChangeQueue
+        proposalQueue.removeAll()
+        readQueue.removeAll()
+        configurationChangeQueue.removeAll()
+        let targets = watchers.values
+        watchers.removeAll()
+        stopped = true
+        condition.unlock()
+        for proposal in proposals { proposal.continuation.resume(throwing: ManagerError.stopped) }
+        for read in reads { read.fail(.stopped) }
+        for change in changes { change.continuation.resume(throwing: ManagerError.stopped) }
+        for watcher in targets { watcher.finish() }
+        finished.signal()
+    }
+}
+
+/// Resumes a continuation at most once, from any thread.
+final class ResumeOnce<T: Sendable>: @unchecked Sendable {
+    private var continuation: CheckedContinuation<T, Error>?
+    private let lock = NSLock()
+
+    init(_ continuation: CheckedContinuation<T, Error>) {
+        self.continuation = continuation
+    }
+
+    func resume(returning value: T) {
+        lock.lock()
+        let continuation = self.continuation
+        self.continuation = nil
+        lock.unlock()
+        continuation?.resume(returning: value)
+    }
+
+    func resume(throwing error: Error) {
+        lock.lock()
+        let continuation = self.continuation
+        self.continuation = nil
+        lock.unlock()
+        continuation?.resume(throwing: error)
+    }
+}
