@@ -29,7 +29,7 @@ let package = Package(
         // Cores (sans-IO)
         .target(name: "Raft", path: "Sources/Raft"),
         .target(name: "ClusterState", path: "Sources/ClusterState"),
-        .target(name: "Manager", dependencies: ["Raft", "ClusterState", "Storage"], path: "Sources/Manager"),
+        .target(name: "Manager", dependencies: ["Raft", "ClusterState", "Storage", "Net", "RPC", "Wire", "RaftWire"], path: "Sources/Manager"),
 
         // Foundations
         .target(name: "Wire", path: "Sources/Wire"),
@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "RPCTests", dependencies: ["RPC", "Net", "Wire"], path: "Tests/RPCTests"),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], path: "Tests/RaftTests"),
         .testTarget(name: "ClusterStateTests", dependencies: ["ClusterState"], path: "Tests/ClusterStateTests"),
-        .testTarget(name: "ManagerTests", dependencies: ["Manager", "ClusterState", "Raft", "Storage"], path: "Tests/ManagerTests"),
+        .testTarget(name: "ManagerTests", dependencies: ["Manager", "ClusterState", "Raft", "Storage", "Net", "RPC"], path: "Tests/ManagerTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft"], path: "Tests/StorageTests"),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CZlib", "Storage"], path: "Tests/ImagesTests"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], path: "Tests/RuntimeTests"),
