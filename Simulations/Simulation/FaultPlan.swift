@@ -96,12 +96,14 @@ struct FaultPlan: CustomStringConvertible {
             crashLeaderProbability = 0.6 + random.unit() * 0.4
             downtimeMs = 5...random.uniform(30...300)
             partitionLengthMs = 10...random.uniform(50...400)
-            maxBatchBytes = KeyValueCommand.encodedBytes + 24
+            // One entry per append: a new leader's no-op never travels with
+            // the older entries a follower lacks.
+            maxBatchBytes = 1
             maxInflightMessages = random.uniform(1...4)
             if options.has(.crash) { crashWeight = max(crashWeight, partitionWeight) }
             if options.has(.partition) {
                 isolateNewLeaderProbability = 0.1 + random.unit() * 0.4
-                isolateAfterCommitProbability = 0.01 + random.unit() * 0.05
+                isolateAfterCommitProbability = 0.02 + random.unit() * 0.15
             }
         }
 

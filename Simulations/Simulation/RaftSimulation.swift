@@ -240,8 +240,9 @@ public final class RaftSimulation {
                 if options.recordTrace {
                     record("member \(member.id) is \(soft.role.rawValue) in term \(soft.term) (leader \(soft.leader))")
                 }
+                // Cut off at once, so the no-op this Ready sends is lost in flight.
                 if soft.role == .leader && inFaultPhase && nemesisRandom.chance(plan.isolateNewLeaderProbability) {
-                    queue.schedule(.isolateMember(member.id, term: soft.term), at: now + nemesisRandom.uniform(UInt64(0)...20))
+                    queue.schedule(.isolateMember(member.id, term: soft.term), at: now)
                 }
             }
             // 1. A leader's replication traffic may leave before its own write.
