@@ -47,12 +47,27 @@ public indirect enum ClusterCommand: Codable, Sendable, Equatable {
         public var serviceID: ObjectID
         public var slot: Int
         public var nodeID: ObjectID?
+        /// Carried into ``ServiceTask/restartHistoryMilliseconds`` (the orchestrator's restart bookkeeping).
+        public var restartHistoryMilliseconds: [Int64]
 
-        public init(id: ObjectID, serviceID: ObjectID, slot: Int, nodeID: ObjectID? = nil) {
+        public init(id: ObjectID, serviceID: ObjectID, slot: Int, nodeID: ObjectID? = nil, restartHistoryMilliseconds: [Int64] = []) {
             self.id = id
             self.serviceID = serviceID
             self.slot = slot
             self.nodeID = nodeID
+            self.restartHistoryMilliseconds = restartHistoryMilliseconds
+        }
+
+        private enum CodingKeys: String, CodingKey { case id, serviceID, slot, nodeID, restartHistoryMilliseconds }
+
+        /// Commands proposed before `restartHistoryMilliseconds` existed decode with an empty history.
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            id = try container.decode(ObjectID.self, forKey: .id)
+            serviceID = try container.decode(ObjectID.self, forKey: .serviceID)
+            slot = try container.decode(Int.self, forKey: .slot)
+            nodeID = try container.decodeIfPresent(ObjectID.self, forKey: .nodeID)
+            restartHistoryMilliseconds = try container.decodeIfPresent([Int64].self, forKey: .restartHistoryMilliseconds) ?? []
         }
     }
 }

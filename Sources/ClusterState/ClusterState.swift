@@ -192,7 +192,8 @@ public struct ClusterState: Sendable, Equatable {
                 let task = ServiceTask(
                     meta: .new(newTask.id, context), serviceID: service.id, slot: newTask.slot, nodeID: newTask.nodeID,
                     desiredState: .running, template: service.spec.task, serviceForceUpdate: service.forceUpdate,
-                    status: ServiceTask.Status(state: .pending, timestampMilliseconds: context.timeMilliseconds, message: "waiting to be scheduled"))
+                    status: ServiceTask.Status(state: .pending, timestampMilliseconds: context.timeMilliseconds, message: "waiting to be scheduled"),
+                    restartHistoryMilliseconds: newTask.restartHistoryMilliseconds)
                 taskTable[task.id] = task
                 events.append(ClusterEvent(index: context.index, action: .created, object: .task(task)))
             }

@@ -72,11 +72,25 @@ public struct TaskTemplate: Codable, Sendable, Equatable, Hashable {
         public var preferences: [String] = []
         /// 0: unlimited.
         public var maxReplicasPerNode: Int = 0
+        /// `os/arch` (or `os`) the image runs on, from its manifest; empty: any.
+        public var platforms: [String] = []
 
-        public init(constraints: [String] = [], preferences: [String] = [], maxReplicasPerNode: Int = 0) {
+        public init(constraints: [String] = [], preferences: [String] = [], maxReplicasPerNode: Int = 0, platforms: [String] = []) {
             self.constraints = constraints
             self.preferences = preferences
             self.maxReplicasPerNode = maxReplicasPerNode
+            self.platforms = platforms
+        }
+
+        private enum CodingKeys: String, CodingKey { case constraints, preferences, maxReplicasPerNode, platforms }
+
+        /// Specs stored before `platforms` existed decode with no platform restriction.
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            constraints = try container.decode([String].self, forKey: .constraints)
+            preferences = try container.decode([String].self, forKey: .preferences)
+            maxReplicasPerNode = try container.decode(Int.self, forKey: .maxReplicasPerNode)
+            platforms = try container.decodeIfPresent([String].self, forKey: .platforms) ?? []
         }
     }
 

@@ -45,6 +45,43 @@ public struct ServiceTask: Codable, Sendable, Equatable, Hashable {
     /// The service's `forceUpdate` counter when this task was created.
     public var serviceForceUpdate: UInt64
     public var status: Status
+    /// When earlier tasks of this slot failed and the restart policy answered
+    /// with a replacement (milliseconds, oldest first), as far back as the
+    /// policy's window and max attempts need: the orchestrator counts
+    /// attempts from it, so the count survives history retention and a
+    /// leader change. Empty for a task that is not a restart.
+    public var restartHistoryMilliseconds: [Int64]
 
     public var id: ObjectID { meta.id }
+
+    public init(meta: ObjectMeta, serviceID: ObjectID, slot: Int, nodeID: ObjectID?, desiredState: State, template: TaskTemplate,
+                serviceForceUpdate: UInt64, status: Status, restartHistoryMilliseconds: [Int64] = []) {
+        self.meta = meta
+        self.serviceID = serviceID
+        self.slot = slot
+        self.nodeID = nodeID
+        self.desiredState = desiredState
+        self.template = template
+        self.serviceForceUpdate = serviceForceUpdate
+        self.status = status
+        self.restartHistoryMilliseconds = restartHistoryMilliseconds
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case meta, serviceID, slot, nodeID, desiredState, template, serviceForceUpdate, status, restartHistoryMilliseconds
+    }
+
+    /// Snapshots written before `restartHistoryMilliseconds` existed decode with an empty history.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        meta = try container.decode(ObjectMeta.self, forKey: .meta)
+        serviceID = try container.decode(ObjectID.self, forKey: .serviceID)
+        slot = try container.decode(Int.self, forKey: .slot)
+        nodeID = try container.decodeIfPresent(ObjectID.self, forKey: .nodeID)
+        desiredState = try container.decode(State.self, forKey: .desiredState)
+        template = try container.decode(TaskTemplate.self, forKey: .template)
+        serviceForceUpdate = try container.decode(UInt64.self, forKey: .serviceForceUpdate)
+        status = try container.decode(Status.self, forKey: .status)
+        restartHistoryMilliseconds = try container.decodeIfPresent([Int64].self, forKey: .restartHistoryMilliseconds) ?? []
+    }
 }

@@ -1,0 +1,170 @@
+import ClusterState
+
+/// Decides which node each pending task runs on (swarmkit's scheduler,
+/// without its clock and store): a pipeline of filters (node ready,
+/// availability active, constraints, platform, resources, host ports, max
+/// replicas per node), then spread over placement preferences, then least
+/// loaded, ties broken by node id.
+///
+/// The manager's leader calls ``schedule(_:)`` after applying changes that
+/// created pending tasks or freed capacity, and proposes the returned
+/// assignments. Pure and deterministic: the same state gives the same
+/// decision whatever order objects were inserted in.
+///
+/// Cost: pending tasks are grouped by service and template; each group runs
+/// the filters once per node (O(nodes)), then places its N tasks through a
+/// heap, re-running only the dynamic filters on the node that took a task:
+/// O(nodes + N log nodes) per group, not O(N × nodes).
+public struct Scheduler: Sendable {
+    public init() {}
+
+    /// Schedules every pending task of `state` whose desired state is still running.
+    public func schedule(_ state: ClusterState) -> SchedulingDecision {
+        schedule(nodes: state.nodes, tasks: state.tasks)
+    }
+
+    /// The same over explicit lists: `tasks` are all tasks (the non-terminal
+    /// ones with a node hold resources there; the pending ones are placed).
+    public func schedule(nodes unsortedNodes: [Node], tasks: [ServiceTask]) -> SchedulingDecision {
+        let nodes = unsortedNodes.sorted { $0.id < $1.id }
+        var infos = nodes.map(NodeInfo.init)
+        var nodeIndex: [ObjectID: Int] = [:]
+        for (index, node) in nodes.enumerated() { nodeIndex[node.id] = index }
+
+        var pending: [ServiceTask] = []
+        for task in tasks where !task.status.state.isTerminal {
+            if task.status.state == .pending || task.status.state == .new {
+                if task.desiredState <= .running { pending.append(task) }
+            } else if let nodeID = task.nodeID, let index = nodeIndex[nodeID] {
+                infos[index].add(serviceID: task.serviceID, template: task.template, hostPorts: HostPort.of(task.template))
+            }
+        }
+        pending.sort { ($0.serviceID, $0.slot, $0.id) < ($1.serviceID, $1.slot, $1.id) }
+
+        // Group identical tasks; tasks bound to a node already (global services) go first, as they have one choice.
+        var groups: [TaskGroup] = []
+        var groupIndex: [TaskGroup.Key: Int] = [:]
+        var bound: [(task: ServiceTask, group: Int)] = []
+        for task in pending {
+            let key = TaskGroup.Key(serviceID: task.serviceID, template: task.template)
+            let index: Int
+            if let existing = groupIndex[key] {
+                index = existing
+            } else {
+                index = groups.count
+                groupIndex[key] = index
+                groups.append(TaskGroup(serviceID: task.serviceID, template: task.template))
+            }
+            if task.nodeID != nil { bound.append((task, index)) } else { groups[index].tasks.append(task) }
+        }
+
+        var decision = SchedulingDecision()
+        for (task, group) in bound {
+            placeBound(task, group: &groups[group], infos: &infos, nodeIndex: nodeIndex, decision: &decision)
+        }
+        for index in groups.indices where !groups[index].tasks.isEmpty {
+            place(&groups[index], infos: &infos, decision: &decision)
+        }
+        for group in groups { decision.filterEvaluations += group.pipeline?.evaluations ?? 0 }
+        decision.unplaced.sort { ($0.serviceID, $0.taskID) < ($1.serviceID, $1.taskID) }
+        return decision
+    }
+
+    private func placeBound(_ task: ServiceTask, group: inout TaskGroup, infos: inout [NodeInfo], nodeIndex: [ObjectID: Int],
+                            decision: inout SchedulingDecision) {
+        let nodeID = task.nodeID!
+        guard group.prepare() else {
+            decision.unplaced.append(.init(taskID: task.id, serviceID: task.serviceID, reason: group.invalidReason!))
+            return
+        }
+        guard let index = nodeIndex[nodeID] else {
+            decision.unplaced.append(.init(taskID: task.id, serviceID: task.serviceID, reason: "node \(nodeID) is not in the cluster"))
+            return
+        }
+        if let failure = group.pipeline!.firstFailure(infos[index]) {
+            decision.unplaced.append(.init(taskID: task.id, serviceID: task.serviceID, reason: PlacementFailure.reason(counts: [failure: 1])))
+            return
+        }
+        infos[index].add(serviceID: task.serviceID, template: task.template, hostPorts: group.hostPorts)
+        decision.assignments.append(.init(taskID: task.id, nodeID: nodeID, expectedVersion: task.meta.version))
+    }
+
+    private func place(_ group: inout TaskGroup, infos: inout [NodeInfo], decision: inout SchedulingDecision) {
+        guard group.prepare() else {
+            for task in group.tasks {
+                decision.unplaced.append(.init(taskID: task.id, serviceID: task.serviceID, reason: group.invalidReason!))
+            }
+            return
+        }
+        var pipeline = group.pipeline!
+        defer { group.pipeline = pipeline }
+        let serviceID = group.serviceID
+        var failures: [PlacementFailure: Int] = [:]
+        var candidates: [Int] = []
+        for index in infos.indices {
+            if let failure = pipeline.firstFailure(infos[index]) {
+                failures[failure, default: 0] += 1
+            } else {
+                candidates.append(index)
+            }
+        }
+        var tree = SpreadTree(preferences: group.preferences, nodes: infos, candidates: candidates, serviceID: serviceID)
+        let hostPorts = group.hostPorts
+        for (position, task) in group.tasks.enumerated() {
+            let placed = tree.place { index in
+                infos[index].add(serviceID: serviceID, template: task.template, hostPorts: hostPorts)
+                decision.assignments.append(.init(taskID: task.id, nodeID: infos[index].node.id, expectedVersion: task.meta.version))
+                if let failure = pipeline.firstDynamicFailure(infos[index]) {
+                    failures[failure, default: 0] += 1
+                    return nil
+                }
+                return NodeCandidate(serviceTasks: infos[index].tasks(of: serviceID), totalTasks: infos[index].taskCount, nodeIndex: index)
+            }
+            if placed == nil {
+                let reason = PlacementFailure.reason(counts: failures)
+                for rest in group.tasks[position...] {
+                    decision.unplaced.append(.init(taskID: rest.id, serviceID: serviceID, reason: reason))
+                }
+                return
+            }
+        }
+    }
+}
+
+/// Pending tasks of one service with one template: they need the same
+/// filters, so the rules are parsed and the filters built once.
+struct TaskGroup {
+    struct Key: Hashable {
+        var serviceID: ObjectID
+        var template: TaskTemplate
+    }
+
+    let serviceID: ObjectID
+    let template: TaskTemplate
+    var tasks: [ServiceTask] = []
+    var preferences: [PlacementPreference] = []
+    var hostPorts: [HostPort] = []
+    var pipeline: FilterPipeline?
+    var invalidReason: String?
+
+    init(serviceID: ObjectID, template: TaskTemplate) {
+        self.serviceID = serviceID
+        self.template = template
+    }
+
+    /// Parses the placement rules on first use; false if they are malformed.
+    mutating func prepare() -> Bool {
+        if pipeline != nil { return true }
+        if invalidReason != nil { return false }
+        do {
+            let constraints = try PlacementConstraint.parse(all: template.placement.constraints)
+            preferences = try PlacementPreference.parse(all: template.placement.preferences)
+            hostPorts = HostPort.of(template)
+            pipeline = FilterPipeline(serviceID: serviceID, template: template, constraints: constraints)
+            return true
+        } catch {
+            invalidReason = error.description
+            return false
+        }
+    }
+}
