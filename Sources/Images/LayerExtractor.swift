@@ -1,3 +1,4 @@
+import Foundation
 import CImagesLinux
 #if canImport(Glibc)
 import Glibc
@@ -71,6 +72,9 @@ public final class LayerExtractor {
         public var diffID: Digest
         /// Entries skipped or changed, one human line each (device nodes, unknown types).
         public var notes: [String] = []
+        /// CPU seconds spent reading, decompressing and hashing on the
+        /// read-ahead thread (the calling thread's own time is not included).
+        public var readAheadCPUSeconds: Double = 0
     }
 
     /// Bytes of file data written per `write` call at most (the tar buffer's chunks).
@@ -78,12 +82,19 @@ public final class LayerExtractor {
     public let options: Options
     private let rootDescriptor: Int32
     private let useOpenat2: Bool
+    /// The process umask (from /proc/self/status; reading it with umask(2)
+    /// would change it for other threads), or nil if unknown.
+    private let umask: UInt32?
+    private let effectiveUID = Int(geteuid())
+    private let effectiveGID = Int(getegid())
 
     // Per extraction.
     private var cachedParent: (components: ArraySlice<[UInt8]>, descriptor: Int32)?
     /// Set when a directory was removed: the cached parent may be (under) it.
     /// Checked at the next lookup, so the current entry's descriptor stays open.
     private var cachedParentStale = false
+    /// Whether the cached parent has the set-group-ID bit (new files then take its group).
+    private var cachedParentSetsGroup = true
     private var deferredDirectories: [(components: [[UInt8]], mode: UInt32, seconds: Int64, nanoseconds: Int)] = []
     private var writtenPaths: Set<[UInt8]> = []
     private var notes: [String] = []
@@ -100,6 +111,7 @@ public final class LayerExtractor {
         } catch {
             throw .system(error, entry: nil)
         }
+        umask = Self.readUmask()
         switch options.resolver {
         case .openat2: useOpenat2 = true
         case .componentWalk: useOpenat2 = false
@@ -142,7 +154,11 @@ public final class LayerExtractor {
         notes = []
         defer { dropCachedParent() }
         let stream: ByteSource = compression == .gzip ? try GzipByteSource(source) : source
-        let reader = TarReader(source: stream)
+        // Reading, inflating and hashing run on a second thread while this one writes files.
+        let ahead = ReadAheadByteSource(source: stream)
+        var closed = false
+        defer { if !closed { ahead.close() } }
+        let reader = TarReader(source: ahead, hashing: false)
         var report = Report(diffID: Digest(sha256: [UInt8](repeating: 0, count: 32)))
         while let entry = try reader.next() {
             report.entries += 1
@@ -151,11 +167,14 @@ public final class LayerExtractor {
         }
         try finishDirectories()
         try reader.finish()
-        report.diffID = reader.diffID
-        report.notes = notes
-        if let expectedDiffID, expectedDiffID != reader.diffID {
-            throw .diffIDMismatch(expected: expectedDiffID, actual: reader.diffID)
+        report.diffID = ahead.finish()
+        if let expectedDiffID, expectedDiffID != report.diffID {
+            throw .diffIDMismatch(expected: expectedDiffID, actual: report.diffID)
         }
+        report.notes = notes
+        ahead.close()
+        closed = true
+        report.readAheadCPUSeconds = ahead.producerCPUSeconds
         return report
     }
 
@@ -217,9 +236,16 @@ public final class LayerExtractor {
 
     private func writeFile(_ entry: TarEntry, parent: Int32, name: [CChar], reader: TarReader) throws(LayerExtractionError) -> Int64 {
         let flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC
+        // Created with its final permission bits when the umask leaves them
+        // alone and there are no special bits, saving an fchmod per file.
+        let permissions = entry.mode & 0o777
+        let needsChmod = entry.mode & 0o7000 != 0 || umask.map { permissions & $0 != 0 } ?? true
+        // Created with our ids unless the directory is set-group-ID: chown only when that is not what the entry says.
+        let needsChown = options.preserveOwnership
+            && (entry.uid != effectiveUID || entry.gid != effectiveGID || cachedParentSetsGroup)
         var descriptor: Int32 = -1
         try create(parent: parent, name: name, call: "openat") {
-            descriptor = openat(parent, name, flags, 0o600)
+            descriptor = openat(parent, name, flags, needsChmod ? 0o600 : mode_t(permissions))
             return descriptor
         }
         defer { SystemCall.close(descriptor) }
@@ -229,11 +255,13 @@ public final class LayerExtractor {
                 try writeChunk(descriptor, chunk)
                 written += Int64(chunk.count)
             }
-            if options.preserveOwnership {
+            if needsChown {
                 try check("fchown") { fchown(descriptor, uid_t(entry.uid), gid_t(entry.gid)) }
             }
-            // After chown, which clears set-user-ID bits.
-            try check("fchmod") { fchmod(descriptor, mode_t(entry.mode)) }
+            if needsChmod || needsChown {
+                // After chown, which clears set-user-ID bits.
+                try check("fchmod") { fchmod(descriptor, mode_t(entry.mode)) }
+            }
             try setExtendedAttributes(entry, descriptor: descriptor)
             var times = Self.times(entry)
             try check("futimens") { futimens(descriptor, &times) }
@@ -481,6 +509,8 @@ public final class LayerExtractor {
         dropCachedParent()
         let descriptor = try resolve(components, create: true)
         cachedParent = (components, descriptor)
+        var info = stat()
+        cachedParentSetsGroup = fstat(descriptor, &info) != 0 || (info.st_mode & S_ISGID) != 0
         return descriptor
     }
 
@@ -620,6 +650,14 @@ public final class LayerExtractor {
             return .system(SystemCallError(call: "openat2(RESOLVE_IN_ROOT)", errno: code, path: display), entry: currentEntry)
         }
         return .system(SystemCallError(call: useOpenat2 ? "openat2(RESOLVE_IN_ROOT)" : "openat", errno: code, path: display), entry: currentEntry)
+    }
+
+    static func readUmask() -> UInt32? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("Umask:") {
+            return UInt32(line.dropFirst("Umask:".count).trimmingCharacters(in: .whitespaces), radix: 8)
+        }
+        return nil
     }
 
     // MARK: Names

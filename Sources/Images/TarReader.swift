@@ -18,7 +18,8 @@ public final class TarReader {
     public static let maximumPathBytes = 4096
 
     private let source: ByteSource
-    private let hasher = SHA256Hasher()
+    /// Nil when the caller hashes the stream itself (``ReadAheadByteSource`` does, on its own thread).
+    private let hasher: SHA256Hasher?
     private let buffer: UnsafeMutableRawBufferPointer
     private var start = 0
     private var end = 0
@@ -32,9 +33,11 @@ public final class TarReader {
     private var globalRecords: [String: [UInt8]] = [:]
     private var ended = false
     private var digest: Digest?
+    private var finished = false
 
-    public init(source: ByteSource) {
+    public init(source: ByteSource, hashing: Bool = true) {
         self.source = source
+        hasher = hashing ? SHA256Hasher() : nil
         buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.bufferBytes, alignment: 4096)
     }
 
@@ -42,9 +45,10 @@ public final class TarReader {
         buffer.deallocate()
     }
 
-    /// The SHA-256 of every byte of the stream; available after ``finish()``.
+    /// The SHA-256 of every byte of the stream; available after ``finish()``
+    /// when the reader hashes.
     public var diffID: Digest {
-        guard let digest else { preconditionFailure("TarReader.diffID read before finish()") }
+        guard let digest else { preconditionFailure("TarReader.diffID read before finish(), or without hashing") }
         return digest
     }
 
@@ -145,10 +149,11 @@ public final class TarReader {
     /// Reads the rest of the stream (trailing blocks after the end-of-archive
     /// marker belong to the layer too) and fixes ``diffID``.
     public func finish() throws(LayerExtractionError) {
-        guard digest == nil else { return }
+        guard !finished else { return }
+        finished = true
         start = end
         while try refill() { start = end }
-        digest = hasher.finish()
+        digest = hasher?.finish()
     }
 
     // MARK: Buffer
@@ -175,7 +180,7 @@ public final class TarReader {
             sourceEnded = true
             return false
         }
-        hasher.update(UnsafeRawBufferPointer(rebasing: buffer[end..<(end + count)]))
+        hasher?.update(UnsafeRawBufferPointer(rebasing: buffer[end..<(end + count)]))
         end += count
         return true
     }

@@ -86,42 +86,69 @@ import Testing
         return tar
     }
 
+    /// RUSAGE_THREAD (1): glibc declares it only under _GNU_SOURCE.
+    static let rusageThread = __rusage_who(rawValue: 1)
+
+    /// CPU seconds (user + system) of this thread, or of waited-for children.
+    static func cpuSeconds(_ who: __rusage_who) -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(who.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
+    /// Same layer, same file system, same run: GNU `tar -x` against the
+    /// extractor, best of five interleaved rounds. Wall time (throughput) is
+    /// asserted; CPU time of both threads is printed beside it (ours is higher:
+    /// it also computes the layer's SHA-256 diff ID, which tar does not, on
+    /// the read-ahead thread). The targets are on tmpfs when available so
+    /// that disk writeback from other work on a shared machine does not
+    /// decide the result.
     @Test func extractionThroughputComparedWithGNUTar() throws {
         let directory = try TemporaryDirectory()
-        let layer = directory.file("many-files.tar")
-        let tar = Self.makeManyFilesLayer(fileCount: 8_000)
+        let scratchBase = FileManager.default.isWritableFile(atPath: "/dev/shm") ? "/dev/shm" : directory.path
+        let scratch = scratchBase + "/shoal-extract-bench-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let layer = scratch + "/many-files.tar"
+        let fileCount = 8_000
+        let tar = Self.makeManyFilesLayer(fileCount: fileCount)
         try Data(tar.bytes).write(to: URL(fileURLWithPath: layer))
         func fresh(_ name: String) throws -> String {
-            let path = directory.file(name)
-            try? FileManager.default.removeItem(atPath: path)
+            let path = scratch + "/" + name
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
             return path
         }
-        func seconds(_ body: () throws -> Void) rethrows -> Double {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try body()
-            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        }
-        var oursBest = Double.infinity
-        var tarBest = Double.infinity
-        for round in 0..<3 {
+        func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+        var ours = (wall: Double.infinity, cpu: Double.infinity)
+        var gnu = (wall: Double.infinity, cpu: Double.infinity)
+        for round in 0..<5 {
             let theirs = try fresh("theirs-\(round)")
-            tarBest = min(tarBest, try seconds { try run("/bin/tar", ["-C", theirs, "-xf", layer]) })
-            let ours = try fresh("ours-\(round)")
-            oursBest = min(oursBest, try seconds { _ = try LayerExtractor(rootPath: ours).extract(layerAt: layer) })
+            var wall = now()
+            var cpu = Self.cpuSeconds(RUSAGE_CHILDREN)
+            try run("/bin/tar", ["-C", theirs, "-xf", layer])
+            gnu = (min(gnu.wall, now() - wall), min(gnu.cpu, Self.cpuSeconds(RUSAGE_CHILDREN) - cpu))
+            let target = try fresh("ours-\(round)")
+            wall = now()
+            cpu = Self.cpuSeconds(Self.rusageThread)
+            let report = try LayerExtractor(rootPath: target).extract(layerAt: layer)
+            ours = (min(ours.wall, now() - wall),
+                    min(ours.cpu, Self.cpuSeconds(Self.rusageThread) - cpu + report.readAheadCPUSeconds))
             if round == 0 {
-                let differences = TreeEntry.differences(try TreeEntry.scan(ours), try TreeEntry.scan(theirs))
+                let differences = TreeEntry.differences(try TreeEntry.scan(target), try TreeEntry.scan(theirs))
                 #expect(differences.isEmpty, "\(differences.count): \(differences.prefix(5).joined(separator: "\n"))")
             }
-            try FileManager.default.removeItem(atPath: ours)
+            try FileManager.default.removeItem(atPath: target)
             try FileManager.default.removeItem(atPath: theirs)
         }
         let megabytes = Double(tar.bytes.count) / 1_048_576
-        let ratio = oursBest / tarBest
-        print(String(format: "extraction of %.1f MiB, 8,000 files: shoal %.3f s (%.0f MiB/s), GNU tar %.3f s (%.0f MiB/s), ratio %.2f×",
-                     megabytes, oursBest, megabytes / oursBest, tarBest, megabytes / tarBest, ratio))
-        // The 1.5× target is measured on a release build (see the Images notes);
-        // a debug build on a shared machine only has to stay in the same league.
-        #expect(ratio < 4.0)
+        let wallRatio = ours.wall / gnu.wall
+        let cpuRatio = ours.cpu / gnu.cpu
+        print(String(format: "extraction of %.1f MiB, %d files on %@: shoal %.3f s wall / %.3f s CPU (%.0f MiB/s), "
+                     + "GNU tar %.3f s wall / %.3f s CPU (%.0f MiB/s); ratio %.2f× wall, %.2f× CPU",
+                     megabytes, fileCount, scratchBase, ours.wall, ours.cpu, megabytes / ours.wall,
+                     gnu.wall, gnu.cpu, megabytes / gnu.wall, wallRatio, cpuRatio))
+        // Target 1.5× in a release build; a debug build (no optimisation) gets more room.
+        #expect(wallRatio < (_isDebugAssertConfiguration() ? 4.0 : 1.5))
     }
 }
