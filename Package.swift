@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "Raft", path: "Sources/Raft"),
         .target(name: "ClusterState", path: "Sources/ClusterState"),
         .target(name: "Scheduler", dependencies: ["ClusterState"], path: "Sources/Scheduler"),
+        .target(name: "Orchestrator", dependencies: ["ClusterState", "Scheduler"], path: "Sources/Orchestrator"),
         .target(name: "Manager", dependencies: ["Raft", "ClusterState", "Storage", "Net", "RPC", "Wire", "RaftWire"], path: "Sources/Manager"),
 
         // Foundations
@@ -58,6 +59,7 @@ let package = Package(
         .testTarget(name: "RaftTests", dependencies: ["Raft"], path: "Tests/RaftTests"),
         .testTarget(name: "ClusterStateTests", dependencies: ["ClusterState"], path: "Tests/ClusterStateTests"),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "ClusterState"], path: "Tests/SchedulerTests"),
+        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Scheduler", "ClusterState"], path: "Tests/OrchestratorTests"),
         .testTarget(name: "ManagerTests", dependencies: ["Manager", "ClusterState", "Raft", "Storage", "Net", "RPC"], path: "Tests/ManagerTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft"], path: "Tests/StorageTests"),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CZlib", "Storage"], path: "Tests/ImagesTests"),

@@ -107,18 +107,25 @@ public struct PlacementConstraint: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// `os/arch[/variant]` as nodes report it and images declare it.
-struct Platform: Equatable {
-    var operatingSystem: String
-    var architecture: String
+public struct Platform: Sendable, Hashable {
+    public var operatingSystem: String
+    public var architecture: String
 
-    init(_ text: String) {
+    public init(_ text: String) {
         let parts = text.lowercased().split(separator: "/", omittingEmptySubsequences: false)
         operatingSystem = parts.first.map(String.init) ?? ""
         architecture = parts.count > 1 ? String(parts[1]) : ""
     }
 
     /// An image platform without an architecture (`linux`) runs on any architecture of that OS.
-    func supports(_ required: Platform) -> Bool {
+    public func supports(_ required: Platform) -> Bool {
         operatingSystem == required.operatingSystem && (required.architecture.isEmpty || architecture == required.architecture)
+    }
+
+    /// Whether `node` runs one of `platforms` (a template's `placement.platforms`; empty: any).
+    public static func node(_ node: Node, runsAnyOf platforms: [String]) -> Bool {
+        if platforms.isEmpty { return true }
+        let platform = Platform(node.status.platform)
+        return platforms.contains { platform.supports(Platform($0)) }
     }
 }

@@ -1,0 +1,56 @@
+import ClusterState
+
+/// Reconciles services to tasks (swarmkit's replicated, global and job
+/// orchestrators, restart supervisor, constraint enforcer and task reaper in
+/// one pure function). From a state it derives the commands that move the
+/// tasks toward the services' specs:
+///
+/// - replicated services keep slots 1...replicas, each with one task;
+///   scaling down stops the highest slots (the newest) first;
+/// - global services keep one task on each node that is ready, active and
+///   allowed by the placement rules; a node that is drained or no longer
+///   allowed loses its task, a paused one keeps it but gets no new one;
+/// - replicated jobs run slots 1...completions, at most `maxConcurrent` at
+///   once; global jobs complete once on each eligible node;
+/// - the restart policy decides whether a slot whose task ended gets a
+///   replacement (condition, delay from the end of the failed task, max
+///   attempts within the window);
+/// - tasks on a node that is down or gone are replaced at once; tasks on a
+///   drained node are stopped and replaced once they have stopped;
+/// - a task whose template or force-update counter is older than its
+///   service's is replaced. No rolling-update parameters yet: every slot is
+///   replaced at once, each stop-first (the new task is created once the old
+///   one has stopped), so a slot never holds two live tasks;
+/// - tasks of removed services are removed once stopped; each slot keeps
+///   its newest ``taskHistoryRetentionPerSlot`` terminal tasks.
+///
+/// It writes desired state only (desired state, new tasks, removal of
+/// stopped ones) and never an observed state. The manager's leader calls
+/// ``reconcile(_:now:idGenerator:)`` after applying changes and at the
+/// returned wake-up time; running it twice on the same state proposes the
+/// same kind of work twice, which compare-and-set refuses, so a pass may be
+/// repeated freely.
+public struct Orchestrator: Sendable {
+    /// Docker's `--task-history-limit` default.
+    public static let defaultTaskHistoryRetentionPerSlot = 5
+
+    /// Terminal tasks kept per slot (per node for global services).
+    public var taskHistoryRetentionPerSlot: Int
+
+    public init(taskHistoryRetentionPerSlot: Int = Orchestrator.defaultTaskHistoryRetentionPerSlot) {
+        precondition(taskHistoryRetentionPerSlot >= 1, "a slot must keep its latest terminal task to apply the restart policy")
+        self.taskHistoryRetentionPerSlot = taskHistoryRetentionPerSlot
+    }
+
+    /// One pass over every service. `now` is the proposer's clock in
+    /// milliseconds (compared with tasks' status timestamps for restart
+    /// delays); new task ids come from `idGenerator`. Deterministic: the same
+    /// state, time and generator give the same commands.
+    public func reconcile<Generator: RandomNumberGenerator>(_ state: ClusterState, now: Int64,
+                                                            idGenerator: inout Generator) -> Reconciliation {
+        var pass = ReconcilePass(state: state, now: now, retention: taskHistoryRetentionPerSlot, generator: idGenerator)
+        pass.run()
+        idGenerator = pass.generator
+        return pass.result
+    }
+}
