@@ -32,6 +32,7 @@ let package = Package(
         .target(name: "Scheduler", dependencies: ["ClusterState"], path: "Sources/Scheduler"),
         .target(name: "Orchestrator", dependencies: ["ClusterState", "Scheduler"], path: "Sources/Orchestrator"),
         .target(name: "Manager", dependencies: ["Raft", "ClusterState", "Storage", "Net", "RPC", "Wire", "RaftWire"], path: "Sources/Manager"),
+        .target(name: "Daemon", dependencies: ["Manager", "ClusterState", "Storage", "Net", "RPC", "HTTP", "Raft", "COpenSSL"], path: "Sources/Daemon", exclude: ["openapi.json"]),
 
         // Foundations
         .target(name: "Wire", path: "Sources/Wire"),
@@ -48,7 +49,7 @@ let package = Package(
         .executableTarget(name: "ShoalSim", dependencies: ["Simulation"], path: "Simulations/ShoalSim"),
 
         // Executables
-        .executableTarget(name: "Shoal", dependencies: ["Simulation", "Storage"], path: "Sources/Shoal"),
+        .executableTarget(name: "Shoal", dependencies: ["Simulation", "Storage", "Daemon"], path: "Sources/Shoal"),
         .executableTarget(name: "ShoalBench", dependencies: ["Raft", "Storage"], path: "Sources/ShoalBench"),
 
         // Tests
@@ -61,6 +62,7 @@ let package = Package(
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "ClusterState"], path: "Tests/SchedulerTests"),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Scheduler", "ClusterState"], path: "Tests/OrchestratorTests"),
         .testTarget(name: "ManagerTests", dependencies: ["Manager", "ClusterState", "Raft", "Storage", "Net", "RPC"], path: "Tests/ManagerTests"),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Manager", "ClusterState", "Raft", "Storage", "Net", "RPC", "HTTP"], path: "Tests/DaemonTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft"], path: "Tests/StorageTests"),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CZlib", "Storage"], path: "Tests/ImagesTests"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], path: "Tests/RuntimeTests"),

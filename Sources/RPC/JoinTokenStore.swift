@@ -43,6 +43,14 @@ public final class JoinTokenStore: @unchecked Sendable {
         return fresh
     }
 
+    /// Installs `token` as `role`'s current token (a rotation another manager
+    /// made, learned from the replicated state); the previous one is refused
+    /// from now on.
+    public func replace(_ role: NodeRole, with token: JoinToken) {
+        precondition(token.pins(root), "the \(role.rawValue) join token pins another CA than \(root.subject)")
+        lock.withLock { tokens[role] = token }
+    }
+
     /// Whether `secret` is the current secret of `role`'s token (and only of
     /// that role's: a worker token never admits a manager).
     public func verify(secret: String, for role: NodeRole) -> Bool {

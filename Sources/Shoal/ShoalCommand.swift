@@ -11,7 +11,9 @@ enum ShoalCommand {
           version            print the version
           help               print this help
 
-        Cluster commands (dev, daemon, init, join, service, container) are not built yet.
+        \(ClusterCommands.usage)
+
+        Not built yet: dev, service, container, registry.
         """
 
     static func run(_ arguments: [String]) -> Int32 {
@@ -31,7 +33,9 @@ enum ShoalCommand {
             return 0
         case "internal-storage-torture":
             return runStorageTorture(arguments: rest)
-        case "dev", "daemon", "init", "join", "service", "container", "node", "registry":
+        case _ where ClusterCommands.commands.contains(command):
+            return ClusterCommands.run(command, rest)
+        case "dev", "service", "container", "registry":
             FileHandle.standardError.write(Data("shoal \(command): not built yet; it arrives with a later issue. Try `shoal sim raft` for now.\n".utf8))
             return 2
         default:

@@ -92,6 +92,33 @@ public final class CertificateAuthority: Sendable {
         return (try issue(for: request, nodeID: nodeID, role: role, now: now, lifetime: lifetime), key)
     }
 
+    /// OU of client certificates (`shoal ca issue-client`): a remote CLI's.
+    /// Not a ``NodeRole``, so RPC methods never admit it; the control API does.
+    public static let clientOrganizationalUnit = "client"
+
+    /// Issues a key and a client-only certificate (CN = `name`, OU = client,
+    /// O = this cluster, extended key usage clientAuth) for a remote CLI.
+    public func issueClientCredentials(
+        name: String,
+        now: Date = Date(),
+        lifetime: Duration = defaultNodeCertificateLifetime
+    ) throws(PKIError) -> (certificate: Certificate, key: PrivateKey) {
+        try DistinguishedName.validate(name, field: "client name")
+        let clientKey = try PrivateKey.generateP256()
+        let subject = DistinguishedName(commonName: name, organizationalUnit: Self.clientOrganizationalUnit, organization: clusterID)
+        let issued = try Self.build(
+            subject: subject, publicKeyOf: clientKey, issuer: certificate, signer: key, now: now, lifetime: lifetime,
+            extensions: [
+                (NID_basic_constraints, "critical,CA:FALSE"),
+                (NID_key_usage, "critical,digitalSignature"),
+                (NID_ext_key_usage, "clientAuth"),
+                (NID_subject_key_identifier, "hash"),
+                (NID_authority_key_identifier, "keyid:always"),
+            ]
+        )
+        return (issued, clientKey)
+    }
+
     private static func build(
         subject: DistinguishedName,
         publicKeyOf key: PrivateKey,
