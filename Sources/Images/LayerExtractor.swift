@@ -403,6 +403,13 @@ public final class LayerExtractor {
 
     private func setExtendedAttributes(_ entry: TarEntry, descriptor: Int32) throws(LayerExtractionError) {
         for attribute in entry.extendedAttributes {
+            // overlayfs keeps its own state in trusted.overlay.* (opaque, redirect,
+            // metacopy); a layer that sets them could make overlayfs look
+            // elsewhere than the layer says. Only whiteout markers set them.
+            if attribute.name.hasPrefix("trusted.overlay.") || attribute.name.hasPrefix("user.overlay.") {
+                notes.append("ignored xattr \(attribute.name) on \(entry.displayPath): overlayfs attributes come only from whiteout markers")
+                continue
+            }
             let status = attribute.value.withUnsafeBytes { value in
                 fsetxattr(descriptor, attribute.name, value.baseAddress, value.count, 0)
             }

@@ -288,6 +288,18 @@ import Testing
         }
     }
 
+    @Test func overlayXattrsFromTheLayerAreIgnored() throws {
+        let fixture = try ExtractionFixture()
+        var tar = TarBuilder()
+        tar.pax([("SCHILY.xattr.trusted.overlay.redirect", "/etc"), ("SCHILY.xattr.trusted.overlay.opaque", "y")])
+        tar.directory("d")
+        tar.end()
+        let report = try fixture.extract(tar)
+        #expect(LayerExtractorTests.xattr(fixture.root + "/d", "trusted.overlay.redirect") == nil)
+        #expect(LayerExtractorTests.xattr(fixture.root + "/d", "trusted.overlay.opaque") == nil)
+        #expect(report.notes.filter { $0.contains("ignored xattr trusted.overlay.") }.count == 2)
+    }
+
     @Test func sparseFilesAreRefused() throws {
         let fixture = try ExtractionFixture()
         var tar = TarBuilder()
