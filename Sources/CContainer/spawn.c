@@ -15,9 +15,11 @@
 #include <linux/openat2.h>
 #include <net/if.h>
 #include <sched.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -78,7 +80,10 @@ static int sh_has_slash(const char *s) {
 
 // ---- failure reporting ---------------------------------------------------
 
-static int child_error_fd = -1;
+// Thread-local: a CLONE_VM child shares our memory, and runs on the TLS of
+// the (suspended) thread that spawned it, so concurrent spawns from other
+// threads never see each other's value.
+static __thread int child_error_fd = -1;
 
 __attribute__((noreturn))
 static void child_fail(int kind, const char *call, const char *path, int error_number) {
@@ -280,6 +285,24 @@ static void readonly_paths(const ShoalSpawnPlan *p) {
     }
 }
 
+// rootfs + name (one component below the root filesystem), created if
+// missing and refused if the image made it anything but a real directory (a
+// symlink there would point the mount at the host).
+static void rootfs_directory(char *buffer, const char *rootfs, const char *name) {
+    buffer[0] = 0;
+    if (sh_append(buffer, SHOAL_PATH_BYTES, rootfs) < 0 || sh_append(buffer, SHOAL_PATH_BYTES, name) < 0) {
+        errno = ENAMETOOLONG;
+        fail_syscall("mkdir", name);
+    }
+    if (mkdir(buffer, 0555) < 0 && errno != EEXIST) fail_syscall("mkdir", name);
+    struct stat info;
+    if (lstat(buffer, &info) < 0) fail_syscall("lstat", name);
+    if (!S_ISDIR(info.st_mode)) {
+        errno = ENOTDIR;
+        fail_syscall("mount", name);
+    }
+}
+
 static void setup_mounts(const ShoalSpawnPlan *p) {
     int user_namespace = (p->clone_flags & CLONE_NEWUSER) != 0;
     do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
@@ -312,6 +335,20 @@ static void setup_mounts(const ShoalSpawnPlan *p) {
         }
     }
 
+    // proc and sysfs are mounted before pivot_root: in a user namespace the
+    // kernel allows them only while a fully visible instance is still in
+    // this mount namespace (mount_too_revealing), i.e. the host's.
+    char target[SHOAL_PATH_BYTES];
+    rootfs_directory(target, p->rootfs, "/proc");
+    do_mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    rootfs_directory(target, p->rootfs, "/sys");
+    if (mount("sysfs", target, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+        if (sys_tree < 0) fail_syscall("mount", "/sys");
+        move_tree(sys_tree, target);
+    } else if (sys_tree >= 0) {
+        close(sys_tree);
+    }
+
     if (chdir(p->rootfs) < 0) fail_syscall("chdir", p->rootfs);
     if (syscall(SYS_pivot_root, ".", ".") < 0) fail_syscall("pivot_root", p->rootfs);
     if (umount2(".", MNT_DETACH) < 0) fail_syscall("umount2", "old root");
@@ -326,16 +363,7 @@ static void setup_mounts(const ShoalSpawnPlan *p) {
         move_tree(bind_trees[i], target);
     }
 
-    mkdir_all("/proc", 0555);
-    do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     setup_dev(user_namespace, device_trees);
-    mkdir_all("/sys", 0555);
-    if (mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
-        if (sys_tree < 0) fail_syscall("mount", "/sys");
-        move_tree(sys_tree, "/sys");
-    } else if (sys_tree >= 0) {
-        close(sys_tree);
-    }
     mask_paths(p);
     readonly_paths(p);
     if (p->readonly_rootfs) {
@@ -491,17 +519,30 @@ static void finish_and_exec(const ShoalSpawnPlan *p) {
 
 // ---- entry points -----------------------------------------------------------
 
+// Writes "0" (the writer itself) to each cgroup.procs the parent opened.
+static void join_cgroups(const ShoalSpawnPlan *p) {
+    for (size_t i = 0; i < p->cgroup_procs_count; i++) {
+        ssize_t written;
+        do { written = write(p->cgroup_procs_fds[i], "0", 1); } while (written < 0 && errno == EINTR);
+        if (written < 0) fail_syscall("write", "cgroup.procs");
+        close(p->cgroup_procs_fds[i]);
+    }
+}
+
 __attribute__((noreturn))
 static void container_child(const ShoalSpawnPlan *p) {
     reset_signals();
     adopt_error_fd(p->error_fd);
     umask(022);
 
-    char go = 0;
-    ssize_t n;
-    do { n = read(p->sync_fd, &go, 1); } while (n < 0 && errno == EINTR);
-    if (n != 1) child_fail(SHOAL_FAILURE_PARENT_GONE, "read", "sync pipe", n < 0 ? errno : 0);
-    close(p->sync_fd);
+    if (p->sync_fd >= 0) {
+        char go = 0;
+        ssize_t n;
+        do { n = read(p->sync_fd, &go, 1); } while (n < 0 && errno == EINTR);
+        if (n != 1) child_fail(SHOAL_FAILURE_PARENT_GONE, "read", "sync pipe", n < 0 ? errno : 0);
+        close(p->sync_fd);
+    }
+    join_cgroups(p);
 
     if (p->clone_flags & CLONE_NEWUSER) {
         // The parent has written the maps: become root of the namespace.
@@ -516,11 +557,38 @@ static void container_child(const ShoalSpawnPlan *p) {
     finish_and_exec(p);
 }
 
+static int container_child_entry(void *plan) {
+    container_child((const ShoalSpawnPlan *)plan);
+}
+
+#define SHOAL_CHILD_STACK_BYTES (1 << 20)
+
 pid_t shoal_spawn_container(const ShoalSpawnPlan *plan) {
-    long pid = raw_clone((unsigned long)plan->clone_flags | SIGCHLD);
-    if (pid < 0) return -errno;
-    if (pid == 0) container_child(plan);
-    return (pid_t)pid;
+    if (plan->sync_fd >= 0) {
+        // The parent has work to do between clone and the child's setup (uid
+        // and gid maps): a fork-like clone the parent runs beside.
+        long pid = raw_clone((unsigned long)plan->clone_flags | SIGCHLD);
+        if (pid < 0) return -errno;
+        if (pid == 0) container_child(plan);
+        return (pid_t)pid;
+    }
+    // As posix_spawn does: share the address space (CLONE_VM) instead of
+    // copying the page tables of a large multithreaded parent (tens of ms),
+    // with the calling thread suspended until execve (CLONE_VFORK) and every
+    // signal blocked so no handler of ours runs on the child's stack. The
+    // child joins its cgroups itself (plan->cgroup_procs_fds).
+    void *stack = mmap(NULL, SHOAL_CHILD_STACK_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -errno;
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
+    int pid = clone(container_child_entry, (char *)stack + SHOAL_CHILD_STACK_BYTES,
+                    plan->clone_flags | CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)plan);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    munmap(stack, SHOAL_CHILD_STACK_BYTES);
+    return pid < 0 ? -saved : pid;
 }
 
 pid_t shoal_spawn_exec(const ShoalSpawnPlan *plan) {
@@ -532,12 +600,7 @@ pid_t shoal_spawn_exec(const ShoalSpawnPlan *plan) {
     // (CLONE_PARENT makes it the caller's child), report its pid, exit.
     reset_signals();
     adopt_error_fd(plan->error_fd);
-    for (size_t i = 0; i < plan->cgroup_procs_count; i++) {
-        ssize_t written;
-        do { written = write(plan->cgroup_procs_fds[i], "0", 1); } while (written < 0 && errno == EINTR);
-        if (written < 0) fail_syscall("write", "cgroup.procs");
-        close(plan->cgroup_procs_fds[i]);
-    }
+    join_cgroups(plan);
     for (size_t i = 0; i < plan->join_count; i++) {
         if (setns(plan->join_namespaces[i].fd, plan->join_namespaces[i].type) < 0) fail_syscall("setns", "namespace");
         close(plan->join_namespaces[i].fd);

@@ -36,6 +36,10 @@ final class ContainerMonitor: @unchecked Sendable {
         self.wakeDescriptor = try Syscall.run("eventfd") { shoal_eventfd() }
     }
 
+    deinit {
+        Syscall.close(wakeDescriptor)
+    }
+
     func start(name: String) {
         let thread = Thread { [self] in run() }
         thread.name = "shoal-monitor-" + name

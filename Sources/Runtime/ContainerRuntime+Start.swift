@@ -47,9 +47,21 @@ extension ContainerRuntime {
                     try Syscall.open(container.directory + "/\(name).log", O_WRONLY | O_APPEND | O_CREAT)
                 })
             }
-            let sync = try Self.hostCall(Syscall.pipe)
             let failure = try Self.hostCall(Syscall.pipe)
             defer { Syscall.close(failure.read) }
+            // With a user namespace the parent writes the id maps while the
+            // child waits on a sync pipe (and attaches it to the cgroup);
+            // otherwise the child joins its cgroup itself and the call
+            // returns once it has exec'd (CLONE_VM | CLONE_VFORK, fast).
+            let usesSyncPipe = state.spec.userNamespace != nil
+            let sync = usesSyncPipe ? try Self.hostCall(Syscall.pipe) : (read: Int32(-1), write: Int32(-1))
+            var procs: [Int32] = []
+            defer { procs.forEach(Syscall.close) }
+            if !usesSyncPipe {
+                for file in container.cgroup.procsFiles {
+                    procs.append(try Self.hostCall { () throws(SystemError) in try Syscall.open(file, O_WRONLY) })
+                }
+            }
 
             let plan = SpawnPlan()
             fill(plan, state: state)
@@ -57,6 +69,8 @@ extension ContainerRuntime {
             plan.raw.stderr_fd = childEnds[1]
             plan.raw.sync_fd = sync.read
             plan.raw.error_fd = failure.write
+            plan.raw.cgroup_procs_fds = UnsafePointer(plan.array(procs))
+            plan.raw.cgroup_procs_count = procs.count
             pid = withExtendedLifetime(plan) { shoal_spawn_container(&plan.raw) }
             Syscall.close(sync.read)
             Syscall.close(failure.write)
@@ -68,17 +82,17 @@ extension ContainerRuntime {
                 pid = -1
                 throw RuntimeError.hostSetupFailed(SystemError(call: "clone", errno: code, path: id))
             }
-            do {
-                try container.cgroup.attach(pid: pid)
-                if let mapping = state.spec.userNamespace {
+            if usesSyncPipe, let mapping = state.spec.userNamespace {
+                do {
+                    try container.cgroup.attach(pid: pid)
                     try Syscall.writeFile("/proc/\(pid)/uid_map", "0 \(mapping.hostUID) \(mapping.size)\n")
                     try Syscall.writeFile("/proc/\(pid)/gid_map", "0 \(mapping.hostGID) \(mapping.size)\n")
+                    try Syscall.writeAll(sync.write, [1], path: "sync pipe")
+                    Syscall.close(sync.write)
+                } catch {
+                    Syscall.close(sync.write)
+                    throw RuntimeError.hostSetupFailed(error)
                 }
-                try Syscall.writeAll(sync.write, [1], path: "sync pipe")
-                Syscall.close(sync.write)
-            } catch {
-                Syscall.close(sync.write)
-                throw RuntimeError.hostSetupFailed(error)
             }
             if let error = try Self.readFailure(failure.read) { throw error }
 

@@ -110,4 +110,23 @@ struct ContainerIsolationTests {
         let cwd = try fixture.run("cwd", ["readlink", "/proc/self/cwd"])
         #expect(cwd.output == "/\n")
     }
+
+    @Test func userNamespaceMapsRootToAnUnprivilegedRange() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let result = try fixture.run("userns", ["sh", "-c", "id -u; cat /proc/self/uid_map; stat -c %u /proc/1; echo x > /dev/null && echo null-ok"]) {
+            $0.userNamespace = UserNamespaceMapping(hostUID: 100_000, hostGID: 100_000, size: 65_536)
+        }
+        #expect(result.status == .exited(0), "\(result.error)")
+        let lines = result.output.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(lines == ["0", "0 100000 65536", "0", "null-ok"])
+        // Seen from the host, the container's root is uid 100000.
+        let container = try fixture.runtime.run(fixture.spec("userns-host", ["sleep", "1000"]) {
+            $0.userNamespace = UserNamespaceMapping(hostUID: 100_000, hostGID: 100_000, size: 65_536)
+        })
+        let pid = try #require(container.state.pid)
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        #expect(status.split(separator: "\n").contains { $0.hasPrefix("Uid:") && $0.contains("100000") })
+        try fixture.runtime.stop("userns-host", gracePeriod: .zero)
+    }
 }

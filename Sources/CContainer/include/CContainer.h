@@ -105,11 +105,14 @@ typedef struct ShoalSpawnPlan {
     int stdout_fd;
     int stderr_fd;
 
-    int sync_fd;               // child reads one byte: go ahead (read end)
+    // Container: -1, or the read end of a pipe the child waits on for one
+    // byte before its setup (the parent writes uid/gid maps meanwhile).
+    // Exec: write end the helper reports the process's pid on.
+    int sync_fd;
     int error_fd;              // child writes a ShoalFailure (write end, O_CLOEXEC)
 
-    // Exec only: namespaces to join, and cgroup.procs files (opened O_WRONLY)
-    // the child writes "0" to before joining them.
+    // Namespaces to join (exec only), and cgroup.procs files (opened
+    // O_WRONLY) the child writes "0" to, joining them before anything else.
     const ShoalNamespaceFd *join_namespaces;
     size_t join_count;
     const int *cgroup_procs_fds;
@@ -118,9 +121,11 @@ typedef struct ShoalSpawnPlan {
 
 /// Clones the container's init process into new namespaces and returns its
 /// pid (in the caller's pid namespace), or -errno when clone() fails. The
-/// child blocks on plan->sync_fd until the parent has attached it to its
-/// cgroups (and written uid/gid maps), then sets up its root and execs.
-/// The caller closes its copies of the child's ends afterwards.
+/// child joins the cgroups in plan->cgroup_procs_fds, sets up its root and
+/// execs. Without a sync_fd the calling thread is suspended until then
+/// (CLONE_VM | CLONE_VFORK); with one, the call returns at once and the child
+/// waits for the parent's go-ahead byte (used to write uid/gid maps). The
+/// caller closes its copies of the child's ends afterwards.
 pid_t shoal_spawn_container(const ShoalSpawnPlan *plan);
 
 /// Starts a process inside a running container: forks a helper that joins
