@@ -13,14 +13,22 @@ import ClusterState
 /// - replicated jobs run slots 1...completions, at most `maxConcurrent` at
 ///   once; global jobs complete once on each eligible node;
 /// - the restart policy decides whether a slot whose task ended gets a
-///   replacement (condition, delay from the end of the failed task, max
-///   attempts within the window);
+///   replacement: condition (`none`; `on-failure`: any end but `complete`;
+///   `any`), delay counted from the task's terminal status timestamp (the
+///   slot stays empty until `now >= endedAt + delay`, and the pass returns
+///   that time as its wake-up), max attempts counted over the restarts whose
+///   failures fall within the window before this failure (kept on the task
+///   in ``ServiceTask/restartHistoryMilliseconds``, so the count survives
+///   history retention and a leader change). A slot that used up its
+///   attempts stays empty until the service is updated;
 /// - tasks on a node that is down or gone are replaced at once; tasks on a
 ///   drained node are stopped and replaced once they have stopped;
 /// - a task whose template or force-update counter is older than its
 ///   service's is replaced. No rolling-update parameters yet: every slot is
 ///   replaced at once, each stop-first (the new task is created once the old
 ///   one has stopped), so a slot never holds two live tasks;
+/// - jobs count only completions of their current template: a job whose
+///   template or force-update counter changes runs again;
 /// - tasks of removed services are removed once stopped; each slot keeps
 ///   its newest ``taskHistoryRetentionPerSlot`` terminal tasks.
 ///

@@ -97,7 +97,7 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
             for node in nodes where byNode[node.id] == nil && rules.mayStart(on: node) { fresh.append(node.id) }
             for nodeID in byNode.keys.sorted() {
                 let node = facts.nodes[nodeID]
-                let slotTasks = byNode[nodeID]!.sorted(by: Self.creationOrder)
+                let slotTasks = byNode[nodeID]!.sorted(by: TaskFacts.creationOrder)
                 var plan = planSlot(service, tasks: slotTasks, wanted: rules.mayKeep(on: node), isJob: isJob, rules: rules)
                 if node == nil {
                     // The node left the cluster (its tasks were orphaned): no history to keep for it.
@@ -113,7 +113,8 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
                 finish(plan, removals: &removals)
             }
             if !fresh.isEmpty {
-                let newTasks = fresh.map { ClusterCommand.NewTask(id: newID(), serviceID: service.id, slot: 0, nodeID: $0) }
+                var newTasks: [ClusterCommand.NewTask] = []
+                for nodeID in fresh { newTasks.append(.init(id: newID(), serviceID: service.id, slot: 0, nodeID: nodeID)) }
                 result.commands.append(.createTasks(newTasks))
             }
         }
@@ -124,12 +125,8 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
     private static func groupBySlot(_ tasks: [ServiceTask]) -> [Int: [ServiceTask]] {
         var slots: [Int: [ServiceTask]] = [:]
         for task in tasks { slots[task.slot, default: []].append(task) }
-        for slot in slots.keys { slots[slot]!.sort(by: creationOrder) }
+        for slot in slots.keys { slots[slot]!.sort(by: TaskFacts.creationOrder) }
         return slots
-    }
-
-    static func creationOrder(_ lhs: ServiceTask, _ rhs: ServiceTask) -> Bool {
-        (lhs.meta.createdIndex, lhs.id) < (rhs.meta.createdIndex, rhs.id)
     }
 
     private mutating func newID() -> ObjectID { ObjectID.random(using: &generator) }
@@ -137,7 +134,8 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
     /// Slots that never had a task.
     private mutating func createFresh(_ service: Service, slots: [Int]) {
         guard !slots.isEmpty else { return }
-        let newTasks = slots.map { ClusterCommand.NewTask(id: newID(), serviceID: service.id, slot: $0) }
+        var newTasks: [ClusterCommand.NewTask] = []
+        for slot in slots { newTasks.append(.init(id: newID(), serviceID: service.id, slot: slot)) }
         result.commands.append(.createTasks(newTasks))
     }
 

@@ -28,6 +28,11 @@ struct TaskFacts {
         task.template == service.spec.task && task.serviceForceUpdate >= service.forceUpdate
     }
 
+    /// Oldest first: the order tasks of one slot were created in.
+    static func creationOrder(_ lhs: ServiceTask, _ rhs: ServiceTask) -> Bool {
+        (lhs.meta.createdIndex, lhs.id) < (rhs.meta.createdIndex, rhs.id)
+    }
+
     static func isDesiredRunning(_ task: ServiceTask) -> Bool {
         task.desiredState <= .running
     }
