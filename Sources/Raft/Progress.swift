@@ -82,7 +82,8 @@ struct Progress {
             return true
         }
         if next - 1 != rejected { return false }
-        next = max(min(rejected, hint + 1), 1)
+        // Never below match + 1: the follower already holds everything up to match.
+        next = max(min(rejected, hint + 1), match + 1)
         probeSent = false
         return true
     }

@@ -612,7 +612,11 @@ public struct RaftNode: Sendable {
         }
         guard message.index <= log.lastIndex else { droppedMessageCount += 1; return }
         let wasPaused = memberProgress.isPaused
-        guard memberProgress.maybeUpdate(message.index) else { return }
+        guard memberProgress.maybeUpdate(message.index) else {
+            // Nothing new, but `next` may have moved past a stale probe position.
+            progress[member] = memberProgress
+            return
+        }
         switch memberProgress.state {
         case .probe:
             memberProgress.becomeReplicate()

@@ -205,3 +205,26 @@ struct RaftReplicationTests {
         #expect(cluster.appliedTexts(3) == (1...8).map { "v\($0)" })
     }
 }
+
+@Suite("Progress flow control")
+struct ProgressTests {
+    @Test("a probe rejection never moves next below match + 1 (found by shoal-sim seed 230)")
+    func probeNeverBacktracksBelowMatch() {
+        var progress = Progress(next: 6, maxInflightMessages: 4)
+        progress.match = 5
+        let changed = progress.maybeDecrease(rejected: 5, hint: 2)
+        #expect(changed)
+        #expect(progress.next == 6)
+    }
+
+    @Test("a probe rejection with a hint jumps back to just after the hint")
+    func probeJumpsToHint() {
+        var progress = Progress(next: 50, maxInflightMessages: 4)
+        progress.match = 3
+        let changed = progress.maybeDecrease(rejected: 49, hint: 10)
+        #expect(changed)
+        #expect(progress.next == 11)
+        let stale = progress.maybeDecrease(rejected: 49, hint: 10)
+        #expect(!stale, "a stale rejection changes nothing")
+    }
+}
