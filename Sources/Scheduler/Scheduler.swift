@@ -46,13 +46,15 @@ public struct Scheduler: Sendable {
         var groupIndex: [TaskGroup.Key: Int] = [:]
         var bound: [(task: ServiceTask, group: Int)] = []
         for task in pending {
-            let key = TaskGroup.Key(serviceID: task.serviceID, template: task.template)
             let index: Int
-            if let existing = groupIndex[key] {
+            // Tasks come sorted by service, and a service's tasks nearly always share one template: skip the hashing.
+            if let last = groups.indices.last, groups[last].serviceID == task.serviceID, groups[last].template == task.template {
+                index = last
+            } else if let existing = groupIndex[TaskGroup.Key(serviceID: task.serviceID, template: task.template)] {
                 index = existing
             } else {
                 index = groups.count
-                groupIndex[key] = index
+                groupIndex[TaskGroup.Key(serviceID: task.serviceID, template: task.template)] = index
                 groups.append(TaskGroup(serviceID: task.serviceID, template: task.template))
             }
             if task.nodeID != nil { bound.append((task, index)) } else { groups[index].tasks.append(task) }
