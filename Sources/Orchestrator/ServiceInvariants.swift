@@ -128,7 +128,8 @@ public enum ServiceInvariants {
     /// Every service has its desired tasks: replicated services one running
     /// task of the current spec in each slot 1...replicas and nothing live
     /// above; global services one on each node that is ready, active and
-    /// allowed; jobs their completions. (A slot whose restart policy gave
+    /// allowed (and none where not allowed; a paused node may keep its
+    /// task); jobs their completions. (A slot whose restart policy gave
     /// up counts as not converged: the simulator runs with policies that
     /// always restart.)
     public static func servicesConverged(_ state: ClusterState) -> [InvariantViolation] {
@@ -156,8 +157,13 @@ public enum ServiceInvariants {
                 }
                 if live.count != running.count { fail(service, "\(live.count - running.count) tasks desired running are not running") }
             case .global:
+                // Every eligible node runs one; a paused node may keep its task.
                 let nodes = running.compactMap(\.nodeID).sorted()
-                if nodes != eligible { fail(service, "running on \(nodes.map(\.rawValue)), want \(eligible.map(\.rawValue))") }
+                let missing = eligible.filter { !nodes.contains($0) }
+                let misplaced = nodes.filter { !rules.mayKeep(on: state.node($0)) }
+                if !missing.isEmpty || !misplaced.isEmpty || Set(nodes).count != nodes.count {
+                    fail(service, "running on \(nodes.map(\.rawValue)), want \(eligible.map(\.rawValue)) (paused nodes may keep theirs)")
+                }
                 if live.count != running.count { fail(service, "\(live.count - running.count) tasks desired running are not running") }
             case .replicatedJob(let completions, _):
                 let slots = Set(completed.map(\.slot)).sorted()
