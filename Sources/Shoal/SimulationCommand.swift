@@ -1,9 +1,8 @@
-import Foundation
+import Simulation
 
-/// `shoal sim ...`: runs the deterministic simulator in this binary.
+/// `shoal sim ...`: the deterministic simulator, as `shoal-sim`.
 enum SimulationCommand {
     static func run(_ arguments: [String]) -> Int32 {
-        FileHandle.standardError.write(Data("shoal sim: not wired into this binary yet; run `shoal-sim \(arguments.joined(separator: " "))` instead.\n".utf8))
-        return 2
+        SimulationCommandLine.run(arguments)
     }
 }
