@@ -15,7 +15,7 @@ import Raft
 /// linearizable unless `?stale=true`, whose answers carry `Shoal-Stale: true`.
 /// The routes are documented in `openapi.json` next to this file; a test
 /// checks that both agree.
-enum ControlAPI {
+public enum ControlAPI {
     /// Request bodies larger than this are refused with 413.
     static let maxBodyBytes = 1 << 20
     static let staleHeader = "Shoal-Stale"
@@ -56,10 +56,20 @@ enum ControlAPI {
         }
     }
 
-    static func router(daemon: Daemon, local: Bool, manager: ManagerNode?) -> HTTPRouter {
+    /// Every route as `METHOD /pattern` (the OpenAPI test compares them with the document).
+    public static func routeList(local: Bool) -> [String] {
+        var routes: [String] = []
+        _ = router(daemon: Daemon(settings: DaemonSettings(dataDirectory: "/nonexistent", socketPath: "/nonexistent")), local: local, manager: nil) {
+            routes.append("\($0.rawValue) \($1)")
+        }
+        return routes
+    }
+
+    static func router(daemon: Daemon, local: Bool, manager: ManagerNode?, record: ((HTTPMethod, String) -> Void)? = nil) -> HTTPRouter {
         let context = Context(daemon: daemon, local: local, fixed: manager)
         var router = HTTPRouter()
         func add(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping @Sendable (Request) async throws -> HTTPServerResponse) {
+            record?(method, pattern)
             router.add(method, pattern, maxBodyBytes: maxBodyBytes) { request in
                 do {
                     try context.authorize(request)

@@ -230,9 +230,8 @@ final class ManagerNode: @unchecked Sendable {
             onRoleChange?(.worker)
             return
         }
-        let configuration = raft.status.configuration
-        guard !configuration.members.isEmpty, !configuration.contains(raftID) else { return }
-        // Removed from the group: our log may never show it; ask the others.
+        // A member removed from the group may never see its removal in its
+        // own log: ask another manager what our node's spec says.
         let others = knownManagers.filter { $0.key != raftID }.map(\.value).sorted()
         if let reply = try? await peers.callAny(others, ManagerMethods.nodeSelf, Empty(), timeout: .seconds(2), as: NodeSelfReply.self),
            let node = reply.node, node.spec.role == .worker {
@@ -320,14 +319,14 @@ final class ManagerNode: @unchecked Sendable {
             }
             setAddress(memberID, address)
             if !raft.status.configuration.contains(memberID) {
-                try await raft.changeMembership(.addLearner(memberID))
+                try await changeMembership(.addLearner(memberID)) { $0.contains(memberID) }
             }
             return .commitIndex(raft.status.commitIndex)
 
         case .promoteMember(let memberID):
             let configuration = raft.status.configuration
             if configuration.isLearner(memberID) {
-                try await raft.changeMembership(.promote(memberID))
+                try await changeMembership(.promote(memberID)) { $0.isVoter(memberID) }
             } else if !configuration.isVoter(memberID) {
                 throw APIError(status: 409, code: "failed_precondition", message: "Raft member \(memberID) is not in the group", hint: "join again")
             }
@@ -367,17 +366,31 @@ final class ManagerNode: @unchecked Sendable {
         }
     }
 
+    /// Changes the membership; a refusal because the change is already in
+    /// place (a retried request, a status not yet published) counts as done.
+    private func changeMembership(_ change: ConfigurationChange, done: (Raft.Configuration) -> Bool) async throws {
+        do {
+            try await raft.changeMembership(change)
+        } catch ManagerError.raft(.invalidConfigurationChange(let reason)) {
+            try await Task.sleep(for: .milliseconds(20))
+            if done(raft.status.configuration) { return }
+            throw APIError.from(ManagerError.raft(.invalidConfigurationChange(reason)))
+        }
+    }
+
     /// Applies `command` to a copy of the leader's state: a bad command is
-    /// refused before it reaches the log. Version conflicts are left to the
-    /// real apply (this copy may trail the commit index by a few entries).
+    /// refused before it reaches the log. A version conflict seen while this
+    /// copy trails the commit index is left to the real apply.
     private func dryRun(_ command: ClusterCommand, time: Int64) async throws {
+        let committed = raft.status.commitIndex
         let failure: ClusterStateError? = try await raft.read(linearizable: false) { state -> ClusterStateError? in
             var copy = state
             do {
                 try copy.apply(command, context: ApplyContext(index: state.appliedIndex + 1, timeMilliseconds: time))
                 return nil
             } catch let error as ClusterStateError {
-                if case .versionConflict = error { return nil }
+                // A conflict is certain only if this copy holds every committed write.
+                if case .versionConflict = error, state.appliedIndex < committed { return nil }
                 return error
             } catch {
                 return nil
@@ -401,7 +414,7 @@ final class ManagerNode: @unchecked Sendable {
                 throw APIError.notLeader("leadership is moving away from the manager being demoted")
             }
             if configuration.contains(status.raftID) {
-                try await raft.changeMembership(.remove(status.raftID))
+                try await changeMembership(.remove(status.raftID)) { !$0.contains(status.raftID) }
             }
             _ = try await raft.propose(.setManagerStatus(id: id, managerStatus: nil), timeMilliseconds: Support.nowMilliseconds())
             setAddress(status.raftID, nil)
