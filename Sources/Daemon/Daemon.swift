@@ -350,9 +350,13 @@ public final class Daemon: @unchecked Sendable {
         directory.removeManagerFiles(keepingKeys: true)
         let manager = try makeManager(state: state, mode: .join, seeds: keys.managers)
         install(.manager(manager))
+        let everyone = contacts + keys.managers.values.sorted()
         do {
-            try await manager.joinRaft(contacts: contacts + keys.managers.values.sorted())
+            try await manager.joinRaft(contacts: everyone)
         } catch {
+            // Best effort: take our half-added member and node back out.
+            let _: LeaderReply? = try? await manager.peers.callAny(everyone, ManagerMethods.leader, LeaderRequest.removeNode(nodeID: manager.nodeID, force: true),
+                                                                   timeout: .seconds(5))
             install(.none)
             await manager.stop()
             throw error
