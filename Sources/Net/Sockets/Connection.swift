@@ -397,7 +397,7 @@ public final class Connection: EventHandler, @unchecked Sendable {
             if !readable.hasWaiter {
                 while try await !read(maxBytes: 16 * 1024, deadline: deadline).isEmpty {}
             }
-        } catch let error as SystemError where error.errno == ECONNRESET || error.errno == EPIPE {
+        } catch let error as SystemError where error.errno == ECONNRESET || error.errno == EPIPE || error.errno == ENOTCONN {
             // The peer is gone already: nothing left to be graceful with.
         } catch {
             abort()
