@@ -12,6 +12,9 @@ public enum ManagerError: Error, Sendable, Equatable, CustomStringConvertible {
     case proposalLost(index: UInt64)
     /// Leadership changed before a linearizable read was confirmed. Retry.
     case readInterrupted
+    /// No answer within the caller's deadline (no quorum, or a leader that
+    /// died with the request). The write may still take effect.
+    case timedOut(operation: String)
     /// The manager is shutting down.
     case stopped
     /// Storage failed; the manager stopped to protect the log.
@@ -24,6 +27,8 @@ public enum ManagerError: Error, Sendable, Equatable, CustomStringConvertible {
         case .proposalLost(let index):
             return "leadership changed before the write at index \(index) committed; check the current state and retry"
         case .readInterrupted: return "leadership changed during a linearizable read; retry"
+        case .timedOut(let operation):
+            return "\(operation) got no answer in time: the managers may have lost their quorum; check `shoal cluster inspect` and retry (a write may still take effect)"
         case .stopped: return "this manager is stopping; retry against another manager"
         case .storageFailed(let detail): return "the Raft log could not be written (\(detail)); this manager stopped — check the disk, then restart it"
         }

@@ -20,6 +20,9 @@ public final class ManagerRaft: @unchecked Sendable {
         public var snapshotEveryEntries: UInt64 = 10_000
         /// Recent changes kept for watchers resuming from an index.
         public var changeLogCapacity = 10_000
+        /// How long a write or a linearizable read may wait for Raft before it
+        /// fails with ``ManagerError/timedOut(operation:)``.
+        public var requestTimeout: Duration = .seconds(10)
 
         public init(raft: RaftOptions) {
             self.raft = raft
@@ -45,8 +48,8 @@ public final class ManagerRaft: @unchecked Sendable {
     // Shared between callers and the loop thread, under `condition`.
     private let condition = NSCondition()
     private var inbox: [Message] = []
-    private var proposalQueue: [(data: [UInt8], continuation: CheckedContinuation<[ClusterEvent], Error>)] = []
-    private var configurationChangeQueue: [(change: ConfigurationChange, continuation: CheckedContinuation<Void, Error>)] = []
+    private var proposalQueue: [(data: [UInt8], deadline: UInt64, continuation: CheckedContinuation<[ClusterEvent], Error>)] = []
+    private var configurationChangeQueue: [(change: ConfigurationChange, deadline: UInt64, continuation: CheckedContinuation<Void, Error>)] = []
     private var readQueue: [PendingRead] = []
     private var transferQueue: [NodeID] = []
     private var stopping = false
@@ -60,8 +63,8 @@ public final class ManagerRaft: @unchecked Sendable {
     // Owned by the loop thread.
     private var node: RaftNode
     private var state: ClusterState
-    private var awaitingCommit: [UInt64: (term: UInt64, continuation: CheckedContinuation<[ClusterEvent], Error>)] = [:]
-    private var awaitingConfigurationCommit: [UInt64: (term: UInt64, continuation: CheckedContinuation<Void, Error>)] = [:]
+    private var awaitingCommit: [UInt64: (term: UInt64, deadline: UInt64, continuation: CheckedContinuation<[ClusterEvent], Error>)] = [:]
+    private var awaitingConfigurationCommit: [UInt64: (term: UInt64, deadline: UInt64, continuation: CheckedContinuation<Void, Error>)] = [:]
     private var awaitingReadIndex: [UInt64: PendingRead] = [:]
     private var awaitingApply: [(index: UInt64, read: PendingRead)] = []
     private var nextReadID: UInt64 = 1
@@ -69,6 +72,7 @@ public final class ManagerRaft: @unchecked Sendable {
 
     private struct PendingRead {
         var linearizable: Bool
+        var deadline: UInt64
         var body: @Sendable (ClusterState) -> Void
         var fail: @Sendable (ManagerError) -> Void
     }
@@ -139,7 +143,7 @@ public final class ManagerRaft: @unchecked Sendable {
                 continuation.resume(throwing: ManagerError.stopped)
                 return
             }
-            proposalQueue.append((data, continuation))
+            proposalQueue.append((data, deadline(after: configuration.requestTimeout), continuation))
             condition.signal()
             condition.unlock()
         }
@@ -153,7 +157,7 @@ public final class ManagerRaft: @unchecked Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
             let once = ResumeOnce(continuation)
             let read = PendingRead(
-                linearizable: linearizable,
+                linearizable: linearizable, deadline: deadline(after: configuration.requestTimeout),
                 body: { state in once.resume(returning: body(state)) },
                 fail: { error in once.resume(throwing: error) })
             condition.lock()
@@ -177,7 +181,7 @@ public final class ManagerRaft: @unchecked Sendable {
                 continuation.resume(throwing: ManagerError.stopped)
                 return
             }
-            configurationChangeQueue.append((change, continuation))
+            configurationChangeQueue.append((change, deadline(after: configuration.requestTimeout), continuation))
             condition.signal()
             condition.unlock()
         }
@@ -267,7 +271,7 @@ public final class ManagerRaft: @unchecked Sendable {
             for proposal in proposals {
                 do {
                     let index = try node.propose(proposal.data)
-                    awaitingCommit[index] = (node.term, proposal.continuation)
+                    awaitingCommit[index] = (node.term, proposal.deadline, proposal.continuation)
                 } catch {
                     proposal.continuation.resume(throwing: ManagerError.raft(error))
                 }
@@ -275,7 +279,7 @@ public final class ManagerRaft: @unchecked Sendable {
             for change in changes {
                 do {
                     let index = try node.proposeConfChange(change.change)
-                    awaitingConfigurationCommit[index] = (node.term, change.continuation)
+                    awaitingConfigurationCommit[index] = (node.term, change.deadline, change.continuation)
                 } catch {
                     change.continuation.resume(throwing: ManagerError.raft(error))
                 }
@@ -288,7 +292,37 @@ public final class ManagerRaft: @unchecked Sendable {
                 failure = .storageFailed("\(error)")
                 failEverything(with: failure!)
             }
+            expireOverdueRequests()
             publishStatus()
+        }
+    }
+
+    private func deadline(after timeout: Duration) -> UInt64 {
+        let components = timeout.components
+        let nanoseconds = UInt64(max(0, components.seconds)) * 1_000_000_000 + UInt64(max(0, components.attoseconds) / 1_000_000_000)
+        return DispatchTime.now().uptimeNanoseconds + nanoseconds
+    }
+
+    /// Fails callers whose deadline passed: without a quorum nothing else
+    /// would ever answer them.
+    private func expireOverdueRequests() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        for (index, waiting) in awaitingCommit where waiting.deadline <= now {
+            awaitingCommit[index] = nil
+            waiting.continuation.resume(throwing: ManagerError.timedOut(operation: "the write at index \(index)"))
+        }
+        for (index, waiting) in awaitingConfigurationCommit where waiting.deadline <= now {
+            awaitingConfigurationCommit[index] = nil
+            waiting.continuation.resume(throwing: ManagerError.timedOut(operation: "the membership change at index \(index)"))
+        }
+        for (id, read) in awaitingReadIndex where read.deadline <= now {
+            awaitingReadIndex[id] = nil
+            read.fail(.timedOut(operation: "a linearizable read"))
+        }
+        let overdue = awaitingApply.filter { $0.read.deadline <= now }
+        if !overdue.isEmpty {
+            awaitingApply.removeAll { $0.read.deadline <= now }
+            for waiting in overdue { waiting.read.fail(.timedOut(operation: "a linearizable read")) }
         }
     }
 

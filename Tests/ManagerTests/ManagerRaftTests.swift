@@ -24,6 +24,7 @@ final class ManagerGroup: @unchecked Sendable {
         var configuration = ManagerRaft.Configuration(raft: RaftOptions(id: id, seed: id))
         configuration.tickInterval = .milliseconds(10)
         configuration.snapshotEveryEntries = snapshotEvery
+        configuration.requestTimeout = .milliseconds(500)
         let member = try ManagerRaft(configuration: configuration, storage: storages[id]!, transport: network.transport(for: id), bootstrapVoters: voters)
         members[id] = member
         network.attach(id, member)
@@ -158,6 +159,37 @@ struct ManagerRaftTests {
         let configs = try await group.members[lagging]!.read { $0.configs.map(\.spec.name).sorted() }
         #expect(configs == (0..<80).map { "cfg-\($0)" }.sorted())
         #expect(!expected.isEmpty)
+    }
+
+    @Test("without a quorum, writes and linearizable reads time out with a typed error instead of hanging")
+    func quorumLossTimesOut() async throws {
+        let group = try ManagerGroup(voters: [1, 2, 3])
+        defer { group.stopAll() }
+        let leader = try await group.leader()
+        let survivor = leader.status.id
+        for id: NodeID in [1, 2, 3] where id != survivor { group.stop(id) }
+        let started = ContinuousClock.now
+        do {
+            _ = try await leader.propose(.createService(id: "web", spec: serviceSpec("web")), timeMilliseconds: 0)
+            Issue.record("a write without a quorum must not succeed")
+        } catch let error as ManagerError {
+            switch error {
+            case .timedOut, .raft: break
+            default: Issue.record("unexpected error \(error)")
+            }
+        }
+        do {
+            _ = try await leader.read { $0.services.count }
+            Issue.record("a linearizable read without a quorum must not succeed")
+        } catch let error as ManagerError {
+            switch error {
+            case .timedOut, .raft, .readInterrupted: break
+            default: Issue.record("unexpected error \(error)")
+            }
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        let stale = try await leader.read(linearizable: false) { $0.services.count }
+        #expect(stale == 0)
     }
 
     @Test("watchers receive the changes as they are applied")
