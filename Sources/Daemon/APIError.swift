@@ -99,6 +99,9 @@ public struct APIError: Error, Codable, Sendable, Equatable, CustomStringConvert
             return APIError(status: 503, code: "proposal_lost", message: error.description, hint: "read the object again: the write may or may not have taken effect")
         case .readInterrupted:
             return APIError(status: 503, code: "read_interrupted", message: error.description, hint: "retry")
+        case .timedOut:
+            return APIError(status: 503, code: "no_quorum", message: error.description,
+                            hint: "the managers may have lost their quorum: `shoal cluster inspect`; read with ?stale=true meanwhile")
         case .stopped:
             return APIError(status: 503, code: "stopping", message: error.description, hint: "retry against another manager")
         case .storageFailed:
