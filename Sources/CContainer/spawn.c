@@ -605,6 +605,16 @@ pid_t shoal_spawn_exec(const ShoalSpawnPlan *plan) {
         if (setns(plan->join_namespaces[i].fd, plan->join_namespaces[i].type) < 0) fail_syscall("setns", "namespace");
         close(plan->join_namespaces[i].fd);
     }
+    if (plan->root_fd >= 0) {
+        // The mount namespace's root is the container's root only when the
+        // runtime is not chrooted (pivot_root inside a chroot pivots the
+        // chroot's mount, not the namespace's root): enter the container's
+        // root itself, so the process cannot see the host's tree.
+        if (fchdir(plan->root_fd) < 0) fail_syscall("fchdir", "container root");
+        if (chroot(".") < 0) fail_syscall("chroot", "container root");
+        if (chdir("/") < 0) fail_syscall("chdir", "/");
+        close(plan->root_fd);
+    }
     long child = raw_clone(CLONE_PARENT | SIGCHLD);
     if (child < 0) fail_syscall("clone", "exec");
     if (child == 0) {
@@ -618,6 +628,15 @@ pid_t shoal_spawn_exec(const ShoalSpawnPlan *plan) {
     ssize_t written;
     do { written = write(plan->sync_fd, &reported, sizeof reported); } while (written < 0 && errno == EINTR);
     _exit(written == (ssize_t)sizeof reported ? 0 : 1);
+}
+
+int shoal_probe_user_namespace(void) {
+    long pid = raw_clone(CLONE_NEWUSER | SIGCHLD);
+    if (pid < 0) return errno;
+    if (pid == 0) _exit(0);
+    int status = 0;
+    while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR) {}
+    return 0;
 }
 
 int shoal_pidfd_open(pid_t pid) {

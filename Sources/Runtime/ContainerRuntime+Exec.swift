@@ -33,6 +33,21 @@ extension ContainerRuntime {
         guard pidfd >= 0, ProcessIdentity.startTicks(pid: pid) == ticks else {
             throw RuntimeError.invalidState(id: id, state: .exited, operation: "exec in")
         }
+        // The container's root, taken from its init: the helper enters it
+        // after setns (the mount namespace's own root is the host's "/" when
+        // the runtime runs chrooted). Checked again once open, so the fd is
+        // this container's and not that of a process that reused the pid.
+        let rootPath = "/proc/\(pid)/root"
+        let root = shoal_open_directory_path(rootPath)
+        let openError = shoal_errno()
+        if root < 0 && openError != ENOENT && openError != ESRCH {
+            throw RuntimeError.hostSetupFailed(SystemError(call: "open", errno: openError, path: rootPath))
+        }
+        guard root >= 0, ProcessIdentity.startTicks(pid: pid) == ticks else {
+            if root >= 0 { Syscall.close(root) }
+            throw RuntimeError.invalidState(id: id, state: .exited, operation: "exec in")
+        }
+        _ = keep(root)
         // The helper writes itself into these before joining the namespaces.
         let procs = try container.cgroup.procsFiles.map { file in
             try Self.hostCall { () throws(SystemError) in keep(try Syscall.open(file, O_WRONLY)) }
@@ -64,6 +79,7 @@ extension ContainerRuntime {
         plan.raw.join_count = 1
         plan.raw.cgroup_procs_fds = UnsafePointer(plan.array(procs))
         plan.raw.cgroup_procs_count = procs.count
+        plan.raw.root_fd = root
         plan.raw.stdin_fd = -1
         plan.raw.stdout_fd = output.write
         plan.raw.stderr_fd = error.write

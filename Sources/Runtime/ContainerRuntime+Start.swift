@@ -80,7 +80,12 @@ extension ContainerRuntime {
                 Syscall.close(sync.write)
                 let code = -pid
                 pid = -1
-                throw RuntimeError.hostSetupFailed(SystemError(call: "clone", errno: code, path: id))
+                let error = SystemError(call: "clone", errno: code, path: id)
+                if state.spec.userNamespace != nil, Self.userNamespaceRefusal(code) {
+                    throw RuntimeError.userNamespacesUnavailable(
+                        SystemError(call: "clone(CLONE_NEWUSER)", errno: code, path: id))
+                }
+                throw RuntimeError.hostSetupFailed(error)
             }
             if usesSyncPipe, let mapping = state.spec.userNamespace {
                 do {
@@ -125,6 +130,33 @@ extension ContainerRuntime {
             }
             throw error
         }
+    }
+
+    /// Whether `code`, from a clone with CLONE_NEWUSER, means the kernel
+    /// refuses user namespaces to this process (rather than, say, running out
+    /// of memory). EPERM/EACCES: chrooted caller or an LSM policy; EUSERS:
+    /// nesting limit; ENOSPC: only when user.max_user_namespaces is 0 (else
+    /// it is the namespace count of another type, or a full table).
+    static func userNamespaceRefusal(_ code: Int32) -> Bool {
+        switch code {
+        case EPERM, EACCES, EUSERS: return true
+        case ENOSPC:
+            let limit = (try? Syscall.readFile("/proc/sys/user/max_user_namespaces"))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            return limit == "0"
+        default: return false
+        }
+    }
+
+    /// nil when this process can create user namespaces (containers with a
+    /// ``ContainerSpec/userNamespace`` can start), else the typed error such a
+    /// start fails with: a daemon configured to remap ids checks this at
+    /// start-up instead of failing every container.
+    public static func userNamespaceUnavailability() -> RuntimeError? {
+        let code = shoal_probe_user_namespace()
+        guard code != 0 else { return nil }
+        let error = SystemError(call: "clone(CLONE_NEWUSER)", errno: code, path: "probe")
+        return userNamespaceRefusal(code) ? .userNamespacesUnavailable(error) : .hostSetupFailed(error)
     }
 
     /// Docker's codes for a start that failed: 127 not found, 126 not

@@ -30,6 +30,11 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible, Sendable {
     case containerSetupFailed(SystemError)
     /// The runtime could not prepare the container on the host side.
     case hostSetupFailed(SystemError)
+    /// The spec maps ids through a user namespace, but the kernel refuses to
+    /// create one for this process: it runs in a chroot (clone(CLONE_NEWUSER)
+    /// is EPERM there), or user namespaces are disabled or restricted
+    /// (`user.max_user_namespaces` is 0, an LSM policy, nesting limit).
+    case userNamespacesUnavailable(SystemError)
 
     public var description: String {
         switch self {
@@ -59,6 +64,11 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible, Sendable {
             return "container setup failed before exec: \(error)"
         case .hostSetupFailed(let error):
             return "could not prepare the container on the host: \(error)"
+        case .userNamespacesUnavailable(let error):
+            return "user namespaces are unavailable here (the daemon runs in a chroot or user namespaces are disabled): "
+                + "run without --userns-remap (no user namespace in the spec), or run the daemon outside a chroot "
+                + "with user namespaces enabled (sysctl user.max_user_namespaces > 0) [\(error.call) failed: "
+                + "\(String(cString: strerror(error.errno))), errno \(error.errno)]"
         }
     }
 }

@@ -20,6 +20,7 @@ final class SpawnPlan {
         raw.stderr_fd = -1
         raw.sync_fd = -1
         raw.error_fd = -1
+        raw.root_fd = -1
     }
 
     deinit {

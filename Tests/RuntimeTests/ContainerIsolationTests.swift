@@ -114,15 +114,48 @@ struct ContainerIsolationTests {
     @Test func userNamespaceMapsRootToAnUnprivilegedRange() throws {
         let fixture = try RuntimeFixture()
         defer { fixture.close() }
+        let mapping = UserNamespaceMapping(hostUID: 100_000, hostGID: 100_000, size: 65_536)
+        if let unavailable = ContainerRuntime.userNamespaceUnavailability() {
+            // The kernel refuses user namespaces to this process (a chroot, as
+            // in CI's fresh root, or disabled): starting such a container must
+            // fail with the typed error that says so, leaving nothing behind.
+            guard case .userNamespacesUnavailable = unavailable else {
+                Issue.record("probing user namespaces failed unexpectedly: \(unavailable)")
+                return
+            }
+            let error = #expect(throws: RuntimeError.self) {
+                try fixture.runtime.run(fixture.spec("userns", ["true"]) { $0.userNamespace = mapping })
+            }
+            guard case .userNamespacesUnavailable(let cause)? = error else {
+                Issue.record("expected userNamespacesUnavailable, got \(String(describing: error))")
+                return
+            }
+            #expect(cause.errno == EPERM || cause.errno == EACCES || cause.errno == EUSERS || cause.errno == ENOSPC)
+            let message = "\(error!)"
+            #expect(message.contains("user namespaces are unavailable here"), "\(message)")
+            #expect(message.contains("run without --userns-remap"), "\(message)")
+            let state = try #require(fixture.runtime.container("userns")?.state)
+            #expect(state.status == .exited)
+            #expect(state.exitStatus == .exited(125))
+            #expect(state.startError == message)
+            for directory in fixture.cgroupDirectories("userns") {
+                #expect(!FileManager.default.fileExists(atPath: directory))
+            }
+            // Containers without a user namespace still start here.
+            let plain = try fixture.run("plain", ["sh", "-c", "id -u"])
+            #expect(plain.status == .exited(0))
+            #expect(plain.output == "0\n")
+            return
+        }
         let result = try fixture.run("userns", ["sh", "-c", "id -u; cat /proc/self/uid_map; stat -c %u /proc/1; echo x > /dev/null && echo null-ok"]) {
-            $0.userNamespace = UserNamespaceMapping(hostUID: 100_000, hostGID: 100_000, size: 65_536)
+            $0.userNamespace = mapping
         }
         #expect(result.status == .exited(0), "\(result.error)")
         let lines = result.output.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
         #expect(lines == ["0", "0 100000 65536", "0", "null-ok"])
         // Seen from the host, the container's root is uid 100000.
         let container = try fixture.runtime.run(fixture.spec("userns-host", ["sleep", "1000"]) {
-            $0.userNamespace = UserNamespaceMapping(hostUID: 100_000, hostGID: 100_000, size: 65_536)
+            $0.userNamespace = mapping
         })
         let pid = try #require(container.state.pid)
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)

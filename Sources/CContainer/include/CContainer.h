@@ -117,6 +117,13 @@ typedef struct ShoalSpawnPlan {
     size_t join_count;
     const int *cgroup_procs_fds;
     size_t cgroup_procs_count;
+
+    // Exec only: -1, or an O_PATH fd of the container's root directory
+    // (/proc/PID/root of its init, opened before setns). setns(CLONE_NEWNS)
+    // puts the caller at the mount namespace's root, which is the container's
+    // root only when the runtime itself is not chrooted; the helper
+    // fchdir()s here and chroot(".")s after joining, as nsenter --root does.
+    int root_fd;
 } ShoalSpawnPlan;
 
 /// Clones the container's init process into new namespaces and returns its
@@ -134,6 +141,12 @@ pid_t shoal_spawn_container(const ShoalSpawnPlan *plan);
 /// container's pid namespace) and exits. Returns the process's pid, or
 /// -errno. Failures of the process before execve arrive on plan->error_fd.
 pid_t shoal_spawn_exec(const ShoalSpawnPlan *plan);
+
+/// Whether this process may create a user namespace: clones a child with
+/// CLONE_NEWUSER (as container creation does) that exits at once. Returns 0
+/// when it can, else the errno clone() failed with (EPERM in a chroot,
+/// ENOSPC when user.max_user_namespaces is 0, EUSERS past the nesting limit).
+int shoal_probe_user_namespace(void);
 
 /// pidfd_open(2), pidfd_send_signal(2) and waitid(P_PIDFD): glibc 2.36 has
 /// wrappers, but not all the headers Swift sees declare them.
