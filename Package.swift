@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Scheduler", dependencies: ["ClusterState"], path: "Sources/Scheduler"),
         .target(name: "Orchestrator", dependencies: ["ClusterState", "Scheduler"], path: "Sources/Orchestrator"),
         .target(name: "Manager", dependencies: ["Raft", "ClusterState", "Storage", "Net", "RPC", "Wire", "RaftWire"], path: "Sources/Manager"),
-        .target(name: "Daemon", dependencies: ["Manager", "ClusterState", "Storage", "Net", "RPC", "HTTP", "Raft", "COpenSSL"], path: "Sources/Daemon", exclude: ["openapi.json"]),
+        .target(name: "Daemon", dependencies: ["Manager", "ClusterState", "Storage", "Net", "RPC", "HTTP", "Raft", "COpenSSL", "Agent", "Scheduler", "Orchestrator", "Runtime", "Images"], path: "Sources/Daemon", exclude: ["openapi.json"]),
 
         // Foundations
         .target(name: "Wire", path: "Sources/Wire"),
@@ -43,13 +43,14 @@ let package = Package(
         .target(name: "Storage", dependencies: ["CSQLite", "Raft", "Wire"], path: "Sources/Storage"),
         .target(name: "Images", dependencies: ["CZlib", "COpenSSL", "CSQLite", "Storage"], path: "Sources/Images"),
         .target(name: "Runtime", dependencies: ["CContainer"], path: "Sources/Runtime"),
+        .target(name: "Agent", dependencies: ["ClusterState", "Runtime", "Images", "RPC", "Net"], path: "Sources/Agent"),
 
         // Simulation: deterministic whole-cluster runs
         .target(name: "Simulation", dependencies: ["Raft"], path: "Simulations/Simulation"),
         .executableTarget(name: "ShoalSim", dependencies: ["Simulation"], path: "Simulations/ShoalSim"),
 
         // Executables
-        .executableTarget(name: "Shoal", dependencies: ["Simulation", "Storage", "Daemon"], path: "Sources/Shoal"),
+        .executableTarget(name: "Shoal", dependencies: ["Simulation", "Storage", "Daemon", "Images"], path: "Sources/Shoal"),
         .executableTarget(name: "ShoalBench", dependencies: ["Raft", "Storage"], path: "Sources/ShoalBench"),
 
         // Tests
@@ -66,6 +67,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft"], path: "Tests/StorageTests"),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CZlib", "Storage"], path: "Tests/ImagesTests"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], path: "Tests/RuntimeTests"),
+        .testTarget(name: "ServicesTests", dependencies: ["Daemon", "Agent", "Manager", "ClusterState", "Images", "Runtime", "RPC", "Net", "HTTP"], path: "Tests/ServicesTests"),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Raft"], path: "Tests/SimulationTests"),
     ],
     swiftLanguageModes: [.v6]

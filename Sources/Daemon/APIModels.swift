@@ -202,3 +202,10 @@ public struct ClientCertificateReply: Codable, Sendable {
     public var keyPEM: String
     public var rootPEM: String
 }
+
+/// `GET /v1/tasks/{id}/logs`: what the task's container wrote so far.
+public struct TaskLogsView: Codable, Sendable {
+    public var taskID: String
+    public var standardOutput: String
+    public var standardError: String
+}

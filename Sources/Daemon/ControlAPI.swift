@@ -256,6 +256,18 @@ public enum ControlAPI {
             return json(task, stale: stale)
         }
 
+        add(.get, "/v1/tasks/<id>/logs") { request in
+            let id = try request.objectID("id")
+            if let agent = daemon.agent, agent.knows(taskID: id), let logs = agent.logs(taskID: id) {
+                return json(TaskLogsView(taskID: id.rawValue, standardOutput: logs.standardOutput, standardError: logs.standardError))
+            }
+            let manager = try context.manager()
+            guard let task = try await manager.read(stale: true, { $0.task(id) }) else { throw APIError.notFound("task \(id)") }
+            throw APIError(status: 501, code: "not_implemented",
+                           message: "task \(id) runs on node \(task.nodeID?.rawValue ?? "none"), not on this one; logs of other nodes are not proxied yet (they need an agent log RPC the manager forwards)",
+                           hint: "run the command on the node that runs the task")
+        }
+
         // MARK: secrets
 
         add(.get, "/v1/secrets") { request in

@@ -1,3 +1,4 @@
+import Agent
 import ClusterState
 import Foundation
 import HTTP
@@ -23,6 +24,12 @@ public struct DaemonSettings: Sendable {
     /// Joining: the whole exchange with the managers, catch-up included.
     public var joinTimeout: Duration = .seconds(30)
     public var hostname: String = ProcessInfo.processInfo.hostName
+    /// How often agents heartbeat; a node is marked down after three missed periods.
+    public var heartbeatPeriod: Duration = .seconds(5)
+    /// Whether this daemon runs an agent (runs tasks). Needs root for containers.
+    public var runsAgent = true
+    /// The agent's containers live in cgroups under this parent.
+    public var cgroupParent = "shoal"
 
     public static let defaultDataDirectory = "/var/lib/shoal"
     public static let defaultSocketPath = "/run/shoal/shoal.sock"
@@ -54,6 +61,8 @@ public final class Daemon: @unchecked Sendable {
     private var member: Member = .none
     private var transitioning = false
     private var stopped = false
+    /// Runs this node's tasks once it belongs to a cluster (see Daemon+Agent.swift).
+    var agentInstance: Agent?
 
     public init(settings: DaemonSettings) {
         self.settings = settings
@@ -61,6 +70,8 @@ public final class Daemon: @unchecked Sendable {
     }
 
     var current: Member { lock.withLock { member } }
+
+    func withLock<T>(_ body: () throws -> T) rethrows -> T { try lock.withLock(body) }
 
     var manager: ManagerNode? {
         if case .manager(let manager) = current { return manager }
@@ -112,6 +123,7 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         try startLocalAPI()
+        startAgent()
     }
 
     private func startLocalAPI() throws {
@@ -136,6 +148,7 @@ public final class Daemon: @unchecked Sendable {
         }
         if let localServer { await localServer.shutdown(gracePeriod: .milliseconds(500)) }
         unlink(settings.socketPath)
+        await stopAgent()
         await stopMember(member)
     }
 
@@ -236,6 +249,7 @@ public final class Daemon: @unchecked Sendable {
             let tokens = JoinTokens(worker: manager.tokens.token(for: .worker).description, manager: manager.tokens.token(for: .manager).description)
             var generator = SecureRandom()
             try await manager.propose(.createConfig(id: ObjectID.random(using: &generator), spec: Config.Spec(name: JoinTokens.configName, data: Support.encode(tokens))))
+            startAgent()
             return InitReply(nodeID: nodeID, clusterID: clusterID, advertiseAddress: manager.advertiseAddress,
                              apiAddress: manager.apiAddress.map(Support.text) ?? "", workerToken: tokens.worker, managerToken: tokens.manager)
         } catch {
@@ -322,10 +336,12 @@ public final class Daemon: @unchecked Sendable {
                 let worker = try makeWorker(state: state)
                 try await worker.register(hostname: settings.hostname, timeout: settings.joinTimeout)
                 install(.worker(worker))
+                startAgent()
                 return JoinReply(nodeID: identity.nodeID, role: "worker")
             }
             let store = try CredentialStore(credentials)
             let manager = try await becomeManager(state: state, contacts: [contactText], caller: PeerCaller(context: { store.clientContext }))
+            startAgent()
             return JoinReply(nodeID: manager.nodeID.rawValue, role: "manager")
         } catch {
             install(.none)
@@ -429,6 +445,7 @@ public final class Daemon: @unchecked Sendable {
     func leave(force: Bool) async throws {
         try beginTransition()
         defer { endTransition() }
+
         switch current {
         case .none:
             throw APIError(status: 409, code: "not_in_cluster", message: "this node is not part of a cluster", hint: "")
@@ -447,6 +464,9 @@ public final class Daemon: @unchecked Sendable {
             install(.none)
             await manager.stop()
         }
+        // Leaving ends this node's tasks: the cluster reschedules them elsewhere.
+        lockedAgent?.removeAllContainers()
+        await stopAgent()
         directory.wipe()
     }
 

@@ -18,6 +18,8 @@ enum LeaderRequest: Codable, Sendable {
     case removeNode(nodeID: ObjectID, force: Bool)
     /// Replace one role's join token with a fresh one.
     case rotateJoinToken(role: String)
+    /// An agent's heartbeat, forwarded by the manager that holds its session.
+    case heartbeat(nodeID: ObjectID)
 }
 
 enum LeaderReply: Codable, Sendable {

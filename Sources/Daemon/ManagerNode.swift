@@ -40,6 +40,9 @@ final class ManagerNode: @unchecked Sendable {
     private(set) var apiServer: HTTPServer?
     private(set) var apiAddress: SocketAddress?
     private var loops: [Task<Void, Never>] = []
+    /// Agent sessions (every manager) and the leader's orchestration loops.
+    private(set) var dispatcher: Dispatcher!
+    private(set) var leaderLoop: LeaderLoop!
     /// Told when this node's desired role (its node spec) no longer matches.
     var onRoleChange: (@Sendable (Node.Role) -> Void)?
 
@@ -100,6 +103,8 @@ final class ManagerNode: @unchecked Sendable {
         setAddress(raftID, state.advertiseAddress)
         for (id, address) in seedAddresses { setAddress(id, address) }
 
+        dispatcher = Dispatcher(manager: self, heartbeatPeriod: settings.heartbeatPeriod)
+        leaderLoop = LeaderLoop(manager: self, dispatcher: dispatcher)
         registerMethods()
         var serverConfiguration = nodeCredentials.tlsConfiguration
         serverConfiguration.clientCertificates = .optional
@@ -123,6 +128,8 @@ final class ManagerNode: @unchecked Sendable {
 
     func stop() async {
         for loop in loops { loop.cancel() }
+        leaderLoop.stop()
+        dispatcher.stop()
         if let apiServer { await apiServer.shutdown(gracePeriod: .milliseconds(500)) }
         rpcListener.close()
         rpcTask?.cancel()
@@ -182,6 +189,8 @@ final class ManagerNode: @unchecked Sendable {
     }
 
     private func startLoops() {
+        dispatcher.start()
+        leaderLoop.start()
         // The watch: peers' addresses and rotated tokens as they commit.
         let events = raft.watch()
         loops.append(Task { [weak self] in
@@ -347,6 +356,10 @@ final class ManagerNode: @unchecked Sendable {
             }
             return .events(try await raft.propose(.removeNode(id: id, expectedVersion: nil), timeMilliseconds: Support.nowMilliseconds()))
 
+        case .heartbeat(let nodeID):
+            try await dispatcher.leaderHeartbeat(nodeID)
+            return .done
+
         case .rotateJoinToken(let roleName):
             guard let role = NodeRole(rawValue: roleName) else { throw APIError.invalid("role", "'\(roleName)' must be worker or manager") }
             let existing = try await raft.read(linearizable: false) { $0.configs.first { $0.spec.name == JoinTokens.configName } }
@@ -459,6 +472,7 @@ final class ManagerNode: @unchecked Sendable {
         RPCPeerTransport.register(on: rpcServer, manager: raft)
         issuer.registerJoin(on: rpcServer)
         issuer.registerRenewal(on: rpcServer)
+        dispatcher.register(on: rpcServer)
 
         registerJSON(ManagerMethods.ping, access: .managers, Empty.self) { _, _ in Empty() }
 

@@ -12,8 +12,11 @@ enum ShoalCommand {
           help               print this help
 
         \(ClusterCommands.usage)
+        \(DevCommand.usage)
+        \(ServiceCommands.usage)
+        \(ImageImportCommand.usage)
 
-        Not built yet: dev, service, container, registry.
+        Not built yet: container, registry.
         """
 
     static func run(_ arguments: [String]) -> Int32 {
@@ -35,7 +38,13 @@ enum ShoalCommand {
             return runStorageTorture(arguments: rest)
         case _ where ClusterCommands.commands.contains(command):
             return ClusterCommands.run(command, rest)
-        case "dev", "service", "container", "registry":
+        case "dev":
+            return DevCommand.run(rest)
+        case "service":
+            return ServiceCommands.run(rest)
+        case "image" where rest.first == "import" || rest.first == "ls":
+            return ImageImportCommand.run(rest)
+        case "container", "registry":
             FileHandle.standardError.write(Data("shoal \(command): not built yet; it arrives with a later issue. Try `shoal sim raft` for now.\n".utf8))
             return 2
         default:

@@ -1,0 +1,509 @@
+import ClusterState
+import Foundation
+import Images
+import Runtime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How an agent runs.
+public struct AgentConfiguration: Sendable {
+    /// The agent's own files: `tasks.json` (what it was told and what it
+    /// saw, to re-adopt after a restart), the containers' writable layers
+    /// under `rw/`, named volumes under `volumes/`.
+    public var stateDirectory: String
+    public var hostname: String
+    /// The node's address as other nodes see it.
+    public var address: String
+    public var platform: String
+    public var reconnectInitialBackoff: Duration = .milliseconds(100)
+    public var reconnectMaxBackoff: Duration = .seconds(5)
+    /// Status changes are sent in batches at most this often.
+    public var statusFlushInterval: Duration = .milliseconds(50)
+
+    public init(stateDirectory: String, hostname: String, address: String, platform: String) {
+        self.stateDirectory = stateDirectory
+        self.hostname = hostname
+        self.address = address
+        self.platform = platform
+    }
+}
+
+/// The worker side of a node (Swarm's agent): keeps a session with a
+/// dispatcher, receives the node's tasks, drives the container runtime to
+/// reach their desired state, and reports what it observes.
+///
+/// - A task assigned with desired state running is prepared (image
+///   resolved and unpacked), started, and reported
+///   `preparing → starting → running`; its exit is reported as `complete`
+///   (code 0) or `failed` (with the code, signal or OOM kill).
+/// - A task whose desired state moves past running is stopped (SIGTERM, the
+///   template's grace period, SIGKILL) and reported `shutdown`.
+/// - A task removed from the store loses its container and writable layer.
+/// - Without a manager the tasks keep running; reports wait (newest per
+///   task) and the first assignment list of the next session reconciles.
+/// - After a restart the runtime re-adopts the running containers and the
+///   agent re-attaches them to their tasks from `tasks.json`.
+public final class Agent: @unchecked Sendable {
+    public let configuration: AgentConfiguration
+    public let runtime: ContainerRuntime
+    let images: any ImageSource
+    let connector: any DispatcherConnector
+
+    struct Record: Codable {
+        var task: ServiceTask
+        /// What this agent last observed (and reports).
+        var observed: ServiceTask.Status
+        /// A start is under way (prepare/create/start).
+        var starting = false
+        /// We asked the container to stop.
+        var stopping = false
+        /// An exit watcher is attached.
+        var watched = false
+
+        enum CodingKeys: String, CodingKey { case task, observed }
+        init(task: ServiceTask, observed: ServiceTask.Status) {
+            self.task = task
+            self.observed = observed
+        }
+    }
+
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var records: [ObjectID: Record] = [:]
+    private var pendingReports: [ObjectID: ServiceTask.Status] = [:]
+    private var session: (id: String, connection: any DispatcherConnection)?
+    private var loops: [Task<Void, Never>] = []
+    private var stopped = false
+    private var sessionsOpened = 0
+
+    public init(configuration: AgentConfiguration, runtime: ContainerRuntime, images: any ImageSource, connector: any DispatcherConnector) throws {
+        self.configuration = configuration
+        self.runtime = runtime
+        self.images = images
+        self.connector = connector
+        try FileManager.default.createDirectory(atPath: configuration.stateDirectory + "/rw", withIntermediateDirectories: true)
+        loadRecords()
+    }
+
+    static func containerID(_ taskID: ObjectID) -> String { "task-" + taskID.rawValue }
+
+    // MARK: Lifecycle
+
+    /// Re-adopts the containers of known tasks and starts the session and report loops.
+    public func start() {
+        adoptContainers()
+        let session = Task<Void, Never> { [weak self] in await self?.sessionLoop() }
+        let reporter = Task<Void, Never> { [weak self] in await self?.reportLoop() }
+        lock.withLock { loops = [session, reporter] }
+    }
+
+    /// Ends the session; containers keep running (a restarted agent re-adopts them).
+    public func stop() async {
+        let (all, current) = lock.withLock { () -> ([Task<Void, Never>], (any DispatcherConnection)?) in
+            stopped = true
+            defer { loops = [] }
+            return (loops, session?.connection)
+        }
+        for loop in all { loop.cancel() }
+        await current?.close()
+        for loop in all { await loop.value }
+        runtime.detach()
+    }
+
+    /// Kills and deletes every task container this agent knows of (tests, `leave`).
+    public func removeAllContainers() {
+        let ids = lock.withLock { () -> [ObjectID] in
+            let ids = Array(records.keys)
+            for id in ids { records[id]?.stopping = true }
+            return ids
+        }
+        for id in ids { destroyContainer(id, gracePeriod: .zero) }
+        for state in runtime.list() where state.id.hasPrefix("task-") { try? runtime.delete(state.id, force: true) }
+        lock.withLock { records.removeAll() }
+        saveRecords()
+    }
+
+    /// Sessions opened so far (tests).
+    public var sessionCount: Int { lock.withLock { sessionsOpened } }
+    public var isConnected: Bool { lock.withLock { session != nil } }
+
+    /// What a task's container wrote, if it runs (or ran) on this node.
+    public func logs(taskID: ObjectID) -> (standardOutput: String, standardError: String)? {
+        try? runtime.logs(Self.containerID(taskID))
+    }
+
+    public func knows(taskID: ObjectID) -> Bool {
+        lock.withLock { records[taskID] != nil } || runtime.container(Self.containerID(taskID)) != nil
+    }
+
+    // MARK: Session
+
+    private func sessionLoop() async {
+        var backoff = configuration.reconnectInitialBackoff
+        while !Task.isCancelled && !lock.withLock({ stopped }) {
+            var heartbeat: Task<Void, Never>?
+            var connection: (any DispatcherConnection)?
+            do {
+                let opened = try await connector.connect()
+                connection = opened
+                if lock.withLock({ stopped }) { break }
+                let stream = opened.openSession(sessionRequest())
+                for try await batch in stream {
+                    if heartbeat == nil {
+                        lock.withLock {
+                            session = (batch.sessionID, opened)
+                            sessionsOpened += 1
+                        }
+                        backoff = configuration.reconnectInitialBackoff
+                        let period = Duration.milliseconds(max(batch.heartbeatPeriodMilliseconds, 10))
+                        let sessionID = batch.sessionID
+                        heartbeat = Task { [weak self] in
+                            while !Task.isCancelled {
+                                try? await Task.sleep(for: period)
+                                if Task.isCancelled { return }
+                                guard let self else { return }
+                                do {
+                                    _ = try await opened.heartbeat(HeartbeatRequest(sessionID: sessionID))
+                                } catch {
+                                    // The session is gone or the manager is: start over.
+                                    await opened.close()
+                                    return
+                                }
+                            }
+                        }
+                    }
+                    apply(batch)
+                }
+            } catch {
+            }
+            heartbeat?.cancel()
+            lock.withLock { session = nil }
+            await connection?.close()
+            if Task.isCancelled || lock.withLock({ stopped }) { break }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, configuration.reconnectMaxBackoff)
+        }
+    }
+
+    func sessionRequest() -> SessionRequest {
+        SessionRequest(hostname: configuration.hostname, address: configuration.address, platform: configuration.platform,
+                       resources: HostResources.current())
+    }
+
+    private func reportLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.statusFlushInterval)
+            let (current, reports) = lock.withLock { () -> ((id: String, connection: any DispatcherConnection)?, [TaskStatusReport]) in
+                (session, pendingReports.sorted { $0.key < $1.key }.map { TaskStatusReport(taskID: $0.key, status: $0.value) })
+            }
+            guard let current, !reports.isEmpty else { continue }
+            do {
+                try await current.connection.report(StatusBatch(sessionID: current.id, reports: reports))
+                lock.withLock {
+                    for report in reports where pendingReports[report.taskID] == report.status { pendingReports[report.taskID] = nil }
+                }
+            } catch {
+                // Kept; sent again on this or the next session.
+            }
+        }
+    }
+
+    /// Records and queues an observed status (state only moves forward).
+    private func report(_ taskID: ObjectID, _ state: ServiceTask.State, message: String = "", error: String = "", exitCode: Int32? = nil) {
+        let changed = lock.withLock { () -> Bool in
+            guard var record = records[taskID] else { return false }
+            if state < record.observed.state || (record.observed.state.isTerminal && state != record.observed.state) { return false }
+            let status = ServiceTask.Status(state: state, timestampMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), message: message,
+                                            error: error, exitCode: exitCode, containerID: Self.containerID(taskID))
+            record.observed = status
+            records[taskID] = record
+            pendingReports[taskID] = status
+            return true
+        }
+        if changed { saveRecords() }
+    }
+
+    // MARK: Assignments
+
+    func apply(_ batch: AssignmentBatch) {
+        var removed = batch.removedTaskIDs
+        if batch.full {
+            let listed = Set(batch.tasks.map(\.id))
+            removed += lock.withLock { records.keys.filter { !listed.contains($0) } }
+            // Containers of tasks nobody knows any more (lost state file).
+            for state in runtime.list() where state.id.hasPrefix("task-") {
+                if let id = ObjectID(String(state.id.dropFirst(5))), !listed.contains(id), lock.withLock({ records[id] == nil }) {
+                    try? runtime.delete(state.id, force: true)
+                }
+            }
+        }
+        for id in Set(removed).sorted() { remove(id) }
+        for task in batch.tasks { update(task) }
+        saveRecords()
+    }
+
+    private enum Action { case none, start, shutdown, adopt }
+
+    private func update(_ task: ServiceTask) {
+        let action = lock.withLock { () -> Action in
+            var record = records[task.id] ?? Record(task: task, observed: task.status)
+            record.task = task
+            // The manager may know a newer status (reported by us before a restart).
+            if task.status.state > record.observed.state { record.observed = task.status }
+            records[task.id] = record
+            if task.desiredState > .running {
+                return record.observed.state.isTerminal || record.stopping ? .none : .shutdown
+            }
+            if record.starting || record.watched || record.observed.state.isTerminal { return .none }
+            if record.observed.state < .assigned { return .none }
+            if record.observed.state <= .accepted { record.starting = true; records[task.id] = record; return .start }
+            return .adopt
+        }
+        switch action {
+        case .none: break
+        case .start: Task { await self.run(task) }
+        case .shutdown: shutdown(task.id)
+        case .adopt: adopt(task.id)
+        }
+    }
+
+    private func remove(_ taskID: ObjectID) {
+        lock.withLock {
+            records[taskID]?.stopping = true
+            pendingReports[taskID] = nil
+        }
+        let grace = lock.withLock { records[taskID]?.task.template.stopGracePeriodMilliseconds } ?? 10_000
+        Thread.detachNewThread { [self] in
+            destroyContainer(taskID, gracePeriod: .milliseconds(grace))
+            lock.withLock { _ = records.removeValue(forKey: taskID) }
+            saveRecords()
+        }
+    }
+
+    private func destroyContainer(_ taskID: ObjectID, gracePeriod: Duration) {
+        let id = Self.containerID(taskID)
+        if let container = runtime.container(id) {
+            if container.state.status == .running { _ = try? runtime.stop(id, gracePeriod: gracePeriod) }
+            try? runtime.delete(id, force: true)
+        }
+        try? FileManager.default.removeItem(atPath: rwDirectory(taskID))
+    }
+
+    private func shutdown(_ taskID: ObjectID) {
+        let (grace, running) = lock.withLock { () -> (Int64, Bool) in
+            records[taskID]?.stopping = true
+            let running = runtime.container(Self.containerID(taskID))?.state.status == .running
+            return (records[taskID]?.task.template.stopGracePeriodMilliseconds ?? 10_000, running)
+        }
+        if running {
+            // The exit watcher reports `shutdown`.
+            Thread.detachNewThread { [self] in
+                _ = try? runtime.stop(Self.containerID(taskID), gracePeriod: .milliseconds(grace))
+            }
+        } else if !lock.withLock({ records[taskID]?.starting ?? false }) {
+            report(taskID, .shutdown, message: "shut down before it started")
+        }
+        // A start under way sees `stopping` before it starts the container.
+    }
+
+    // MARK: Running a task
+
+    private func run(_ task: ServiceTask) async {
+        report(task.id, .preparing, message: "preparing image \(task.template.image)")
+        let image: PreparedImage
+        do {
+            image = try await images.prepare(reference: task.template.image)
+        } catch {
+            lock.withLock { records[task.id]?.starting = false }
+            report(task.id, .rejected, message: "preparing failed", error: "\(error)")
+            return
+        }
+        if lock.withLock({ records[task.id]?.stopping ?? true }) {
+            lock.withLock { records[task.id]?.starting = false }
+            report(task.id, .shutdown, message: "shut down before it started")
+            return
+        }
+        report(task.id, .starting, message: "starting container")
+        let spec: ContainerSpec
+        do {
+            spec = try makeSpec(task, image: image)
+        } catch {
+            lock.withLock { records[task.id]?.starting = false }
+            report(task.id, .rejected, message: "invalid task", error: "\(error)")
+            return
+        }
+        let result: Result<Void, any Error> = await blocking { [runtime] in
+            if let existing = runtime.container(spec.id) {
+                if existing.state.status == .running { return }
+                try? runtime.delete(spec.id, force: true)
+            }
+            try runtime.create(spec)
+            do {
+                try runtime.start(spec.id)
+            } catch {
+                try? runtime.delete(spec.id, force: true)
+                throw error
+            }
+        }
+        lock.withLock { records[task.id]?.starting = false }
+        switch result {
+        case .success:
+            report(task.id, .running, message: "started")
+            watch(task.id)
+            if lock.withLock({ records[task.id]?.stopping ?? false }) { shutdown(task.id) }
+        case .failure(let error):
+            report(task.id, .failed, message: "starting failed", error: "\(error)")
+        }
+    }
+
+    /// Attaches an exit watcher (a thread: `wait` blocks).
+    private func watch(_ taskID: ObjectID) {
+        let id = Self.containerID(taskID)
+        guard let container = runtime.container(id) else { return }
+        let already = lock.withLock { () -> Bool in
+            if records[taskID]?.watched == true { return true }
+            records[taskID]?.watched = true
+            return false
+        }
+        if already { return }
+        Thread.detachNewThread { [weak self] in
+            let status = container.wait()
+            self?.exited(taskID, status: status ?? .unknown, oomKilled: container.state.oomKilled)
+        }
+    }
+
+    private func exited(_ taskID: ObjectID, status: ExitStatus, oomKilled: Bool) {
+        let (stopping, limit) = lock.withLock { () -> (Bool, Int64) in
+            records[taskID]?.watched = false
+            let record = records[taskID]
+            return ((record?.stopping ?? true) || (record?.task.desiredState ?? .shutdown) > .running, record?.task.template.resources.limitMemoryBytes ?? 0)
+        }
+        if stopping {
+            report(taskID, .shutdown, message: "stopped (\(status))", exitCode: status.code)
+        } else if status == .exited(0) {
+            report(taskID, .complete, message: "finished (exit code 0)", exitCode: 0)
+        } else if oomKilled {
+            report(taskID, .failed, message: "killed", error: "out of memory: the container reached its memory limit of \(limit) bytes (\(status))", exitCode: status.code)
+        } else {
+            report(taskID, .failed, message: "exited", error: "task \(status)", exitCode: status.code)
+        }
+    }
+
+    /// A task the manager believes is past `accepted`: attach to its container, or report it lost.
+    private func adopt(_ taskID: ObjectID) {
+        let id = Self.containerID(taskID)
+        if let container = runtime.container(id) {
+            if container.state.status == .running {
+                watch(taskID)
+            } else {
+                exited(taskID, status: container.state.exitStatus ?? .unknown, oomKilled: container.state.oomKilled)
+            }
+        } else {
+            report(taskID, .failed, message: "lost", error: "the task's container is gone (the node restarted or its state was removed)")
+        }
+    }
+
+    private func adoptContainers() {
+        let ids = lock.withLock { records.filter { $0.value.observed.state >= .preparing && !$0.value.observed.state.isTerminal }.map(\.key) }
+        for id in ids.sorted() { adopt(id) }
+    }
+
+    // MARK: Container spec
+
+    func rwDirectory(_ taskID: ObjectID) -> String { configuration.stateDirectory + "/rw/" + taskID.rawValue }
+
+    func makeSpec(_ task: ServiceTask, image: PreparedImage) throws -> ContainerSpec {
+        let template = task.template
+        let config = image.config
+        var command: [String]
+        if !template.command.isEmpty {
+            command = template.command + template.arguments
+        } else {
+            command = (config?.entrypoint ?? []) + (template.arguments.isEmpty ? (config?.cmd ?? []) : template.arguments)
+        }
+        guard !command.isEmpty else {
+            throw AgentError.invalidTask("no command: image \(template.image) has no entrypoint or cmd; give one after the image name")
+        }
+        for port in template.ports where port.publishedPort != port.targetPort {
+            throw AgentError.invalidTask("port \(port.publishedPort):\(port.targetPort): with host networking a task listens on the published port itself; publish P:P (bridge networking comes later)")
+        }
+        var environment = config?.env ?? []
+        environment += template.environment
+        environment += ["SHOAL_TASK_ID=\(task.id)", "SHOAL_TASK_SLOT=\(task.slot)", "SHOAL_SERVICE_ID=\(task.serviceID)",
+                        "SHOAL_NODE_ID=\(task.nodeID?.rawValue ?? "")"]
+        var limits = ResourceLimits()
+        if template.resources.limitMemoryBytes > 0 { limits.memoryLimitBytes = template.resources.limitMemoryBytes }
+        if template.resources.limitNanoCPUs > 0 {
+            limits.cpuQuotaMicroseconds = max(1000, template.resources.limitNanoCPUs * ResourceLimits.defaultCPUPeriodMicroseconds / 1_000_000_000)
+        }
+        var mounts: [BindMount] = []
+        for mount in template.mounts {
+            switch mount.kind {
+            case .bind:
+                mounts.append(BindMount(source: mount.source, destination: mount.target, readOnly: mount.readOnly))
+            case .volume:
+                guard !mount.source.contains("/"), mount.source != "..", mount.source != "." else {
+                    throw AgentError.invalidTask("volume name '\(mount.source)' must not contain '/'")
+                }
+                let path = configuration.stateDirectory + "/volumes/" + mount.source
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                mounts.append(BindMount(source: path, destination: mount.target, readOnly: mount.readOnly))
+            }
+        }
+        let rw = rwDirectory(task.id)
+        let user = template.user.isEmpty ? (config?.user.flatMap { $0.isEmpty ? nil : $0 }) : template.user
+        let workdir = template.workingDirectory.isEmpty ? (config?.workingDir.flatMap { $0.isEmpty ? nil : $0 }) : template.workingDirectory
+        return ContainerSpec(
+            id: Self.containerID(task.id),
+            rootFilesystem: .overlay(lowerDirectories: image.lowerDirectories, upperDirectory: rw + "/upper", workDirectory: rw + "/work", mountPoint: rw + "/merged"),
+            command: command, environment: environment, user: user, workingDirectory: workdir,
+            hostname: String(task.id.rawValue.prefix(12)), network: .host, limits: limits, mounts: mounts)
+    }
+
+    // MARK: State file
+
+    private var recordsPath: String { configuration.stateDirectory + "/tasks.json" }
+
+    private func loadRecords() {
+        guard let data = FileManager.default.contents(atPath: recordsPath),
+              let saved = try? JSONDecoder().decode([Record].self, from: data) else { return }
+        for record in saved { records[record.task.id] = record }
+    }
+
+    private func saveRecords() {
+        let snapshot = lock.withLock { records.values.sorted { $0.task.id < $1.task.id } }
+        guard let data = try? JSONEncoder().encode(snapshot) else { return }
+        let temporary = recordsPath + ".tmp"
+        if FileManager.default.createFile(atPath: temporary, contents: data) {
+            rename(temporary, recordsPath)
+        }
+    }
+}
+
+/// Runs blocking work on its own thread, off Swift's cooperative pool.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async -> Result<T, any Error> {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(returning: Result { try body() })
+        }
+    }
+}
+
+/// What this host offers: every CPU and all memory (Docker's default).
+public enum HostResources {
+    public static func current() -> Node.Resources {
+        let cpus = Int64(ProcessInfo.processInfo.activeProcessorCount)
+        return Node.Resources(nanoCPUs: cpus * 1_000_000_000, memoryBytes: memoryBytes())
+    }
+
+    /// `MemTotal` from /proc/meminfo.
+    static func memoryBytes() -> Int64 {
+        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("MemTotal:") {
+            let fields = line.split(separator: " ")
+            if fields.count >= 2, let kilobytes = Int64(fields[1]) { return kilobytes * 1024 }
+        }
+        return 0
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import Images
+
+/// An image ready to run: its layers unpacked (topmost first, as overlayfs
+/// `lowerdir` wants them) and its execution defaults.
+public struct PreparedImage: Sendable {
+    public var reference: String
+    public var lowerDirectories: [String]
+    public var config: ImageConfig.ContainerConfig?
+
+    public init(reference: String, lowerDirectories: [String], config: ImageConfig.ContainerConfig?) {
+        self.reference = reference
+        self.lowerDirectories = lowerDirectories
+        self.config = config
+    }
+}
+
+/// Where the agent gets images from. The local content store today; the
+/// registry client plugs in as another source (pull into the store, then
+/// the same unpacking).
+public protocol ImageSource: Sendable {
+    /// Resolves `reference` and unpacks its layers. Throws an
+    /// ``AgentError`` a user can act on when the image is unknown or broken.
+    func prepare(reference: String) async throws -> PreparedImage
+}
+
+/// Images from the node's own content store, by tag (`shoal image import`),
+/// unpacked once per layer into `layerCacheDirectory/<digest hex>` and
+/// shared read-only by every container that uses the layer.
+public final class LocalImageSource: ImageSource, @unchecked Sendable {
+    public let store: ContentStore
+    public let layerCacheDirectory: String
+    private let lock = NSLock()
+
+    public init(store: ContentStore, layerCacheDirectory: String) throws {
+        self.store = store
+        self.layerCacheDirectory = layerCacheDirectory
+        try FileManager.default.createDirectory(atPath: layerCacheDirectory, withIntermediateDirectories: true)
+    }
+
+    /// `busybox` is looked up as given, then as `busybox:latest`.
+    static func candidates(_ reference: String) -> [String] {
+        let lastComponent = reference.split(separator: "/").last.map(String.init) ?? reference
+        if lastComponent.contains(":") || reference.contains("@") { return [reference] }
+        return [reference, reference + ":latest"]
+    }
+
+    public func prepare(reference: String) async throws -> PreparedImage {
+        // Blocking file work (SQLite, extraction): keep it off the cooperative pool.
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PreparedImage, any Error>) in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try self.prepareBlocking(reference: reference) })
+            }
+        }
+    }
+
+    func prepareBlocking(reference: String) throws -> PreparedImage {
+        var manifestDigest: Digest?
+        for candidate in Self.candidates(reference) {
+            if let digest = try? store.resolve(tag: candidate) {
+                manifestDigest = digest
+                break
+            }
+        }
+        guard let manifestDigest else { throw AgentError.imageNotFound(reference) }
+        let manifest: ImageManifest
+        do {
+            var document = try ImageDocument.decode(try store.read(manifestDigest, maximumBytes: Int64(ImageDocument.maximumManifestBytes)))
+            if case .index(let index) = document {
+                guard let entry = index.manifests.first(where: { $0.platform == nil || ($0.platform?.os == "linux" && $0.platform?.architecture == Self.architecture) }) else {
+                    throw AgentError.imageUnusable(reference, "the index has no linux/\(Self.architecture) manifest")
+                }
+                document = try ImageDocument.decode(try store.read(entry.digest, maximumBytes: Int64(ImageDocument.maximumManifestBytes)))
+            }
+            guard case .manifest(let decoded) = document else { throw AgentError.imageUnusable(reference, "nested indexes are not supported") }
+            manifest = decoded
+        } catch let error as AgentError {
+            throw error
+        } catch {
+            throw AgentError.imageUnusable(reference, "its manifest cannot be read: \(error)")
+        }
+        var config: ImageConfig?
+        if let bytes = try? store.read(manifest.config.digest, maximumBytes: Int64(ImageDocument.maximumConfigBytes)) {
+            config = try? ImageDocument.decodeConfig(bytes)
+        }
+        var directories: [String] = []
+        for (index, layer) in manifest.layers.enumerated() {
+            let expected = config.flatMap { index < $0.rootfs.diffIDs.count ? $0.rootfs.diffIDs[index] : nil }
+            directories.append(try unpack(layer.digest, expectedDiffID: expected, reference: reference))
+        }
+        guard !directories.isEmpty else { throw AgentError.imageUnusable(reference, "the image has no layers") }
+        return PreparedImage(reference: reference, lowerDirectories: directories.reversed(), config: config?.config)
+    }
+
+    /// Unpacks one layer unless it already is; one extraction at a time.
+    private func unpack(_ digest: Digest, expectedDiffID: Digest?, reference: String) throws -> String {
+        let target = layerCacheDirectory + "/" + digest.hex
+        lock.lock()
+        defer { lock.unlock() }
+        if FileManager.default.fileExists(atPath: target) { return target }
+        guard store.contains(digest) else { throw AgentError.imageUnusable(reference, "layer \(digest) is missing from the content store") }
+        let temporary = target + ".partial"
+        try? FileManager.default.removeItem(atPath: temporary)
+        do {
+            try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+            let extractor = try LayerExtractor(rootPath: temporary, options: LayerExtractor.Options(mode: .overlay))
+            _ = try extractor.extract(layerAt: store.path(for: digest), expectedDiffID: expectedDiffID)
+            try FileManager.default.moveItem(atPath: temporary, toPath: target)
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw AgentError.imageUnusable(reference, "unpacking layer \(digest) failed: \(error)")
+        }
+        return target
+    }
+
+    static var architecture: String {
+        #if arch(x86_64)
+        return "amd64"
+        #elseif arch(arm64)
+        return "arm64"
+        #else
+        return "unknown"
+        #endif
+    }
+}

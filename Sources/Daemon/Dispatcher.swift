@@ -1,0 +1,352 @@
+import Agent
+import ClusterState
+import Foundation
+import Manager
+import Net
+import RPC
+
+/// The manager side of agent sessions (swarmkit's dispatcher). Every
+/// manager serves it; writes go through the leader like every write.
+///
+/// - `session` (server stream): the caller's certificate names its node.
+///   Opening marks the node ready with the resources it reports, then
+///   streams its tasks: the full list first, then changes, coalesced while
+///   the agent is slow to consume (the RPC stream's credit is the
+///   back-pressure: nothing queues but the latest state of each task).
+/// - `heartbeat`: the leader keeps a deadline per node
+///   (``HeartbeatTracker``); a follower forwards each heartbeat to it. A
+///   node whose deadline passes is marked down (the orchestrator then
+///   replaces its tasks); its next heartbeat marks it ready again.
+/// - `status`: task status batches, proposed as one command; only forward
+///   transitions of the caller's own tasks pass.
+final class Dispatcher: @unchecked Sendable {
+    weak var manager: ManagerNode?
+    let heartbeatPeriod: Duration
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var sessions: [String: Session] = [:]
+    private var sessionByNode: [ObjectID: String] = [:]
+    private var tracker: HeartbeatTracker
+    private var routing: Task<Void, Never>?
+
+    var heartbeatPeriodMilliseconds: Int64 {
+        heartbeatPeriod.components.seconds * 1000 + heartbeatPeriod.components.attoseconds / 1_000_000_000_000_000
+    }
+
+    init(manager: ManagerNode, heartbeatPeriod: Duration) {
+        self.manager = manager
+        self.heartbeatPeriod = heartbeatPeriod
+        let period = heartbeatPeriod.components.seconds * 1000 + heartbeatPeriod.components.attoseconds / 1_000_000_000_000_000
+        tracker = HeartbeatTracker(periodMilliseconds: max(period, 1))
+    }
+
+    /// Starts routing committed task changes to the sessions.
+    func start() {
+        guard let manager else { return }
+        let events = manager.raft.watch()
+        routing = Task { [weak self] in
+            for await event in events {
+                guard let self else { return }
+                self.route(event)
+            }
+        }
+    }
+
+    func stop() {
+        routing?.cancel()
+        let all = lock.withLock {
+            defer { sessions.removeAll(); sessionByNode.removeAll() }
+            return Array(sessions.values)
+        }
+        for session in all { session.finish() }
+    }
+
+    var sessionCount: Int { lock.withLock { sessions.count } }
+
+    // MARK: Sessions
+
+    final class Session: @unchecked Sendable {
+        let id: String
+        let nodeID: ObjectID
+        private let lock = NSLock()
+        // Guarded by `lock`.
+        private var snapshotIndex: UInt64?
+        private var buffered: [ClusterEvent] = []
+        private var first: AssignmentBatch?
+        private var pendingTasks: [ObjectID: ServiceTask] = [:]
+        private var pendingRemoved: Set<ObjectID> = []
+        private var sentDesired: [ObjectID: ServiceTask.State] = [:]
+        private var finished = false
+        private let signals: AsyncStream<Void>
+        private let signal: AsyncStream<Void>.Continuation
+        private var iterator: AsyncStream<Void>.AsyncIterator
+        let periodMilliseconds: Int64
+
+        init(id: String, nodeID: ObjectID, periodMilliseconds: Int64) {
+            self.id = id
+            self.nodeID = nodeID
+            self.periodMilliseconds = periodMilliseconds
+            (signals, signal) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            iterator = signals.makeAsyncIterator()
+        }
+
+        /// Tasks the agent acts on: assigned (or later), or told to stop.
+        static func concerns(_ task: ServiceTask) -> Bool {
+            task.status.state >= .assigned || task.desiredState > .running
+        }
+
+        /// The full list as of `state`; events up to its applied index are already in it.
+        func snapshot(_ state: ClusterState) {
+            let tasks = state.tasks(onNode: nodeID).filter(Self.concerns)
+            lock.withLock {
+                for task in tasks { sentDesired[task.id] = task.desiredState }
+                first = AssignmentBatch(sessionID: id, full: true, tasks: tasks, removedTaskIDs: [], heartbeatPeriodMilliseconds: periodMilliseconds)
+                snapshotIndex = state.appliedIndex
+                let early = buffered
+                buffered = []
+                for event in early { add(event) }
+            }
+            signal.yield()
+        }
+
+        func enqueue(_ event: ClusterEvent) {
+            lock.withLock {
+                if snapshotIndex == nil { buffered.append(event) } else { add(event) }
+            }
+            signal.yield()
+        }
+
+        /// Under `lock`.
+        private func add(_ event: ClusterEvent) {
+            guard let snapshotIndex, event.index > snapshotIndex, case .task(let task) = event.object else { return }
+            if event.action == .removed {
+                pendingTasks[task.id] = nil
+                if sentDesired.removeValue(forKey: task.id) != nil { pendingRemoved.insert(task.id) }
+                return
+            }
+            guard Self.concerns(task), sentDesired[task.id] != task.desiredState else { return }
+            sentDesired[task.id] = task.desiredState
+            pendingTasks[task.id] = task
+            pendingRemoved.remove(task.id)
+        }
+
+        /// The next batch to send; waits for one. Nil: the session ended.
+        func next() async -> AssignmentBatch? {
+            while true {
+                let batch: AssignmentBatch? = lock.withLock {
+                    if finished { return nil }
+                    if let first {
+                        self.first = nil
+                        pendingTasks.removeAll()
+                        pendingRemoved.removeAll()
+                        return first
+                    }
+                    guard snapshotIndex != nil, !pendingTasks.isEmpty || !pendingRemoved.isEmpty else { return nil }
+                    defer {
+                        pendingTasks.removeAll()
+                        pendingRemoved.removeAll()
+                    }
+                    return AssignmentBatch(sessionID: id, full: false, tasks: pendingTasks.values.sorted { $0.id < $1.id },
+                                           removedTaskIDs: pendingRemoved.sorted(), heartbeatPeriodMilliseconds: periodMilliseconds)
+                }
+                if let batch { return batch }
+                if lock.withLock({ finished }) || Task.isCancelled { return nil }
+                guard await iterator.next() != nil else { return nil }
+            }
+        }
+
+        func finish() {
+            lock.withLock { finished = true }
+            signal.finish()
+        }
+    }
+
+    /// Opens a session for `nodeID` (replacing an older one of the same
+    /// node): marks the node ready and takes the snapshot of its tasks.
+    func openSession(nodeID: ObjectID, request: SessionRequest) async throws -> Session {
+        guard let manager else { throw APIError(status: 503, code: "stopping", message: "this manager is stopping") }
+        var generator = SecureRandom()
+        let session = Session(id: ObjectID.random(using: &generator).rawValue, nodeID: nodeID, periodMilliseconds: heartbeatPeriodMilliseconds)
+        let replaced: Session? = lock.withLock {
+            let old = sessionByNode[nodeID].flatMap { sessions.removeValue(forKey: $0) }
+            sessions[session.id] = session
+            sessionByNode[nodeID] = session.id
+            return old
+        }
+        replaced?.finish()
+        do {
+            guard let node = try await manager.read(stale: true, { $0.node(nodeID) }) else {
+                throw APIError(status: 404, code: "not_found", message: "node \(nodeID) is not part of the cluster", hint: "join it again")
+            }
+            var status = node.status
+            status.state = .ready
+            status.message = ""
+            if !request.hostname.isEmpty { status.hostname = request.hostname }
+            if !request.address.isEmpty { status.address = request.address }
+            if !request.platform.isEmpty { status.platform = request.platform }
+            status.resources = request.resources
+            if status != node.status { try await manager.propose(.updateNodeStatus(id: nodeID, status: status)) }
+            try await heartbeat(nodeID: nodeID)
+            let state = try await manager.read(stale: true) { $0 }
+            session.snapshot(state)
+        } catch {
+            close(session)
+            throw error
+        }
+        return session
+    }
+
+    func close(_ session: Session) {
+        lock.withLock {
+            if sessions[session.id] === session {
+                sessions[session.id] = nil
+                if sessionByNode[session.nodeID] == session.id { sessionByNode[session.nodeID] = nil }
+            }
+        }
+        session.finish()
+    }
+
+    private func route(_ event: ClusterEvent) {
+        guard case .task(let task) = event.object, let nodeID = task.nodeID else { return }
+        let session = lock.withLock { sessionByNode[nodeID].flatMap { sessions[$0] } }
+        session?.enqueue(event)
+    }
+
+    private func session(_ id: String, of nodeID: ObjectID) throws -> Session {
+        guard let session = lock.withLock({ sessions[id] }), session.nodeID == nodeID else {
+            throw APIError(status: 404, code: "session_unknown", message: "session \(id) of node \(nodeID) is not open on this manager", hint: "open a new session")
+        }
+        return session
+    }
+
+    // MARK: Heartbeats
+
+    /// A heartbeat on `sessionID`.
+    func heartbeat(nodeID: ObjectID, sessionID: String) async throws -> HeartbeatReply {
+        _ = try session(sessionID, of: nodeID)
+        try await heartbeat(nodeID: nodeID)
+        return HeartbeatReply(periodMilliseconds: heartbeatPeriodMilliseconds)
+    }
+
+    private func heartbeat(nodeID: ObjectID) async throws {
+        guard let manager else { return }
+        if manager.raft.status.role == .leader {
+            try await leaderHeartbeat(nodeID)
+        } else {
+            _ = try await manager.onLeader(.heartbeat(nodeID: nodeID))
+        }
+    }
+
+    /// On the leader: moves the node's deadline; a node marked down comes back.
+    func leaderHeartbeat(_ nodeID: ObjectID) async throws {
+        guard let manager else { return }
+        let now = Support.nowMilliseconds()
+        lock.withLock { tracker.beat(nodeID, now: now) }
+        if let node = try await manager.raft.read(linearizable: false, { $0.node(nodeID) }), node.status.state != .ready {
+            var status = node.status
+            status.state = .ready
+            status.message = ""
+            _ = try await manager.raft.propose(.updateNodeStatus(id: nodeID, status: status), timeMilliseconds: now)
+        }
+    }
+
+    /// A new leader expects every ready node that holds live tasks to
+    /// heartbeat within one deadline (nodes without tasks are not chased).
+    func leadershipStarted(_ state: ClusterState, now: Int64) {
+        var fresh = HeartbeatTracker(periodMilliseconds: heartbeatPeriodMilliseconds)
+        for node in state.nodes where node.status.state == .ready {
+            if state.tasks(onNode: node.id).contains(where: { !$0.status.state.isTerminal }) { fresh.expect(node.id, now: now) }
+        }
+        lock.withLock {
+            for (node, deadline) in tracker.deadlines where deadline > now { fresh.beat(node, now: deadline - fresh.deadlineMilliseconds) }
+            tracker = fresh
+        }
+    }
+
+    /// On the leader: the nodes whose deadline passed, to be marked down.
+    func expiredNodes(now: Int64) -> [ObjectID] {
+        lock.withLock { tracker.expire(now: now) }
+    }
+
+    var deadlineMilliseconds: Int64 { lock.withLock { tracker.deadlineMilliseconds } }
+
+    // MARK: Status
+
+    /// Proposes the forward transitions among `reports` for `nodeID`'s own tasks.
+    func reportStatus(nodeID: ObjectID, sessionID: String, reports: [TaskStatusReport]) async throws {
+        _ = try session(sessionID, of: nodeID)
+        guard let manager else { return }
+        let commands: [ClusterCommand] = try await manager.read(stale: true) { state in
+            reports.compactMap { report in
+                guard let task = state.task(report.taskID), task.nodeID == nodeID else { return nil }
+                let current = task.status.state
+                if report.status.state < current || (current.isTerminal && report.status.state != current) || report.status == task.status { return nil }
+                return .updateTaskStatus(id: report.taskID, status: report.status)
+            }
+        }
+        guard !commands.isEmpty else { return }
+        do {
+            try await manager.propose(commands.count == 1 ? commands[0] : .batch(commands))
+        } catch {
+            // One stale report refuses the whole batch: send the rest alone.
+            guard commands.count > 1 else { return }
+            for command in commands { _ = try? await manager.propose(command) }
+        }
+    }
+
+    // MARK: RPC
+
+    func register(on server: RPCServer) {
+        server.registerStream(DispatcherMethods.session, access: .anyNode) { [weak self] request, writer in
+            guard let self else { return }
+            let session: Session
+            do {
+                let nodeID = try Self.nodeID(request.caller)
+                let body = try WireJSON.decode(SessionRequest.self, from: request.payload)
+                session = try await self.openSession(nodeID: nodeID, request: body)
+            } catch {
+                try await writer.send(WireJSON.encode(DispatcherReply<AssignmentBatch>(error: Self.wireError(error))))
+                return
+            }
+            defer { self.close(session) }
+            while let batch = await session.next() {
+                try await writer.send(WireJSON.encode(DispatcherReply(value: batch)))
+            }
+        }
+        server.register(DispatcherMethods.heartbeat, access: .anyNode) { [weak self] request in
+            var reply = DispatcherReply<HeartbeatReply>()
+            do {
+                guard let self else { throw APIError(status: 503, code: "stopping", message: "this manager is stopping") }
+                let body = try WireJSON.decode(HeartbeatRequest.self, from: request.payload)
+                reply.value = try await self.heartbeat(nodeID: try Self.nodeID(request.caller), sessionID: body.sessionID)
+            } catch {
+                reply.error = Self.wireError(error)
+            }
+            return WireJSON.encode(reply)
+        }
+        server.register(DispatcherMethods.status, access: .anyNode) { [weak self] request in
+            var reply = DispatcherReply<DispatcherEmpty>()
+            do {
+                guard let self else { throw APIError(status: 503, code: "stopping", message: "this manager is stopping") }
+                let body = try WireJSON.decode(StatusBatch.self, from: request.payload)
+                try await self.reportStatus(nodeID: try Self.nodeID(request.caller), sessionID: body.sessionID, reports: body.reports)
+                reply.value = DispatcherEmpty()
+            } catch {
+                reply.error = Self.wireError(error)
+            }
+            return WireJSON.encode(reply)
+        }
+    }
+
+    static func nodeID(_ identity: NodeIdentity?) throws -> ObjectID {
+        guard let identity, let id = ObjectID(identity.nodeID) else {
+            throw APIError(status: 403, code: "permission_denied", message: "the caller's certificate names no node", hint: "join the cluster")
+        }
+        return id
+    }
+
+    static func wireError(_ error: any Error) -> DispatcherError {
+        let apiError = APIError.from(error)
+        return DispatcherError(code: apiError.code, message: apiError.message)
+    }
+}

@@ -1,0 +1,419 @@
+import ClusterState
+import Daemon
+import Foundation
+import HTTP
+
+/// `shoal service create|ls|ps|inspect|scale|update|rm|logs`, with Docker's
+/// flags where they exist.
+enum ServiceCommands {
+    static let usage = """
+        shoal service create [--name N] [--replicas N] [--mode replicated|global] [--constraint EXPR]... [--placement-pref spread=node.labels.K]...
+                             [--max-replicas-per-node N] [--reserve-memory B] [--limit-memory B] [--reserve-cpu C] [--limit-cpu C]
+                             [--restart-condition none|on-failure|any] [--restart-delay D] [--restart-max-attempts N] [--restart-window D]
+                             [--publish [mode=host,]P:T[/udp]]... [--mount type=bind|volume,src=S,dst=D[,readonly]]... [-e K=V]...
+                             [--label K=V]... [--user U] [--workdir DIR] [--stop-grace-period D] [--detach] IMAGE [COMMAND [ARG...]]
+        shoal service ls | ps SERVICE | inspect SERVICE... | scale SERVICE=N... | rm SERVICE... | logs SERVICE
+        shoal service update [--image I] [--replicas N] [--force] [-e K=V]... [--env-rm K]... [--limit-memory B] ... [--detach] SERVICE
+        """
+
+    static let switches: Set<String> = ["--detach", "-d", "--force", "--quiet", "-q", "--json"]
+
+    static func run(_ rest: [String]) -> Int32 {
+        ClusterCommands.blocking {
+            do {
+                // Flags end at the image: everything after it is the command.
+                let (options, command) = splitCommand(rest)
+                let arguments = try ClusterCommands.Arguments(options, switches: switches)
+                let host = arguments.value("--host") ?? ProcessInfo.processInfo.environment["SHOAL_HOST"] ?? "unix://\(DaemonSettings.defaultSocketPath)"
+                let client = try ControlClient(host: host, tlsDirectory: arguments.value("--tls-dir") ?? ProcessInfo.processInfo.environment["SHOAL_TLS_DIR"])
+                defer { Task { await client.shutdown() } }
+                let format = arguments.value("--format") ?? (arguments.switches.contains("--json") ? "json" : "table")
+                guard format == "table" || format == "json" else { throw ClusterCommands.Failure(description: "--format must be table or json") }
+                return try await dispatch(arguments, command: command, client: client, json: format == "json")
+            } catch let error as APIError {
+                var text = "shoal service: \(error.message)"
+                if !error.hint.isEmpty { text += "\nhint: \(error.hint)" }
+                FileHandle.standardError.write(Data((text + "\n").utf8))
+                return 1
+            } catch {
+                FileHandle.standardError.write(Data("shoal service: \(ClusterCommands.describe(error))\n".utf8))
+                return 1
+            }
+        }
+    }
+
+    /// `create IMAGE CMD...`: the first positional after `create` is the
+    /// image, and what follows it is the command, flags included.
+    static func splitCommand(_ rest: [String]) -> ([String], [String]) {
+        guard rest.first == "create" else { return (rest, []) }
+        var index = 1
+        var positionals = 0
+        while index < rest.count {
+            let argument = rest[index]
+            if argument.hasPrefix("-") && argument.count > 1 {
+                if !argument.contains("=") && !switches.contains(argument) { index += 1 }
+            } else {
+                positionals += 1
+                if positionals == 1 { return (Array(rest[..<(index + 1)]), Array(rest[(index + 1)...])) }
+            }
+            index += 1
+        }
+        return (rest, [])
+    }
+
+    static func dispatch(_ arguments: ClusterCommands.Arguments, command: [String], client: ControlClient, json: Bool) async throws -> Int32 {
+        guard let subcommand = arguments.positional.first else { throw ClusterCommands.Failure(description: "usage:\n" + usage) }
+        let targets = Array(arguments.positional.dropFirst())
+        switch subcommand {
+        case "create":
+            guard targets.count == 1 else { throw ClusterCommands.Failure(description: "usage: shoal service create [OPTIONS] IMAGE [COMMAND [ARG...]]") }
+            var template = TaskTemplate(image: targets[0])
+            if let first = command.first {
+                template.command = [first]
+                template.arguments = Array(command.dropFirst())
+            }
+            var spec = Service.Spec(name: arguments.value("--name") ?? generatedName(), task: template)
+            try apply(arguments, to: &spec, creating: true)
+            let service: Service = try await client.call(.post, "/v1/services", json: spec)
+            print(service.id)
+            flush()
+            if arguments.switches.contains("--detach") || arguments.switches.contains("-d") { return 0 }
+            return try await waitConverged(service.id, client: client)
+
+        case "ls", "list":
+            let services: [Service] = try await client.call(.get, "/v1/services")
+            if json { return ClusterCommands.output(services) }
+            let tasks: [ServiceTask] = try await client.call(.get, "/v1/tasks")
+            ClusterCommands.printTable(["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"], services.map { service in
+                let running = tasks.filter { $0.serviceID == service.id && $0.status.state == .running && $0.desiredState == .running }.count
+                let desired: String
+                switch service.spec.mode {
+                case .replicated(let replicas): desired = "\(replicas)"
+                case .global, .globalJob: desired = "\(tasks.filter { $0.serviceID == service.id && $0.desiredState == .running }.count)"
+                case .replicatedJob(let completions, _): desired = "\(completions)"
+                }
+                return [String(service.id.rawValue.prefix(12)), service.spec.name, modeName(service.spec.mode), "\(running)/\(desired)",
+                        service.spec.task.image, service.spec.task.ports.map { "*:\($0.publishedPort)->\($0.targetPort)/\($0.transportProtocol.rawValue)" }.joined(separator: ",")]
+            })
+            return 0
+
+        case "ps":
+            guard targets.count == 1 else { throw ClusterCommands.Failure(description: "usage: shoal service ps SERVICE") }
+            let service = try await lookup(targets[0], client: client)
+            let tasks: [ServiceTask] = try await client.call(.get, "/v1/tasks?service=\(service.id)")
+            if json { return ClusterCommands.output(tasks) }
+            let nodes: [NodeView] = try await client.call(.get, "/v1/nodes")
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let sorted = tasks.sorted { $0.slot != $1.slot ? $0.slot < $1.slot : $0.meta.createdIndex > $1.meta.createdIndex }
+            ClusterCommands.printTable(["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"], sorted.map { task in
+                let node = task.nodeID.map { id in nodes.first { $0.id == id.rawValue }?.status.hostname ?? id.rawValue } ?? ""
+                let name = task.slot > 0 ? "\(service.spec.name).\(task.slot)" : "\(service.spec.name).\(task.nodeID?.rawValue.prefix(12) ?? "-")"
+                let age = max(0, now - task.status.timestampMilliseconds) / 1000
+                var error = task.status.error
+                if error.isEmpty && task.status.state == .pending { error = task.status.message }
+                return [String(task.id.rawValue.prefix(12)), name, task.template.image, node, task.desiredState.description.capitalized,
+                        "\(task.status.state.description.capitalized) \(age) seconds ago", truncate(error, 80)]
+            })
+            return 0
+
+        case "inspect":
+            guard !targets.isEmpty else { throw ClusterCommands.Failure(description: "usage: shoal service inspect SERVICE...") }
+            var services: [Service] = []
+            for target in targets { services.append(try await lookup(target, client: client)) }
+            return ClusterCommands.output(services)
+
+        case "scale":
+            guard !targets.isEmpty else { throw ClusterCommands.Failure(description: "usage: shoal service scale SERVICE=REPLICAS...") }
+            var ids: [ObjectID] = []
+            for target in targets {
+                let parts = target.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, let replicas = Int(parts[1]) else { throw ClusterCommands.Failure(description: "'\(target)' is not SERVICE=REPLICAS") }
+                let service = try await lookup(String(parts[0]), client: client)
+                guard case .replicated = service.spec.mode else {
+                    throw ClusterCommands.Failure(description: "\(service.spec.name): scale can only be used with replicated services")
+                }
+                var spec = service.spec
+                spec.mode = .replicated(replicas: replicas)
+                let _: Service = try await client.call(.post, "/v1/services/\(service.id)/update",
+                                                       json: ServiceUpdateBody(version: service.meta.version, spec: spec, force: false))
+                print("\(service.spec.name) scaled to \(replicas)")
+                ids.append(service.id)
+            }
+            flush()
+            if arguments.switches.contains("--detach") || arguments.switches.contains("-d") { return 0 }
+            for id in ids where try await waitConverged(id, client: client) != 0 { return 1 }
+            return 0
+
+        case "update":
+            guard targets.count == 1 else { throw ClusterCommands.Failure(description: "usage: shoal service update [OPTIONS] SERVICE") }
+            let service = try await lookup(targets[0], client: client)
+            var spec = service.spec
+            if let image = arguments.value("--image") { spec.task.image = image }
+            try apply(arguments, to: &spec, creating: false)
+            let updated: Service = try await client.call(.post, "/v1/services/\(service.id)/update",
+                                                         json: ServiceUpdateBody(version: service.meta.version, spec: spec, force: arguments.switches.contains("--force")))
+            print(updated.spec.name)
+            flush()
+            if arguments.switches.contains("--detach") || arguments.switches.contains("-d") { return 0 }
+            return try await waitConverged(updated.id, client: client)
+
+        case "rm", "remove":
+            guard !targets.isEmpty else { throw ClusterCommands.Failure(description: "usage: shoal service rm SERVICE...") }
+            for target in targets {
+                let service = try await lookup(target, client: client)
+                try await client.perform(.delete, "/v1/services/\(service.id)")
+                print(target)
+            }
+            return 0
+
+        case "logs":
+            guard targets.count == 1 else { throw ClusterCommands.Failure(description: "usage: shoal service logs SERVICE") }
+            let service = try await lookup(targets[0], client: client)
+            let tasks: [ServiceTask] = try await client.call(.get, "/v1/tasks?service=\(service.id)")
+            var failures = 0
+            for task in tasks.sorted(by: { ($0.slot, $0.meta.createdIndex) < ($1.slot, $1.meta.createdIndex) }) where task.status.state >= .starting {
+                let prefix = "\(service.spec.name).\(task.slot).\(task.id.rawValue.prefix(12)) | "
+                let response = try await client.send(.get, "/v1/tasks/\(task.id)/logs")
+                if let error = response.error {
+                    FileHandle.standardError.write(Data("\(prefix)\(error.message)\n".utf8))
+                    failures += 1
+                    continue
+                }
+                let logs = try JSONDecoder().decode(TaskLogsView.self, from: Data(response.body))
+                for line in (logs.standardOutput + logs.standardError).split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+                    print(prefix + line)
+                }
+            }
+            return failures == 0 ? 0 : 1
+
+        default:
+            throw ClusterCommands.Failure(description: "unknown service command \(subcommand)\nusage:\n" + usage)
+        }
+    }
+
+    struct ServiceUpdateBody: Encodable {
+        var version: UInt64
+        var spec: Service.Spec
+        var force: Bool
+    }
+
+    static func lookup(_ key: String, client: ControlClient) async throws -> Service {
+        try await client.call(.get, "/v1/services/" + PercentEncoding.encode(key))
+    }
+
+    /// Waits until the service's tasks run, printing progress as `docker service create` does.
+    static func waitConverged(_ id: ObjectID, client: ControlClient, timeout: Duration = .seconds(120)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        var last = ""
+        while ContinuousClock.now < deadline {
+            let service: Service = try await client.call(.get, "/v1/services/\(id)")
+            let tasks: [ServiceTask] = try await client.call(.get, "/v1/tasks?service=\(id)")
+            let live = tasks.filter { $0.desiredState == .running && $0.serviceForceUpdate == service.forceUpdate && $0.template == service.spec.task }
+            let running = live.filter { $0.status.state == .running }.count
+            let desired: Int
+            switch service.spec.mode {
+            case .replicated(let replicas): desired = replicas
+            case .global: desired = max(live.count, 1)
+            case .replicatedJob, .globalJob:
+                print("job created; follow it with `shoal service ps \(service.spec.name)`")
+                return 0
+            }
+            let stale = tasks.filter { $0.desiredState == .running && !live.contains($0) && !$0.status.state.isTerminal }.count
+            var line = "\(running)/\(desired) running"
+            if let failed = tasks.filter({ $0.status.state >= .failed && !$0.status.error.isEmpty }).max(by: { $0.status.timestampMilliseconds < $1.status.timestampMilliseconds }) {
+                line += "  (last error: \(truncate(failed.status.error, 100)))"
+            } else if let pending = live.first(where: { $0.status.state == .pending && !$0.status.message.isEmpty && $0.status.message != "waiting to be scheduled" }) {
+                line += "  (pending: \(pending.status.message))"
+            }
+            if line != last {
+                print(line)
+                flush()
+                last = line
+            }
+            if running == desired && live.count == desired && stale == 0 && tasks.allSatisfy({ $0.desiredState == .running || $0.status.state.isTerminal }) {
+                print("verify: Service \(service.spec.name) converged")
+                return 0
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        FileHandle.standardError.write(Data("shoal service: the service did not converge within \(timeout); see `shoal service ps`\n".utf8))
+        return 1
+    }
+
+    static func apply(_ arguments: ClusterCommands.Arguments, to spec: inout Service.Spec, creating: Bool) throws {
+        func fail(_ text: String) -> ClusterCommands.Failure { ClusterCommands.Failure(description: text) }
+        if arguments.value("--health-cmd") != nil {
+            throw fail("--health-cmd: health checks are not built yet (they arrive with the runtime's exec-based probes); run without it")
+        }
+        let mode = arguments.value("--mode")
+        if let mode {
+            guard creating else { throw fail("--mode cannot change after creation") }
+            switch mode {
+            case "replicated": spec.mode = .replicated(replicas: 1)
+            case "global": spec.mode = .global
+            case "replicated-job": spec.mode = .replicatedJob(completions: 1, maxConcurrent: 1)
+            case "global-job": spec.mode = .globalJob
+            default: throw fail("--mode must be replicated, global, replicated-job or global-job")
+            }
+        }
+        if let text = arguments.value("--replicas") {
+            guard let replicas = Int(text) else { throw fail("--replicas must be a number") }
+            switch spec.mode {
+            case .replicated: spec.mode = .replicated(replicas: replicas)
+            case .replicatedJob(_, let concurrent): spec.mode = .replicatedJob(completions: replicas, maxConcurrent: max(concurrent, 1))
+            default: throw fail("--replicas can only be used with replicated mode")
+            }
+        }
+        var task = spec.task
+        task.placement.constraints += arguments.all("--constraint")
+        task.placement.constraints.removeAll { arguments.all("--constraint-rm").contains($0) }
+        task.placement.preferences += arguments.all("--placement-pref")
+        if let text = arguments.value("--max-replicas-per-node") {
+            guard let value = Int(text) else { throw fail("--max-replicas-per-node must be a number") }
+            task.placement.maxReplicasPerNode = value
+        }
+        if let text = arguments.value("--reserve-memory") { task.resources.reservedMemoryBytes = try bytes(text, "--reserve-memory") }
+        if let text = arguments.value("--limit-memory") { task.resources.limitMemoryBytes = try bytes(text, "--limit-memory") }
+        if let text = arguments.value("--reserve-cpu") { task.resources.reservedNanoCPUs = try nanoCPUs(text, "--reserve-cpu") }
+        if let text = arguments.value("--limit-cpu") { task.resources.limitNanoCPUs = try nanoCPUs(text, "--limit-cpu") }
+        if let text = arguments.value("--restart-condition") {
+            guard let condition = TaskTemplate.RestartPolicy.Condition(rawValue: text) else { throw fail("--restart-condition must be none, on-failure or any") }
+            task.restartPolicy.condition = condition
+        }
+        if let text = arguments.value("--restart-delay") { task.restartPolicy.delayMilliseconds = try milliseconds(text, "--restart-delay") }
+        if let text = arguments.value("--restart-window") { task.restartPolicy.windowMilliseconds = try milliseconds(text, "--restart-window") }
+        if let text = arguments.value("--restart-max-attempts") {
+            guard let value = Int(text) else { throw fail("--restart-max-attempts must be a number") }
+            task.restartPolicy.maxAttempts = value
+        }
+        if let text = arguments.value("--stop-grace-period") { task.stopGracePeriodMilliseconds = try milliseconds(text, "--stop-grace-period") }
+        if let user = arguments.value("--user") ?? arguments.value("-u") { task.user = user }
+        if let workdir = arguments.value("--workdir") ?? arguments.value("-w") { task.workingDirectory = workdir }
+        for name in arguments.all("--env-rm") { task.environment.removeAll { $0 == name || $0.hasPrefix(name + "=") } }
+        for entry in arguments.all("-e") + arguments.all("--env") {
+            let name = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
+            task.environment.removeAll { $0 == name || $0.hasPrefix(name + "=") }
+            task.environment.append(entry)
+        }
+        for label in arguments.all("--label") {
+            let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            spec.labels[String(parts[0])] = parts.count == 2 ? String(parts[1]) : ""
+        }
+        for text in arguments.all("--publish") + arguments.all("-p") { task.ports.append(try port(text)) }
+        for text in arguments.all("--mount") { task.mounts.append(try mount(text)) }
+        spec.task = task
+    }
+
+    static func port(_ text: String) throws -> TaskTemplate.PublishedPort {
+        func fail() -> ClusterCommands.Failure {
+            ClusterCommands.Failure(description: "--publish '\(text)' must be PUBLISHED:TARGET[/tcp|udp] or published=P,target=T[,mode=host][,protocol=udp]")
+        }
+        var published: Int?
+        var target: Int?
+        var transport = TaskTemplate.PublishedPort.TransportProtocol.tcp
+        var mode = TaskTemplate.PublishedPort.Mode.host
+        if text.contains("=") {
+            for field in text.split(separator: ",") {
+                let parts = field.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { throw fail() }
+                switch parts[0] {
+                case "published": published = Int(parts[1])
+                case "target": target = Int(parts[1])
+                case "mode":
+                    guard let value = TaskTemplate.PublishedPort.Mode(rawValue: parts[1]) else { throw fail() }
+                    mode = value
+                case "protocol":
+                    guard let value = TaskTemplate.PublishedPort.TransportProtocol(rawValue: parts[1]) else { throw fail() }
+                    transport = value
+                default: throw fail()
+                }
+            }
+        } else {
+            var body = Substring(text)
+            if let slash = body.firstIndex(of: "/") {
+                guard let value = TaskTemplate.PublishedPort.TransportProtocol(rawValue: String(body[body.index(after: slash)...])) else { throw fail() }
+                transport = value
+                body = body[..<slash]
+            }
+            let parts = body.split(separator: ":").map { Int($0) }
+            guard parts.count == 2 || parts.count == 1 else { throw fail() }
+            published = parts[0]
+            target = parts.last!
+        }
+        guard let published, let target else { throw fail() }
+        if mode == .ingress {
+            throw ClusterCommands.Failure(description: "--publish mode=ingress: the routing mesh is not built yet; publish with mode=host")
+        }
+        return TaskTemplate.PublishedPort(publishedPort: published, targetPort: target, transportProtocol: transport, mode: mode)
+    }
+
+    static func mount(_ text: String) throws -> TaskTemplate.Mount {
+        var kind = TaskTemplate.Mount.Kind.volume
+        var source = ""
+        var target = ""
+        var readOnly = false
+        for field in text.split(separator: ",") {
+            let parts = field.split(separator: "=", maxSplits: 1).map(String.init)
+            switch parts[0] {
+            case "type":
+                guard parts.count == 2, let value = TaskTemplate.Mount.Kind(rawValue: parts[1]) else {
+                    throw ClusterCommands.Failure(description: "--mount type must be bind or volume")
+                }
+                kind = value
+            case "src", "source": source = parts.count == 2 ? parts[1] : ""
+            case "dst", "destination", "target": target = parts.count == 2 ? parts[1] : ""
+            case "readonly", "ro": readOnly = parts.count == 1 || parts[1] == "true" || parts[1] == "1"
+            default: throw ClusterCommands.Failure(description: "--mount: unknown field '\(parts[0])' (type, src, dst, readonly)")
+            }
+        }
+        return TaskTemplate.Mount(kind: kind, source: source, target: target, readOnly: readOnly)
+    }
+
+    /// `512m`, `1g`, `1048576`.
+    static func bytes(_ text: String, _ flag: String) throws -> Int64 {
+        let lower = text.lowercased()
+        let units: [(String, Int64)] = [("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30), ("kb", 1 << 10), ("mb", 1 << 20), ("gb", 1 << 30),
+                                        ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
+        for (suffix, scale) in units where lower.hasSuffix(suffix) {
+            if let value = Double(lower.dropLast(suffix.count)) { return Int64(value * Double(scale)) }
+        }
+        guard let value = Int64(lower) else { throw ClusterCommands.Failure(description: "\(flag) '\(text)' is not a size like 512m or 1g") }
+        return value
+    }
+
+    static func nanoCPUs(_ text: String, _ flag: String) throws -> Int64 {
+        guard let value = Double(text), value >= 0 else { throw ClusterCommands.Failure(description: "\(flag) '\(text)' is not a CPU count like 0.5") }
+        return Int64(value * 1e9)
+    }
+
+    /// `5s`, `300ms`, `1m`, `1h`.
+    static func milliseconds(_ text: String, _ flag: String) throws -> Int64 {
+        let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let value = Double(text.dropLast(suffix.count)) { return Int64(value * scale) }
+        }
+        throw ClusterCommands.Failure(description: "\(flag) '\(text)' is not a duration like 5s or 300ms")
+    }
+
+    static func modeName(_ mode: Service.Mode) -> String {
+        switch mode {
+        case .replicated: return "replicated"
+        case .global: return "global"
+        case .replicatedJob: return "replicated job"
+        case .globalJob: return "global job"
+        }
+    }
+
+    static func generatedName() -> String {
+        let adjectives = ["brave", "calm", "eager", "fair", "keen", "quick", "bold", "wise"]
+        let nouns = ["herring", "sprat", "anchovy", "minnow", "sardine", "smelt", "shad", "dace"]
+        return "\(adjectives.randomElement()!)_\(nouns.randomElement()!)"
+    }
+
+    static func truncate(_ text: String, _ length: Int) -> String {
+        let single = text.replacingOccurrences(of: "\n", with: " ")
+        return single.count <= length ? single : String(single.prefix(length - 1)) + "…"
+    }
+
+    static func flush() { _ = fflush(nil) }
+}
