@@ -1,0 +1,87 @@
+#!/bin/sh
+# A fresh machine to a running one-node Shoal cluster (`shoal dev`) with a
+# demo service: busybox httpd, 3 replicas, each answering curl. Builds the
+# release binary, imports a busybox-static root filesystem as
+# shoal.local/busybox:latest, starts `shoal dev --data /tmp/shoal-dev` in the
+# background, creates the service, waits for 3/3 running, curls every
+# replica, then removes the service and stops the daemon it started.
+#
+# Tasks use host networking (bridge networking is not built yet), so three
+# replicas on one node cannot all bind one port: each replica listens on
+# 8080 + its slot (8081, 8082, 8083), from the SHOAL_TASK_SLOT variable the
+# agent gives every task (as Docker's {{.Task.Slot}} template).
+set -eu
+cd "$(dirname "$0")/.."
+
+DATA=${SHOAL_DEMO_DATA:-/tmp/shoal-dev}
+SOCKET="$DATA/shoal.sock"
+export SHOAL_HOST="unix://$SOCKET"
+
+echo "dev-demo: building shoal (release)"
+# SHOAL_SCRATCH_PATH: build somewhere else than .build (a tree shared with other builds).
+set -- ${SHOAL_SCRATCH_PATH:+--scratch-path "$SHOAL_SCRATCH_PATH"}
+swift build -c release --product shoal "$@" 2>&1 | tail -n 3
+BIN="$(swift build -c release --show-bin-path "$@")/shoal"
+
+mkdir -p "$DATA"
+WORK=$(mktemp -d)
+DEV_PID=""
+cleanup() {
+    status=$?
+    if [ -n "$DEV_PID" ] && kill -0 "$DEV_PID" 2>/dev/null; then
+        "$BIN" service rm web >/dev/null 2>&1 || true
+        # The agent deletes the containers once their tasks are removed.
+        for _ in $(seq 1 100); do
+            ls "$DATA/containers/containers" 2>/dev/null | grep -q '^task-' || break
+            sleep 0.2
+        done
+        kill "$DEV_PID" 2>/dev/null || true
+        wait "$DEV_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+    if [ "$status" -ne 0 ]; then
+        echo "dev-demo: failed; the daemon's log:" >&2
+        tail -n 30 "$DATA/dev.log" >&2 2>/dev/null || true
+    fi
+    exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+echo "dev-demo: building a busybox-static root filesystem"
+ROOTFS="$WORK/rootfs"
+mkdir -p "$ROOTFS/bin" "$ROOTFS/etc" "$ROOTFS/tmp" "$ROOTFS/root" "$ROOTFS/proc" "$ROOTFS/sys" "$ROOTFS/dev" "$ROOTFS/www"
+cp /bin/busybox "$ROOTFS/bin/busybox"
+chroot "$ROOTFS" /bin/busybox --install -s /bin
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$ROOTFS/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$ROOTFS/etc/group"
+tar -C "$ROOTFS" -cf "$WORK/busybox.tar" .
+"$BIN" image import "$WORK/busybox.tar" shoal.local/busybox:latest --data "$DATA"
+
+echo "dev-demo: starting shoal dev --data $DATA (log: $DATA/dev.log)"
+"$BIN" dev --data "$DATA" --host "$SHOAL_HOST" > "$DATA/dev.log" 2>&1 &
+DEV_PID=$!
+for _ in $(seq 1 100); do
+    [ -S "$SOCKET" ] && "$BIN" service ls >/dev/null 2>&1 && break
+    kill -0 "$DEV_PID" 2>/dev/null || { echo "dev-demo: shoal dev exited" >&2; exit 1; }
+    sleep 0.2
+done
+"$BIN" service rm web >/dev/null 2>&1 && sleep 2 || true
+
+echo "dev-demo: shoal service create --name web --replicas 3 shoal.local/busybox:latest sh -c '... httpd -p \$((8080 + SHOAL_TASK_SLOT)) ...'"
+START=$(date +%s%N)
+"$BIN" service create --name web --replicas 3 --stop-grace-period 1s shoal.local/busybox:latest \
+    sh -c 'mkdir -p /www && echo "hello from web.$SHOAL_TASK_SLOT (task $SHOAL_TASK_ID)" > /www/index.html && exec httpd -f -p $((8080 + SHOAL_TASK_SLOT)) -h /www'
+END=$(date +%s%N)
+echo "dev-demo: 3/3 running after $(( (END - START) / 1000000 )) ms"
+"$BIN" service ps web
+
+for port in 8081 8082 8083; do
+    answer=""
+    for _ in $(seq 1 50); do
+        answer=$(curl -fsS "http://127.0.0.1:$port/" 2>/dev/null) && break
+        sleep 0.1
+    done
+    [ -n "$answer" ] || { echo "dev-demo: nothing answers on 127.0.0.1:$port" >&2; exit 1; }
+    echo "curl http://127.0.0.1:$port/ -> $answer"
+done
+echo "dev-demo: ok; removing the service and stopping shoal dev"
