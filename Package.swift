@@ -47,6 +47,7 @@ let package = Package(
         .target(name: "Storage", dependencies: ["CSQLite", "Raft", "Wire"], path: "Sources/Storage"),
         .target(name: "Images", dependencies: ["CZlib", "COpenSSL", "CSQLite", "Storage"], path: "Sources/Images"),
         .target(name: "Runtime", dependencies: ["CContainer"], path: "Sources/Runtime"),
+        .target(name: "Registry", dependencies: ["Images", "HTTP", "Net"], path: "Sources/Registry"),
         .target(name: "Agent", dependencies: ["ClusterState", "Runtime", "Images", "RPC", "Net"], path: "Sources/Agent"),
 
         // Simulation: deterministic whole-cluster runs
@@ -54,7 +55,7 @@ let package = Package(
         .executableTarget(name: "ShoalSim", dependencies: ["Simulation"], path: "Simulations/ShoalSim"),
 
         // Executables
-        .executableTarget(name: "Shoal", dependencies: ["Simulation", "Storage", "Daemon", "Images"], path: "Sources/Shoal"),
+        .executableTarget(name: "Shoal", dependencies: ["Simulation", "Storage", "Daemon", "Images", "Registry"], path: "Sources/Shoal"),
         .executableTarget(name: "ShoalBench", dependencies: ["Raft", "Storage"], path: "Sources/ShoalBench"),
 
         // Tests
@@ -70,6 +71,7 @@ let package = Package(
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Manager", "ClusterState", "Raft", "Storage", "Net", "RPC", "HTTP"], path: "Tests/DaemonTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft"], path: "Tests/StorageTests"),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CZlib", "Storage"], path: "Tests/ImagesTests"),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "Images", "HTTP", "Net"], path: "Tests/RegistryTests"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], path: "Tests/RuntimeTests"),
         .testTarget(name: "ServicesTests", dependencies: ["Daemon", "Agent", "Manager", "ClusterState", "Images", "Runtime", "RPC", "Net", "HTTP"], path: "Tests/ServicesTests"),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Raft"], path: "Tests/SimulationTests"),
