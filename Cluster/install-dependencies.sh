@@ -3,7 +3,7 @@
 # Safe to run again: apt-get skips what is already installed.
 set -eu
 
-packages="libsqlite3-dev libssl-dev zlib1g-dev pkg-config openssl busybox-static curl"
+packages="libsqlite3-dev libssl-dev zlib1g-dev pkg-config openssl busybox-static curl skopeo docker-registry"
 
 missing=""
 for package in $packages; do

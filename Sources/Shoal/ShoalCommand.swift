@@ -15,8 +15,10 @@ enum ShoalCommand {
         \(DevCommand.usage)
         \(ServiceCommands.usage)
         \(ImageImportCommand.usage)
+        \(ImageCommands.usage)
+        \(RegistryCommands.usage)
 
-        Not built yet: container, registry.
+        Not built yet: container.
         """
 
     static func run(_ arguments: [String]) -> Int32 {
@@ -44,7 +46,11 @@ enum ShoalCommand {
             return ServiceCommands.run(rest)
         case "image" where rest.first == "import" || rest.first == "ls":
             return ImageImportCommand.run(rest)
-        case "container", "registry":
+        case "image" where ImageCommands.subcommands.contains(rest.first ?? ""):
+            return ImageCommands.run(rest)
+        case "registry":
+            return RegistryCommands.run(rest)
+        case "container":
             FileHandle.standardError.write(Data("shoal \(command): not built yet; it arrives with a later issue. Try `shoal sim raft` for now.\n".utf8))
             return 2
         default:
