@@ -5,10 +5,16 @@ import Foundation
 let arguments = Array(CommandLine.arguments.dropFirst())
 let usage = """
     usage: shoal-bench raft [--duration SECONDS] [--dir PATH]
+           shoal-bench cluster [--duration SECONDS]
 
     raft   committed proposals/s and commit latency p50/p99 of a 3-member
            in-process cluster, in memory and on SQLite, for 1 and 64 proposers,
            and this machine's fsync rate (the bound on durable throughput)
+
+    cluster  3 Shoal managers (shoal daemon processes, mutual TLS, SQLite) and
+           3 etcd members (TLS) on loopback, same run, equal 1 s election
+           timeouts: API writes/s and p50/p99 latency with 1 and 64 clients,
+           and failover time from kill -9 of the leader to the next write
     """
 
 guard let suite = arguments.first else {
@@ -22,6 +28,20 @@ case "raft":
         try RaftBenchmark(options: options).run()
     } catch {
         FileHandle.standardError.write(Data("shoal-bench raft: \(error)\n".utf8))
+        exit(1)
+    }
+case "cluster":
+    do {
+        var seconds = 3.0
+        let rest = Array(arguments.dropFirst())
+        if rest.count == 2, rest[0] == "--duration", let value = Double(rest[1]), value > 0 {
+            seconds = value
+        } else if !rest.isEmpty {
+            throw BenchmarkError(description: "usage: shoal-bench cluster [--duration SECONDS]")
+        }
+        try await ClusterBenchmark(durationSeconds: seconds).run()
+    } catch {
+        FileHandle.standardError.write(Data("shoal-bench cluster: \(error)\n".utf8))
         exit(1)
     }
 case "help", "--help", "-h":
