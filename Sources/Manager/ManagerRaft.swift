@@ -73,6 +73,8 @@ public final class ManagerRaft: @unchecked Sendable {
     private struct PendingRead {
         var linearizable: Bool
         var deadline: UInt64
+        /// Term and leader when the ReadIndex request was made.
+        var issuedUnder: (term: UInt64, leader: NodeID)?
         var body: @Sendable (ClusterState) -> Void
         var fail: @Sendable (ManagerError) -> Void
     }
@@ -335,7 +337,9 @@ public final class ManagerRaft: @unchecked Sendable {
         nextReadID += 1
         do {
             try node.readIndex(context: withUnsafeBytes(of: id.bigEndian) { Array($0) })
-            awaitingReadIndex[id] = read
+            var issued = read
+            issued.issuedUnder = (node.softState.term, node.softState.leader)
+            awaitingReadIndex[id] = issued
         } catch {
             read.fail(.raft(error))
         }
@@ -359,10 +363,16 @@ public final class ManagerRaft: @unchecked Sendable {
                 awaitingApply.append((readState.index, read))
             }
         }
-        if let softState = ready.softState, softState.role != .leader {
-            // ReadIndex requests in flight die with the leadership that confirmed them.
-            for read in awaitingReadIndex.values { read.fail(.readInterrupted) }
-            awaitingReadIndex.removeAll()
+        if let softState = ready.softState {
+            // ReadIndex requests in flight die with the leadership they were
+            // sent to (no answer comes from a deposed leader). Only those: a
+            // read forwarded in this very iteration, to the leader this member
+            // just learned of, is already under the new soft state.
+            for (id, read) in awaitingReadIndex
+            where read.issuedUnder.map({ $0.term != softState.term || $0.leader != softState.leader }) ?? true {
+                awaitingReadIndex[id] = nil
+                read.fail(.readInterrupted)
+            }
         }
         node.advance(ready)
         if !events.isEmpty { publish(events) }
