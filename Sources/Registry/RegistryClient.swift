@@ -93,9 +93,10 @@ public enum RegistryClientError: Error, Sendable, CustomStringConvertible {
 ///
 /// Authentication: HTTP basic, or the bearer-token flow a
 /// `WWW-Authenticate: Bearer realm=...,service=...` challenge starts
-/// (tokens cached per scope). Loopback registries and those listed in
-/// ``Configuration/insecureRegistries`` are spoken to over plain HTTP,
-/// others over TLS.
+/// (tokens cached per scope). Registries listed in
+/// ``Configuration/insecureRegistries``, and loopback ones when no TLS
+/// context (CA) is configured, are spoken to over plain HTTP; others over
+/// TLS, verified against ``Configuration/tls``.
 public final class RegistryClient: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// User name and password for basic auth and token requests.
@@ -152,7 +153,8 @@ public final class RegistryClient: @unchecked Sendable {
         if host == ImageReference.dockerHub { host = "registry-1.docker.io" }
         let hostOnly = host.hasPrefix("[") ? String(host.prefix { $0 != "]" }.dropFirst()) : String(host.split(separator: ":").first ?? "")
         let loopback = hostOnly == "localhost" || hostOnly.hasPrefix("127.") || hostOnly == "::1"
-        let insecure = loopback || configuration.insecureRegistries.contains(registry)
+        // Loopback registries speak plain HTTP unless the client was given a CA to check them with.
+        let insecure = configuration.insecureRegistries.contains(registry) || (loopback && configuration.tls == nil)
         return (insecure ? "http://" : "https://") + host
     }
 

@@ -285,7 +285,6 @@ public final class RegistryServer: @unchecked Sendable {
             "Location": uploadLocation(repository, session),
             "Range": "0-\(max(session.offset - 1, 0))",
             "Docker-Upload-UUID": session.id,
-            "OCI-Chunk-Min-Length": "0",
         ]
     }
 

@@ -195,3 +195,48 @@ struct RegistryClientTests {
         }
     }
 }
+
+@Suite("Registry over TLS", .timeLimit(.minutes(2)))
+struct RegistryTLSTests {
+    @Test func pushAndPullOverTLSWithBasicAuth() async throws {
+        let authority = try CertificateAuthority.createRoot(clusterID: "registry-tests")
+        let (certificate, key) = try authority.issueNodeCredentials(nodeID: "registry-1", role: .manager)
+        var serverTLS = TLSConfiguration(certificateChain: [certificate, authority.certificate], privateKey: key, trustedRoots: [authority.certificate])
+        serverTLS.clientCertificates = .optional
+        let directory = try TemporaryDirectory()
+        let store = try ContentStore(root: directory.file("registry"))
+        var configuration = RegistryServer.Configuration()
+        configuration.authenticator = RegistryAuthenticator(users: ["bob": "pw"])
+        let server = try RegistryServer(store: store, configuration: configuration)
+        let address = try server.listen(on: .loopbackIPv4(), tls: TLSContext(serverTLS, side: .server))
+
+        let source = try ContentStore(root: directory.file("source"))
+        let blob = pattern(200_000)
+        let layer = try source.write(blob)
+        let config = try source.write(ImageDocument.encode(ImageConfig(rootfs: .init(diffIDs: [layer]))))
+        let manifest = ImageManifest(config: Descriptor(mediaType: MediaType.ociConfig, digest: config, size: try source.size(of: config)),
+                                     layers: [Descriptor(mediaType: MediaType.ociLayer, digest: layer, size: Int64(blob.count))])
+        let manifestDigest = try source.write(ImageDocument.encode(manifest))
+
+        var clientConfiguration = RegistryClient.Configuration()
+        clientConfiguration.tls = try TLSContext(TLSConfiguration(certificateChain: [], privateKey: nil, trustedRoots: [authority.certificate]), side: .client)
+        clientConfiguration.credentials = ("bob", "pw")
+        let client = RegistryClient(configuration: clientConfiguration)
+        #expect(client.baseURL(address.description).hasPrefix("https://"))
+        let reference = try ImageReference(parsing: "\(address)/secure/app:1")
+        _ = try await client.push(from: source, manifest: manifestDigest, to: reference)
+        let destination = try ContentStore(root: directory.file("destination"))
+        let pulled = try await client.pull(reference, into: destination)
+        #expect(pulled.manifest == manifestDigest)
+        #expect(try destination.read(layer, maximumBytes: 1 << 20) == blob)
+        // A client that does not trust the CA is refused at the handshake.
+        let stranger = try CertificateAuthority.createRoot(clusterID: "other")
+        var untrusting = RegistryClient.Configuration()
+        untrusting.tls = try TLSContext(TLSConfiguration(certificateChain: [], privateKey: nil, trustedRoots: [stranger.certificate]), side: .client)
+        await #expect(throws: (any Error).self) {
+            _ = try await RegistryClient(configuration: untrusting).pull(reference, into: destination)
+        }
+        await client.shutdown()
+        await server.shutdown(gracePeriod: .milliseconds(300))
+    }
+}
