@@ -20,7 +20,11 @@ export SHOAL_HOST="unix://$SOCKET"
 echo "dev-demo: building shoal (release)"
 # SHOAL_SCRATCH_PATH: build somewhere else than .build (a tree shared with other builds).
 set -- ${SHOAL_SCRATCH_PATH:+--scratch-path "$SHOAL_SCRATCH_PATH"}
-swift build -c release --product shoal "$@" 2>&1 | tail -n 3
+if ! swift build -c release --product shoal "$@" > /tmp/shoal-dev-demo-build.log 2>&1; then
+    tail -n 40 /tmp/shoal-dev-demo-build.log >&2
+    echo "dev-demo: the release build failed (log: /tmp/shoal-dev-demo-build.log)" >&2
+    exit 1
+fi
 BIN="$(swift build -c release --show-bin-path "$@")/shoal"
 
 mkdir -p "$DATA"
