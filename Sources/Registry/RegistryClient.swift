@@ -115,6 +115,8 @@ public final class RegistryClient: @unchecked Sendable {
             var configuration = HTTPClient.Configuration()
             configuration.maxRedirects = 5
             configuration.responseTimeout = .seconds(300)
+            // Layers are large: fewer, bigger reads cut per-chunk overhead (async hops, write calls).
+            configuration.readChunkBytes = 256 * 1024
             return configuration
         }()
 

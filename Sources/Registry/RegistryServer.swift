@@ -38,7 +38,12 @@ public final class RegistryServer: @unchecked Sendable {
         public var allowDelete = true
         /// Bytes read from a blob file per body write.
         public var blobReadChunkBytes = 1 << 20
-        public var http = HTTPServer.Configuration()
+        public var http: HTTPServer.Configuration = {
+            var configuration = HTTPServer.Configuration()
+            // Uploads are large: fewer, bigger reads cut per-chunk overhead.
+            configuration.readChunkBytes = 256 * 1024
+            return configuration
+        }()
 
         public init() {}
     }
