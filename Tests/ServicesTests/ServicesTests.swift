@@ -1,0 +1,272 @@
+import Agent
+import ClusterState
+@testable import Daemon
+import Foundation
+import Images
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A one-node cluster in this process (`shoal dev`'s code path) with a
+/// busybox image imported, removed with every container by `close()`.
+final class DevNode: @unchecked Sendable {
+    let directory: String
+    let daemon: Daemon
+    let client: ControlClient
+
+    static let busyboxTarball: String? = {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/bin/busybox") else { return nil }
+        let root = NSTemporaryDirectory() + "shoal-services-image-\(getpid())"
+        let script = """
+            set -e; rm -rf \(root); mkdir -p \(root)/rootfs/bin \(root)/rootfs/etc \(root)/rootfs/tmp \(root)/rootfs/proc \(root)/rootfs/sys \(root)/rootfs/dev
+            cp /bin/busybox \(root)/rootfs/bin/busybox; chroot \(root)/rootfs /bin/busybox --install -s /bin
+            printf 'root:x:0:0:root:/root:/bin/sh\\n' > \(root)/rootfs/etc/passwd; printf 'root:x:0:\\n' > \(root)/rootfs/etc/group
+            tar -C \(root)/rootfs -cf \(root)/busybox.tar .
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script]
+        guard (try? process.run()) != nil else { return nil }
+        process.waitUntilExit()
+        atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "shoal-services-image-\(getpid())") }
+        return process.terminationStatus == 0 ? root + "/busybox.tar" : nil
+    }()
+
+    static var available: Bool { busyboxTarball != nil }
+
+    init(runsAgent: Bool = true, heartbeatPeriod: Duration = .milliseconds(500)) async throws {
+        let token = UUID().uuidString.prefix(8).lowercased()
+        directory = NSTemporaryDirectory() + "shoal-services-\(token)"
+        var settings = DaemonSettings(dataDirectory: directory, socketPath: directory + "/shoal.sock")
+        settings.runsAgent = runsAgent
+        settings.heartbeatPeriod = heartbeatPeriod
+        settings.cgroupParent = "shoal-test-\(token)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if let tarball = Self.busyboxTarball {
+            _ = try ImageImporter(store: try ContentStore(root: directory + "/images")).importRootfs(tarballAt: tarball, tag: "shoal.local/busybox:latest")
+        }
+        daemon = Daemon(settings: settings)
+        try await daemon.start()
+        try await daemon.ensureDevelopmentCluster()
+        client = try ControlClient(host: "unix://" + settings.socketPath)
+    }
+
+    func close() async {
+        daemon.agent?.removeAllContainers()
+        await daemon.stop()
+        await client.shutdown()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func create(_ spec: Service.Spec) async throws -> Service {
+        try await client.call(.post, "/v1/services", json: spec)
+    }
+
+    func tasks(_ service: ObjectID) async throws -> [ServiceTask] {
+        try await client.call(.get, "/v1/tasks?service=\(service)")
+    }
+
+    /// Polls until `condition` holds for the service's tasks.
+    func wait(_ service: ObjectID, timeout: Duration = .seconds(30), _ what: String, _ condition: ([ServiceTask]) -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var last: [ServiceTask] = []
+        while ContinuousClock.now < deadline {
+            last = try await tasks(service)
+            if condition(last) { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("timed out waiting for \(what); tasks: \(last.map { "\($0.slot):\($0.status.state)/\($0.desiredState) \($0.status.error)" })")
+        throw CancellationError()
+    }
+
+    func update(_ service: ObjectID, _ change: (inout Service.Spec) -> Void) async throws {
+        let current: Service = try await client.call(.get, "/v1/services/\(service)")
+        var spec = current.spec
+        change(&spec)
+        let _: Service = try await client.call(.post, "/v1/services/\(service)/update", json: ServiceUpdateRequest(version: current.meta.version, spec: spec, force: false))
+    }
+
+    var taskContainers: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/containers/containers")) ?? []).filter { $0.hasPrefix("task-") }
+    }
+}
+
+func running(_ tasks: [ServiceTask]) -> Int {
+    tasks.filter { $0.status.state == .running && $0.desiredState == .running }.count
+}
+
+func webSpec(_ name: String, replicas: Int) -> Service.Spec {
+    var template = TaskTemplate(image: "shoal.local/busybox:latest")
+    template.command = ["sleep", "600"]
+    template.stopGracePeriodMilliseconds = 200
+    template.restartPolicy = .init(condition: .any, delayMilliseconds: 100)
+    return Service.Spec(name: name, mode: .replicated(replicas: replicas), task: template)
+}
+
+@Suite("Services on one node", .serialized, .enabled(if: DevNode.available, "needs root and busybox-static"))
+struct SingleNodeServicesTests {
+    @Test("3 replicas run; a killed container is replaced; scale 3 → 10 → 0; global; rm removes the containers")
+    func replicatedLifecycle() async throws {
+        let node = try await DevNode()
+        do {
+            let started = ContinuousClock.now
+            let service = try await node.create(webSpec("web", replicas: 3))
+            try await node.wait(service.id, "3 running") { running($0) == 3 }
+            print("services: create → 3/3 running in \(ContinuousClock.now - started)")
+
+            // Kill one task's container: the restart policy replaces it.
+            let victim = try #require(try await node.tasks(service.id).first { $0.status.state == .running })
+            try node.daemon.agent!.runtime.kill("task-" + victim.id.rawValue)
+            try await node.wait(service.id, "the killed task failed and was replaced") { tasks in
+                tasks.first { $0.id == victim.id }?.status.state == .failed && running(tasks) == 3
+                    && tasks.contains { $0.slot == victim.slot && $0.id != victim.id && $0.status.state == .running }
+            }
+            let failed = try #require(try await node.tasks(service.id).first { $0.id == victim.id })
+            #expect(failed.status.exitCode == 137)
+            #expect(failed.status.error.contains("signal 9"))
+
+            try await node.update(service.id) { $0.mode = .replicated(replicas: 10) }
+            try await node.wait(service.id, "10 running") { running($0) == 10 }
+            try await node.update(service.id) { $0.mode = .replicated(replicas: 0) }
+            try await node.wait(service.id, "0 running") { tasks in tasks.allSatisfy { $0.status.state.isTerminal } }
+
+            var global = webSpec("everywhere", replicas: 0)
+            global.mode = .global
+            let globalService = try await node.create(global)
+            try await node.wait(globalService.id, "the global task running") { running($0) == 1 }
+
+            try await node.client.perform(.delete, "/v1/services/\(service.id)")
+            try await node.client.perform(.delete, "/v1/services/\(globalService.id)")
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !node.taskContainers.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(node.taskContainers.isEmpty, "containers left after service rm: \(node.taskContainers)")
+        } catch {
+            await node.close()
+            throw error
+        }
+        await node.close()
+    }
+
+    @Test("bad specs answer 400 naming the field, and store nothing")
+    func badSpecs() async throws {
+        let node = try await DevNode(runsAgent: false)
+        defer { Task { await node.close() } }
+        var negative = webSpec("bad", replicas: -1)
+        var response = try await node.client.send(.post, "/v1/services", json: negative)
+        #expect(response.status == 400)
+        #expect(response.text.contains("replicas"))
+        negative = webSpec("bad", replicas: 1)
+        negative.task.image = ""
+        response = try await node.client.send(.post, "/v1/services", json: negative)
+        #expect(response.status == 400)
+        #expect(response.text.contains("image"))
+        negative = webSpec("bad", replicas: 1)
+        negative.task.ports = [.init(publishedPort: 70000, targetPort: 80)]
+        response = try await node.client.send(.post, "/v1/services", json: negative)
+        #expect(response.status == 400)
+        #expect(response.text.contains("ports"))
+        let services: [Service] = try await node.client.call(.get, "/v1/services")
+        #expect(services.isEmpty)
+    }
+}
+
+@Suite("Dispatcher at scale", .serialized, .enabled(if: getuid() == 0, "needs root (the daemon's data directory)"))
+struct DispatcherScaleTests {
+    /// 1,000 simulated agents (sessions through the dispatcher's own logic,
+    /// without sockets) on one manager: every session opens, heartbeats keep
+    /// every node ready, and a 1,000-replica service reaches every node's stream.
+    @Test("one manager serves 1,000 worker sessions")
+    func thousandWorkers() async throws {
+        let node = try await DevNode(runsAgent: false, heartbeatPeriod: .seconds(2))
+        do {
+            let manager = try #require(node.daemon.manager)
+            let dispatcher = manager.dispatcher!
+            let count = 1000
+            var generator = SystemRandomNumberGenerator()
+            let ids = (0..<count).map { _ in ObjectID.random(using: &generator) }
+            try await manager.propose(.batch(ids.map { .createNode(id: $0, spec: Node.Spec(role: .worker), status: Node.Status(state: .down), managerStatus: nil) }))
+
+            let opening = ContinuousClock.now
+            let resources = Node.Resources(nanoCPUs: 2_000_000_000, memoryBytes: 4 << 30)
+            let sessions = try await withThrowingTaskGroup(of: Dispatcher.Session.self) { group in
+                for (index, id) in ids.enumerated() {
+                    group.addTask {
+                        try await dispatcher.openSession(nodeID: id, request: SessionRequest(hostname: "sim-\(index)", address: "10.0.0.1", platform: "linux/amd64", resources: resources))
+                    }
+                }
+                var all: [Dispatcher.Session] = []
+                for try await session in group { all.append(session) }
+                return all
+            }
+            let openTime = ContinuousClock.now - opening
+            #expect(sessions.count == count)
+
+            let received = Counter()
+            let consumers = sessions.map { session in
+                Task {
+                    while let batch = await session.next() {
+                        received.add(batch.tasks.filter { $0.status.state >= .assigned && $0.desiredState == .running }.map(\.id))
+                    }
+                }
+            }
+            // Heartbeats: every simulated node, every second, for the whole test.
+            let beats = Counter()
+            let heartbeating = Task {
+                while !Task.isCancelled {
+                    let round = ContinuousClock.now
+                    await withTaskGroup(of: Void.self) { group in
+                        for session in sessions {
+                            group.addTask {
+                                if (try? await dispatcher.heartbeat(nodeID: session.nodeID, sessionID: session.id)) != nil { beats.add([session.nodeID]) }
+                            }
+                        }
+                    }
+                    beats.recordRound(ContinuousClock.now - round)
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+
+            let assigning = ContinuousClock.now
+            var spec = webSpec("wide", replicas: count)
+            spec.task.placement.constraints = ["node.role==worker"]
+            _ = try await node.create(spec)
+            let deadline = ContinuousClock.now + .seconds(60)
+            while received.unique < count && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            let assignTime = ContinuousClock.now - assigning
+            #expect(received.unique == count, "assignments delivered: \(received.unique) of \(count)")
+
+            // Past one full deadline (3 × 2 s) no node may be marked down.
+            try await Task.sleep(for: .seconds(7))
+            let down = try await manager.read(stale: true) { state in ids.filter { state.node($0)?.status.state != .ready }.count }
+            #expect(down == 0, "\(down) simulated nodes were marked down while heartbeating")
+            print("dispatcher: \(count) sessions opened in \(openTime); \(count) tasks assigned and streamed in \(assignTime); heartbeat rounds of \(count): slowest \(beats.slowestRound), \(beats.total) heartbeats")
+            heartbeating.cancel()
+            for session in sessions { dispatcher.close(session) }
+            for consumer in consumers { await consumer.value }
+        } catch {
+            await node.close()
+            throw error
+        }
+        await node.close()
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen = Set<ObjectID>()
+    private var count = 0
+    private var slowest: Duration = .zero
+
+    func add(_ ids: [ObjectID]) {
+        lock.withLock {
+            count += ids.count
+            seen.formUnion(ids)
+        }
+    }
+
+    func recordRound(_ duration: Duration) { lock.withLock { slowest = max(slowest, duration) } }
+    var unique: Int { lock.withLock { seen.count } }
+    var total: Int { lock.withLock { count } }
+    var slowestRound: Duration { lock.withLock { slowest } }
+}
