@@ -2,9 +2,12 @@
 struct LatencyRecorder {
     private(set) var samples: [UInt64] = []
 
-    init() { samples.reserveCapacity(1 << 20) }
+    init(reserving capacity: Int = 1 << 20) { samples.reserveCapacity(capacity) }
 
     mutating func record(_ nanoseconds: UInt64) { samples.append(nanoseconds) }
+
+    /// Adds another recorder's samples (one recorder per concurrent caller).
+    mutating func merge(_ other: LatencyRecorder) { samples.append(contentsOf: other.samples) }
 
     var count: Int { samples.count }
 

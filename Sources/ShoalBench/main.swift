@@ -5,11 +5,18 @@ import Foundation
 let arguments = Array(CommandLine.arguments.dropFirst())
 let usage = """
     usage: shoal-bench raft [--duration SECONDS] [--dir PATH]
+           shoal-bench net [--duration SECONDS] [--bulk-mib MIB]
            shoal-bench cluster [--duration SECONDS]
 
     raft   committed proposals/s and commit latency p50/p99 of a 3-member
            in-process cluster, in memory and on SQLite, for 1 and 64 proposers,
            and this machine's fsync rate (the bound on durable throughput)
+
+    net    over loopback: RPC round trips/s over mutual TLS with 1 and 64 calls
+           in flight, bulk MiB/s over one TLS connection, HTTP/1.1 keep-alive
+           requests/s with 1 and 64 clients, and beside them this machine's
+           `openssl speed -evp aes-128-gcm` for 16 KiB blocks (the ceiling of
+           bulk TLS) with the ratio of the two
 
     cluster  3 Shoal managers (shoal daemon processes, mutual TLS, SQLite) and
            3 etcd members (TLS) on loopback, same run, equal 1 s election
@@ -28,6 +35,14 @@ case "raft":
         try RaftBenchmark(options: options).run()
     } catch {
         FileHandle.standardError.write(Data("shoal-bench raft: \(error)\n".utf8))
+        exit(1)
+    }
+case "net":
+    do {
+        let options = try NetBenchmarkOptions(parsing: Array(arguments.dropFirst()))
+        try await NetBenchmark(options: options).run()
+    } catch {
+        FileHandle.standardError.write(Data("shoal-bench net: \(error)\n".utf8))
         exit(1)
     }
 case "cluster":
