@@ -289,6 +289,11 @@ public struct HTTPParser: Sendable {
             if end - readIndex > limitBytes + 1 { throw tooLong }
             return nil
         }
+        // Judge the length first, as above: whether the LF arrived in the same
+        // read as the rest of the line must not change the answer (found by
+        // HTTPParserFuzzTests: a long line ending in a bare LF was "too long"
+        // or "bare LF" depending on where the input was split).
+        if lineFeedIndex - readIndex > limitBytes + 1 { throw tooLong }
         guard lineFeedIndex > readIndex, buffer[lineFeedIndex - 1] == Self.carriageReturn else {
             throw .bareLineTerminator
         }
