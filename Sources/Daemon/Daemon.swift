@@ -30,6 +30,10 @@ public struct DaemonSettings: Sendable {
     public var runsAgent = true
     /// The agent's containers live in cgroups under this parent.
     public var cgroupParent = "shoal"
+    /// Lifetime of the node certificates this daemon issues as a manager
+    /// (its own at `init`, joining and renewing nodes'); each node renews
+    /// its certificate at 50–80% of it.
+    public var nodeCertificateLifetime: Duration = CertificateAuthority.defaultNodeCertificateLifetime
 
     public static let defaultDataDirectory = "/var/lib/shoal"
     public static let defaultSocketPath = "/run/shoal/shoal.sock"
@@ -225,7 +229,7 @@ public final class Daemon: @unchecked Sendable {
         let nodeID = CertificateIssuer.randomNodeID()
         let clusterID = CertificateIssuer.randomNodeID()
         let authority = try CertificateAuthority.createRoot(clusterID: clusterID)
-        let (certificate, key) = try authority.issueNodeCredentials(nodeID: nodeID, role: .manager)
+        let (certificate, key) = try authority.issueNodeCredentials(nodeID: nodeID, role: .manager, lifetime: settings.nodeCertificateLifetime)
         try directory.prepare()
         try directory.saveCredentials(NodeCredentials(certificate: certificate, key: key, root: authority.certificate))
         try directory.saveManagerKeys(rootKeyPEM: try authority.key.pemEncoded(), secretsKey: SecretBox.generateKey())

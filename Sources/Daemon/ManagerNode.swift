@@ -34,6 +34,7 @@ final class ManagerNode: @unchecked Sendable {
     let raft: ManagerRaft
     let transport: RPCPeerTransport
     let peers: PeerCaller
+    private(set) var renewal: NodeCertificateRenewal!
     private let rpcServer: RPCServer
     private let rpcListener: TCPListener
     private var rpcTask: Task<Void, Never>?
@@ -74,7 +75,7 @@ final class ManagerNode: @unchecked Sendable {
         }
         secretBox = SecretBox(key: secretsKey)
         tokens = JoinTokenStore(root: nodeCredentials.root)
-        issuer = CertificateIssuer(authority: authority, tokens: tokens)
+        issuer = CertificateIssuer(authority: authority, tokens: tokens, certificateLifetime: settings.nodeCertificateLifetime)
 
         let listen = try Support.parseAddress(state.listenAddress, defaultPort: 4242, field: "listen address")
         rpcListener = try TCPListener.bind(listen)
@@ -106,28 +107,35 @@ final class ManagerNode: @unchecked Sendable {
         dispatcher = Dispatcher(manager: self, heartbeatPeriod: settings.heartbeatPeriod)
         leaderLoop = LeaderLoop(manager: self, dispatcher: dispatcher)
         registerMethods()
-        var serverConfiguration = nodeCredentials.tlsConfiguration
-        serverConfiguration.clientCertificates = .optional
-        let serverContext = try TLSContext(serverConfiguration, side: .server)
+        // Contexts come from the store at each accept: a renewed certificate
+        // serves new connections at once. The RPC endpoint also serves joins,
+        // whose callers have no certificate yet.
         let server = rpcServer
         let listener = rpcListener
-        rpcTask = Task { await server.serve(listener: listener, context: { serverContext }) }
+        rpcTask = Task { await server.serve(listener: listener, context: { store.joinServerContext }) }
         raft.start()
 
         if !state.apiListenAddress.isEmpty {
             let apiListen = try Support.parseAddress(state.apiListenAddress, defaultPort: 4243, field: "API listen address")
             let api = HTTPServer(router: apiRouter(self), configuration: ControlAPI.serverConfiguration)
-            let apiContext = try TLSContext(nodeCredentials.tlsConfiguration, side: .server)
-            let bound = try api.listen(on: apiListen, tls: apiContext)
+            let bound = try api.listen(on: apiListen, tlsContext: { store.serverContext })
             apiServer = api
             apiAddress = bound
             self.state.apiListenAddress = Support.text(bound)
         }
         startLoops()
+        // Renew with the other managers first, this one (over its own
+        // endpoint, like any node) last.
+        renewal = NodeCertificateRenewal(store: store, directory: directory, managers: { [weak self] in
+            guard let self else { return [] }
+            return self.knownManagers.filter { $0.key != self.raftID }.map(\.value).sorted() + [self.advertiseAddress]
+        })
+        renewal.start()
     }
 
     func stop() async {
         for loop in loops { loop.cancel() }
+        await renewal?.stop()
         leaderLoop.stop()
         dispatcher.stop()
         if let apiServer { await apiServer.shutdown(gracePeriod: .milliseconds(500)) }
@@ -521,7 +529,7 @@ final class ManagerNode: @unchecked Sendable {
             guard let node = try await read({ $0.node(id) }) else { throw APIError.notFound("node \(id)") }
             let csr = try CertificateSigningRequest(pemEncoded: request.csrPEM)
             let role: NodeRole = node.spec.role == .manager ? .manager : .worker
-            let certificate = try authority.issue(for: csr, nodeID: id.rawValue, role: role)
+            let certificate = try authority.issue(for: csr, nodeID: id.rawValue, role: role, lifetime: settings.nodeCertificateLifetime)
             return CertificateReplyMessage(certificatePEM: certificate.pemEncoded, rootPEM: authority.certificate.pemEncoded)
         }
 

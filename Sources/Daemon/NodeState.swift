@@ -87,8 +87,45 @@ struct DataDirectory: Sendable {
     }
 
     func loadCredentials() throws -> NodeCredentials {
-        NodeCredentials(certificate: try Certificate.read(fromFile: nodeCertificate), key: try PrivateKey.read(fromFile: nodeKey),
-                        root: try Certificate.read(fromFile: rootCertificate))
+        recoverInterruptedReplacement()
+        return NodeCredentials(certificate: try Certificate.read(fromFile: nodeCertificate), key: try PrivateKey.read(fromFile: nodeKey),
+                               root: try Certificate.read(fromFile: rootCertificate))
+    }
+
+    var pendingNodeKey: String { nodeKey + ".next" }
+    var pendingNodeCertificate: String { nodeCertificate + ".next" }
+
+    /// Replaces the node's key and certificate with renewed ones. Two files
+    /// cannot be renamed at once, so the pair is first written whole as
+    /// node.key.next (0600) and node.crt.next, then renamed into place, key
+    /// first; `loadCredentials` finishes or undoes a replacement that a crash
+    /// interrupted, so the daemon never starts with a key that does not
+    /// match its certificate.
+    func replaceCredentials(_ credentials: NodeCredentials) throws {
+        try credentials.key.write(toFile: pendingNodeKey)
+        try credentials.certificate.write(toFile: pendingNodeCertificate)
+        for (pending, path) in [(pendingNodeKey, nodeKey), (pendingNodeCertificate, nodeCertificate)] {
+            guard rename(pending, path) == 0 else { throw SystemError(call: "rename", errno: errno, path: path) }
+        }
+    }
+
+    private func recoverInterruptedReplacement() {
+        let files = FileManager.default
+        guard files.fileExists(atPath: pendingNodeCertificate) else {
+            unlink(pendingNodeKey) // written, never renamed: the old pair is whole
+            return
+        }
+        if files.fileExists(atPath: pendingNodeKey) {
+            // Neither rename happened: keep the old pair.
+            unlink(pendingNodeKey)
+            unlink(pendingNodeCertificate)
+            return
+        }
+        // The new key is in place, its certificate not yet: finish.
+        if let certificate = try? Certificate.read(fromFile: pendingNodeCertificate), let key = try? PrivateKey.read(fromFile: nodeKey),
+           certificate.matches(key) {
+            rename(pendingNodeCertificate, nodeCertificate)
+        }
     }
 
     func saveManagerKeys(rootKeyPEM: String, secretsKey: [UInt8]) throws {
@@ -98,7 +135,8 @@ struct DataDirectory: Sendable {
 
     /// Forgets the cluster: Raft log, keys, certificates and node.json.
     func wipe() {
-        for file in [nodeFile, raftDatabase, raftDatabase + "-wal", raftDatabase + "-shm", nodeKey, nodeCertificate, rootCertificate, rootKey, secretsKey] {
+        for file in [nodeFile, raftDatabase, raftDatabase + "-wal", raftDatabase + "-shm", nodeKey, nodeCertificate, pendingNodeKey, pendingNodeCertificate,
+                     rootCertificate, rootKey, secretsKey] {
             unlink(file)
         }
     }

@@ -11,6 +11,7 @@ final class WorkerNode: @unchecked Sendable {
     private(set) var state: NodeState
     let credentials: CredentialStore
     let peers: PeerCaller
+    private(set) var renewal: NodeCertificateRenewal!
     private var loop: Task<Void, Never>?
     private let lock = NSLock()
     var onRoleChange: (@Sendable (Node.Role) -> Void)?
@@ -23,11 +24,13 @@ final class WorkerNode: @unchecked Sendable {
         credentials = try CredentialStore(try directory.loadCredentials())
         let store = credentials
         peers = PeerCaller(context: { store.clientContext })
+        renewal = NodeCertificateRenewal(store: store, directory: directory, managers: { [weak self] in self?.managerAddresses ?? [] })
     }
 
     var managerAddresses: [String] { lock.withLock { state.managerAddresses } }
 
     func start() {
+        renewal.start()
         loop = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: Self.reconcilePeriod)
@@ -39,6 +42,7 @@ final class WorkerNode: @unchecked Sendable {
 
     func stop() async {
         loop?.cancel()
+        await renewal.stop()
         await peers.closeAll()
     }
 

@@ -75,11 +75,21 @@ public final class HTTPServer: @unchecked Sendable {
     /// when `tls` is given). Returns the bound address (port 0 resolved).
     @discardableResult
     public func listen(on address: SocketAddress, tls: TLSContext? = nil, group: EventLoopGroup = .shared) throws -> SocketAddress {
+        if let tls { return try listen(on: address, tlsContext: { tls }, group: group) }
+        return try listen(on: address, tlsContext: nil, group: group)
+    }
+
+    /// Binds `address` and serves every connection accepted there over TLS
+    /// with the context `tlsContext()` returns when the connection arrives:
+    /// a renewed certificate (`CredentialStore`) applies to new connections
+    /// while open ones keep theirs.
+    @discardableResult
+    public func listen(on address: SocketAddress, tlsContext: (@Sendable () -> TLSContext)?, group: EventLoopGroup = .shared) throws -> SocketAddress {
         let listener = try TCPListener.bind(address, group: group)
         let task = Task { [weak self] in
             while let connection = try? await listener.accept() {
                 guard let self else { connection.abort(); return }
-                self.start(connection, tls: tls)
+                self.start(connection, tls: tlsContext?())
             }
         }
         let accepted: Bool = lock.withLock {

@@ -13,6 +13,25 @@ import Wire
 public final class CertificateRenewer: @unchecked Sendable {
     /// Wait after a failed renewal before the next attempt.
     public static let retryDelay: Duration = .seconds(60)
+    /// Shortest wait between attempts, however close the expiry.
+    public static let minimumRetryDelay: Duration = .seconds(1)
+
+    /// When to try again after a failure at `now`: after `retryDelay`, but
+    /// sooner (half the time left, at least `minimumRetryDelay`) when the
+    /// certificate expires before that. Past expiry no renewal can succeed
+    /// (the node must join again), so attempts slow back to `retryDelay`
+    /// instead of spinning.
+    static func retryTime(now: Date, expiry: Date) -> Date {
+        let remaining = expiry.timeIntervalSince(now)
+        let delay = seconds(retryDelay)
+        guard remaining > 0 else { return now.addingTimeInterval(delay) }
+        return now.addingTimeInterval(max(seconds(minimumRetryDelay), min(delay, remaining / 2)))
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
 
     public let store: CredentialStore
     private let clock: any RenewalClock
@@ -43,9 +62,14 @@ public final class CertificateRenewer: @unchecked Sendable {
     }
 
     /// Renews now: a fresh key, a CSR, the `renewCertificate` call, checks
-    /// on the answer, then the swap. The next renewal is scheduled from the
-    /// new certificate.
-    public func renew(using client: RPCClient, deadline: ContinuousClock.Instant? = nil) async throws {
+    /// on the answer, `persist` (the daemon writes the pair to its data
+    /// directory; if that throws, nothing is installed), then the swap. The
+    /// next renewal is scheduled from the new certificate.
+    public func renew(
+        using client: RPCClient,
+        deadline: ContinuousClock.Instant? = nil,
+        persist: @Sendable (NodeCredentials) throws -> Void = { _ in }
+    ) async throws {
         let current = store.current
         guard let identity = current.identity else {
             throw CertificateExchangeError.notANodeCertificate(subject: current.certificate.subject.description)
@@ -60,14 +84,20 @@ public final class CertificateRenewer: @unchecked Sendable {
             throw CertificateExchangeError.invalidResponse(method: CertificateIssuer.renewMethod,
                                                            reason: "the renewed certificate names \(renewed.certificate.subject), not \(identity)")
         }
+        try persist(renewed)
         try store.install(renewed)
         lock.withLock { scheduled = Self.renewalTime(for: renewed.certificate, using: &generator) }
     }
 
     /// Renews whenever due, until the task is cancelled. `connect` opens an
     /// authenticated client to a manager (with `store.clientContext`); it is
-    /// closed after each attempt.
-    public func run(connect: @Sendable () async throws -> RPCClient) async {
+    /// closed after each attempt. `persist` is as in ``renew(using:deadline:persist:)``;
+    /// `onFailure` hears each failed attempt (for the log) before the retry.
+    public func run(
+        connect: @Sendable () async throws -> RPCClient,
+        persist: @Sendable (NodeCredentials) throws -> Void = { _ in },
+        onFailure: @Sendable (any Error) -> Void = { _ in }
+    ) async {
         while !Task.isCancelled {
             do {
                 try await clock.sleep(until: renewalTime)
@@ -77,17 +107,16 @@ public final class CertificateRenewer: @unchecked Sendable {
             do {
                 let client = try await connect()
                 do {
-                    try await renew(using: client, deadline: .now + .seconds(30))
+                    try await renew(using: client, deadline: .now + .seconds(30), persist: persist)
                     await client.close()
                 } catch {
                     await client.close()
                     throw error
                 }
             } catch {
-                let retry = clock.now.addingTimeInterval(Double(Self.retryDelay.components.seconds))
-                let expiry = store.current.certificate.notAfter
+                onFailure(error)
                 do {
-                    try await clock.sleep(until: min(retry, expiry))
+                    try await clock.sleep(until: Self.retryTime(now: clock.now, expiry: store.current.certificate.notAfter))
                 } catch {
                     return
                 }

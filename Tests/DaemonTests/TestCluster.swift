@@ -12,6 +12,8 @@ struct TestFailure: Error, CustomStringConvertible {
 final class TestCluster: @unchecked Sendable {
     let root: String
     var snapshotEveryEntries: UInt64 = 10_000
+    /// Lifetime of the node certificates the managers issue; nil: the default.
+    var nodeCertificateLifetime: Duration?
     private(set) var daemons: [String: Daemon] = [:]
     private var clients: [String: ControlClient] = [:]
     private let lock = NSLock()
@@ -29,6 +31,7 @@ final class TestCluster: @unchecked Sendable {
         settings.proposalTimeout = .seconds(4)
         settings.readTimeout = .seconds(3)
         settings.hostname = name
+        if let nodeCertificateLifetime { settings.nodeCertificateLifetime = nodeCertificateLifetime }
         return settings
     }
 

@@ -10,7 +10,8 @@ public final class CertificateAuthority: Sendable {
     public static let defaultRootLifetime: Duration = .seconds(20 * 365 * 86_400)
     /// Lifetime of a node certificate unless told otherwise.
     public static let defaultNodeCertificateLifetime: Duration = .seconds(90 * 86_400)
-    /// Backdating of notBefore so that peers with slightly slow clocks accept a fresh certificate.
+    /// Backdating of notBefore so that peers with slightly slow clocks accept
+    /// a fresh certificate; at most a tenth of the lifetime (see `build`).
     public static let clockSkewAllowance: Duration = .seconds(5 * 60)
     /// CN of every root CA certificate.
     public static let rootCommonName = "shoal-root-ca"
@@ -145,7 +146,12 @@ public final class CertificateAuthority: Sendable {
         let certificate = Certificate(taking: x509)
         let name = try subject.makeX509Name()
         defer { X509_NAME_free(name) }
-        let start = Int(now.timeIntervalSince1970) - Int(clockSkewAllowance.components.seconds)
+        // A short-lived certificate (tests, tight rotation policies) is
+        // backdated by a tenth of its lifetime at most: renewal falls at 50–80%
+        // of notBefore…notAfter, and a full 5-minute backdating would put that
+        // point before the issue time, so each renewal would be due at once.
+        let skewSeconds = min(clockSkewAllowance.components.seconds, lifetime.components.seconds / 10)
+        let start = Int(now.timeIntervalSince1970) - Int(skewSeconds)
         let end = Int(now.timeIntervalSince1970) + Int(lifetime.components.seconds)
         // 63 random bits: unique serials without a counter to replicate.
         let serial = SecureRandom.bytes(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } & 0x7fff_ffff_ffff_ffff
