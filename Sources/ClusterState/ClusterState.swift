@@ -72,12 +72,36 @@ public struct ClusterState: Sendable, Equatable {
         return try applyOne(command, context)
     }
 
-    private mutating func applyOne(_ command: ClusterCommand, _ context: ApplyContext) throws(ClusterStateError) -> [ClusterEvent] {
+    /// Checks `command` as ``apply(_:context:)`` would at `context.index`,
+    /// without changing anything: throws the error `apply` would throw.
+    ///
+    /// The leader calls it before proposing, so that a command the state
+    /// refuses never reaches the log. It runs the very checks of `apply` but
+    /// stops before the first write, so it costs what the checks cost, never
+    /// a copy of the tables (a batch, whose later commands must see the earlier
+    /// ones, is checked on a copy).
+    public func validate(_ command: ClusterCommand, context: ApplyContext) throws(ClusterStateError) {
+        // Copying the struct only retains its tables; `.check` never writes
+        // to them, so no copy-on-write copy is made.
+        var scratch = self
+        if case .batch = command {
+            _ = try scratch.applyOne(command, context)
+        } else {
+            _ = try scratch.applyOne(command, context, effects: .check)
+        }
+    }
+
+    /// How far ``applyOne(_:_:effects:)`` goes: `.check` stops each command
+    /// after its checks, before its first write.
+    private enum Effects { case check, apply }
+
+    private mutating func applyOne(_ command: ClusterCommand, _ context: ApplyContext, effects: Effects = .apply) throws(ClusterStateError) -> [ClusterEvent] {
         switch command {
         case .createNode(let id, let spec, let status, let managerStatus):
             if nodeTable[id] != nil { throw .alreadyExists(kind: .node, id: id) }
             try Self.validate(labels: spec.labels, field: "node labels")
             let node = Node(meta: .new(id, context), spec: spec, status: status, managerStatus: managerStatus)
+            guard effects == .apply else { return [] }
             nodeTable[id] = node
             return [ClusterEvent(index: context.index, action: .created, object: .node(node))]
 
@@ -90,6 +114,7 @@ public struct ClusterState: Sendable, Equatable {
             }
             node.spec = spec
             node.meta.touch(context)
+            guard effects == .apply else { return [] }
             nodeTable[id] = node
             return [ClusterEvent(index: context.index, action: .updated, object: .node(node))]
 
@@ -97,6 +122,7 @@ public struct ClusterState: Sendable, Equatable {
             var node = try existing(nodeTable, .node, id)
             node.status = status
             node.meta.touch(context)
+            guard effects == .apply else { return [] }
             nodeTable[id] = node
             return [ClusterEvent(index: context.index, action: .updated, object: .node(node))]
 
@@ -104,6 +130,7 @@ public struct ClusterState: Sendable, Equatable {
             var node = try existing(nodeTable, .node, id)
             node.managerStatus = managerStatus
             node.meta.touch(context)
+            guard effects == .apply else { return [] }
             nodeTable[id] = node
             return [ClusterEvent(index: context.index, action: .updated, object: .node(node))]
 
@@ -113,6 +140,7 @@ public struct ClusterState: Sendable, Equatable {
             if node.managerStatus != nil {
                 throw .inUse(kind: .node, id: id, by: "the Raft group (demote it first)")
             }
+            guard effects == .apply else { return [] }
             nodeTable[id] = nil
             var events = [ClusterEvent(index: context.index, action: .removed, object: .node(node))]
             // Its tasks can no longer run there: the orchestrator replaces them.
@@ -132,6 +160,7 @@ public struct ClusterState: Sendable, Equatable {
             try Self.validate(spec)
             if let other = service(named: spec.name) { throw .nameInUse(kind: .service, name: spec.name, id: other.id) }
             let service = Service(meta: .new(id, context), spec: spec, previousSpec: nil, forceUpdate: 0)
+            guard effects == .apply else { return [] }
             serviceTable[id] = service
             return [ClusterEvent(index: context.index, action: .created, object: .service(service))]
 
@@ -146,6 +175,7 @@ public struct ClusterState: Sendable, Equatable {
             service.spec = spec
             if force { service.forceUpdate += 1 }
             service.meta.touch(context)
+            guard effects == .apply else { return [] }
             serviceTable[id] = service
             return [ClusterEvent(index: context.index, action: .updated, object: .service(service))]
 
@@ -158,6 +188,7 @@ public struct ClusterState: Sendable, Equatable {
             service.previousSpec = service.spec
             service.spec = previous
             service.meta.touch(context)
+            guard effects == .apply else { return [] }
             serviceTable[id] = service
             return [ClusterEvent(index: context.index, action: .updated, object: .service(service))]
 
@@ -167,6 +198,7 @@ public struct ClusterState: Sendable, Equatable {
             if let route = routeTable.values.sorted(by: { $0.id < $1.id }).first(where: { $0.spec.backends.contains { $0.serviceID == id } || $0.spec.mirrorServiceID == id }) {
                 throw .inUse(kind: .service, id: id, by: "route \(route.spec.name)")
             }
+            guard effects == .apply else { return [] }
             serviceTable[id] = nil
             var events = [ClusterEvent(index: context.index, action: .removed, object: .service(service))]
             for task in tasks(ofService: id) where task.desiredState < .shutdown {
@@ -187,6 +219,7 @@ public struct ClusterState: Sendable, Equatable {
                 if let nodeID = newTask.nodeID, nodeTable[nodeID] == nil { throw .notFound(kind: .node, id: nodeID) }
                 guard newTask.slot >= 0 else { throw .invalidSpec(field: "slot", reason: "must not be negative") }
             }
+            guard effects == .apply else { return [] }
             for newTask in newTasks {
                 let service = serviceTable[newTask.serviceID]!
                 let task = ServiceTask(
@@ -209,6 +242,7 @@ public struct ClusterState: Sendable, Equatable {
             task.nodeID = nodeID
             task.status = ServiceTask.Status(state: .assigned, timestampMilliseconds: context.timeMilliseconds, message: "scheduled on node \(nodeID)")
             task.meta.touch(context)
+            guard effects == .apply else { return [] }
             taskTable[id] = task
             return [ClusterEvent(index: context.index, action: .updated, object: .task(task))]
 
@@ -220,6 +254,7 @@ public struct ClusterState: Sendable, Equatable {
             }
             task.status = status
             task.meta.touch(context)
+            guard effects == .apply else { return [] }
             taskTable[id] = task
             return [ClusterEvent(index: context.index, action: .updated, object: .task(task))]
 
@@ -231,12 +266,14 @@ public struct ClusterState: Sendable, Equatable {
             }
             task.desiredState = desiredState
             task.meta.touch(context)
+            guard effects == .apply else { return [] }
             taskTable[id] = task
             return [ClusterEvent(index: context.index, action: .updated, object: .task(task))]
 
         case .removeTasks(let ids):
             var events: [ClusterEvent] = []
             for id in ids { _ = try existing(taskTable, .task, id) }
+            guard effects == .apply else { return [] }
             for id in ids {
                 guard let task = taskTable.removeValue(forKey: id) else { continue }
                 events.append(ClusterEvent(index: context.index, action: .removed, object: .task(task)))
@@ -251,11 +288,13 @@ public struct ClusterState: Sendable, Equatable {
             }
             if let other = secretTable.values.first(where: { $0.spec.name == spec.name }) { throw .nameInUse(kind: .secret, name: spec.name, id: other.id) }
             let secret = Secret(meta: .new(id, context), spec: spec)
+            guard effects == .apply else { return [] }
             secretTable[id] = secret
             return [ClusterEvent(index: context.index, action: .created, object: .secret(secret))]
 
         case .removeSecret(let id):
             let secret = try existing(secretTable, .secret, id)
+            guard effects == .apply else { return [] }
             secretTable[id] = nil
             return [ClusterEvent(index: context.index, action: .removed, object: .secret(secret))]
 
@@ -267,11 +306,13 @@ public struct ClusterState: Sendable, Equatable {
             }
             if let other = configTable.values.first(where: { $0.spec.name == spec.name }) { throw .nameInUse(kind: .config, name: spec.name, id: other.id) }
             let config = Config(meta: .new(id, context), spec: spec)
+            guard effects == .apply else { return [] }
             configTable[id] = config
             return [ClusterEvent(index: context.index, action: .created, object: .config(config))]
 
         case .removeConfig(let id):
             let config = try existing(configTable, .config, id)
+            guard effects == .apply else { return [] }
             configTable[id] = nil
             return [ClusterEvent(index: context.index, action: .removed, object: .config(config))]
 
@@ -283,11 +324,13 @@ public struct ClusterState: Sendable, Equatable {
             }
             if let other = networkTable.values.first(where: { $0.spec.name == spec.name }) { throw .nameInUse(kind: .network, name: spec.name, id: other.id) }
             let network = Network(meta: .new(id, context), spec: spec)
+            guard effects == .apply else { return [] }
             networkTable[id] = network
             return [ClusterEvent(index: context.index, action: .created, object: .network(network))]
 
         case .removeNetwork(let id):
             let network = try existing(networkTable, .network, id)
+            guard effects == .apply else { return [] }
             networkTable[id] = nil
             return [ClusterEvent(index: context.index, action: .removed, object: .network(network))]
 
@@ -295,6 +338,7 @@ public struct ClusterState: Sendable, Equatable {
             if routeTable[id] != nil { throw .alreadyExists(kind: .route, id: id) }
             try validate(spec, excluding: nil)
             let route = Route(meta: .new(id, context), spec: spec)
+            guard effects == .apply else { return [] }
             routeTable[id] = route
             return [ClusterEvent(index: context.index, action: .created, object: .route(route))]
 
@@ -304,11 +348,13 @@ public struct ClusterState: Sendable, Equatable {
             try validate(spec, excluding: id)
             route.spec = spec
             route.meta.touch(context)
+            guard effects == .apply else { return [] }
             routeTable[id] = route
             return [ClusterEvent(index: context.index, action: .updated, object: .route(route))]
 
         case .removeRoute(let id):
             let route = try existing(routeTable, .route, id)
+            guard effects == .apply else { return [] }
             routeTable[id] = nil
             return [ClusterEvent(index: context.index, action: .removed, object: .route(route))]
 

@@ -405,9 +405,8 @@ final class ManagerNode: @unchecked Sendable {
     private func dryRun(_ command: ClusterCommand, time: Int64) async throws {
         let committed = raft.status.commitIndex
         let failure: ClusterStateError? = try await raft.read(linearizable: false) { state -> ClusterStateError? in
-            var copy = state
             do {
-                try copy.apply(command, context: ApplyContext(index: state.appliedIndex + 1, timeMilliseconds: time))
+                try state.validate(command, context: ApplyContext(index: state.appliedIndex + 1, timeMilliseconds: time))
                 return nil
             } catch let error as ClusterStateError {
                 // A conflict is certain only if this copy holds every committed write.
