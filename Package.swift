@@ -32,11 +32,7 @@ let package = Package(
         .target(name: "Scheduler", dependencies: ["ClusterState"], path: "Sources/Scheduler"),
         .target(name: "Orchestrator", dependencies: ["ClusterState", "Scheduler"], path: "Sources/Orchestrator"),
         .target(name: "Manager", dependencies: ["Raft", "ClusterState", "Storage", "Net", "RPC", "Wire", "RaftWire"], path: "Sources/Manager"),
-        .target(name: "Daemon", dependencies: ["Manager", "ClusterState", "Storage", "Net", "RPC", "HTTP", "Raft", "COpenSSL", "Agent", "Scheduler", "Orchestrator", "Runtime", "Images"], path: "Sources/Daemon", exclude: ["openapi.json"],
-                // Swift 6.3's optimizer crashes (signal 11, "splitting coroutine")
-                // on the control API's async route closures; this glue module is
-                // I/O-bound, so it is built unoptimized in release too.
-                swiftSettings: [.unsafeFlags(["-Onone"], .when(configuration: .release))]),
+        .target(name: "Daemon", dependencies: ["Manager", "ClusterState", "Storage", "Net", "RPC", "HTTP", "Raft", "COpenSSL", "Agent", "Scheduler", "Orchestrator", "Runtime", "Images"], path: "Sources/Daemon", exclude: ["openapi.json"]),
 
         // Foundations
         .target(name: "Wire", path: "Sources/Wire"),

@@ -87,293 +87,386 @@ public enum ControlAPI {
         add(.get, "/v1/status") { _ in json(daemon.status()) }
 
         if local {
-            add(.post, "/v1/init") { request in
-                json(try await daemon.initCluster(try await request.decode(InitRequest.self, defaults: InitRequest())), status: 201)
-            }
-            add(.post, "/v1/join") { request in
-                json(try await daemon.join(try await request.decode(JoinRequest.self)), status: 201)
-            }
-            add(.post, "/v1/leave") { request in
-                let body = try await request.decodeOptional(LeaveRequest.self) ?? LeaveRequest()
-                try await daemon.leave(force: body.force ?? false)
-                return HTTPServerResponse(status: .noContent)
-            }
-            add(.post, "/v1/ca/client-certificates") { request in
-                let body = try await request.decode(ClientCertificateRequest.self)
-                let manager = try context.manager()
-                let issued: (certificate: Certificate, key: PrivateKey)
-                do {
-                    issued = try manager.authority.issueClientCredentials(name: body.name)
-                } catch {
-                    throw APIError.invalid("name", "\(error)")
-                }
-                return json(ClientCertificateReply(certificatePEM: issued.certificate.pemEncoded, keyPEM: try issued.key.pemEncoded(),
-                                                   rootPEM: manager.authority.certificate.pemEncoded), status: 201)
-            }
+            add(.post, "/v1/init") { request in try await postInit(request) }
+            add(.post, "/v1/join") { request in try await postJoin(request) }
+            add(.post, "/v1/leave") { request in try await postLeave(request) }
+            add(.post, "/v1/ca/client-certificates") { request in try await postCaClientCertificates(request) }
         }
 
         // MARK: cluster
 
-        add(.get, "/v1/cluster") { request in
-            let manager = try context.manager()
-            let stale = try request.stale()
-            let nodes = try await manager.read(stale: stale) { $0.nodes }
-            let status = manager.raft.status
-            var byRaftID: [UInt64: Node] = [:]
-            for node in nodes { if let raftID = node.managerStatus?.raftID { byRaftID[raftID] = node } }
-            let members = status.configuration.members.map { id in
-                MemberView(raftID: id, nodeID: byRaftID[id]?.id.rawValue, address: byRaftID[id]?.managerStatus?.address ?? manager.address(of: id),
-                           suffrage: status.configuration.isVoter(id) ? "voter" : "learner", leader: id == status.leader,
-                           reachability: manager.isReachable(id) ? "reachable" : "unreachable")
-            }
-            return json(ClusterView(clusterID: manager.state.clusterID, leaderNodeID: byRaftID[status.leader]?.id.rawValue,
-                                    raft: RaftStatusView(status), members: members), stale: stale)
-        }
+        add(.get, "/v1/cluster") { request in try await getCluster(request) }
 
         // MARK: nodes
 
-        add(.get, "/v1/nodes") { request in
-            let manager = try context.manager()
-            let stale = try request.stale()
-            let nodes = try await manager.read(stale: stale) { $0.nodes }
-            let status = manager.raft.status
-            return json(nodes.map { view($0, manager, status) }, stale: stale)
-        }
-        add(.get, "/v1/nodes/<id>") { request in
-            let manager = try context.manager()
-            let stale = try request.stale()
-            let key = try request.parameter("id")
-            let node = try await manager.read(stale: stale) { resolveNode(key, in: $0) }
-            guard let node else { throw APIError.notFound("node \(key)") }
-            return json(view(node, manager, manager.raft.status), stale: stale)
-        }
-        add(.post, "/v1/nodes/<id>/update") { request in
-            let manager = try context.manager()
-            let body = try await request.decode(NodeUpdateRequest.self, defaults: NodeUpdateRequest())
-            let node = try await request.node(manager)
-            var spec = node.spec
-            if let availability = body.availability { spec.availability = availability }
-            for key in body.labelRemove ?? [] {
-                guard spec.labels.removeValue(forKey: key) != nil else { throw APIError.invalid("labelRemove", "node \(node.id) has no label '\(key)'") }
-            }
-            for (key, value) in body.labelAdd ?? [:] {
-                guard !key.isEmpty else { throw APIError.invalid("labelAdd", "a label needs a non-empty key") }
-                spec.labels[key] = value
-            }
-            try await manager.propose(.updateNodeSpec(id: node.id, expectedVersion: body.version ?? node.meta.version, spec: spec))
-            return try await nodeResponse(node.id, manager)
-        }
-        add(.post, "/v1/nodes/<id>/promote") { request in
-            let manager = try context.manager()
-            let node = try await request.node(manager)
-            if node.spec.role != .manager {
-                var spec = node.spec
-                spec.role = .manager
-                try await manager.propose(.updateNodeSpec(id: node.id, expectedVersion: node.meta.version, spec: spec))
-            }
-            return try await nodeResponse(node.id, manager)
-        }
-        add(.post, "/v1/nodes/<id>/demote") { request in
-            let manager = try context.manager()
-            let node = try await request.node(manager)
-            _ = try await manager.onLeader(.demote(nodeID: node.id))
-            return try await nodeResponse(node.id, manager)
-        }
-        add(.delete, "/v1/nodes/<id>") { request in
-            let manager = try context.manager()
-            let force = try request.flag("force")
-            let node = try await request.node(manager)
-            _ = try await manager.onLeader(.removeNode(nodeID: node.id, force: force))
-            return HTTPServerResponse(status: .noContent)
-        }
+        add(.get, "/v1/nodes") { request in try await getNodes(request) }
+        add(.get, "/v1/nodes/<id>") { request in try await getNodesByID(request) }
+        add(.post, "/v1/nodes/<id>/update") { request in try await postNodesByIDUpdate(request) }
+        add(.post, "/v1/nodes/<id>/promote") { request in try await postNodesByIDPromote(request) }
+        add(.post, "/v1/nodes/<id>/demote") { request in try await postNodesByIDDemote(request) }
+        add(.delete, "/v1/nodes/<id>") { request in try await deleteNodesByID(request) }
 
         // MARK: services
 
-        add(.get, "/v1/services") { request in
-            let manager = try context.manager()
-            let stale = try request.stale()
-            return json(try await manager.read(stale: stale) { $0.services }, stale: stale)
-        }
-        add(.post, "/v1/services") { request in
-            let manager = try context.manager()
-            let spec = try await request.decode(Service.Spec.self, defaults: Service.Spec(name: "", task: TaskTemplate(image: "")))
-            var generator = SecureRandom()
-            let id = ObjectID.random(using: &generator)
-            try await manager.propose(.createService(id: id, spec: spec))
-            guard let service = try await manager.read(stale: true, { $0.service(id) }) else { throw APIError.notFound("service \(id)") }
-            return json(service, status: 201)
-        }
-        add(.get, "/v1/services/<id>") { request in
-            let manager = try context.manager()
-            let stale = try request.stale()
-            let key = try request.parameter("id")
-            guard let service = try await manager.read(stale: stale, { resolveService(key, in: $0) }) else { throw APIError.notFound("service \(key)") }
-            return json(service, stale: stale)
-        }
-        add(.post, "/v1/services/<id>/update") { request in
-            let manager = try context.manager()
-            let key = try request.parameter("id")
-            let body = try await request.decode(ServiceUpdateRequest.self,
-                                                defaults: ServiceUpdateRequest(version: nil, spec: Service.Spec(name: "", task: TaskTemplate(image: "")), force: nil))
-            guard let version = body.version else { throw APIError.invalid("field 'version'", "it is required (the version you read, for compare-and-set)") }
-            guard let service = try await manager.read({ resolveService(key, in: $0) }) else { throw APIError.notFound("service \(key)") }
-            try await manager.propose(.updateService(id: service.id, expectedVersion: version, spec: body.spec, force: body.force ?? false))
-            guard let updated = try await manager.read(stale: true, { $0.service(service.id) }) else { throw APIError.notFound("service \(key)") }
-            return json(updated)
-        }
-        add(.delete, "/v1/services/<id>") { request in
-            let manager = try context.manager()
-            let key = try request.parameter("id")
-            let version = try request.unsigned("version")
-            guard let service = try await manager.read({ resolveService(key, in: $0) }) else { throw APIError.notFound("service \(key)") }
-            try await manager.propose(.removeService(id: service.id, expectedVersion: version))
-            return HTTPServerResponse(status: .noContent)
-        }
+        add(.get, "/v1/services") { request in try await getServices(request) }
+        add(.post, "/v1/services") { request in try await postServices(request) }
+        add(.get, "/v1/services/<id>") { request in try await getServicesByID(request) }
+        add(.post, "/v1/services/<id>/update") { request in try await postServicesByIDUpdate(request) }
+        add(.delete, "/v1/services/<id>") { request in try await deleteServicesByID(request) }
 
         // MARK: tasks
 
-        add(.get, "/v1/tasks") { request in
-            let manager = try context.manager()
-            let stale = try request.stale()
-            let service = try request.raw.query["service"].map { text -> ObjectID in
-                guard let id = ObjectID(text) else { throw APIError.invalid("query parameter 'service'", "'\(text)' is not an object id") }
-                return id
-            }
-            let node = try request.raw.query["node"].map { text -> ObjectID in
-                guard let id = ObjectID(text) else { throw APIError.invalid("query parameter 'node'", "'\(text)' is not an object id") }
-                return id
-            }
-            let tasks = try await manager.read(stale: stale) { state in
-                state.tasks.filter { (service == nil || $0.serviceID == service) && (node == nil || $0.nodeID == node) }
-            }
-            return json(tasks, stale: stale)
-        }
-        add(.get, "/v1/tasks/<id>") { request in
-            let manager = try context.manager()
-            let stale = try request.stale()
-            let id = try request.objectID("id")
-            guard let task = try await manager.read(stale: stale, { $0.task(id) }) else { throw APIError.notFound("task \(id)") }
-            return json(task, stale: stale)
-        }
+        add(.get, "/v1/tasks") { request in try await getTasks(request) }
+        add(.get, "/v1/tasks/<id>") { request in try await getTasksByID(request) }
 
-        add(.get, "/v1/tasks/<id>/logs") { request in
-            let id = try request.objectID("id")
-            if let agent = daemon.agent, agent.knows(taskID: id), let logs = agent.logs(taskID: id) {
-                return json(TaskLogsView(taskID: id.rawValue, standardOutput: logs.standardOutput, standardError: logs.standardError))
-            }
-            let manager = try context.manager()
-            guard let task = try await manager.read(stale: true, { $0.task(id) }) else { throw APIError.notFound("task \(id)") }
-            throw APIError(status: 501, code: "not_implemented",
-                           message: "task \(id) runs on node \(task.nodeID?.rawValue ?? "none"), not on this one; logs of other nodes are not proxied yet (they need an agent log RPC the manager forwards)",
-                           hint: "run the command on the node that runs the task")
-        }
+        add(.get, "/v1/tasks/<id>/logs") { request in try await getTasksByIDLogs(request) }
 
         // MARK: secrets
 
-        add(.get, "/v1/secrets") { request in
-            let manager = try context.manager()
-            let stale = try request.stale()
-            return json(try await manager.read(stale: stale) { $0.secrets.map(secretView) }, stale: stale)
-        }
-        add(.post, "/v1/secrets") { request in
-            let manager = try context.manager()
-            let body = try await request.decode(SecretCreateRequest.self)
-            guard let plaintext = Data(base64Encoded: body.data) else { throw APIError.invalid("field 'data'", "it must be base64") }
-            let sealed = try manager.secretBox.seal(Array(plaintext))
-            var generator = SecureRandom()
-            let id = ObjectID.random(using: &generator)
-            guard plaintext.count <= 500 * 1024 else { throw APIError.invalid("field 'data'", "\(plaintext.count) bytes exceeds the 512000-byte limit") }
-            try await manager.propose(.createSecret(id: id, spec: Secret.Spec(name: body.name, labels: body.labels ?? [:], data: sealed)))
-            guard let secret = try await manager.read(stale: true, { $0.secret(id) }) else { throw APIError.notFound("secret \(id)") }
-            return json(secretView(secret), status: 201)
-        }
-        add(.get, "/v1/secrets/<id>") { request in
-            let manager = try context.manager()
-            let stale = try request.stale()
-            let key = try request.parameter("id")
-            guard let secret = try await manager.read(stale: stale, { state in state.secrets.first { $0.id.rawValue == key || $0.spec.name == key } }) else {
-                throw APIError.notFound("secret \(key)")
-            }
-            return json(secretView(secret), stale: stale)
-        }
-        add(.delete, "/v1/secrets/<id>") { request in
-            let manager = try context.manager()
-            let key = try request.parameter("id")
-            guard let secret = try await manager.read({ state in state.secrets.first { $0.id.rawValue == key || $0.spec.name == key } }) else {
-                throw APIError.notFound("secret \(key)")
-            }
-            try await manager.propose(.removeSecret(id: secret.id))
-            return HTTPServerResponse(status: .noContent)
-        }
+        add(.get, "/v1/secrets") { request in try await getSecrets(request) }
+        add(.post, "/v1/secrets") { request in try await createSecret(request, try context.manager()) }
+        add(.get, "/v1/secrets/<id>") { request in try await getSecretsByID(request) }
+        add(.delete, "/v1/secrets/<id>") { request in try await deleteSecretsByID(request) }
 
         // MARK: configs (names starting with "shoal." are Shoal's own)
 
-        add(.get, "/v1/configs") { request in
-            let manager = try context.manager()
-            let stale = try request.stale()
-            return json(try await manager.read(stale: stale) { $0.configs.filter { !isReserved($0.spec.name) }.map(configView) }, stale: stale)
-        }
-        add(.post, "/v1/configs") { request in
-            let manager = try context.manager()
-            let body = try await request.decode(ConfigCreateRequest.self)
-            guard !isReserved(body.name) else { throw APIError.invalid("field 'name'", "names starting with 'shoal.' are reserved") }
-            guard let data = Data(base64Encoded: body.data) else { throw APIError.invalid("field 'data'", "it must be base64") }
-            var generator = SecureRandom()
-            let id = ObjectID.random(using: &generator)
-            try await manager.propose(.createConfig(id: id, spec: Config.Spec(name: body.name, labels: body.labels ?? [:], data: Array(data))))
-            guard let config = try await manager.read(stale: true, { $0.config(id) }) else { throw APIError.notFound("config \(id)") }
-            return json(configView(config), status: 201)
-        }
-        add(.get, "/v1/configs/<id>") { request in
-            let manager = try context.manager()
-            let stale = try request.stale()
-            let key = try request.parameter("id")
-            guard let config = try await manager.read(stale: stale, { state in
-                state.configs.first { !isReserved($0.spec.name) && ($0.id.rawValue == key || $0.spec.name == key) }
-            }) else { throw APIError.notFound("config \(key)") }
-            return json(configView(config), stale: stale)
-        }
-        add(.delete, "/v1/configs/<id>") { request in
-            let manager = try context.manager()
-            let key = try request.parameter("id")
-            guard let config = try await manager.read({ state in
-                state.configs.first { !isReserved($0.spec.name) && ($0.id.rawValue == key || $0.spec.name == key) }
-            }) else { throw APIError.notFound("config \(key)") }
-            try await manager.propose(.removeConfig(id: config.id))
-            return HTTPServerResponse(status: .noContent)
-        }
+        add(.get, "/v1/configs") { request in try await getConfigs(request) }
+        add(.post, "/v1/configs") { request in try await createConfig(request, try context.manager()) }
+        add(.get, "/v1/configs/<id>") { request in try await getConfigsByID(request) }
+        add(.delete, "/v1/configs/<id>") { request in try await deleteConfigsByID(request) }
 
         // MARK: join tokens
 
-        add(.get, "/v1/join-tokens") { request in
-            let manager = try context.manager()
-            let stale = try request.stale()
-            guard let tokens = try await manager.read(stale: stale, { ManagerNode.joinTokens(in: $0) }) else {
-                throw APIError(status: 500, code: "internal", message: "the cluster state holds no join tokens", hint: "rotate them with `shoal join-token --rotate worker`")
-            }
-            return json(JoinTokensView(worker: tokens.worker, manager: tokens.manager), stale: stale)
-        }
-        add(.post, "/v1/join-tokens/<role>/rotate") { request in
-            let manager = try context.manager()
-            let role = try request.parameter("role")
-            guard role == "worker" || role == "manager" else { throw APIError.invalid("role", "'\(role)' must be worker or manager") }
-            guard case .token(let token) = try await manager.onLeader(.rotateJoinToken(role: role)) else {
-                throw APIError(status: 500, code: "internal", message: "the leader did not return a token")
-            }
-            return json(RotatedTokenView(role: role, token: token))
-        }
+        add(.get, "/v1/join-tokens") { request in try await getJoinTokens(request) }
+        add(.post, "/v1/join-tokens/<role>/rotate") { request in try await postJoinTokensByRoleRotate(request) }
 
         // MARK: events
 
-        add(.get, "/v1/events") { request in
-            let manager = try context.manager()
-            let since = try request.unsigned("since")
-            let events = manager.raft.watch(after: since)
-            return HTTPServerResponse(status: .ok, headers: ["Content-Type": "application/x-ndjson"], body: .stream { writer in
-                try await streamEvents(events, to: writer)
-            })
-        }
+        add(.get, "/v1/events") { request in try await getEvents(request) }
         return router
+    }
+
+    // MARK: Route handlers (one function each: the 6.3 optimizer crashed splitting
+    // the async closures when their bodies sat inside the router)
+
+    /// POST /v1/init
+    static func postInit(_ request: Request) async throws -> HTTPServerResponse {
+        try await json(request.context.daemon.initCluster(try await request.decode(InitRequest.self, defaults: InitRequest())), status: 201)
+    }
+
+    /// POST /v1/join
+    static func postJoin(_ request: Request) async throws -> HTTPServerResponse {
+        try await json(request.context.daemon.join(try await request.decode(JoinRequest.self)), status: 201)
+    }
+
+    /// POST /v1/leave
+    static func postLeave(_ request: Request) async throws -> HTTPServerResponse {
+        let daemon = request.context.daemon
+        let body = try await request.decodeOptional(LeaveRequest.self) ?? LeaveRequest()
+        try await daemon.leave(force: body.force ?? false)
+        return HTTPServerResponse(status: .noContent)
+    }
+
+    /// POST /v1/ca/client-certificates
+    static func postCaClientCertificates(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let body = try await request.decode(ClientCertificateRequest.self)
+        let manager = try context.manager()
+        let issued: (certificate: Certificate, key: PrivateKey)
+        do {
+            issued = try manager.authority.issueClientCredentials(name: body.name)
+        } catch {
+            throw APIError.invalid("name", "\(error)")
+        }
+        return json(ClientCertificateReply(certificatePEM: issued.certificate.pemEncoded, keyPEM: try issued.key.pemEncoded(),
+                                           rootPEM: manager.authority.certificate.pemEncoded), status: 201)
+    }
+
+    /// GET /v1/cluster
+    static func getCluster(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let stale = try request.stale()
+        let nodes = try await manager.read(stale: stale) { $0.nodes }
+        let status = manager.raft.status
+        var byRaftID: [UInt64: Node] = [:]
+        for node in nodes { if let raftID = node.managerStatus?.raftID { byRaftID[raftID] = node } }
+        let members = status.configuration.members.map { id in
+            MemberView(raftID: id, nodeID: byRaftID[id]?.id.rawValue, address: byRaftID[id]?.managerStatus?.address ?? manager.address(of: id),
+                       suffrage: status.configuration.isVoter(id) ? "voter" : "learner", leader: id == status.leader,
+                       reachability: manager.isReachable(id) ? "reachable" : "unreachable")
+        }
+        return json(ClusterView(clusterID: manager.state.clusterID, leaderNodeID: byRaftID[status.leader]?.id.rawValue,
+                                raft: RaftStatusView(status), members: members), stale: stale)
+    }
+
+    /// GET /v1/nodes
+    static func getNodes(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let stale = try request.stale()
+        let nodes = try await manager.read(stale: stale) { $0.nodes }
+        let status = manager.raft.status
+        return json(nodes.map { view($0, manager, status) }, stale: stale)
+    }
+
+    /// GET /v1/nodes/<id>
+    static func getNodesByID(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let stale = try request.stale()
+        let key = try request.parameter("id")
+        let node = try await manager.read(stale: stale) { resolveNode(key, in: $0) }
+        guard let node else { throw APIError.notFound("node \(key)") }
+        return json(view(node, manager, manager.raft.status), stale: stale)
+    }
+
+    /// POST /v1/nodes/<id>/update
+    static func postNodesByIDUpdate(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let body = try await request.decode(NodeUpdateRequest.self, defaults: NodeUpdateRequest())
+        let node = try await request.node(manager)
+        var spec = node.spec
+        if let availability = body.availability { spec.availability = availability }
+        for key in body.labelRemove ?? [] {
+            guard spec.labels.removeValue(forKey: key) != nil else { throw APIError.invalid("labelRemove", "node \(node.id) has no label '\(key)'") }
+        }
+        for (key, value) in body.labelAdd ?? [:] {
+            guard !key.isEmpty else { throw APIError.invalid("labelAdd", "a label needs a non-empty key") }
+            spec.labels[key] = value
+        }
+        try await manager.propose(.updateNodeSpec(id: node.id, expectedVersion: body.version ?? node.meta.version, spec: spec))
+        return try await nodeResponse(node.id, manager)
+    }
+
+    /// POST /v1/nodes/<id>/promote
+    static func postNodesByIDPromote(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let node = try await request.node(manager)
+        if node.spec.role != .manager {
+            var spec = node.spec
+            spec.role = .manager
+            try await manager.propose(.updateNodeSpec(id: node.id, expectedVersion: node.meta.version, spec: spec))
+        }
+        return try await nodeResponse(node.id, manager)
+    }
+
+    /// POST /v1/nodes/<id>/demote
+    static func postNodesByIDDemote(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let node = try await request.node(manager)
+        _ = try await manager.onLeader(.demote(nodeID: node.id))
+        return try await nodeResponse(node.id, manager)
+    }
+
+    /// DELETE /v1/nodes/<id>
+    static func deleteNodesByID(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let force = try request.flag("force")
+        let node = try await request.node(manager)
+        _ = try await manager.onLeader(.removeNode(nodeID: node.id, force: force))
+        return HTTPServerResponse(status: .noContent)
+    }
+
+    /// GET /v1/services
+    static func getServices(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let stale = try request.stale()
+        return json(try await manager.read(stale: stale) { $0.services }, stale: stale)
+    }
+
+    /// POST /v1/services
+    static func postServices(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let spec = try await request.decode(Service.Spec.self, defaults: Service.Spec(name: "", task: TaskTemplate(image: "")))
+        var generator = SecureRandom()
+        let id = ObjectID.random(using: &generator)
+        let events = try await manager.propose(.createService(id: id, spec: spec))
+        guard case .service(let service)? = written(id, in: events) else { throw APIError.notFound("service \(id)") }
+        return json(service, status: 201)
+    }
+
+    /// GET /v1/services/<id>
+    static func getServicesByID(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let stale = try request.stale()
+        let key = try request.parameter("id")
+        guard let service = try await manager.read(stale: stale, { resolveService(key, in: $0) }) else { throw APIError.notFound("service \(key)") }
+        return json(service, stale: stale)
+    }
+
+    /// POST /v1/services/<id>/update
+    static func postServicesByIDUpdate(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let key = try request.parameter("id")
+        let body = try await request.decode(ServiceUpdateRequest.self,
+                                            defaults: ServiceUpdateRequest(version: nil, spec: Service.Spec(name: "", task: TaskTemplate(image: "")), force: nil))
+        guard let version = body.version else { throw APIError.invalid("field 'version'", "it is required (the version you read, for compare-and-set)") }
+        guard let service = try await manager.read({ resolveService(key, in: $0) }) else { throw APIError.notFound("service \(key)") }
+        let events = try await manager.propose(.updateService(id: service.id, expectedVersion: version, spec: body.spec, force: body.force ?? false))
+        guard case .service(let updated)? = written(service.id, in: events) else { throw APIError.notFound("service \(key)") }
+        return json(updated)
+    }
+
+    /// DELETE /v1/services/<id>
+    static func deleteServicesByID(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let key = try request.parameter("id")
+        let version = try request.unsigned("version")
+        guard let service = try await manager.read({ resolveService(key, in: $0) }) else { throw APIError.notFound("service \(key)") }
+        try await manager.propose(.removeService(id: service.id, expectedVersion: version))
+        return HTTPServerResponse(status: .noContent)
+    }
+
+    /// GET /v1/tasks
+    static func getTasks(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let stale = try request.stale()
+        let service = try request.raw.query["service"].map { text -> ObjectID in
+            guard let id = ObjectID(text) else { throw APIError.invalid("query parameter 'service'", "'\(text)' is not an object id") }
+            return id
+        }
+        let node = try request.raw.query["node"].map { text -> ObjectID in
+            guard let id = ObjectID(text) else { throw APIError.invalid("query parameter 'node'", "'\(text)' is not an object id") }
+            return id
+        }
+        let tasks = try await manager.read(stale: stale) { state in
+            state.tasks.filter { (service == nil || $0.serviceID == service) && (node == nil || $0.nodeID == node) }
+        }
+        return json(tasks, stale: stale)
+    }
+
+    /// GET /v1/tasks/<id>
+    static func getTasksByID(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let stale = try request.stale()
+        let id = try request.objectID("id")
+        guard let task = try await manager.read(stale: stale, { $0.task(id) }) else { throw APIError.notFound("task \(id)") }
+        return json(task, stale: stale)
+    }
+
+    /// GET /v1/tasks/<id>/logs
+    static func getTasksByIDLogs(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let daemon = request.context.daemon
+        let id = try request.objectID("id")
+        if let agent = daemon.agent, agent.knows(taskID: id), let logs = agent.logs(taskID: id) {
+            return json(TaskLogsView(taskID: id.rawValue, standardOutput: logs.standardOutput, standardError: logs.standardError))
+        }
+        let manager = try context.manager()
+        guard let task = try await manager.read(stale: true, { $0.task(id) }) else { throw APIError.notFound("task \(id)") }
+        throw APIError(status: 501, code: "not_implemented",
+                       message: "task \(id) runs on node \(task.nodeID?.rawValue ?? "none"), not on this one; logs of other nodes are not proxied yet (they need an agent log RPC the manager forwards)",
+                       hint: "run the command on the node that runs the task")
+    }
+
+    /// GET /v1/secrets
+    static func getSecrets(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let stale = try request.stale()
+        return json(try await manager.read(stale: stale) { $0.secrets.map(secretView) }, stale: stale)
+    }
+
+    /// GET /v1/secrets/<id>
+    static func getSecretsByID(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let stale = try request.stale()
+        let key = try request.parameter("id")
+        guard let secret = try await manager.read(stale: stale, { state in state.secrets.first { $0.id.rawValue == key || $0.spec.name == key } }) else {
+            throw APIError.notFound("secret \(key)")
+        }
+        return json(secretView(secret), stale: stale)
+    }
+
+    /// DELETE /v1/secrets/<id>
+    static func deleteSecretsByID(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let key = try request.parameter("id")
+        guard let secret = try await manager.read({ state in state.secrets.first { $0.id.rawValue == key || $0.spec.name == key } }) else {
+            throw APIError.notFound("secret \(key)")
+        }
+        try await manager.propose(.removeSecret(id: secret.id))
+        return HTTPServerResponse(status: .noContent)
+    }
+
+    /// GET /v1/configs
+    static func getConfigs(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let stale = try request.stale()
+        return json(try await manager.read(stale: stale) { $0.configs.filter { !isReserved($0.spec.name) }.map(configView) }, stale: stale)
+    }
+
+    /// GET /v1/configs/<id>
+    static func getConfigsByID(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let stale = try request.stale()
+        let key = try request.parameter("id")
+        guard let config = try await manager.read(stale: stale, { state in
+            state.configs.first { !isReserved($0.spec.name) && ($0.id.rawValue == key || $0.spec.name == key) }
+        }) else { throw APIError.notFound("config \(key)") }
+        return json(configView(config), stale: stale)
+    }
+
+    /// DELETE /v1/configs/<id>
+    static func deleteConfigsByID(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let key = try request.parameter("id")
+        guard let config = try await manager.read({ state in
+            state.configs.first { !isReserved($0.spec.name) && ($0.id.rawValue == key || $0.spec.name == key) }
+        }) else { throw APIError.notFound("config \(key)") }
+        try await manager.propose(.removeConfig(id: config.id))
+        return HTTPServerResponse(status: .noContent)
+    }
+
+    /// GET /v1/join-tokens
+    static func getJoinTokens(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let stale = try request.stale()
+        guard let tokens = try await manager.read(stale: stale, { ManagerNode.joinTokens(in: $0) }) else {
+            throw APIError(status: 500, code: "internal", message: "the cluster state holds no join tokens", hint: "rotate them with `shoal join-token --rotate worker`")
+        }
+        return json(JoinTokensView(worker: tokens.worker, manager: tokens.manager), stale: stale)
+    }
+
+    /// POST /v1/join-tokens/<role>/rotate
+    static func postJoinTokensByRoleRotate(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let role = try request.parameter("role")
+        guard role == "worker" || role == "manager" else { throw APIError.invalid("role", "'\(role)' must be worker or manager") }
+        guard case .token(let token) = try await manager.onLeader(.rotateJoinToken(role: role)) else {
+            throw APIError(status: 500, code: "internal", message: "the leader did not return a token")
+        }
+        return json(RotatedTokenView(role: role, token: token))
+    }
+
+    /// GET /v1/events
+    static func getEvents(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let since = try request.unsigned("since")
+        let events = manager.raft.watch(after: since)
+        return HTTPServerResponse(status: .ok, headers: ["Content-Type": "application/x-ndjson"], body: .stream { writer in
+            try await streamEvents(events, to: writer)
+        })
     }
 
     // MARK: Helpers
@@ -382,6 +475,10 @@ public enum ControlAPI {
         let raw: HTTPServerRequest
         let context: Context
 
+        // Not inlined: the Swift 6.3 optimizer crashes ("While splitting
+        // coroutine", in CoroSplit's swifterror handling) when this do/catch
+        // around an await is inlined into an async route handler.
+        @inline(never)
         func body() async throws -> [UInt8] {
             do {
                 return try await raw.body.collect(upTo: ControlAPI.maxBodyBytes)
@@ -393,10 +490,12 @@ public enum ControlAPI {
             }
         }
 
+        @inline(never)  // see body()
         func decode<T: Codable>(_ type: T.Type, defaults: T? = nil) async throws -> T {
             try StrictJSON.decode(type, from: try await body(), defaults: defaults)
         }
 
+        @inline(never)  // see body()
         func decodeOptional<T: Codable>(_ type: T.Type) async throws -> T? {
             let bytes = try await body()
             if bytes.isEmpty { return nil }
@@ -446,6 +545,36 @@ public enum ControlAPI {
         var headers: HTTPHeaders = ["Content-Type": "application/json"]
         if stale { headers.add(name: staleHeader, value: "true") }
         return HTTPServerResponse(status: HTTPStatus(code: status), headers: headers, body: .bytes(bytes))
+    }
+
+    /// The object `id` as the write that returned `events` left it: a handler
+    /// answers with it instead of reading it back through the Raft thread
+    /// (where a follower that forwarded the write might not have it yet).
+    static func written(_ id: ObjectID, in events: [ClusterEvent]) -> ClusterObject? {
+        events.last { $0.id == id && $0.action != .removed }?.object
+    }
+
+    static func createSecret(_ request: Request, _ manager: ManagerNode) async throws -> HTTPServerResponse {
+        let body = try await request.decode(SecretCreateRequest.self)
+        guard let plaintext = Data(base64Encoded: body.data) else { throw APIError.invalid("field 'data'", "it must be base64") }
+        let sealed = try manager.secretBox.seal(Array(plaintext))
+        var generator = SecureRandom()
+        let id = ObjectID.random(using: &generator)
+        guard plaintext.count <= 500 * 1024 else { throw APIError.invalid("field 'data'", "\(plaintext.count) bytes exceeds the 512000-byte limit") }
+        let events = try await manager.propose(.createSecret(id: id, spec: Secret.Spec(name: body.name, labels: body.labels ?? [:], data: sealed)))
+        guard case .secret(let secret)? = written(id, in: events) else { throw APIError.notFound("secret \(id)") }
+        return json(secretView(secret), status: 201)
+    }
+
+    static func createConfig(_ request: Request, _ manager: ManagerNode) async throws -> HTTPServerResponse {
+        let body = try await request.decode(ConfigCreateRequest.self)
+        guard !isReserved(body.name) else { throw APIError.invalid("field 'name'", "names starting with 'shoal.' are reserved") }
+        guard let data = Data(base64Encoded: body.data) else { throw APIError.invalid("field 'data'", "it must be base64") }
+        var generator = SecureRandom()
+        let id = ObjectID.random(using: &generator)
+        let events = try await manager.propose(.createConfig(id: id, spec: Config.Spec(name: body.name, labels: body.labels ?? [:], data: Array(data))))
+        guard case .config(let config)? = written(id, in: events) else { throw APIError.notFound("config \(id)") }
+        return json(configView(config), status: 201)
     }
 
     static func nodeResponse(_ id: ObjectID, _ manager: ManagerNode) async throws -> HTTPServerResponse {

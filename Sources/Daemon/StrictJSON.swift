@@ -9,6 +9,10 @@ import Foundation
 /// type does not know never does). `defaults` (a JSON object) supplies
 /// fields the client may leave out; the client's fields replace them.
 enum StrictJSON {
+    // Not inlined: inlined into an async route handler, this typed-throws
+    // function makes the Swift 6.3 optimizer crash (CoroSplit's swifterror
+    // handling, or correlated-propagation on the handler).
+    @inline(never)
     static func decode<T: Codable>(_ type: T.Type, from bytes: [UInt8], defaults: T? = nil) throws(APIError) -> T {
         guard !bytes.isEmpty else { throw .invalid("body", "a JSON object is required") }
         let input: Any
