@@ -325,8 +325,9 @@ final class ManagerNode: @unchecked Sendable {
         try requireLeader()
         switch request {
         case .propose(let command, let time):
-            try await dryRun(command, time: time)
-            return .events(try await raft.propose(command, timeMilliseconds: time))
+            // Validated on the Raft thread in the same trip as the proposal:
+            // a command the state refuses never reaches the log.
+            return .events(try await raft.propose(command, timeMilliseconds: time, validate: true))
 
         case .addLearner(let id, let memberID, let address):
             guard let node = try await raft.read(linearizable: false, { $0.node(id) }) else { throw APIError.notFound("node \(id)") }
@@ -402,23 +403,6 @@ final class ManagerNode: @unchecked Sendable {
     /// Applies `command` to a copy of the leader's state: a bad command is
     /// refused before it reaches the log. A version conflict seen while this
     /// copy trails the commit index is left to the real apply.
-    private func dryRun(_ command: ClusterCommand, time: Int64) async throws {
-        let committed = raft.status.commitIndex
-        let failure: ClusterStateError? = try await raft.read(linearizable: false) { state -> ClusterStateError? in
-            do {
-                try state.validate(command, context: ApplyContext(index: state.appliedIndex + 1, timeMilliseconds: time))
-                return nil
-            } catch let error as ClusterStateError {
-                // A conflict is certain only if this copy holds every committed write.
-                if case .versionConflict = error, state.appliedIndex < committed { return nil }
-                return error
-            } catch {
-                return nil
-            }
-        }
-        if let failure { throw APIError.from(failure) }
-    }
-
     private func demote(_ id: ObjectID) async throws {
         guard var node = try await raft.read(linearizable: false, { $0.node(id) }) else { throw APIError.notFound("node \(id)") }
         if let status = node.managerStatus {

@@ -48,7 +48,7 @@ public final class ManagerRaft: @unchecked Sendable {
     // Shared between callers and the loop thread, under `condition`.
     private let condition = NSCondition()
     private var inbox: [Message] = []
-    private var proposalQueue: [(data: [UInt8], deadline: UInt64, continuation: CheckedContinuation<[ClusterEvent], Error>)] = []
+    private var proposalQueue: [(data: [UInt8], validating: (ClusterCommand, ApplyContext)?, deadline: UInt64, continuation: CheckedContinuation<[ClusterEvent], Error>)] = []
     private var configurationChangeQueue: [(change: ConfigurationChange, deadline: UInt64, continuation: CheckedContinuation<Void, Error>)] = []
     private var readQueue: [PendingRead] = []
     private var transferQueue: [NodeID] = []
@@ -136,8 +136,16 @@ public final class ManagerRaft: @unchecked Sendable {
 
     /// Proposes `command` and waits until it is committed and applied here.
     /// Returns the changes it made, or throws what refused it.
-    public func propose(_ command: ClusterCommand, timeMilliseconds: Int64) async throws -> [ClusterEvent] {
+    ///
+    /// With `validate`, the loop first checks `command` against this member's
+    /// state (``ClusterState/validate(_:context:)``) and refuses it with
+    /// ``ManagerError/rejected(_:)`` instead of writing to the log what apply
+    /// would refuse — in the same trip to the loop thread as the proposal. A
+    /// version conflict is only certain when the state holds every committed
+    /// entry; otherwise the command is proposed and apply decides.
+    public func propose(_ command: ClusterCommand, timeMilliseconds: Int64, validate: Bool = false) async throws -> [ClusterEvent] {
         let data = ClusterProposal(timeMilliseconds: timeMilliseconds, command: command).encoded()
+        let validating = validate ? (command, ApplyContext(index: 0, timeMilliseconds: timeMilliseconds)) : nil
         return try await withCheckedThrowingContinuation { continuation in
             condition.lock()
             if stopping {
@@ -145,7 +153,7 @@ public final class ManagerRaft: @unchecked Sendable {
                 continuation.resume(throwing: ManagerError.stopped)
                 return
             }
-            proposalQueue.append((data, deadline(after: configuration.requestTimeout), continuation))
+            proposalQueue.append((data, validating, deadline(after: configuration.requestTimeout), continuation))
             condition.signal()
             condition.unlock()
         }
@@ -271,6 +279,10 @@ public final class ManagerRaft: @unchecked Sendable {
             }
             for message in messages { node.step(message) }
             for proposal in proposals {
+                if let (command, context) = proposal.validating, let refusal = refusal(of: command, context) {
+                    proposal.continuation.resume(throwing: ManagerError.rejected(refusal))
+                    continue
+                }
                 do {
                     let index = try node.propose(proposal.data)
                     awaitingCommit[index] = (node.term, proposal.deadline, proposal.continuation)
@@ -296,6 +308,20 @@ public final class ManagerRaft: @unchecked Sendable {
             }
             expireOverdueRequests()
             publishStatus()
+        }
+    }
+
+    /// What apply would certainly refuse `command` with, checked on the
+    /// current state (see ``propose(_:timeMilliseconds:validate:)``).
+    private func refusal(of command: ClusterCommand, _ context: ApplyContext) -> ClusterStateError? {
+        var context = context
+        context.index = state.appliedIndex + 1
+        do {
+            try state.validate(command, context: context)
+            return nil
+        } catch {
+            if case .versionConflict = error, state.appliedIndex < node.commitIndex { return nil }
+            return error
         }
     }
 

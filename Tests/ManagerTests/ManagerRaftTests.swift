@@ -102,6 +102,24 @@ struct ManagerRaftTests {
         #expect(count == 1)
     }
 
+    @Test("a validated proposal the state refuses never reaches the log")
+    func validatedProposalStaysOutOfTheLog() async throws {
+        let group = try ManagerGroup(voters: [1])
+        defer { group.stopAll() }
+        let leader = try await group.leader()
+        let created = try await leader.propose(.createService(id: "web", spec: serviceSpec("web")), timeMilliseconds: 0, validate: true)
+        let commitIndex = try #require(created.first).index
+        await #expect(throws: ManagerError.rejected(.nameInUse(kind: .service, name: "web", id: "web"))) {
+            _ = try await leader.propose(.createService(id: "other", spec: serviceSpec("web")), timeMilliseconds: 0, validate: true)
+        }
+        await #expect(throws: ManagerError.rejected(.versionConflict(kind: .service, id: "web", expected: 99, actual: commitIndex))) {
+            _ = try await leader.propose(.updateService(id: "web", expectedVersion: 99, spec: serviceSpec("web"), force: false), timeMilliseconds: 0, validate: true)
+        }
+        // A linearizable read: the state holds every committed entry, and none came after the create.
+        let appliedIndex = try await leader.read { $0.appliedIndex }
+        #expect(appliedIndex == commitIndex)
+    }
+
     @Test("killing the leader under a stream of writes loses no acknowledged write")
     func leaderFailover() async throws {
         let group = try ManagerGroup(voters: [1, 2, 3])
