@@ -9,6 +9,8 @@ struct TLSTests {
         let server = try TLSEchoServer(context: cluster.serverContext(nodeID: "manager-1"))
         let client = try await TLSConnection.connect(to: server.address, context: cluster.clientContext(nodeID: "worker-7"), deadline: .now + .seconds(10))
         #expect(client.protocolVersion == "TLSv1.3")
+        // AES-128-GCM, not OpenSSL's default AES-256-GCM: the bulk path's cipher.
+        #expect(client.cipherSuite == "TLS_AES_128_GCM_SHA256")
         #expect(client.peerIdentity == NodeIdentity(nodeID: "manager-1", role: .manager, clusterID: "cluster-a"))
         #expect(client.peerSubject == DistinguishedName(commonName: "manager-1", organizationalUnit: "manager", organization: "cluster-a"))
         let seen = try #require(await server.nextOutcome()).get()
@@ -37,6 +39,7 @@ struct TLSTests {
         configuration.maximumVersion = .tls12
         let client = try await TLSConnection.connect(to: server.address, context: TLSContext(configuration, side: .client), deadline: .now + .seconds(10))
         #expect(client.protocolVersion == "TLSv1.2")
+        #expect(client.cipherSuite == "ECDHE-ECDSA-AES128-GCM-SHA256")
         try await client.write([42])
         #expect(try await client.read(deadline: .now + .seconds(5)) == [42])
         try await client.close()

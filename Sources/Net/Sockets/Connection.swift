@@ -209,15 +209,34 @@ public final class Connection: EventHandler, @unchecked Sendable {
 
     /// One non-blocking read; nil when nothing is available yet.
     func readNow(maxBytes: Int) throws -> [UInt8]? {
-        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maxBytes) { buffer in
-            let count: Int? = try lock.withLock {
-                guard !isClosed else { throw NetError.closed(operation: "read") }
-                return try Syscall.run("read", path: peerDescription, wouldBlock: true) {
-                    Glibc.read(descriptor, buffer.baseAddress, maxBytes)
-                }
+        try withUnsafeTemporaryAllocation(byteCount: maxBytes, alignment: 1) { buffer in
+            guard let count = try readNow(into: buffer) else { return nil }
+            return Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+    }
+
+    /// One non-blocking read into `buffer`, without an array in between (TLS
+    /// hands the bytes straight to OpenSSL); nil when nothing is available
+    /// yet, 0 at end of stream.
+    func readNow(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
+        try lock.withLock {
+            guard !isClosed else { throw NetError.closed(operation: "read") }
+            return try Syscall.run("read", path: peerDescription, wouldBlock: true) {
+                Glibc.read(descriptor, buffer.baseAddress, buffer.count)
             }
-            guard let count else { return nil }
-            return Array(buffer.prefix(count))
+        }
+    }
+
+    /// ``read(maxBytes:deadline:)`` into `buffer`: the count read, 0 at end of stream.
+    func read(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant?) async throws -> Int {
+        precondition(buffer.count > 0, "read(into:) needs a non-empty buffer")
+        while true {
+            try Task.checkCancellation()
+            let seen = readable.edgeCount
+            if let count = try readNow(into: buffer) { return count }
+            try await readable.wait(since: seen, deadline: deadline) { [peerDescription] in
+                NetError.timedOut(operation: "read", address: peerDescription)
+            }
         }
     }
 
@@ -247,11 +266,36 @@ public final class Connection: EventHandler, @unchecked Sendable {
     /// the TLS lock reach the socket in the order OpenSSL produced them.
     @discardableResult
     func enqueue(_ bytes: ArraySlice<UInt8>) throws -> Int {
+        try bytes.withUnsafeBytes { try enqueue($0) }
+    }
+
+    /// ``enqueue(_:)`` from memory the caller owns. With nothing buffered
+    /// (the usual case) the bytes go to the kernel straight from `bytes`;
+    /// only what the kernel does not take is copied into the send buffer.
+    @discardableResult
+    func enqueue(_ bytes: UnsafeRawBufferPointer) throws -> Int {
         try lock.withLock {
             guard !isClosed, !isWriteShutdown else { throw NetError.closed(operation: "write") }
             if let sendFailure { throw sendFailure }
-            sendBuffer.append(contentsOf: bytes)
-            flushLocked()
+            var start = 0
+            if sendOffset == sendBuffer.count {
+                while start < bytes.count {
+                    do {
+                        let sent = try Syscall.run("send", path: peerDescription, wouldBlock: true) {
+                            send(descriptor, bytes.baseAddress! + start, bytes.count - start, Int32(MSG_NOSIGNAL))
+                        }
+                        guard let sent else { break }
+                        start += sent
+                    } catch {
+                        sendFailure = error
+                        throw error
+                    }
+                }
+            }
+            if start < bytes.count {
+                sendBuffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start...]))
+                flushLocked()
+            }
             if let sendFailure { throw sendFailure }
             let buffered = sendBuffer.count - sendOffset
             peakBuffered = max(peakBuffered, buffered)

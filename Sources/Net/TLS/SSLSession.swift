@@ -46,9 +46,29 @@ final class SSLSession {
 
     /// Hands ciphertext read from the socket to OpenSSL.
     func feed(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { feed($0) }
+    }
+
+    func feed(_ bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
-        let written = bytes.withUnsafeBytes { BIO_write(inbound, $0.baseAddress, Int32($0.count)) }
+        let written = BIO_write(inbound, bytes.baseAddress, Int32(bytes.count))
         precondition(written == Int32(bytes.count), "memory BIO accepted \(written) of \(bytes.count) bytes")
+    }
+
+    /// An upper bound on the plaintext the next reads can return without
+    /// more input: decrypted bytes OpenSSL holds plus the ciphertext waiting
+    /// in the inbound BIO (a record's plaintext is never longer than it).
+    var readableBytesBound: Int {
+        Int(SSL_pending(pointer)) + shoal_BIO_ctrl_pending(inbound)
+    }
+
+    /// Ciphertext bytes waiting in the outbound BIO.
+    var pendingOutputBytes: Int { shoal_BIO_ctrl_pending(outbound) }
+
+    /// Moves up to `buffer.count` bytes of output into `buffer`; returns the count.
+    func takeOutput(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        guard !buffer.isEmpty else { return 0 }
+        return max(0, Int(BIO_read(outbound, buffer.baseAddress, Int32(clamping: buffer.count))))
     }
 
     /// Ciphertext OpenSSL produced for the peer, in order.
@@ -103,6 +123,12 @@ final class SSLSession {
 
     /// E.g. "TLSv1.3".
     var protocolVersion: String { String(cString: SSL_get_version(pointer)) }
+
+    /// The negotiated suite, e.g. "TLS_AES_128_GCM_SHA256" (OpenSSL's name).
+    var cipherSuite: String {
+        guard let cipher = SSL_get_current_cipher(pointer) else { return "" }
+        return String(cString: SSL_CIPHER_get_name(cipher))
+    }
 
     private func classify(_ result: Int32, operation: String) -> Step {
         let code = SSL_get_error(pointer, result)

@@ -13,8 +13,12 @@ import Foundation
 /// One reader and one writer may run concurrently; records produced by both
 /// reach the socket in the order OpenSSL produced them.
 public final class TLSConnection: @unchecked Sendable {
-    /// Ciphertext read from the socket per step: a full TLS record and a half.
+    /// Ciphertext read from the socket per read of the handshake: a full TLS record and a half.
     static let ciphertextChunkBytes = 24 * 1024
+    /// Ciphertext asked of the socket per read once connected: many records
+    /// per wakeup and syscall (a record per read would cost a scheduler hop
+    /// between the event loop and the task for every 16 KiB).
+    static let bulkCiphertextChunkBytes = 256 * 1024
     /// Plaintext handed to OpenSSL per step of `write`.
     static let plaintextChunkBytes = 64 * 1024
     /// How long a failed handshake may take to deliver its alert before the socket is reset.
@@ -30,6 +34,9 @@ public final class TLSConnection: @unchecked Sendable {
     public let pinnedRoot: Certificate?
     /// "TLSv1.3" or "TLSv1.2".
     public let protocolVersion: String
+    /// The negotiated cipher suite, OpenSSL's name: "TLS_AES_128_GCM_SHA256"
+    /// between nodes (see ``TLSContext``'s preference order).
+    public let cipherSuite: String
 
     private let session: SSLSession
     private let lock = NSLock() // guards `session`
@@ -40,6 +47,7 @@ public final class TLSConnection: @unchecked Sendable {
         self.peerCertificate = peerCertificate
         self.pinnedRoot = pinnedRoot
         self.protocolVersion = session.protocolVersion
+        self.cipherSuite = session.cipherSuite
     }
 
     /// CN / OU / O of the verified peer.
@@ -134,36 +142,63 @@ public final class TLSConnection: @unchecked Sendable {
     ///   rejected us after the handshake (TLS 1.3 client certificates are
     ///   checked then); timeouts and cancellation as ``Connection/read(maxBytes:deadline:)``
     ///   (the connection stays usable).
+    ///
+    /// Returns as many records' plaintext as are already received (up to
+    /// `maxBytes`), decrypted straight into the returned array.
     public func read(maxBytes: Int = 16 * 1024, deadline: ContinuousClock.Instant? = nil) async throws -> [UInt8] {
         precondition(maxBytes > 0, "read(maxBytes:) needs a positive size, got \(maxBytes)")
         while true {
-            let step: SSLSession.Step
-            let plaintext: [UInt8]
-            (step, plaintext) = try withUnsafeTemporaryAllocation(byteCount: maxBytes, alignment: 1) { buffer in
-                try lock.withLock {
-                    let step = session.read(into: buffer)
-                    let output = session.takeOutput()
-                    if !output.isEmpty { try connection.enqueue(output[...]) }
-                    if case .progressed(let count) = step {
-                        return (step, Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])))
+            var step = SSLSession.Step.wantRead
+            let plaintext: [UInt8] = try lock.withLock {
+                // Sized by what can be decrypted now, so a large `maxBytes`
+                // does not allocate (or keep) more than the data.
+                let capacity = min(maxBytes, max(session.readableBytesBound, 1))
+                let plaintext = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                    while count < capacity {
+                        step = session.read(into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[count...]))
+                        guard case .progressed(let got) = step else { break }
+                        count += got
                     }
-                    return (step, [])
                 }
+                try flushOutputLocked()
+                return plaintext
             }
+            if !plaintext.isEmpty { return plaintext }
             switch step {
             case .progressed:
-                return plaintext
+                continue
             case .closedByPeer:
                 return []
             case .failed(let error):
                 throw error
             case .wantRead:
-                let ciphertext = try await connection.read(maxBytes: Self.ciphertextChunkBytes, deadline: deadline)
-                guard !ciphertext.isEmpty else { throw TLSError.unexpectedEndOfStream }
-                lock.withLock { session.feed(ciphertext) }
+                // Read straight into a buffer OpenSSL copies from: no array between.
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.bulkCiphertextChunkBytes, alignment: 16)
+                defer { buffer.deallocate() }
+                let count = try await connection.read(into: buffer, deadline: deadline)
+                guard count > 0 else { throw TLSError.unexpectedEndOfStream }
+                lock.withLock { session.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<count])) }
             }
         }
     }
+
+    /// Moves OpenSSL's pending ciphertext to the socket (under `lock`, so
+    /// records leave in the order they were made); returns the bytes the
+    /// connection still buffers.
+    @discardableResult
+    private func flushOutputLocked() throws -> Int {
+        var buffered: Int?
+        while session.pendingOutputBytes > 0 {
+            buffered = try withUnsafeTemporaryAllocation(byteCount: min(session.pendingOutputBytes, Self.outputChunkBytes), alignment: 16) { buffer in
+                let count = session.takeOutput(into: buffer)
+                return try connection.enqueue(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            }
+        }
+        return buffered ?? connection.bufferedBytes
+    }
+
+    /// Ciphertext moved from OpenSSL to the socket per copy.
+    static let outputChunkBytes = 128 * 1024
 
     /// Encrypts and sends `bytes`, waiting while the socket's send buffer is
     /// above its high-water mark. Timeouts and cancellation abort the
@@ -175,7 +210,7 @@ public final class TLSConnection: @unchecked Sendable {
             let end = min(bytes.count, start + Self.plaintextChunkBytes)
             let buffered: Int = try lock.withLock {
                 if case .failed(let error) = session.write(bytes[start..<end]) { throw error }
-                return try connection.enqueue(session.takeOutput()[...])
+                return try flushOutputLocked()
             }
             start = end
             if buffered > connection.lowWaterMarkBytes {

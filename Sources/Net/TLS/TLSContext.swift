@@ -29,6 +29,12 @@ public final class TLSContext: @unchecked Sendable {
         SSL_CTX_free(pointer)
     }
 
+    /// TLS 1.3 suites in the order a server prefers them.
+    static let tls13CipherSuites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+    /// TLS 1.2: forward-secret AEAD suites for ECDSA (node) and RSA (other peers') certificates.
+    static let tls12Ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
+        + "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305"
+
     private func configure(_ configuration: TLSConfiguration) throws(TLSError) {
         func fail(_ what: String) -> TLSError {
             .invalidConfiguration("\(what): \(OpenSSLErrorQueue.summary(OpenSSLErrorQueue.drain()))")
@@ -47,6 +53,13 @@ public final class TLSContext: @unchecked Sendable {
                 | shoal_SSL_OP_CIPHER_SERVER_PREFERENCE()
         )
         _ = SSL_CTX_set_num_tickets(pointer, 0)
+        // AES-128-GCM first (OpenSSL's default puts AES-256-GCM first): as
+        // strong as the P-256 keys that guard it, and about a quarter faster
+        // with AES-NI, which is what bulk transfer between nodes spends its
+        // time on. AES-256-GCM and ChaCha20-Poly1305 stay allowed.
+        guard SSL_CTX_set_ciphersuites(pointer, Self.tls13CipherSuites) == 1,
+              SSL_CTX_set_cipher_list(pointer, Self.tls12Ciphers) == 1
+        else { throw fail("setting cipher suites") }
         // Free idle read/write buffers: thousands of mostly idle connections.
         // Send exactly the configured chain: no silent completion from the
         // trust store, so what a joining node sees is what we configured.
