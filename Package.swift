@@ -35,14 +35,15 @@ let package = Package(
         .target(name: "Daemon", dependencies: ["Manager", "ClusterState", "Storage", "Net", "RPC", "HTTP", "Raft", "COpenSSL", "Agent", "Scheduler", "Orchestrator", "Runtime", "Images"], path: "Sources/Daemon", exclude: ["openapi.json"]),
 
         // Foundations
+        .target(name: "Posix", path: "Sources/Posix"),
         .target(name: "Wire", path: "Sources/Wire"),
         .target(name: "RaftWire", dependencies: ["Raft", "Wire"], path: "Sources/RaftWire"),
-        .target(name: "Net", dependencies: ["COpenSSL"], path: "Sources/Net"),
+        .target(name: "Net", dependencies: ["COpenSSL", "Posix"], path: "Sources/Net"),
         .target(name: "HTTP", dependencies: ["Net"], path: "Sources/HTTP"),
         .target(name: "RPC", dependencies: ["Net", "Wire"], path: "Sources/RPC"),
         .target(name: "Storage", dependencies: ["CSQLite", "Raft", "Wire"], path: "Sources/Storage"),
-        .target(name: "Images", dependencies: ["CZlib", "COpenSSL", "CSQLite", "Storage"], path: "Sources/Images"),
-        .target(name: "Runtime", dependencies: ["CContainer"], path: "Sources/Runtime"),
+        .target(name: "Images", dependencies: ["CZlib", "COpenSSL", "CSQLite", "Storage", "Posix"], path: "Sources/Images"),
+        .target(name: "Runtime", dependencies: ["CContainer", "Posix"], path: "Sources/Runtime"),
         .target(name: "Registry", dependencies: ["Images", "HTTP", "Net"], path: "Sources/Registry"),
         .target(name: "Agent", dependencies: ["ClusterState", "Runtime", "Images", "RPC", "Net"], path: "Sources/Agent"),
 

@@ -1,3 +1,4 @@
+import Posix
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -30,10 +31,10 @@ public final class BlobWriter {
         temporaryPath = store.ingestDirectory + "/" + UUID().uuidString.lowercased() + ".tmp"
         let path = temporaryPath
         do {
-            descriptor = try SystemCall.run("open", path: path) {
+            descriptor = try Syscall.run("open", path: path) {
                 open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
             }
-            try SystemCall.run("flock(LOCK_EX)", path: path) { [descriptor] in flock(descriptor, LOCK_EX) }
+            try Syscall.run("flock(LOCK_EX)", path: path) { [descriptor] in flock(descriptor, LOCK_EX) }
         } catch {
             throw .system(error)
         }
@@ -58,7 +59,7 @@ public final class BlobWriter {
         }
         hasher.update(bytes)
         do {
-            try SystemCall.writeAll(descriptor, bytes, path: temporaryPath)
+            try Syscall.writeAll(descriptor, bytes, path: temporaryPath)
         } catch {
             abort()
             throw .system(error)
@@ -89,7 +90,7 @@ public final class BlobWriter {
             throw .digestMismatch(expected: expected, actual: actual, sizeBytes: writtenBytes)
         }
         do {
-            try SystemCall.run("fsync", path: temporaryPath) { fsync(descriptor) }
+            try Syscall.run("fsync", path: temporaryPath) { fsync(descriptor) }
         } catch {
             abort()
             throw .system(error)
@@ -102,7 +103,7 @@ public final class BlobWriter {
         }
         // The rename consumed the temporary name; closing releases the flock.
         done = true
-        SystemCall.close(descriptor)
+        Syscall.close(descriptor)
         return actual
     }
 
@@ -111,6 +112,6 @@ public final class BlobWriter {
         guard !done else { return }
         done = true
         _ = unlink(temporaryPath)
-        SystemCall.close(descriptor)
+        Syscall.close(descriptor)
     }
 }

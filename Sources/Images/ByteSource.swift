@@ -1,3 +1,4 @@
+import Posix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,7 +22,7 @@ public final class FileByteSource: ByteSource {
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(LayerExtractionError) -> Int {
         do {
-            return try SystemCall.read(descriptor, buffer, path: path)
+            return try Syscall.read(descriptor, buffer, path: path)
         } catch {
             throw .system(error, entry: nil)
         }

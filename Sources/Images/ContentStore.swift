@@ -1,3 +1,4 @@
+import Posix
 import Foundation
 import Storage
 #if canImport(Glibc)
@@ -57,10 +58,10 @@ public final class ContentStore: @unchecked Sendable {
         ingestDirectory = root + "/ingest"
         do {
             for directory in [root, root + "/blobs", blobDirectory, ingestDirectory] {
-                _ = try SystemCall.attempt("mkdir", path: directory, tolerating: [EEXIST]) { mkdir(directory, 0o700) }
+                _ = try Syscall.attempt("mkdir", path: directory, tolerating: [EEXIST]) { mkdir(directory, 0o700) }
             }
             let lockPath = root + "/lock"
-            gcLockDescriptor = try SystemCall.run("open", path: lockPath) {
+            gcLockDescriptor = try Syscall.run("open", path: lockPath) {
                 open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
             }
         } catch {
@@ -79,7 +80,7 @@ public final class ContentStore: @unchecked Sendable {
                 CREATE INDEX IF NOT EXISTS tags_digest ON tags (digest);
                 """)
         } catch {
-            SystemCall.close(gcLockDescriptor)
+            Syscall.close(gcLockDescriptor)
             throw .database(error)
         }
         try removeAbandonedIngests()
@@ -87,7 +88,7 @@ public final class ContentStore: @unchecked Sendable {
     }
 
     deinit {
-        SystemCall.close(gcLockDescriptor)
+        Syscall.close(gcLockDescriptor)
     }
 
     // MARK: Blobs
@@ -109,7 +110,7 @@ public final class ContentStore: @unchecked Sendable {
         let blobPath = path(for: digest)
         let outcome: (result: Int32, errno: Int32)
         do {
-            outcome = try SystemCall.attempt("stat", path: blobPath, tolerating: [ENOENT]) { lstat(blobPath, &info) }
+            outcome = try Syscall.attempt("stat", path: blobPath, tolerating: [ENOENT]) { lstat(blobPath, &info) }
         } catch {
             throw .system(error)
         }
@@ -121,7 +122,7 @@ public final class ContentStore: @unchecked Sendable {
     public func openBlob(_ digest: Digest) throws(ContentStoreError) -> Int32 {
         let blobPath = path(for: digest)
         do {
-            let outcome = try SystemCall.attempt("open", path: blobPath, tolerating: [ENOENT]) {
+            let outcome = try Syscall.attempt("open", path: blobPath, tolerating: [ENOENT]) {
                 open(blobPath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
             }
             if outcome.errno == ENOENT { throw ContentStoreError.blobNotFound(digest) }
@@ -129,7 +130,7 @@ public final class ContentStore: @unchecked Sendable {
         } catch let error as ContentStoreError {
             throw error
         } catch {
-            throw .system(error as! SystemCallError)
+            throw .system(error as! SystemError)
         }
     }
 
@@ -139,13 +140,13 @@ public final class ContentStore: @unchecked Sendable {
         let size = try size(of: digest)
         if size > maximumBytes { throw .tooLarge(expected: digest, limitBytes: maximumBytes) }
         let descriptor = try openBlob(digest)
-        defer { SystemCall.close(descriptor) }
+        defer { Syscall.close(descriptor) }
         var bytes = [UInt8](repeating: 0, count: Int(size))
         var offset = 0
         do {
             while offset < bytes.count {
                 let count = try bytes.withUnsafeMutableBytes { buffer in
-                    try SystemCall.read(descriptor, UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]), path: path(for: digest))
+                    try Syscall.read(descriptor, UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]), path: path(for: digest))
                 }
                 if count == 0 { break }
                 offset += count
@@ -182,18 +183,18 @@ public final class ContentStore: @unchecked Sendable {
     public func write(contentsOf sourcePath: String, expected: Digest? = nil) throws(ContentStoreError) -> Digest {
         let descriptor: Int32
         do {
-            descriptor = try SystemCall.run("open", path: sourcePath) { open(sourcePath, O_RDONLY | O_CLOEXEC) }
+            descriptor = try Syscall.run("open", path: sourcePath) { open(sourcePath, O_RDONLY | O_CLOEXEC) }
         } catch {
             throw .system(error)
         }
-        defer { SystemCall.close(descriptor) }
+        defer { Syscall.close(descriptor) }
         let writer = try makeWriter(expected: expected)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         while true {
             let count: Int
             do {
-                count = try SystemCall.read(descriptor, buffer, path: sourcePath)
+                count = try Syscall.read(descriptor, buffer, path: sourcePath)
             } catch {
                 throw .system(error)
             }
@@ -209,11 +210,11 @@ public final class ContentStore: @unchecked Sendable {
     func install(temporaryPath: String, digest: Digest, sizeBytes: Int64) throws(ContentStoreError) {
         let finalPath = path(for: digest)
         do {
-            try SystemCall.run("flock(LOCK_SH)", path: root + "/lock") { flock(gcLockDescriptor, LOCK_SH) }
+            try Syscall.run("flock(LOCK_SH)", path: root + "/lock") { flock(gcLockDescriptor, LOCK_SH) }
             defer { _ = flock(gcLockDescriptor, LOCK_UN) }
             // rename replaces atomically: if a racing writer installed the same
             // digest first, its file and ours hold the same verified bytes.
-            try SystemCall.run("rename", path: finalPath) { rename(temporaryPath, finalPath) }
+            try Syscall.run("rename", path: finalPath) { rename(temporaryPath, finalPath) }
             try Self.syncDirectory(blobDirectory)
             try withDatabase { database throws in
                 try database.withStatement("INSERT OR IGNORE INTO blobs (digest, size, created) VALUES (?1, ?2, ?3)") { statement in
@@ -223,7 +224,7 @@ public final class ContentStore: @unchecked Sendable {
                     try statement.run()
                 }
             }
-        } catch let error as SystemCallError {
+        } catch let error as SystemError {
             throw .system(error)
         } catch let error as ContentStoreError {
             throw error
@@ -351,7 +352,7 @@ public final class ContentStore: @unchecked Sendable {
     @discardableResult
     public func prune(minimumAgeSeconds: Int64 = 0) throws(ContentStoreError) -> PruneReport {
         do {
-            try SystemCall.run("flock(LOCK_EX)", path: root + "/lock") { flock(gcLockDescriptor, LOCK_EX) }
+            try Syscall.run("flock(LOCK_EX)", path: root + "/lock") { flock(gcLockDescriptor, LOCK_EX) }
         } catch {
             throw .system(error)
         }
@@ -396,7 +397,7 @@ public final class ContentStore: @unchecked Sendable {
             let digest = try! Digest(parsing: text)
             let blobPath = path(for: digest)
             do {
-                _ = try SystemCall.attempt("unlink", path: blobPath, tolerating: [ENOENT]) { unlink(blobPath) }
+                _ = try Syscall.attempt("unlink", path: blobPath, tolerating: [ENOENT]) { unlink(blobPath) }
             } catch {
                 throw .system(error)
             }
@@ -418,13 +419,13 @@ public final class ContentStore: @unchecked Sendable {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: ingestDirectory)
         } catch {
-            throw .system(SystemCallError(call: "opendir", errno: EIO, path: ingestDirectory))
+            throw .system(SystemError(call: "opendir", errno: EIO, path: ingestDirectory))
         }
         for name in names {
             let filePath = ingestDirectory + "/" + name
             let descriptor = open(filePath, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
             if descriptor < 0 { continue }
-            defer { SystemCall.close(descriptor) }
+            defer { Syscall.close(descriptor) }
             if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
                 _ = unlink(filePath)
             }
@@ -466,10 +467,10 @@ public final class ContentStore: @unchecked Sendable {
 
     // MARK: Helpers
 
-    static func syncDirectory(_ directory: String) throws(SystemCallError) {
-        let descriptor = try SystemCall.run("open", path: directory) { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        defer { SystemCall.close(descriptor) }
-        try SystemCall.run("fsync", path: directory) { fsync(descriptor) }
+    static func syncDirectory(_ directory: String) throws(SystemError) {
+        let descriptor = try Syscall.run("open", path: directory) { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { Syscall.close(descriptor) }
+        try Syscall.run("fsync", path: directory) { fsync(descriptor) }
     }
 
     static func validateTag(_ name: String) throws(ContentStoreError) {
@@ -496,7 +497,7 @@ public final class ContentStore: @unchecked Sendable {
         switch error {
         case let error as ContentStoreError: return error
         case let error as SQLiteError: return .database(error)
-        case let error as SystemCallError: return .system(error)
+        case let error as SystemError: return .system(error)
         default: preconditionFailure("unexpected error in the content store: \(error)")
         }
     }

@@ -1,3 +1,4 @@
+import Posix
 import Storage
 
 /// What can go wrong in the ``ContentStore``, with what to do about it.
@@ -15,7 +16,7 @@ public enum ContentStoreError: Error, CustomStringConvertible, Sendable {
     /// A tag name the store refuses.
     case invalidTag(String, reason: String)
     /// A system call failed (disk full, permissions, ...).
-    case system(SystemCallError)
+    case system(SystemError)
     /// The metadata database failed.
     case database(SQLiteError)
 

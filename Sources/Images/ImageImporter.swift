@@ -1,3 +1,4 @@
+import Posix
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -38,11 +39,11 @@ public struct ImageImporter {
         }
         let descriptor: Int32
         do {
-            descriptor = try SystemCall.run("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
+            descriptor = try Syscall.run("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
         } catch {
             throw .invalidTarball(path: path, .system(error, entry: nil))
         }
-        defer { SystemCall.close(descriptor) }
+        defer { Syscall.close(descriptor) }
 
         let writer: BlobWriter
         let compression: LayerCompression

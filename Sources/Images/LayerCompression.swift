@@ -1,3 +1,4 @@
+import Posix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,9 +34,9 @@ public enum LayerCompression: Sendable, Equatable {
         let count: Int
         do {
             count = try prefix.withUnsafeMutableBytes { buffer in
-                try SystemCall.run("pread", path: path) { pread(descriptor, buffer.baseAddress, 4, 0) }
+                try Syscall.run("pread", path: path) { pread(descriptor, buffer.baseAddress, 4, 0) }
             }
-        } catch let error as SystemCallError {
+        } catch let error as SystemError {
             throw .system(error, entry: nil)
         } catch {
             preconditionFailure("\(error)")

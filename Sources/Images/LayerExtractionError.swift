@@ -1,3 +1,4 @@
+import Posix
 /// Why a layer could not be read or extracted. Extraction stops at the first
 /// error; the target directory then holds a partial layer and must be
 /// discarded (the extractor never writes outside it, even on error).
@@ -23,7 +24,7 @@ public enum LayerExtractionError: Error, CustomStringConvertible, Sendable {
     /// The gzip stream is corrupt, or the compression is not supported.
     case compression(String)
     /// A system call failed while extracting `entry`.
-    case system(SystemCallError, entry: String?)
+    case system(SystemError, entry: String?)
 
     public var description: String {
         switch self {

@@ -1,3 +1,4 @@
+import Posix
 import Foundation
 import CImagesLinux
 #if canImport(Glibc)
@@ -105,7 +106,7 @@ public final class LayerExtractor {
         self.rootPath = rootPath
         self.options = options
         do {
-            rootDescriptor = try SystemCall.run("open", path: rootPath) {
+            rootDescriptor = try Syscall.run("open", path: rootPath) {
                 open(rootPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             }
         } catch {
@@ -117,14 +118,14 @@ public final class LayerExtractor {
         case .componentWalk: useOpenat2 = false
         case .automatic:
             let probe = shoal_openat2(rootDescriptor, ".", UInt64(O_RDONLY | O_DIRECTORY | O_CLOEXEC), 0, shoal_RESOLVE_IN_ROOT())
-            if probe >= 0 { SystemCall.close(probe) }
+            if probe >= 0 { Syscall.close(probe) }
             useOpenat2 = probe >= 0 || (errno != ENOSYS && errno != EPERM)
         }
     }
 
     deinit {
         dropCachedParent()
-        SystemCall.close(rootDescriptor)
+        Syscall.close(rootDescriptor)
     }
 
     /// Whether parents are resolved with openat2 (else the refusing component walk).
@@ -134,11 +135,11 @@ public final class LayerExtractor {
     public func extract(layerAt path: String, expectedDiffID: Digest? = nil) throws(LayerExtractionError) -> Report {
         let descriptor: Int32
         do {
-            descriptor = try SystemCall.run("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
+            descriptor = try Syscall.run("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
         } catch {
             throw .system(error, entry: nil)
         }
-        defer { SystemCall.close(descriptor) }
+        defer { Syscall.close(descriptor) }
         let compression = try LayerCompression.detect(descriptor: descriptor, path: path)
         return try extract(from: FileByteSource(descriptor: descriptor, path: path), compression: compression,
                            expectedDiffID: expectedDiffID)
@@ -248,7 +249,7 @@ public final class LayerExtractor {
             descriptor = openat(parent, name, flags, needsChmod ? 0o600 : mode_t(permissions))
             return descriptor
         }
-        defer { SystemCall.close(descriptor) }
+        defer { Syscall.close(descriptor) }
         var written: Int64 = 0
         do {
             try reader.readData { chunk throws(LayerExtractionError) in
@@ -275,7 +276,7 @@ public final class LayerExtractor {
 
     private func writeChunk(_ descriptor: Int32, _ chunk: UnsafeRawBufferPointer) throws(LayerExtractionError) {
         do {
-            try SystemCall.writeAll(descriptor, chunk, path: nil)
+            try Syscall.writeAll(descriptor, chunk, path: nil)
         } catch {
             throw .system(error, entry: currentEntry)
         }
@@ -294,7 +295,7 @@ public final class LayerExtractor {
         let needsDescriptor = options.preserveOwnership || !entry.extendedAttributes.isEmpty
         if needsDescriptor {
             let directory = try check("openat") { openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-            defer { SystemCall.close(directory) }
+            defer { Syscall.close(directory) }
             if options.preserveOwnership {
                 try check("fchown") { fchown(directory, uid_t(entry.uid), gid_t(entry.gid)) }
             }
@@ -319,7 +320,7 @@ public final class LayerExtractor {
             }
             throw error
         }
-        defer { SystemCall.close(targetParent) }
+        defer { Syscall.close(targetParent) }
         let cTarget = Self.cString(targetName)
         var targetInfo = stat()
         let found = try attempt("fstatat", tolerating: [ENOENT]) { fstatat(targetParent, cTarget, &targetInfo, AT_SYMLINK_NOFOLLOW) }
@@ -418,7 +419,7 @@ public final class LayerExtractor {
                 if code == EPERM || code == ENOTSUP || code == EOPNOTSUPP {
                     notes.append("could not set xattr \(attribute.name) on \(entry.displayPath): \(String(cString: strerror(code)))")
                 } else {
-                    throw .system(SystemCallError(call: "fsetxattr(\(attribute.name))", errno: code, path: rootPath), entry: currentEntry)
+                    throw .system(SystemError(call: "fsetxattr(\(attribute.name))", errno: code, path: rootPath), entry: currentEntry)
                 }
             }
         }
@@ -429,7 +430,7 @@ public final class LayerExtractor {
         dropCachedParent()
         for directory in deferredDirectories.reversed() {
             guard let descriptor = try? resolve(directory.components[...], create: false) else { continue }
-            defer { SystemCall.close(descriptor) }
+            defer { Syscall.close(descriptor) }
             currentEntry = String(decoding: Self.join(directory.components[...]), as: UTF8.self)
             try check("fchmod") { fchmod(descriptor, mode_t(directory.mode)) }
             var times = [timespec(tv_sec: Int(directory.seconds), tv_nsec: directory.nanoseconds),
@@ -465,7 +466,7 @@ public final class LayerExtractor {
             // A cached parent may be this directory or under it.
             cachedParentStale = true
             let directory = try check("openat") { openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-            defer { SystemCall.close(directory) }
+            defer { Syscall.close(directory) }
             // A read-only directory from a lower layer cannot be emptied otherwise.
             _ = fchmod(directory, 0o700)
             for child in try Self.list(directory) {
@@ -481,21 +482,21 @@ public final class LayerExtractor {
     static func list(_ directory: Int32) throws(LayerExtractionError) -> [[UInt8]] {
         let copy: Int32
         do {
-            copy = try SystemCall.run("openat") { openat(directory, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+            copy = try Syscall.run("openat") { openat(directory, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         } catch {
             throw .system(error, entry: nil)
         }
         guard let stream = fdopendir(copy) else {
             let code = errno
-            SystemCall.close(copy)
-            throw .system(SystemCallError(call: "fdopendir", errno: code), entry: nil)
+            Syscall.close(copy)
+            throw .system(SystemError(call: "fdopendir", errno: code), entry: nil)
         }
         defer { closedir(stream) }
         var names: [[UInt8]] = []
         while true {
             errno = 0
             guard let item = readdir(stream) else {
-                if errno != 0 { throw .system(SystemCallError(call: "readdir", errno: errno), entry: nil) }
+                if errno != 0 { throw .system(SystemError(call: "readdir", errno: errno), entry: nil) }
                 break
             }
             let name = withUnsafeBytes(of: &item.pointee.d_name) { raw in
@@ -522,7 +523,7 @@ public final class LayerExtractor {
     }
 
     private func dropCachedParent() {
-        if let cached = cachedParent { SystemCall.close(cached.descriptor) }
+        if let cached = cachedParent { Syscall.close(cached.descriptor) }
         cachedParent = nil
         cachedParentStale = false
     }
@@ -552,11 +553,11 @@ public final class LayerExtractor {
                 let code = errno
                 var info = stat()
                 let isLink = fstatat(current, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
-                SystemCall.close(current)
+                Syscall.close(current)
                 if isLink { throw .symlinkInPath(entry: currentEntry) }
                 throw openError(code, path: Self.join(components))
             }
-            SystemCall.close(current)
+            Syscall.close(current)
             current = next
         }
         return current
@@ -588,7 +589,7 @@ public final class LayerExtractor {
                 next = openat(current, name, flags)
             }
             if next >= 0 {
-                SystemCall.close(current)
+                Syscall.close(current)
                 current = next
                 resolved.append(component)
                 continue
@@ -596,21 +597,21 @@ public final class LayerExtractor {
             let code = errno
             var info = stat()
             guard fstatat(current, name, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFLNK else {
-                SystemCall.close(current)
+                Syscall.close(current)
                 throw openError(code, path: Self.join((resolved + [component])[...]))
             }
             hops += 1
             guard hops <= Self.maximumSymlinkHops else {
-                SystemCall.close(current)
+                Syscall.close(current)
                 throw .unsafePath(entry: currentEntry, reason: "more than \(Self.maximumSymlinkHops) symbolic links in its path")
             }
             var target = [UInt8](repeating: 0, count: 4097)
             let length = target.withUnsafeMutableBytes { buffer in
                 readlinkat(current, name, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), 4096)
             }
-            SystemCall.close(current)
+            Syscall.close(current)
             guard length > 0 else {
-                throw .system(SystemCallError(call: "readlinkat", errno: errno, path: String(decoding: component, as: UTF8.self)), entry: currentEntry)
+                throw .system(SystemError(call: "readlinkat", errno: errno, path: String(decoding: component, as: UTF8.self)), entry: currentEntry)
             }
             let text = Array(target[..<length])
             let base: [[UInt8]] = text.first == UInt8(ascii: "/") ? [] : resolved
@@ -654,9 +655,9 @@ public final class LayerExtractor {
             return .unsupportedEntry(entry: currentEntry, reason: "a parent path \"\(display)\" is not a directory in the layer")
         }
         if code == ENOENT {
-            return .system(SystemCallError(call: "openat2(RESOLVE_IN_ROOT)", errno: code, path: display), entry: currentEntry)
+            return .system(SystemError(call: "openat2(RESOLVE_IN_ROOT)", errno: code, path: display), entry: currentEntry)
         }
-        return .system(SystemCallError(call: useOpenat2 ? "openat2(RESOLVE_IN_ROOT)" : "openat", errno: code, path: display), entry: currentEntry)
+        return .system(SystemError(call: useOpenat2 ? "openat2(RESOLVE_IN_ROOT)" : "openat", errno: code, path: display), entry: currentEntry)
     }
 
     static func readUmask() -> UInt32? {
@@ -719,7 +720,7 @@ public final class LayerExtractor {
     @discardableResult
     private func check(_ call: String, _ body: () -> Int32) throws(LayerExtractionError) -> Int32 {
         do {
-            return try SystemCall.run(call, path: rootPath, body)
+            return try Syscall.run(call, path: rootPath, body)
         } catch {
             throw .system(error, entry: currentEntry)
         }
@@ -728,7 +729,7 @@ public final class LayerExtractor {
     /// Runs `body`; returns 0 on success or the tolerated errno.
     private func attempt(_ call: String, tolerating: Set<Int32>, _ body: () -> Int32) throws(LayerExtractionError) -> Int32 {
         do {
-            return try SystemCall.attempt(call, path: rootPath, tolerating: tolerating, body).errno
+            return try Syscall.attempt(call, path: rootPath, tolerating: tolerating, body).errno
         } catch {
             throw .system(error, entry: currentEntry)
         }

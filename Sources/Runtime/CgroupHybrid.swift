@@ -1,3 +1,4 @@
+import Posix
 /// The hybrid layout: limits live in the v1 hierarchies, and the container
 /// is also placed in the cgroup2 mount (which only carries hugetlb on this
 /// kind of host), as runc does, so tools that read the unified tree see it.

@@ -2,33 +2,12 @@
 import Glibc
 #endif
 import CContainer
+import Posix
 import Foundation
 
 /// The one gate every system call in Runtime goes through: retries `EINTR`
 /// and turns any other `-1` into a ``SystemError``.
-enum Syscall {
-    @discardableResult
-    static func run<Result: FixedWidthInteger>(
-        _ call: String,
-        path: String? = nil,
-        _ body: () -> Result
-    ) throws(SystemError) -> Result {
-        while true {
-            let result = body()
-            if result != -1 { return result }
-            let code = errno
-            if code == EINTR { continue }
-            throw SystemError(call: call, errno: code, path: path)
-        }
-    }
-
-    /// Closes a descriptor exactly once (never retried: Linux releases it even
-    /// on `EINTR`, and a retry could close another thread's new descriptor).
-    static func close(_ descriptor: Int32) {
-        if descriptor >= 0 { _ = Glibc.close(descriptor) }
-    }
-
-    /// A close-on-exec pipe: (read end, write end).
+extension Syscall {
     static func pipe() throws(SystemError) -> (read: Int32, write: Int32) {
         var ends: [Int32] = [-1, -1]
         try run("pipe2") { shoal_pipe_cloexec(&ends) }

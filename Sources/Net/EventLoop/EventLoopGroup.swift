@@ -1,3 +1,4 @@
+import Posix
 import Foundation
 
 /// A fixed set of ``EventLoop``s; new sockets are spread over them round-robin.

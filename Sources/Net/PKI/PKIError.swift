@@ -1,3 +1,4 @@
+import Posix
 /// Why a key, certificate, request or token operation failed, and what to do.
 public enum PKIError: Error, CustomStringConvertible, Sendable {
     /// OpenSSL refused an operation; `details` is its error queue.

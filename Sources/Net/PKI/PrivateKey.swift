@@ -1,3 +1,4 @@
+import Posix
 import COpenSSL
 #if canImport(Glibc)
 import Glibc

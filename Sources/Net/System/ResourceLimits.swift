@@ -1,3 +1,4 @@
+import Posix
 import CNetLinux
 #if canImport(Glibc)
 import Glibc

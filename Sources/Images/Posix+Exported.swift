@@ -1,0 +1,2 @@
+// Callers of the image store catch `SystemError` by name.
+@_exported import Posix

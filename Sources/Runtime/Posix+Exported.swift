@@ -1,0 +1,2 @@
+// Callers of the runtime catch `SystemError` by name.
+@_exported import Posix
