@@ -11,6 +11,22 @@ public struct Secret: Codable, Sendable, Equatable, Hashable {
             self.labels = labels
             self.data = data
         }
+
+        private enum CodingKeys: String, CodingKey { case name, labels, data }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decode(String.self, forKey: .name)
+            labels = try container.decode([String: String].self, forKey: .labels)
+            data = try container.decodeBytes(forKey: .data)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(labels, forKey: .labels)
+            try container.encodeBytes(data, forKey: .data)
+        }
     }
 
     public var meta: ObjectMeta
