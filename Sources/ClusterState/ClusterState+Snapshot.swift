@@ -30,8 +30,14 @@ extension ClusterState {
         for node in image.nodes { nodeTable[node.id] = node }
         for service in image.services { serviceTable[service.id] = service }
         for task in image.tasks { taskTable[task.id] = task }
-        for secret in image.secrets { secretTable[secret.id] = secret }
-        for config in image.configs { configTable[config.id] = config }
+        for secret in image.secrets {
+            secretTable[secret.id] = secret
+            secretIDsByName[secret.spec.name] = secret.id
+        }
+        for config in image.configs {
+            configTable[config.id] = config
+            configIDsByName[config.spec.name] = config.id
+        }
         for network in image.networks { networkTable[network.id] = network }
         for route in image.routes { routeTable[route.id] = route }
         for rollout in image.rollouts { rolloutTable[rollout.id] = rollout }

@@ -12,6 +12,11 @@ public struct ClusterState: Sendable, Equatable {
     var taskTable: [ObjectID: ServiceTask] = [:]
     var secretTable: [ObjectID: Secret] = [:]
     var configTable: [ObjectID: Config] = [:]
+    /// Name to id of the secrets and configs, so that a create checks that
+    /// its name is free without scanning the table (O(n) per write). Derived
+    /// from the tables: kept by create/remove, rebuilt on restore.
+    var secretIDsByName: [String: ObjectID] = [:]
+    var configIDsByName: [String: ObjectID] = [:]
     var networkTable: [ObjectID: Network] = [:]
     var routeTable: [ObjectID: Route] = [:]
     var rolloutTable: [ObjectID: Rollout] = [:]
@@ -286,16 +291,18 @@ public struct ClusterState: Sendable, Equatable {
             guard spec.data.count <= Self.maxSecretBytes else {
                 throw .invalidSpec(field: "secret data", reason: "\(spec.data.count) bytes exceeds the \(Self.maxSecretBytes)-byte limit")
             }
-            if let other = secretTable.values.first(where: { $0.spec.name == spec.name }) { throw .nameInUse(kind: .secret, name: spec.name, id: other.id) }
+            if let other = secretIDsByName[spec.name] { throw .nameInUse(kind: .secret, name: spec.name, id: other) }
             let secret = Secret(meta: .new(id, context), spec: spec)
             guard effects == .apply else { return [] }
             secretTable[id] = secret
+            secretIDsByName[spec.name] = id
             return [ClusterEvent(index: context.index, action: .created, object: .secret(secret))]
 
         case .removeSecret(let id):
             let secret = try existing(secretTable, .secret, id)
             guard effects == .apply else { return [] }
             secretTable[id] = nil
+            secretIDsByName[secret.spec.name] = nil
             return [ClusterEvent(index: context.index, action: .removed, object: .secret(secret))]
 
         case .createConfig(let id, let spec):
@@ -304,16 +311,18 @@ public struct ClusterState: Sendable, Equatable {
             guard spec.data.count <= Self.maxSecretBytes else {
                 throw .invalidSpec(field: "config data", reason: "\(spec.data.count) bytes exceeds the \(Self.maxSecretBytes)-byte limit")
             }
-            if let other = configTable.values.first(where: { $0.spec.name == spec.name }) { throw .nameInUse(kind: .config, name: spec.name, id: other.id) }
+            if let other = configIDsByName[spec.name] { throw .nameInUse(kind: .config, name: spec.name, id: other) }
             let config = Config(meta: .new(id, context), spec: spec)
             guard effects == .apply else { return [] }
             configTable[id] = config
+            configIDsByName[spec.name] = id
             return [ClusterEvent(index: context.index, action: .created, object: .config(config))]
 
         case .removeConfig(let id):
             let config = try existing(configTable, .config, id)
             guard effects == .apply else { return [] }
             configTable[id] = nil
+            configIDsByName[config.spec.name] = nil
             return [ClusterEvent(index: context.index, action: .removed, object: .config(config))]
 
         case .createNetwork(let id, let spec):
