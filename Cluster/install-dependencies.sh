@@ -5,6 +5,12 @@ set -eu
 
 packages="libsqlite3-dev libssl-dev zlib1g-dev pkg-config openssl busybox-static curl skopeo docker-registry"
 
+# `--list` prints the package names (for .ci/run) and installs nothing.
+if [ "${1:-}" = "--list" ]; then
+    echo "$packages"
+    exit 0
+fi
+
 missing=""
 for package in $packages; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
