@@ -14,6 +14,7 @@ final class DevNode: @unchecked Sendable {
     let directory: String
     let daemon: Daemon
     let client: ControlClient
+    let cgroupParent: String
 
     static let busyboxTarball: String? = {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/bin/busybox") else { return nil }
@@ -42,6 +43,7 @@ final class DevNode: @unchecked Sendable {
         settings.runsAgent = runsAgent
         settings.heartbeatPeriod = heartbeatPeriod
         settings.cgroupParent = "shoal-test-\(token)"
+        cgroupParent = settings.cgroupParent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if let tarball = Self.busyboxTarball {
             _ = try ImageImporter(store: try ContentStore(root: directory + "/images")).importRootfs(tarballAt: tarball, tag: "shoal.local/busybox:latest")
@@ -57,6 +59,10 @@ final class DevNode: @unchecked Sendable {
         await daemon.stop()
         await client.shutdown()
         try? FileManager.default.removeItem(atPath: directory)
+        // The containers' cgroups are gone with them; the empty parent this
+        // test named is ours to remove, in every hierarchy that has it.
+        let hierarchies = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).map { "/sys/fs/cgroup/" + $0 } + ["/sys/fs/cgroup"]
+        for hierarchy in hierarchies { rmdir(hierarchy + "/" + cgroupParent) }
     }
 
     func create(_ spec: Service.Spec) async throws -> Service {
