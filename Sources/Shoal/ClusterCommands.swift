@@ -127,37 +127,10 @@ enum ClusterCommands {
         }
         let settings = DaemonSettings(dataDirectory: arguments.value("--data") ?? DaemonSettings.defaultDataDirectory, socketPath: host)
         let daemon = Daemon(settings: settings)
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        signal(SIGPIPE, SIG_IGN)
-        let semaphore = DispatchSemaphore(value: 0)
-        let box = CodeBox()
-        var sources: [DispatchSourceSignal] = []
-        for number in [SIGTERM, SIGINT] {
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                Task {
-                    await daemon.stop()
-                    semaphore.signal()
-                }
-            }
-            source.resume()
-            sources.append(source)
+        return ForegroundDaemon.run(daemon, name: "shoal daemon") {
+            try await daemon.start()
+            print("shoal daemon: serving on unix://\(settings.socketPath), state in \(settings.dataDirectory)")
         }
-        Task {
-            do {
-                try await daemon.start()
-                print("shoal daemon: serving on unix://\(settings.socketPath), state in \(settings.dataDirectory)")
-                flushOutput()
-            } catch {
-                FileHandle.standardError.write(Data("shoal daemon: cannot start: \(error)\n".utf8))
-                box.code = 1
-                semaphore.signal()
-            }
-        }
-        semaphore.wait()
-        _ = sources
-        return box.code
     }
 
     // MARK: commands

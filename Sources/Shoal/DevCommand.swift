@@ -32,42 +32,15 @@ enum DevCommand {
             settings.heartbeatPeriod = .milliseconds(milliseconds)
         }
         let daemon = Daemon(settings: settings)
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        signal(SIGPIPE, SIG_IGN)
-        let semaphore = DispatchSemaphore(value: 0)
-        let box = ClusterCommands.CodeBox()
-        var sources: [DispatchSourceSignal] = []
-        for number in [SIGTERM, SIGINT] {
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                Task {
-                    print("shoal dev: stopping (containers keep running; the next `shoal dev --data \(data)` re-adopts them)")
-                    ClusterCommands.flushOutput()
-                    await daemon.stop()
-                    semaphore.signal()
-                }
-            }
-            source.resume()
-            sources.append(source)
+        let socketPath = settings.socketPath
+        let stopping = "shoal dev: stopping (containers keep running; the next `shoal dev --data \(data)` re-adopts them)"
+        return ForegroundDaemon.run(daemon, name: "shoal dev", stopping: stopping) {
+            try await daemon.start()
+            try await daemon.ensureDevelopmentCluster()
+            print("shoal dev: a one-node cluster (manager + worker) serving on unix://\(socketPath), state in \(data)")
+            print("shoal dev: node \(daemon.nodeID ?? "?"), manager endpoint \(daemon.advertiseAddress ?? "?")")
+            print("shoal dev: no registry runs inside shoal dev yet; import images with `shoal image import ROOTFS.tar NAME:TAG --data \(data)`, or pull them from `shoal registry serve` with `shoal image pull`")
+            print("shoal dev: try `shoal service create --name web --replicas 3 IMAGE COMMAND...`")
         }
-        Task {
-            do {
-                try await daemon.start()
-                try await daemon.ensureDevelopmentCluster()
-                print("shoal dev: a one-node cluster (manager + worker) serving on unix://\(settings.socketPath), state in \(data)")
-                print("shoal dev: node \(daemon.nodeID ?? "?"), manager endpoint \(daemon.advertiseAddress ?? "?")")
-                print("shoal dev: the registry (127.0.0.1:5000) is not started yet: Sources/Registry has not landed; import images with `shoal image import ROOTFS.tar NAME:TAG --data \(data)`")
-                print("shoal dev: try `shoal service create --name web --replicas 3 IMAGE COMMAND...`")
-                ClusterCommands.flushOutput()
-            } catch {
-                FileHandle.standardError.write(Data("shoal dev: cannot start: \(error)\n".utf8))
-                box.code = 1
-                semaphore.signal()
-            }
-        }
-        semaphore.wait()
-        _ = sources
-        return box.code
     }
 }
