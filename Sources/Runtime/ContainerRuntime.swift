@@ -24,14 +24,18 @@ public final class ContainerRuntime: @unchecked Sendable {
         public var cgroupLayout: CgroupLayout?
         /// How long cgroup removal retries while the kernel tears it down.
         public var cgroupRemovalTimeout: Duration
+        /// The node bridge of ``NetworkMode/bridge`` containers.
+        public var bridge: BridgeConfiguration
 
         public init(
             stateDirectory: String,
             cgroupRoot: String = "/sys/fs/cgroup",
             cgroupParent: String = "shoal",
             cgroupLayout: CgroupLayout? = nil,
-            cgroupRemovalTimeout: Duration = .seconds(5)
+            cgroupRemovalTimeout: Duration = .seconds(5),
+            bridge: BridgeConfiguration = BridgeConfiguration()
         ) {
+            self.bridge = bridge
             self.stateDirectory = stateDirectory
             self.cgroupRoot = cgroupRoot
             self.cgroupParent = cgroupParent
@@ -184,6 +188,52 @@ public final class ContainerRuntime: @unchecked Sendable {
         if let hostname = spec.hostname, hostname.utf8.count > 64 {
             throw RuntimeError.invalidSpec("hostname longer than 64 bytes")
         }
+        try validateNetwork(spec)
+        if spec.network == .bridge {
+            throw RuntimeError.invalidSpec("--network bridge is not built yet: use --network none or host")
+        }
+    }
+
+    /// Published ports and links need the bridge; ports must be TCP on an
+    /// IPv4 host address, each host address and port bound once.
+    static func validateNetwork(_ spec: ContainerSpec) throws {
+        if spec.network != .bridge {
+            if !spec.publishedPorts.isEmpty {
+                throw RuntimeError.invalidSpec("published ports need --network bridge (with --network \(spec.network.rawValue) there is nothing to forward to)")
+            }
+            if !spec.links.isEmpty {
+                throw RuntimeError.invalidSpec("links need --network bridge (with --network \(spec.network.rawValue) the container has no bridge address)")
+            }
+        }
+        var bound: Set<String> = []
+        for port in spec.publishedPorts {
+            guard port.transport == .tcp else {
+                throw RuntimeError.invalidSpec("publishing \(port.containerPort)/udp is not supported yet: only TCP ports are proxied")
+            }
+            guard IPv4Subnet.parseAddress(port.hostAddress) != nil else {
+                throw RuntimeError.invalidSpec("host address \"\(port.hostAddress)\" of a published port must be an IPv4 address such as 0.0.0.0 or 127.0.0.1")
+            }
+            guard port.containerPort != 0 else {
+                throw RuntimeError.invalidSpec("container port 0 cannot be published: give the port the container listens on")
+            }
+            if port.hostPort != 0, !bound.insert("\(port.hostAddress):\(port.hostPort)").inserted {
+                throw RuntimeError.invalidSpec("host port \(port.hostAddress):\(port.hostPort) is published twice")
+            }
+        }
+        for link in spec.links {
+            guard link.container != spec.id else { throw RuntimeError.invalidSpec("container \(spec.id) cannot link to itself") }
+            if let alias = link.alias {
+                guard isHostName(alias) else {
+                    throw RuntimeError.invalidSpec("link alias \"\(alias)\" must be a host name: letters, digits, '-' and '.', at most 63 bytes")
+                }
+            }
+        }
+    }
+
+    /// A name /etc/hosts can carry: [A-Za-z0-9._-], 1-63 bytes, no leading '-' or '.'.
+    static func isHostName(_ name: String) -> Bool {
+        guard let first = name.first, first != "-", first != ".", name.utf8.count <= 63 else { return false }
+        return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_") }
     }
 
     static func overlayOptions(lower: [String], upper: String, work: String) -> String {

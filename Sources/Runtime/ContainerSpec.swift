@@ -14,7 +14,15 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
     /// Inside the container; `nil` is "/".
     public var workingDirectory: String?
     public var hostname: String?
+    /// `--network`: own namespace with only `lo`, the host's, or the node
+    /// bridge (an address leased per container, kept until delete).
     public var network: NetworkMode
+    /// `-p`/`-P`: host ports proxied to the container's (bridge only). A
+    /// mapping with host port 0 gets a free port, recorded in
+    /// ``ContainerState/network``.
+    public var publishedPorts: [PortMapping]
+    /// `--link`: /etc/hosts entries for other bridge containers of this runtime.
+    public var links: [ContainerLink]
     public var limits: ResourceLimits
     public var mounts: [BindMount]
     public var readOnlyRootFilesystem: Bool
@@ -38,6 +46,8 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
         network: NetworkMode = .none,
         limits: ResourceLimits = ResourceLimits(),
         mounts: [BindMount] = [],
+        publishedPorts: [PortMapping] = [],
+        links: [ContainerLink] = [],
         readOnlyRootFilesystem: Bool = false,
         capabilities: UInt64 = Capabilities.dockerDefault,
         noNewPrivileges: Bool = true,
@@ -56,6 +66,8 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
         self.network = network
         self.limits = limits
         self.mounts = mounts
+        self.publishedPorts = publishedPorts
+        self.links = links
         self.readOnlyRootFilesystem = readOnlyRootFilesystem
         self.capabilities = capabilities
         self.noNewPrivileges = noNewPrivileges
@@ -63,6 +75,37 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
         self.userNamespace = userNamespace
         self.maskedPaths = maskedPaths
         self.readOnlyPaths = readOnlyPaths
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, rootFilesystem, command, environment, user, workingDirectory, hostname, network
+        case publishedPorts, links, limits, mounts, readOnlyRootFilesystem, capabilities, noNewPrivileges
+        case resourceLimits, userNamespace, maskedPaths, readOnlyPaths
+    }
+
+    /// Decodes state written before published ports and links existed
+    /// (absent means none), so a newer daemon re-adopts older containers.
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        id = try values.decode(String.self, forKey: .id)
+        rootFilesystem = try values.decode(RootFilesystem.self, forKey: .rootFilesystem)
+        command = try values.decode([String].self, forKey: .command)
+        environment = try values.decode([String].self, forKey: .environment)
+        user = try values.decodeIfPresent(String.self, forKey: .user)
+        workingDirectory = try values.decodeIfPresent(String.self, forKey: .workingDirectory)
+        hostname = try values.decodeIfPresent(String.self, forKey: .hostname)
+        network = try values.decode(NetworkMode.self, forKey: .network)
+        publishedPorts = try values.decodeIfPresent([PortMapping].self, forKey: .publishedPorts) ?? []
+        links = try values.decodeIfPresent([ContainerLink].self, forKey: .links) ?? []
+        limits = try values.decode(ResourceLimits.self, forKey: .limits)
+        mounts = try values.decode([BindMount].self, forKey: .mounts)
+        readOnlyRootFilesystem = try values.decode(Bool.self, forKey: .readOnlyRootFilesystem)
+        capabilities = try values.decode(UInt64.self, forKey: .capabilities)
+        noNewPrivileges = try values.decode(Bool.self, forKey: .noNewPrivileges)
+        resourceLimits = try values.decode([ProcessLimit].self, forKey: .resourceLimits)
+        userNamespace = try values.decodeIfPresent(UserNamespaceMapping.self, forKey: .userNamespace)
+        maskedPaths = try values.decode([String].self, forKey: .maskedPaths)
+        readOnlyPaths = try values.decode([String].self, forKey: .readOnlyPaths)
     }
 
     /// Docker's masked paths: kernel data a container must not read.
@@ -95,14 +138,6 @@ public enum RootFilesystem: Codable, Equatable, Sendable {
         case .overlay(let lower, let upper, _, _): return [upper] + lower
         }
     }
-}
-
-/// `--network`: bridge comes later.
-public enum NetworkMode: String, Codable, Sendable {
-    /// Own network namespace with only `lo` (up).
-    case none
-    /// The host's network namespace.
-    case host
 }
 
 /// A host path made visible inside the container.

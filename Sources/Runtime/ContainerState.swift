@@ -26,6 +26,8 @@ public struct ContainerState: Codable, Equatable, Sendable {
     public var createdAt: Date
     public var startedAt: Date?
     public var finishedAt: Date?
+    /// Bridge containers: the leased address, veth and published ports.
+    public var network: NetworkAttachment?
 
     public var id: String { spec.id }
 }
