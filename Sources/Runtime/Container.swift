@@ -30,8 +30,8 @@ public final class Container: @unchecked Sendable {
         return current
     }
 
-    public var standardOutputPath: String { directory + "/stdout.log" }
-    public var standardErrorPath: String { directory + "/stderr.log" }
+    /// The live JSON-lines log (rotated files are `<logPath>.1` ...).
+    public var logPath: String { directory + "/" + ContainerLogFile.fileName }
     var statePath: String { directory + "/state.json" }
 
     /// Applies `change`, persists, wakes waiters.

@@ -6,7 +6,7 @@ import CContainer
 import Foundation
 
 /// Watches one running container on its own thread: drains its stdout and
-/// stderr FIFOs into the log files, notices its exit through a pidfd, reaps
+/// stderr FIFOs into its JSON-lines log (``ContainerLogFile``), notices its exit through a pidfd, reaps
 /// it when it is our child, and reports the exit once.
 ///
 /// `detach()` stops watching without touching the container (daemon
@@ -20,19 +20,22 @@ final class ContainerMonitor: @unchecked Sendable {
 
     struct LogStream {
         var fifo: Int32
-        var file: Int32
+        /// `stdout` or `stderr`, as the log entries name it.
+        var name: String
     }
 
     private let pidfd: Int32
     private var streams: [LogStream]
+    private let log: ContainerLogFile?
     private let wakeDescriptor: Int32
     private var onExit: (@Sendable (ExitStatus) -> Void)?
     private let finished = DispatchSemaphore(value: 0)
 
     /// Takes ownership of `pidfd` and of the stream descriptors.
-    init(pidfd: Int32, streams: [LogStream], onExit: @escaping @Sendable (ExitStatus) -> Void) throws(SystemError) {
+    init(pidfd: Int32, streams: [LogStream], log: ContainerLogFile?, onExit: @escaping @Sendable (ExitStatus) -> Void) throws(SystemError) {
         self.pidfd = pidfd
         self.streams = streams
+        self.log = log
         self.onExit = onExit
         self.wakeDescriptor = try Syscall.run("eventfd") { shoal_eventfd() }
     }
@@ -59,7 +62,8 @@ final class ContainerMonitor: @unchecked Sendable {
         var status: ExitStatus?
         var exitDeadline: ContinuousClock.Instant?
         defer {
-            for stream in streams { Syscall.close(stream.fifo); Syscall.close(stream.file) }
+            for stream in streams { Syscall.close(stream.fifo) }
+            log?.flush()
             Syscall.close(pidfd)
             finished.signal()
         }
@@ -93,7 +97,6 @@ final class ContainerMonitor: @unchecked Sendable {
                 index += 1
                 if events != 0, !drain(stream) {
                     Syscall.close(stream.fifo)
-                    Syscall.close(stream.file)
                     continue
                 }
                 open.append(stream)
@@ -104,18 +107,19 @@ final class ContainerMonitor: @unchecked Sendable {
         if let status {
             // Last bytes a writer left before the deadline.
             for stream in streams { _ = drain(stream) }
+            log?.flush()
             onExit?(status)
             onExit = nil  // drop the container reference it captured
         }
     }
 
-    /// Copies what is buffered into the log file. False at end of file.
+    /// Copies what is buffered into the log. False at end of file.
     private func drain(_ stream: LogStream) -> Bool {
         var buffer = [UInt8](repeating: 0, count: Self.readChunkBytes)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(stream.fifo, $0.baseAddress, $0.count) }
             if count > 0 {
-                try? Syscall.writeAll(stream.file, Array(buffer[0..<count]))
+                log?.append(buffer[0..<count], stream: stream.name)
                 continue
             }
             if count == 0 { return false }

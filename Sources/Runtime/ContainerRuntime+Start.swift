@@ -30,7 +30,6 @@ extension ContainerRuntime {
             throw RuntimeError.invalidState(id: id, state: state.status, operation: "start")
         }
         var readEnds: [Int32] = []
-        var logFiles: [Int32] = []
         var pid: Int32 = -1
         do {
             do {
@@ -44,9 +43,9 @@ extension ContainerRuntime {
                 let (read, write) = try Self.logFifo(directory: container.directory, name: name)
                 readEnds.append(read)
                 childEnds.append(write)
-                logFiles.append(try Self.hostCall { () throws(SystemError) in
-                    try Syscall.open(container.directory + "/\(name).log", O_WRONLY | O_APPEND | O_CREAT)
-                })
+            }
+            let log = try Self.hostCall { () throws(SystemError) in
+                try ContainerLogFile(directory: container.directory, options: state.spec.logging ?? LogOptions())
             }
             let failure = try Self.hostCall(Syscall.pipe)
             defer { Syscall.close(failure.read) }
@@ -112,8 +111,9 @@ extension ContainerRuntime {
                 state.processStartTicks = ticks
                 state.startedAt = Date()
             }
-            let streams = zip(readEnds, logFiles).map { ContainerMonitor.LogStream(fifo: $0, file: $1) }
-            try startMonitor(container, pidfd: pidfd, streams: streams)
+            let streams = zip(readEnds, ["stdout", "stderr"]).map { ContainerMonitor.LogStream(fifo: $0, name: $1) }
+            try startMonitor(container, pidfd: pidfd, streams: streams, log: log)
+            readEnds = []  // the monitor owns them now
         } catch {
             if pid > 0 {
                 Glibc.kill(pid, SIGKILL)
@@ -121,7 +121,6 @@ extension ContainerRuntime {
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             }
             readEnds.forEach(Syscall.close)
-            logFiles.forEach(Syscall.close)
             try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
             container.update { state in
                 state.status = .exited

@@ -320,12 +320,20 @@ public final class ContainerRuntime: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// What the container wrote so far.
+    /// What the container wrote so far, per stream.
     public func logs(_ id: String) throws -> (standardOutput: String, standardError: String) {
-        let container = try lookup(id)
-        let output = (try? String(contentsOfFile: container.standardOutputPath, encoding: .utf8)) ?? ""
-        let error = (try? String(contentsOfFile: container.standardErrorPath, encoding: .utf8)) ?? ""
+        var output = "", error = ""
+        for entry in try logEntries(id) {
+            if entry.stream == "stderr" { error += entry.log } else { output += entry.log }
+        }
         return (output, error)
+    }
+
+    /// Every line the container wrote that its log still keeps, oldest
+    /// first (kept after it exits, removed with it).
+    public func logEntries(_ id: String) throws -> [LogEntry] {
+        let container = try lookup(id)
+        return ContainerLogFile.entries(directory: container.directory, maxFiles: container.state.spec.logging?.maxFiles ?? 1)
     }
 
     /// Usage of a running container's cgroup.
@@ -360,15 +368,14 @@ public final class ContainerRuntime: @unchecked Sendable {
             return markLost(container)
         }
         do {
+            let log = try ContainerLogFile(directory: container.directory, options: state.spec.logging ?? LogOptions())
             let streams = try ["stdout", "stderr"].map { name throws -> ContainerMonitor.LogStream in
-                let fifo = try Syscall.open(container.directory + "/\(name).fifo", O_RDONLY | O_NONBLOCK)
-                let file = try Syscall.open(container.directory + "/\(name).log", O_WRONLY | O_APPEND | O_CREAT)
-                return .init(fifo: fifo, file: file)
+                .init(fifo: try Syscall.open(container.directory + "/\(name).fifo", O_RDONLY | O_NONBLOCK), name: name)
             }
-            try startMonitor(container, pidfd: pidfd, streams: streams)
+            try startMonitor(container, pidfd: pidfd, streams: streams, log: log)
         } catch {
             // Still watch the exit, without logs.
-            try? startMonitor(container, pidfd: pidfd, streams: [])
+            try? startMonitor(container, pidfd: pidfd, streams: [], log: nil)
         }
     }
 
@@ -381,8 +388,8 @@ public final class ContainerRuntime: @unchecked Sendable {
         }
     }
 
-    func startMonitor(_ container: Container, pidfd: Int32, streams: [ContainerMonitor.LogStream]) throws {
-        let monitor = try ContainerMonitor(pidfd: pidfd, streams: streams) { [weak self, container] status in
+    func startMonitor(_ container: Container, pidfd: Int32, streams: [ContainerMonitor.LogStream], log: ContainerLogFile?) throws {
+        let monitor = try ContainerMonitor(pidfd: pidfd, streams: streams, log: log) { [weak self, container] status in
             if let self {
                 self.finish(container, status: status)
             } else {

@@ -34,6 +34,9 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
     public var userNamespace: UserNamespaceMapping?
     public var maskedPaths: [String]
     public var readOnlyPaths: [String]
+    /// Log rotation; nil: one file without a size limit. (Optional so that
+    /// state files written before it existed still decode.)
+    public var logging: LogOptions?
 
     public init(
         id: String,
@@ -54,7 +57,8 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
         resourceLimits: [ProcessLimit] = [],
         userNamespace: UserNamespaceMapping? = nil,
         maskedPaths: [String] = ContainerSpec.defaultMaskedPaths,
-        readOnlyPaths: [String] = ContainerSpec.defaultReadOnlyPaths
+        readOnlyPaths: [String] = ContainerSpec.defaultReadOnlyPaths,
+        logging: LogOptions? = nil
     ) {
         self.id = id
         self.rootFilesystem = rootFilesystem
@@ -75,6 +79,7 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
         self.userNamespace = userNamespace
         self.maskedPaths = maskedPaths
         self.readOnlyPaths = readOnlyPaths
+        self.logging = logging
     }
 
     private enum CodingKeys: String, CodingKey {
