@@ -22,6 +22,8 @@ public final class BlobWriter {
     /// Bytes accepted so far.
     public private(set) var writtenBytes: Int64 = 0
     private var done = false
+    /// The digest once ``seal()`` verified and synced the bytes.
+    private var sealed: Digest?
 
     init(store: ContentStore, expected: Digest?, expectedBytes: Int64?, limitBytes: Int64) throws(ContentStoreError) {
         self.store = store
@@ -47,7 +49,7 @@ public final class BlobWriter {
     /// Appends bytes. Fails (and removes the temporary file) as soon as the
     /// blob grows past the announced size or the limit.
     public func write(_ bytes: UnsafeRawBufferPointer) throws(ContentStoreError) {
-        precondition(!done, "BlobWriter.write after commit or abort")
+        precondition(!done && sealed == nil, "BlobWriter.write after seal, commit or abort")
         let total = writtenBytes + Int64(bytes.count)
         if let expectedBytes, total > expectedBytes {
             abort()
@@ -75,11 +77,13 @@ public final class BlobWriter {
         }
     }
 
-    /// Verifies size and digest, fsyncs, renames into place and records the
-    /// blob. On any mismatch the temporary file is removed and nothing is stored.
+    /// Verifies size and digest and fsyncs, without installing: the digest is
+    /// known and the bytes durable, and ``commit()`` installs them later (an
+    /// archive load checks every member before it installs any). Returns the digest.
     @discardableResult
-    public func commit() throws(ContentStoreError) -> Digest {
-        precondition(!done, "BlobWriter.commit after commit or abort")
+    public func seal() throws(ContentStoreError) -> Digest {
+        precondition(!done, "BlobWriter.seal after commit or abort")
+        if let sealed { return sealed }
         let actual = hasher.finish()
         if let expectedBytes, writtenBytes != expectedBytes {
             abort()
@@ -95,6 +99,26 @@ public final class BlobWriter {
             abort()
             throw .system(error)
         }
+        sealed = actual
+        return actual
+    }
+
+    /// Opens the sealed bytes for reading (the caller closes the descriptor).
+    public func openSealed() throws(ContentStoreError) -> Int32 {
+        precondition(sealed != nil && !done, "BlobWriter.openSealed needs a sealed, uninstalled blob")
+        let path = temporaryPath
+        do {
+            return try Syscall.run("open", path: path) { open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
+        } catch {
+            throw .system(error)
+        }
+    }
+
+    /// Verifies size and digest, fsyncs, renames into place and records the
+    /// blob. On any mismatch the temporary file is removed and nothing is stored.
+    @discardableResult
+    public func commit() throws(ContentStoreError) -> Digest {
+        let actual = try seal()
         do {
             try store.install(temporaryPath: temporaryPath, digest: actual, sizeBytes: writtenBytes)
         } catch {

@@ -18,10 +18,17 @@ enum ImageCommands {
           image rm NAME ...                          remove names (blobs go with image prune)
           image prune                                remove blobs no name reaches
           image inspect NAME                         print the manifest and config
+          image history NAME [--format table|json] [--no-trunc]
+                                                     the build steps, newest first
+          image save -o FILE [--format oci-archive|docker-archive] NAME ...
+                                                     write images to a tar (default oci-archive)
+          image load -i FILE|DIR [--name REPOSITORY]  read images from a save, docker save or skopeo
+                                                     archive (format detected) or an OCI layout directory;
+                                                     --name completes names that are only a tag
             common: [--data DIR] [--user USER:PASSWORD] [--insecure-registry HOST:PORT ...] [--ca FILE]
             references: [registry[:port]/]name[:tag][@sha256:...]; default registry $SHOAL_DEFAULT_REGISTRY or \(ImageReference.shoalDefaultRegistry)
         """
-    static let subcommands: Set<String> = ["pull", "push", "tag", "rm", "prune", "inspect"]
+    static let subcommands: Set<String> = ["pull", "push", "tag", "rm", "prune", "inspect", "history", "save", "load"]
 
     static func run(_ rest: [String]) -> Int32 {
         ClusterCommands.blocking {
@@ -39,7 +46,7 @@ enum ImageCommands {
     }
 
     static func runThrowing(_ rest: [String]) async throws -> Int32 {
-        let arguments = try ClusterCommands.Arguments(rest, switches: [])
+        let arguments = try ClusterCommands.Arguments(rest, switches: ["--no-trunc"])
         let data = arguments.value("--data") ?? "/var/lib/shoal"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let store = try ContentStore(root: data + "/images")
@@ -94,9 +101,7 @@ enum ImageCommands {
         case "tag":
             guard positional.count == 2 else { throw usageFailure() }
             let (_, digest) = try resolveLocal(store, positional[0])
-            let target = positional[1].contains(":") || positional[1].contains("@") ? positional[1] : positional[1] + ":latest"
-            _ = try ImageReference(parsing: target, defaultRegistry: defaultRegistry)
-            try store.tag(target, to: digest)
+            try store.tag(try localName(positional[1]), to: digest)
             return 0
         case "rm", "remove":
             guard !positional.isEmpty else { throw usageFailure() }
@@ -126,9 +131,120 @@ enum ImageCommands {
                 print("Config: \(String(decoding: config, as: UTF8.self))")
             }
             return 0
+        case "save":
+            guard let output = arguments.value("-o") ?? arguments.value("--output") else {
+                throw ClusterCommands.Failure(description: "image save needs -o FILE (the archive is not written to the terminal)")
+            }
+            guard !positional.isEmpty else { throw usageFailure() }
+            let formatName = arguments.value("--format") ?? ImageArchiveFormat.ociArchive.rawValue
+            guard let format = ImageArchiveFormat(name: formatName) else {
+                throw ClusterCommands.Failure(description: "--format must be oci-archive or docker-archive, not \(formatName.debugDescription)")
+            }
+            var images: [ImageArchiveWriter.Image] = []
+            for name in positional {
+                let (key, digest) = try resolveLocal(store, name)
+                // An image found by digest is saved without a name.
+                images.append(ImageArchiveWriter.Image(name: key.hasPrefix("sha256:") ? nil : key, digest: digest))
+            }
+            let bytes = try ImageArchiveWriter(store: store).save(images, format: format, to: output)
+            print("Saved \(images.count) image\(images.count == 1 ? "" : "s") to \(output) (\(format.rawValue), \(formatBytes(bytes)))")
+            return 0
+        case "load":
+            guard let input = arguments.value("-i") ?? arguments.value("--input"), positional.isEmpty else {
+                throw ClusterCommands.Failure(description: "image load needs -i FILE (an image archive) or -i DIR (an OCI image layout)")
+            }
+            let repository = arguments.value("--name")
+            if let repository {
+                let reference = try ImageReference(parsing: repository, defaultRegistry: defaultRegistry)
+                guard reference.tag == "latest", reference.digest == nil, !repository.hasSuffix(":latest") else {
+                    throw ClusterCommands.Failure(description: "--name takes a repository without tag or digest, e.g. --name busybox")
+                }
+            }
+            let report = try ImageArchiveLoader(store: store).load(from: input, repository: repository) { try localName($0) }
+            for image in report.images {
+                if image.names == [image.manifest.description] {
+                    var line = "Loaded image ID: \(image.manifest)"
+                    if let tag = image.bareTag {
+                        line += " (the archive names it only \(tag.debugDescription): load with --name REPOSITORY to tag it REPOSITORY:\(tag))"
+                    }
+                    print(line)
+                } else {
+                    for name in image.names { print("Loaded image: \(name)") }
+                }
+            }
+            return 0
+        case "history":
+            guard positional.count == 1 else { throw usageFailure() }
+            let format = arguments.value("--format") ?? "table"
+            guard format == "table" || format == "json" else {
+                throw ClusterCommands.Failure(description: "--format must be table or json (templates are not supported)")
+            }
+            let (_, digest) = try resolveLocal(store, positional[0])
+            let (manifestDigest, manifest) = try localManifest(store, digest)
+            let config = try ImageDocument.decodeConfig(try store.read(manifest.config.digest, maximumBytes: Int64(ImageDocument.maximumConfigBytes)))
+            printHistory(ImageHistory(manifest: manifest, manifestDigest: manifestDigest, config: config),
+                         json: format == "json", truncate: !arguments.switches.contains("--no-trunc"))
+            return 0
         default:
             throw usageFailure()
         }
+    }
+
+    /// The image manifest `digest` names; for an index, the linux/amd64
+    /// manifest (the one a pull stored).
+    static func localManifest(_ store: ContentStore, _ digest: Digest) throws -> (Digest, ImageManifest) {
+        let bytes = try store.read(digest, maximumBytes: Int64(ImageDocument.maximumManifestBytes))
+        switch try ImageDocument.decode(bytes) {
+        case .manifest(let manifest):
+            return (digest, manifest)
+        case .index(let index):
+            let chosen = try index.manifest(for: .linuxAMD64)
+            let child = try store.read(chosen.digest, maximumBytes: Int64(ImageDocument.maximumManifestBytes))
+            guard case .manifest(let manifest) = try ImageDocument.decode(child, mediaType: chosen.mediaType) else {
+                throw ClusterCommands.Failure(description: "\(chosen.digest) in index \(digest) is not an image manifest")
+            }
+            return (chosen.digest, manifest)
+        }
+    }
+
+    /// `docker history`'s table, or one JSON object per line with its keys.
+    static func printHistory(_ history: ImageHistory, json: Bool, truncate: Bool) {
+        let now = Date()
+        if json {
+            struct Line: Encodable {
+                var ID, CreatedAt, CreatedSince, CreatedBy, Size, Comment: String
+                var SizeBytes: Int64
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            for row in history.rows {
+                let line = Line(ID: row.id?.description ?? "<missing>", CreatedAt: ImageHistory.timestamp(row.created),
+                                CreatedSince: ImageHistory.since(row.created, now: now), CreatedBy: row.createdBy,
+                                Size: ImageHistory.humanSize(row.sizeBytes), Comment: row.comment, SizeBytes: row.sizeBytes)
+                print(String(decoding: (try? encoder.encode(line)) ?? Data(), as: UTF8.self))
+            }
+            return
+        }
+        let createdByWidth = 45
+        ClusterCommands.printTable(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], history.rows.map { row in
+            var createdBy = row.createdBy.replacingOccurrences(of: "\n", with: " ")
+            if truncate && createdBy.count > createdByWidth { createdBy = String(createdBy.prefix(createdByWidth - 1)) + "…" }
+            let id = row.id.map { truncate ? String($0.hex.prefix(12)) : $0.description } ?? "<missing>"
+            return [id, ImageHistory.since(row.created, now: now), createdBy, ImageHistory.humanSize(row.sizeBytes), row.comment]
+        })
+    }
+
+    /// The name a local image is stored under, as typed with `:latest` added
+    /// when it has neither tag nor digest; throws for a reference that breaks
+    /// Docker's grammar or names a digest (a name given to an image cannot
+    /// pin content).
+    static func localName(_ text: String) throws -> String {
+        let reference = try ImageReference(parsing: text, defaultRegistry: defaultRegistry)
+        if reference.digest != nil {
+            throw ClusterCommands.Failure(description: "\(text.debugDescription) names a digest; give the image a NAME[:TAG] instead")
+        }
+        let lastComponent = text.split(separator: "/").last ?? ""
+        return lastComponent.contains(":") ? text : text + ":latest"
     }
 
     /// Whether the text names a registry (`host.domain/`, `host:port/`, `localhost/`).

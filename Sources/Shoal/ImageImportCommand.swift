@@ -1,12 +1,19 @@
 import Foundation
 import Images
+import Registry
 
-/// `shoal image import ROOTFS.tar NAME:TAG [--data DIR]`: stores a root file
-/// system tarball as a one-layer image in the node's content store
-/// (DIR/images, DIR as the daemon's `--data`), where the agent finds it by
-/// tag. `shoal image ls` lists the tags.
+/// `shoal image import ROOTFS.tar NAME:TAG [--change 'CMD ...' ...] [--data DIR]`:
+/// stores a root file system tarball as a one-layer image in the node's
+/// content store (DIR/images, DIR as the daemon's `--data`), where the agent
+/// finds it by tag; each `--change` is a Dockerfile instruction applied to
+/// the image's config (as `docker import --change`). `shoal image ls` lists the tags.
 enum ImageImportCommand {
-    static let usage = "shoal image import ROOTFS.tar NAME:TAG [--data DIR] | shoal image ls [--data DIR]"
+    static let usage = """
+        shoal image import ROOTFS.tar NAME:TAG [--change 'INSTRUCTION' ...] [--data DIR]
+                                                     store a rootfs tarball as an image; --change takes CMD, ENTRYPOINT,
+                                                     ENV, WORKDIR, USER, EXPOSE, LABEL, STOPSIGNAL or VOLUME
+          image ls [--data DIR]                      list local images
+        """
 
     static func run(_ rest: [String]) -> Int32 {
         do {
@@ -17,8 +24,13 @@ enum ImageImportCommand {
             switch arguments.positional.first {
             case "import":
                 guard arguments.positional.count == 3 else { throw ClusterCommands.Failure(description: "usage: \(usage)") }
-                let imported = try ImageImporter(store: store).importRootfs(tarballAt: arguments.positional[1], tag: arguments.positional[2])
-                print("Imported \(arguments.positional[2]) (\(imported.manifest)) into \(data)/images")
+                // Every change is checked before the tarball is read: a bad one stores nothing.
+                let changes = arguments.all("--change")
+                let containerConfig = changes.isEmpty ? nil : try ImageChange.apply(changes)
+                let name = try ImageCommands.localName(arguments.positional[2])
+                let imported = try ImageImporter(store: store).importRootfs(
+                    tarballAt: arguments.positional[1], tag: name, containerConfig: containerConfig)
+                print("Imported \(name) (\(imported.manifest)) into \(data)/images")
                 return 0
             case "ls", "list":
                 ClusterCommands.printTable(["TAG", "DIGEST"], try store.tags().map { [$0.name, $0.digest.description] })
