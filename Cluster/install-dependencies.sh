@@ -3,7 +3,7 @@
 # Safe to run again: apt-get skips what is already installed.
 set -eu
 
-packages="libsqlite3-dev libssl-dev zlib1g-dev pkg-config openssl busybox-static curl skopeo docker-registry"
+packages="libsqlite3-dev libssl-dev zlib1g-dev pkg-config openssl busybox-static curl skopeo docker-registry umoci"
 
 # `--list` prints the package names (for .ci/run) and installs nothing.
 if [ "${1:-}" = "--list" ]; then

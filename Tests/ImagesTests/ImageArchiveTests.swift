@@ -165,11 +165,7 @@ import Testing
 
         let report = try ImageArchiveLoader(store: fixture.store).load(from: archive)
         #expect(report.images.map(\.names) == [["docker/hello:1"]])
-        let manifestBytes = try fixture.store.read(report.images[0].manifest, maximumBytes: 1 << 20)
-        guard case .manifest(let manifest) = try ImageDocument.decode(manifestBytes) else {
-            Issue.record("a docker-archive loads as an image manifest")
-            return
-        }
+        let (_, manifest) = try Self.manifest(report.images[0].manifest, in: fixture.store)
         #expect(manifest.layers.map(\.mediaType) == [MediaType.ociLayerGzip, MediaType.ociLayerGzip])
         #expect(manifest.config.digest == configDigest)
         #expect(try Self.extractedText(fixture.store, tag: "docker/hello:1", file: "hello.txt", in: fixture.directory) == "from docker\n")
@@ -341,6 +337,15 @@ import Testing
         }
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: fixture.directory.path).filter { $0.hasPrefix("out.tar") }
         #expect(leftovers.isEmpty)
+    }
+
+    /// The stored manifest `digest` names (an image manifest, or it throws).
+    static func manifest(_ digest: Digest, in store: ContentStore) throws -> ([UInt8], ImageManifest) {
+        let bytes = try store.read(digest, maximumBytes: Int64(ImageDocument.maximumManifestBytes))
+        guard case .manifest(let manifest) = try ImageDocument.decode(bytes) else {
+            throw ImageDocumentError.malformed(kind: "manifest", reason: "\(digest) is an index")
+        }
+        return (bytes, manifest)
     }
 
     /// Where the header of member `name` starts in a tar Shoal wrote (names under 100 bytes).
