@@ -23,6 +23,10 @@ public protocol Cgroup: Sendable {
     func statistics() -> CgroupStatistics
     /// The processes in the cgroup, by host pid.
     func processIDs() -> [Int32]
+    /// Freezes (`true`) or thaws every process of the cgroup (v1 freezer,
+    /// v2 cgroup.freeze) and returns once the kernel reports the new state,
+    /// or throws ETIMEDOUT after `timeout` (a task stuck in the kernel).
+    func setFrozen(_ frozen: Bool, timeout: Duration) throws(SystemError)
     /// Kills what is left and removes the directories, retrying while the
     /// kernel finishes tearing the cgroup down (up to `timeout`).
     func destroy(timeout: Duration) throws(SystemError)
@@ -53,6 +57,17 @@ extension Cgroup {
 
     static func readNumber(_ path: String) -> UInt64? {
         (try? Syscall.readFile(path)).flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// Writes `value` to `file`, then polls until `reached()` (the kernel
+    /// freezes tasks one by one, asynchronously).
+    static func writeAndAwait(_ file: String, _ value: String, timeout: Duration, reached: () -> Bool) throws(SystemError) {
+        try Syscall.writeFile(file, value)
+        let deadline = ContinuousClock.now + timeout
+        while !reached() {
+            if ContinuousClock.now >= deadline { throw SystemError(call: "write", errno: ETIMEDOUT, path: file) }
+            usleep(1_000)
+        }
     }
 
     static func readPIDs(_ procsFile: String) -> [Int32] {

@@ -27,6 +27,11 @@ public struct CgroupHybrid: Cgroup {
     public func oomKillCount() -> UInt64 { v1.oomKillCount() }
     public func statistics() -> CgroupStatistics { v1.statistics() }
     public func processIDs() -> [Int32] { v1.processIDs() }
+    /// The v1 freezer: the cgroup2 mount of a hybrid host has no cgroup.freeze
+    /// for v1-managed tasks' controllers to honour.
+    public func setFrozen(_ frozen: Bool, timeout: Duration) throws(SystemError) {
+        try v1.setFrozen(frozen, timeout: timeout)
+    }
 
     public func destroy(timeout: Duration) throws(SystemError) {
         try v1.destroy(timeout: timeout)

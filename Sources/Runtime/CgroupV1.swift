@@ -111,6 +111,18 @@ public struct CgroupV1: Cgroup {
         return Self.readPIDs(first)
     }
 
+    public func setFrozen(_ frozen: Bool, timeout: Duration) throws(SystemError) {
+        guard let freezer = directory("freezer") else {
+            throw SystemError(call: "freeze", errno: ENOTSUP, path: root + "/freezer (no freezer hierarchy mounted)")
+        }
+        let wanted = frozen ? "FROZEN" : "THAWED"
+        let file = freezer + "/freezer.state"
+        // FREEZING while tasks are still being stopped.
+        try Self.writeAndAwait(file, wanted, timeout: timeout) {
+            (try? Syscall.readFile(file))?.trimmingCharacters(in: .whitespacesAndNewlines) == wanted
+        }
+    }
+
     public func destroy(timeout: Duration) throws(SystemError) {
         for (_, directory) in hierarchies {
             try Self.removeDirectory(directory, timeout: timeout) {

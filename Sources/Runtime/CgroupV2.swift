@@ -109,6 +109,13 @@ public struct CgroupV2: Cgroup {
         Self.readPIDs(directory + "/cgroup.procs")
     }
 
+    public func setFrozen(_ frozen: Bool, timeout: Duration) throws(SystemError) {
+        let events = directory + "/cgroup.events"
+        try Self.writeAndAwait(directory + "/cgroup.freeze", frozen ? "1" : "0", timeout: timeout) {
+            (try? Syscall.readFile(events)).flatMap { Self.keyedValue($0, "frozen") } == (frozen ? 1 : 0)
+        }
+    }
+
     public func destroy(timeout: Duration) throws(SystemError) {
         let killFile = directory + "/cgroup.kill"
         try Self.removeDirectory(directory, timeout: timeout) {

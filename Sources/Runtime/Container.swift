@@ -50,9 +50,9 @@ public final class Container: @unchecked Sendable {
         let deadline = timeout.map { Date().addingTimeInterval(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) }
         condition.lock()
         defer { condition.unlock() }
-        while current.status == .running {
+        while current.status.hasProcess {
             if let deadline {
-                if !condition.wait(until: deadline) && current.status == .running { return nil }
+                if !condition.wait(until: deadline) && current.status.hasProcess { return nil }
             } else {
                 condition.wait()
             }

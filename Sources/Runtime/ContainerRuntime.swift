@@ -77,7 +77,7 @@ public final class ContainerRuntime: @unchecked Sendable {
             guard let state = try? ContainerState.read(from: directory + "/state.json") else { continue }
             let container = Container(state: state, directory: directory, cgroup: cgroup(for: state))
             containers[state.id] = container
-            if state.status == .running { adopt(container) }
+            if state.status.hasProcess { adopt(container) }
         }
     }
 
@@ -258,14 +258,16 @@ public final class ContainerRuntime: @unchecked Sendable {
         try lookup(id).wait(timeout: timeout)
     }
 
-    /// Sends `signal` to the container's init.
+    /// Sends `signal` to the container's init. A paused container is thawed
+    /// after the signal so that it can act on it (as Docker does).
     public func kill(_ id: String, signal: Int32 = SIGKILL) throws {
         let container = try lookup(id)
         let state = container.state
-        guard state.status == .running, let pid = state.pid else {
+        guard state.status.hasProcess, let pid = state.pid else {
             throw RuntimeError.invalidState(id: id, state: state.status, operation: "signal")
         }
         try signalProcess(pid: pid, startTicks: state.processStartTicks, signal: signal)
+        if state.status == .paused { try thaw(container) }
     }
 
     /// Sends `signal` (SIGTERM by default), waits `gracePeriod`, then SIGKILL;
@@ -277,11 +279,12 @@ public final class ContainerRuntime: @unchecked Sendable {
         switch state.status {
         case .created: throw RuntimeError.invalidState(id: id, state: .created, operation: "stop")
         case .exited: return state.exitStatus ?? .unknown
-        case .running: break
+        case .running, .paused: break
         }
         if let pid = state.pid {
             try signalProcess(pid: pid, startTicks: state.processStartTicks, signal: signal)
         }
+        if state.status == .paused { try thaw(container) }
         if let status = container.wait(timeout: gracePeriod) { return status }
         if let pid = state.pid {
             try signalProcess(pid: pid, startTicks: state.processStartTicks, signal: SIGKILL)
@@ -308,8 +311,9 @@ public final class ContainerRuntime: @unchecked Sendable {
     /// included). `force` kills a running one first.
     public func delete(_ id: String, force: Bool = false) throws {
         let container = try lookup(id)
-        if container.state.status == .running {
-            guard force else { throw RuntimeError.invalidState(id: id, state: .running, operation: "delete") }
+        let status = container.state.status
+        if status.hasProcess {
+            guard force else { throw RuntimeError.invalidState(id: id, state: status, operation: "delete") }
             try stop(id, signal: SIGKILL, gracePeriod: .zero)
         }
         container.monitor?.detach()

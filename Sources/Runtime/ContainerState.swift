@@ -1,10 +1,15 @@
 import Foundation
 
-/// A container's lifecycle state. Only moves forward: created -> running -> exited.
+/// A container's lifecycle state: created -> running (<-> paused) -> exited.
 public enum ContainerStatus: String, Codable, Sendable {
     case created
     case running
+    /// Running, with every process frozen by the cgroup freezer (`pause`).
+    case paused
     case exited
+
+    /// Whether the container's init exists (running or paused).
+    public var hasProcess: Bool { self == .running || self == .paused }
 }
 
 /// What the runtime records about one container, as JSON in

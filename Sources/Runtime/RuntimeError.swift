@@ -31,6 +31,8 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible, Sendable {
     case containerSetupFailed(SystemError)
     /// The runtime could not prepare the container on the host side.
     case hostSetupFailed(SystemError)
+    /// The cgroup freezer did not reach the wanted state (pause/unpause).
+    case freezerFailed(id: String, SystemError)
     /// The spec maps ids through a user namespace, but the kernel refuses to
     /// create one for this process: it runs in a chroot (clone(CLONE_NEWUSER)
     /// is EPERM there), or user namespaces are disabled or restricted
@@ -65,6 +67,9 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible, Sendable {
             return "container setup failed before exec: \(error)"
         case .hostSetupFailed(let error):
             return "could not prepare the container on the host: \(error)"
+        case .freezerFailed(let id, let error):
+            return "could not freeze or thaw container \(id) through its cgroup: \(error): "
+                + "check that the freezer controller is mounted (cgroup v1) or the kernel has cgroup.freeze (v2)"
         case .userNamespacesUnavailable(let error):
             return "user namespaces are unavailable here (the daemon runs in a chroot or user namespaces are disabled): "
                 + "run without --userns-remap (no user namespace in the spec), or run the daemon outside a chroot "
