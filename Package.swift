@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "RPC", dependencies: ["Net", "Wire"], path: "Sources/RPC"),
         .target(name: "Storage", dependencies: ["CSQLite", "Raft", "Wire"], path: "Sources/Storage"),
         .target(name: "Images", dependencies: ["CZlib", "COpenSSL", "CSQLite", "Storage", "Posix"], path: "Sources/Images"),
-        .target(name: "Runtime", dependencies: ["CContainer", "Posix"], path: "Sources/Runtime"),
+        .target(name: "Runtime", dependencies: ["CContainer", "Posix", "Net"], path: "Sources/Runtime"),
         .target(name: "Registry", dependencies: ["Images", "HTTP", "Net"], path: "Sources/Registry"),
         .target(name: "Agent", dependencies: ["ClusterState", "Runtime", "Images", "RPC", "Net"], path: "Sources/Agent"),
 
@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft"], path: "Tests/StorageTests"),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CZlib", "Storage"], path: "Tests/ImagesTests"),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Images", "HTTP", "Net"], path: "Tests/RegistryTests"),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], path: "Tests/RuntimeTests"),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Net"], path: "Tests/RuntimeTests"),
         .testTarget(name: "ServicesTests", dependencies: ["Daemon", "Agent", "Manager", "ClusterState", "Images", "Runtime", "RPC", "Net", "HTTP"], path: "Tests/ServicesTests"),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Raft"], path: "Tests/SimulationTests"),
     ],

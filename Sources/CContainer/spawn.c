@@ -10,6 +10,8 @@
 #include "CContainer.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
@@ -563,7 +565,31 @@ static int container_child_entry(void *plan) {
 
 #define SHOAL_CHILD_STACK_BYTES (1 << 20)
 
+static pid_t spawn_container_here(const ShoalSpawnPlan *plan);
+
 pid_t shoal_spawn_container(const ShoalSpawnPlan *plan) {
+    if (plan->net_namespace_fd < 0) return spawn_container_here(plan);
+    // Enter the container's network namespace on this thread for the
+    // clone (setns of a network namespace is allowed in a multithreaded
+    // process and only moves the calling thread), then come back.
+    int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home < 0) return -errno;
+    if (setns(plan->net_namespace_fd, CLONE_NEWNET) < 0) {
+        int saved = errno;
+        close(home);
+        return -saved;
+    }
+    pid_t pid = spawn_container_here(plan);
+    if (setns(home, CLONE_NEWNET) < 0) {
+        // This thread would open every later socket in the container's
+        // namespace: nothing sane is left to do.
+        abort();
+    }
+    close(home);
+    return pid;
+}
+
+static pid_t spawn_container_here(const ShoalSpawnPlan *plan) {
     if (plan->sync_fd >= 0) {
         // The parent has work to do between clone and the child's setup (uid
         // and gid maps): a fork-like clone the parent runs beside.
@@ -688,6 +714,64 @@ long shoal_filesystem_type(const char *path) {
 
 int shoal_set_pipe_size(int fd, int bytes) {
     return fcntl(fd, F_SETPIPE_SZ, bytes);
+}
+
+// ---- network namespaces (on helper threads) ------------------------------
+
+typedef struct {
+    int netns_fd;           // in: namespace to join, or -1 for a new one
+    int domain, type, protocol;
+    int result;             // out: fd or -errno
+} NetnsRequest;
+
+static int bring_loopback_up(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -errno;
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    strncpy(request.ifr_name, "lo", sizeof request.ifr_name - 1);
+    int result = 0;
+    if (ioctl(s, SIOCGIFFLAGS, &request) < 0) result = -errno;
+    else {
+        request.ifr_flags |= IFF_UP;
+        if (ioctl(s, SIOCSIFFLAGS, &request) < 0) result = -errno;
+    }
+    close(s);
+    return result;
+}
+
+static void *netns_thread(void *argument) {
+    NetnsRequest *request = argument;
+    if (request->netns_fd < 0) {
+        if (unshare(CLONE_NEWNET) < 0) { request->result = -errno; return NULL; }
+        int up = bring_loopback_up();
+        if (up < 0) { request->result = up; return NULL; }
+        int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        request->result = fd < 0 ? -errno : fd;
+        return NULL;
+    }
+    if (setns(request->netns_fd, CLONE_NEWNET) < 0) { request->result = -errno; return NULL; }
+    int fd = socket(request->domain, request->type | SOCK_CLOEXEC, request->protocol);
+    request->result = fd < 0 ? -errno : fd;
+    return NULL;
+}
+
+static int run_netns_thread(NetnsRequest *request) {
+    pthread_t thread;
+    int created = pthread_create(&thread, NULL, netns_thread, request);
+    if (created != 0) return -created;
+    pthread_join(thread, NULL);
+    return request->result;
+}
+
+int shoal_netns_create(void) {
+    NetnsRequest request = {-1, 0, 0, 0, -EINVAL};
+    return run_netns_thread(&request);
+}
+
+int shoal_socket_in_netns(int netns_fd, int domain, int type, int protocol) {
+    NetnsRequest request = {netns_fd, domain, type, protocol, -EINVAL};
+    return run_netns_thread(&request);
 }
 
 int shoal_errno(void) {

@@ -14,6 +14,8 @@ public final class Container: @unchecked Sendable {
     public let directory: String
     public let cgroup: any Cgroup
     var monitor: ContainerMonitor?
+    /// Published ports being relayed while the container runs.
+    var proxies: [PortProxy] = []
 
     init(state: ContainerState, directory: String, cgroup: any Cgroup) {
         self.current = state

@@ -64,7 +64,7 @@ extension ContainerRuntime {
         var childEnds = [output.write, error.write, report.write, failure.write]
 
         var namespaces = Int32(SHOAL_CLONE_NEWIPC | SHOAL_CLONE_NEWUTS | SHOAL_CLONE_NEWPID | SHOAL_CLONE_NEWNS)
-        if state.spec.network == .none { namespaces |= Int32(SHOAL_CLONE_NEWNET) }
+        if state.spec.network != .host { namespaces |= Int32(SHOAL_CLONE_NEWNET) }
         if state.spec.userNamespace != nil { namespaces |= Int32(SHOAL_CLONE_NEWUSER) }
 
         let plan = SpawnPlan()

@@ -6,8 +6,9 @@ import CContainer
 import Foundation
 
 extension ContainerRuntime {
-    /// Namespaces every container gets; net unless `--network host`, user
-    /// when the spec maps ids.
+    /// Namespaces every container gets; a new net namespace with `--network
+    /// none` (bridge containers start in one prepared beforehand, host ones
+    /// in the host's), user when the spec maps ids.
     static func cloneFlags(_ spec: ContainerSpec) -> Int32 {
         var flags = SHOAL_CLONE_NEWPID | SHOAL_CLONE_NEWNS | SHOAL_CLONE_NEWUTS | SHOAL_CLONE_NEWIPC
         if spec.network == .none { flags |= SHOAL_CLONE_NEWNET }
@@ -31,12 +32,15 @@ extension ContainerRuntime {
         }
         var readEnds: [Int32] = []
         var pid: Int32 = -1
+        var network: StartedNetwork?
         do {
+            let networkFiles = try writeNetworkFiles(container, state)
             do {
                 try container.cgroup.create(limits: state.spec.limits)
             } catch {
                 throw RuntimeError.hostSetupFailed(error)
             }
+            network = try attachNetwork(state)
             var childEnds: [Int32] = []
             defer { childEnds.forEach(Syscall.close) }
             for name in ["stdout", "stderr"] {
@@ -64,7 +68,8 @@ extension ContainerRuntime {
             }
 
             let plan = SpawnPlan()
-            fill(plan, state: state)
+            fill(plan, state: state, extraMounts: networkFiles)
+            plan.raw.net_namespace_fd = network?.attachment.namespace ?? -1
             plan.raw.stdout_fd = childEnds[0]
             plan.raw.stderr_fd = childEnds[1]
             plan.raw.sync_fd = sync.read
@@ -105,11 +110,21 @@ extension ContainerRuntime {
                 try Syscall.run("pidfd_open", path: "pid \(pid)") { shoal_pidfd_open(pid) }
             }
             let ticks = ProcessIdentity.startTicks(pid: pid)
+            if let started = network {
+                Syscall.close(started.attachment.namespace)  // the container's init holds it now
+                network?.attachment.namespace = -1
+                container.proxies = started.proxies
+                started.proxies.forEach { $0.start() }
+            }
             container.update { state in
                 state.status = .running
                 state.pid = pid
                 state.processStartTicks = ticks
                 state.startedAt = Date()
+                if let started = network {
+                    state.network?.hostInterface = started.attachment.hostInterface
+                    state.network?.ports = started.proxies.map(\.published)
+                }
             }
             let streams = zip(readEnds, ["stdout", "stderr"]).map { ContainerMonitor.LogStream(fifo: $0, name: $1) }
             try startMonitor(container, pidfd: pidfd, streams: streams, log: log)
@@ -121,6 +136,8 @@ extension ContainerRuntime {
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             }
             readEnds.forEach(Syscall.close)
+            if let network { tearDown(network) }
+            container.proxies = []
             try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
             container.update { state in
                 state.status = .exited
@@ -194,7 +211,7 @@ extension ContainerRuntime {
     }
 
     /// Everything the child needs, computed here in Swift.
-    func fill(_ plan: SpawnPlan, state: ContainerState) {
+    func fill(_ plan: SpawnPlan, state: ContainerState, extraMounts: [BindMount] = []) {
         let spec = state.spec
         plan.raw.clone_flags = Self.cloneFlags(spec)
         switch spec.rootFilesystem {
@@ -208,14 +225,14 @@ extension ContainerRuntime {
             plan.raw.overlay_data = plan.string(Self.overlayOptions(lower: lower, upper: upper, work: work))
         }
         plan.raw.readonly_rootfs = spec.readOnlyRootFilesystem ? 1 : 0
-        let binds = spec.mounts.map { mount in
+        let binds = (extraMounts + spec.mounts).map { mount in
             ShoalBindMount(
                 source: plan.string(mount.source), destination: plan.string(mount.destination),
                 read_only: mount.readOnly ? 1 : 0, recursive: mount.recursive ? 1 : 0)
         }
         plan.raw.binds = UnsafePointer(plan.array(binds))
         plan.raw.bind_count = binds.count
-        plan.raw.hostname = plan.optionalString(spec.hostname)
+        plan.raw.hostname = plan.string(Self.hostname(spec))
         plan.raw.masked_paths = UnsafePointer(plan.stringArray(spec.maskedPaths))
         plan.raw.masked_count = spec.maskedPaths.count
         plan.raw.readonly_paths = UnsafePointer(plan.stringArray(spec.readOnlyPaths))

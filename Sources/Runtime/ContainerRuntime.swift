@@ -53,6 +53,8 @@ public final class ContainerRuntime: @unchecked Sendable {
     public let cgroupLayout: CgroupLayout
     private let lock = NSLock()
     private var containers: [String: Container] = [:]
+    let bridge: NodeBridge
+    let leases: AddressLeases
 
     var containersDirectory: String { configuration.stateDirectory + "/containers" }
 
@@ -61,6 +63,9 @@ public final class ContainerRuntime: @unchecked Sendable {
     /// gone, or whose pid now belongs to another process, is marked exited).
     public init(configuration: Configuration) throws {
         self.configuration = configuration
+        self.bridge = NodeBridge(configuration: configuration.bridge)
+        self.leases = AddressLeases(
+            directory: Self.leaseDirectory(configuration.stateDirectory, bridge: configuration.bridge.name), bridge: configuration.bridge)
         do throws(SystemError) {
             if let layout = configuration.cgroupLayout {
                 self.cgroupLayout = layout
@@ -85,7 +90,9 @@ public final class ContainerRuntime: @unchecked Sendable {
         detach()
     }
 
-    /// Stops watching every container without stopping any (daemon shutdown).
+    /// Stops watching every container without stopping any (daemon
+    /// shutdown); their published ports close (a restarted runtime binds
+    /// them again).
     public func detach() {
         lock.lock()
         let all = Array(containers.values)
@@ -93,6 +100,8 @@ public final class ContainerRuntime: @unchecked Sendable {
         for container in all {
             container.monitor?.detach()
             container.monitor = nil
+            container.proxies.forEach { $0.close() }
+            container.proxies = []
         }
     }
 
@@ -136,10 +145,17 @@ public final class ContainerRuntime: @unchecked Sendable {
         if mkdir(directory, 0o700) != 0 {
             throw RuntimeError.hostSetupFailed(SystemError(call: "mkdir", errno: errno, path: directory))
         }
+        let network: NetworkAttachment?
+        do {
+            network = try leaseAddress(spec)
+        } catch {
+            rmdir(directory)
+            throw error
+        }
         let state = ContainerState(
             spec: spec, status: .created, user: user, cgroupLayout: cgroupLayout,
             cgroupParent: configuration.cgroupParent, pid: nil, processStartTicks: nil, exitStatus: nil,
-            oomKilled: false, startError: nil, createdAt: Date(), startedAt: nil, finishedAt: nil)
+            oomKilled: false, startError: nil, createdAt: Date(), startedAt: nil, finishedAt: nil, network: network)
         let container = Container(state: state, directory: directory, cgroup: cgroup(for: state))
         container.update { _ in }  // persist
         containers[spec.id] = container
@@ -163,8 +179,8 @@ public final class ContainerRuntime: @unchecked Sendable {
         guard let first = spec.command.first, !first.isEmpty else {
             throw RuntimeError.invalidSpec("no command: give the program to run")
         }
-        guard spec.mounts.count <= SpawnPlan.maxBindMounts else {
-            throw RuntimeError.invalidSpec("\(spec.mounts.count) bind mounts, at most \(SpawnPlan.maxBindMounts)")
+        guard spec.mounts.count + networkFileCount <= SpawnPlan.maxBindMounts else {
+            throw RuntimeError.invalidSpec("\(spec.mounts.count) bind mounts, at most \(SpawnPlan.maxBindMounts - networkFileCount)")
         }
         for mount in spec.mounts {
             guard mount.destination.hasPrefix("/") else {
@@ -189,9 +205,6 @@ public final class ContainerRuntime: @unchecked Sendable {
             throw RuntimeError.invalidSpec("hostname longer than 64 bytes")
         }
         try validateNetwork(spec)
-        if spec.network == .bridge {
-            throw RuntimeError.invalidSpec("--network bridge is not built yet: use --network none or host")
-        }
     }
 
     /// Published ports and links need the bridge; ports must be TCP on an
@@ -246,7 +259,7 @@ public final class ContainerRuntime: @unchecked Sendable {
         var environment = spec.environment + extra
         func has(_ name: String) -> Bool { environment.contains { $0.hasPrefix(name + "=") } }
         if !has("PATH") { environment.insert("PATH=" + defaultPath, at: 0) }
-        if !has("HOSTNAME"), let hostname = spec.hostname { environment.append("HOSTNAME=" + hostname) }
+        if !has("HOSTNAME") { environment.append("HOSTNAME=" + hostname(spec)) }
         if !has("HOME") { environment.append("HOME=" + user.home) }
         return environment
     }
@@ -317,6 +330,8 @@ public final class ContainerRuntime: @unchecked Sendable {
             try stop(id, signal: SIGKILL, gracePeriod: .zero)
         }
         container.monitor?.detach()
+        detachNetwork(container)
+        releaseAddress(container.state)
         try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
         try? FileManager.default.removeItem(atPath: container.directory)
         lock.lock()
@@ -349,6 +364,7 @@ public final class ContainerRuntime: @unchecked Sendable {
 
     /// Called by the monitor once the container's init is gone.
     func finish(_ container: Container, status: ExitStatus) {
+        detachNetwork(container)
         let oomKilled = container.cgroup.oomKillCount() > 0
         try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
         container.update { state in
@@ -371,6 +387,7 @@ public final class ContainerRuntime: @unchecked Sendable {
             Syscall.close(pidfd)
             return markLost(container)
         }
+        reopenPorts(container)
         do {
             let log = try ContainerLogFile(directory: container.directory, options: state.spec.logging ?? LogOptions())
             let streams = try ["stdout", "stderr"].map { name throws -> ContainerMonitor.LogStream in
@@ -384,6 +401,7 @@ public final class ContainerRuntime: @unchecked Sendable {
     }
 
     private func markLost(_ container: Container) {
+        detachNetwork(container)
         try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
         container.update { state in
             state.status = .exited

@@ -38,6 +38,17 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible, Sendable {
     /// is EPERM there), or user namespaces are disabled or restricted
     /// (`user.max_user_namespaces` is 0, an LSM policy, nesting limit).
     case userNamespacesUnavailable(SystemError)
+    /// The bridge's subnet overlaps a route of the host (another network
+    /// this machine reaches): containers would shadow it.
+    case bridgeSubnetOverlaps(bridge: String, subnet: String, route: String, device: String)
+    /// An interface with the bridge's name exists but cannot be used as it.
+    case bridgeConflict(bridge: String, reason: String)
+    /// Every address of the bridge's subnet is leased.
+    case addressesExhausted(bridge: String, subnet: String)
+    /// A published host port could not be bound (in use, address not here).
+    case portUnavailable(address: String, port: UInt16, SystemError)
+    /// `--link` names a container that is not on the bridge of this runtime.
+    case linkUnavailable(container: String, reason: String)
 
     public var description: String {
         switch self {
@@ -75,6 +86,18 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible, Sendable {
                 + "run without --userns-remap (no user namespace in the spec), or run the daemon outside a chroot "
                 + "with user namespaces enabled (sysctl user.max_user_namespaces > 0) [\(error.call) failed: "
                 + "\(String(cString: strerror(error.errno))), errno \(error.errno)]"
+        case .bridgeSubnetOverlaps(let bridge, let subnet, let route, let device):
+            return "subnet \(subnet) of bridge \(bridge) overlaps the host route \(route) on \(device): "
+                + "configure a bridge subnet this machine does not route yet (the daemon's bridge subnet setting)"
+        case .bridgeConflict(let bridge, let reason):
+            return "cannot use bridge \(bridge): \(reason)"
+        case .addressesExhausted(let bridge, let subnet):
+            return "no free address left in \(subnet) on bridge \(bridge): remove unused containers or configure a larger subnet"
+        case .portUnavailable(let address, let port, let error):
+            let reason = error.errno == EADDRINUSE ? "it is already in use" : String(cString: strerror(error.errno))
+            return "cannot publish on \(address):\(port): \(reason): pick another host port, or 0 (-P) for a free one"
+        case .linkUnavailable(let container, let reason):
+            return "cannot link to container \(container): \(reason)"
         }
     }
 }

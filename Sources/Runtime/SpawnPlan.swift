@@ -21,6 +21,7 @@ final class SpawnPlan {
         raw.sync_fd = -1
         raw.error_fd = -1
         raw.root_fd = -1
+        raw.net_namespace_fd = -1
     }
 
     deinit {

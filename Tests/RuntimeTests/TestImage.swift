@@ -60,18 +60,22 @@ enum TestImage {
 final class RuntimeFixture {
     let stateDirectory: String
     let cgroupParent: String
+    let bridge: BridgeConfiguration
     var runtime: ContainerRuntime
 
-    init() throws {
+    /// `bridge`: a test bridge, never the default shoal0 a `shoal dev` on
+    /// this machine may be using.
+    init(bridge: BridgeConfiguration = BridgeConfiguration(name: "shoaltest0", subnet: IPv4Subnet("10.89.0.0/24")!)) throws {
         let token = UUID().uuidString.prefix(8).lowercased()
         stateDirectory = NSTemporaryDirectory() + "shoal-runtime-test-\(token)"
         cgroupParent = "shoal-test-\(token)"
-        runtime = try ContainerRuntime(configuration: .init(stateDirectory: stateDirectory, cgroupParent: cgroupParent))
+        self.bridge = bridge
+        runtime = try ContainerRuntime(configuration: .init(stateDirectory: stateDirectory, cgroupParent: cgroupParent, bridge: bridge))
     }
 
     func reopen() throws {
         runtime.detach()
-        runtime = try ContainerRuntime(configuration: .init(stateDirectory: stateDirectory, cgroupParent: cgroupParent))
+        runtime = try ContainerRuntime(configuration: .init(stateDirectory: stateDirectory, cgroupParent: cgroupParent, bridge: bridge))
     }
 
     var rootfs: String { TestImage.rootfs! }

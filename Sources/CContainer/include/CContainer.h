@@ -124,6 +124,13 @@ typedef struct ShoalSpawnPlan {
     // root only when the runtime itself is not chrooted; the helper
     // fchdir()s here and chroot(".")s after joining, as nsenter --root does.
     int root_fd;
+
+    // Container only: -1, or a network namespace (fd of /proc/.../ns/net,
+    // from shoal_netns_create) the container's init starts in instead of a
+    // new one, already holding its configured interfaces (--network bridge).
+    // The calling thread enters it around clone(), so the child is in it
+    // before any user namespace of its own exists.
+    int net_namespace_fd;
 } ShoalSpawnPlan;
 
 /// Clones the container's init process into new namespaces and returns its
@@ -168,6 +175,17 @@ int shoal_open_directory_path(const char *path);
 int shoal_eventfd(void);
 long shoal_filesystem_type(const char *path);
 int shoal_set_pipe_size(int fd, int bytes);
+
+/// A new network namespace, made on a short-lived thread (unshare there
+/// leaves every other thread where it is): returns an fd of it
+/// (O_CLOEXEC), or -errno. Its `lo` is up. The namespace lives while the fd
+/// or a process in it does.
+int shoal_netns_create(void);
+
+/// socket(domain, type | SOCK_CLOEXEC, protocol) created inside the network
+/// namespace `netns_fd` (on a short-lived thread that joined it): a netlink
+/// socket from here configures that namespace's interfaces. fd or -errno.
+int shoal_socket_in_netns(int netns_fd, int domain, int type, int protocol);
 
 /// errno, readable from Swift without the thread-local macro.
 int shoal_errno(void);

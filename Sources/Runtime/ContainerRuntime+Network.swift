@@ -1,0 +1,173 @@
+import Posix
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+extension ContainerRuntime {
+    /// What ``start(_:)`` set up for a bridge container before its init
+    /// exists: undone by ``tearDown(_:)`` when the start fails.
+    struct StartedNetwork {
+        var attachment: NodeBridge.Attachment
+        var proxies: [PortProxy]
+    }
+
+    /// /etc/hosts, /etc/hostname and /etc/resolv.conf are the runtime's,
+    /// written into the container's directory and bind-mounted over the
+    /// image's (before the spec's own mounts, which win).
+    static let networkFileCount = 3
+
+    /// The network files' bind mounts, written for this start. None for a
+    /// container with a user namespace: its root cannot open files in the
+    /// runtime's 0700 state directory (it keeps the image's files).
+    func writeNetworkFiles(_ container: Container, _ state: ContainerState) throws -> [BindMount] {
+        let spec = state.spec
+        if spec.userNamespace != nil { return [] }
+        let hosts: String
+        switch spec.network {
+        case .host:
+            hosts = (try? Syscall.readFile("/etc/hosts")) ?? Self.hostsFile(own: nil, links: [])
+        case .none:
+            hosts = Self.hostsFile(own: nil, links: [])
+        case .bridge:
+            let own = state.network.map { ($0.address, Self.names(hostname: Self.hostname(spec), id: spec.id)) }
+            hosts = Self.hostsFile(own: own, links: try linkEntries(spec))
+        }
+        let files = [
+            ("hosts", "/etc/hosts", hosts),
+            ("hostname", "/etc/hostname", Self.hostname(spec) + "\n"),
+            ("resolv.conf", "/etc/resolv.conf", (try? Syscall.readFile("/etc/resolv.conf")) ?? ""),
+        ]
+        return try files.map { name, destination, text in
+            let path = container.directory + "/" + name
+            try Self.hostCall { () throws(SystemError) in try Syscall.writeFile(path, text, create: true) }
+            return BindMount(source: path, destination: destination, readOnly: false, recursive: false)
+        }
+    }
+
+    /// The container's host name: the spec's, else the first 12 characters
+    /// of its id (Docker's default).
+    static func hostname(_ spec: ContainerSpec) -> String {
+        spec.hostname ?? String(spec.id.prefix(12))
+    }
+
+    static func names(hostname: String, id: String) -> [String] {
+        hostname == id ? [id] : [hostname, id]
+    }
+
+    /// /etc/hosts: loopback names, the container's own address and names,
+    /// then one line per link (alias first, as Docker writes them).
+    static func hostsFile(own: (address: String, names: [String])?, links: [(address: String, names: [String])]) -> String {
+        var lines = [
+            "127.0.0.1\tlocalhost",
+            "::1\tlocalhost ip6-localhost ip6-loopback",
+            "fe00::0\tip6-localnet",
+            "ff00::0\tip6-mcastprefix",
+            "ff02::1\tip6-allnodes",
+            "ff02::2\tip6-allrouters",
+        ]
+        for link in links { lines.append(link.address + "\t" + link.names.joined(separator: " ")) }
+        if let own { lines.append(own.address + "\t" + own.names.joined(separator: " ")) }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One hosts entry per `--link`: the linked container must be a bridge
+    /// container of this runtime (its address is leased from create on).
+    func linkEntries(_ spec: ContainerSpec) throws -> [(address: String, names: [String])] {
+        try spec.links.map { link in
+            guard let linked = container(link.container) else {
+                throw RuntimeError.linkUnavailable(container: link.container, reason: "no such container: create it first")
+            }
+            let state = linked.state
+            guard let attachment = state.network else {
+                throw RuntimeError.linkUnavailable(
+                    container: link.container, reason: "it runs with --network \(state.spec.network.rawValue), not on the bridge")
+            }
+            var names = Self.names(hostname: Self.hostname(state.spec), id: state.id)
+            if let alias = link.alias, !names.contains(alias) { names.insert(alias, at: 0) }
+            return (attachment.address, names)
+        }
+    }
+
+    /// Creates the container's namespace on the bridge and binds its
+    /// published ports (relaying starts once the container runs).
+    func attachNetwork(_ state: ContainerState) throws -> StartedNetwork? {
+        guard state.spec.network == .bridge else { return nil }
+        guard let leased = state.network, let address = IPv4Subnet.parseAddress(leased.address) else {
+            throw RuntimeError.invalidSpec("bridge container \(state.id) has no leased address: delete and create it again")
+        }
+        var proxies: [PortProxy] = []
+        do {
+            for mapping in state.spec.publishedPorts {
+                let published = PublishedPort(hostAddress: mapping.hostAddress, hostPort: mapping.hostPort, containerPort: mapping.containerPort)
+                proxies.append(try PortProxy(mapping: published, containerAddress: leased.address))
+            }
+            let attachment = try bridge.attach(address: address)
+            return StartedNetwork(attachment: attachment, proxies: proxies)
+        } catch {
+            proxies.forEach { $0.close() }
+            throw error
+        }
+    }
+
+    /// Undoes ``attachNetwork(_:)`` after a failed start.
+    func tearDown(_ network: StartedNetwork) {
+        network.proxies.forEach { $0.close() }
+        if network.attachment.namespace >= 0 { Syscall.close(network.attachment.namespace) }
+        bridge.detach(hostInterface: network.attachment.hostInterface)
+    }
+
+    /// After the container's init is gone: closes its published ports and
+    /// removes its veth pair (the kernel would, once the namespace dies, but
+    /// asynchronously). The address stays leased until delete.
+    func detachNetwork(_ container: Container) {
+        container.proxies.forEach { $0.close() }
+        container.proxies = []
+        guard let hostInterface = container.state.network?.hostInterface else { return }
+        bridge.detach(hostInterface: hostInterface)
+        container.update { state in
+            state.network?.hostInterface = nil
+            state.network?.ports = []
+        }
+    }
+
+    /// A re-adopted running container's published ports, bound again on
+    /// the host ports it had (best effort: a port taken meanwhile stays
+    /// closed and is dropped from the state).
+    func reopenPorts(_ container: Container) {
+        guard let attachment = container.state.network else { return }
+        var open: [PublishedPort] = []
+        for port in attachment.ports {
+            guard let proxy = try? PortProxy(mapping: port, containerAddress: attachment.address) else { continue }
+            proxy.start()
+            container.proxies.append(proxy)
+            open.append(port)
+        }
+        if open != attachment.ports { container.update { $0.network?.ports = open } }
+    }
+
+    /// Takes an address for a new bridge container.
+    func leaseAddress(_ spec: ContainerSpec) throws -> NetworkAttachment? {
+        guard spec.network == .bridge else { return nil }
+        let configuration = bridge.configuration
+        let address = try leases.lease(for: spec.id)
+        return NetworkAttachment(
+            bridge: configuration.name, address: IPv4Subnet.format(address),
+            prefixLength: configuration.subnet.prefixLength, gateway: IPv4Subnet.format(configuration.gateway))
+    }
+
+    static func leaseDirectory(_ stateDirectory: String, bridge: String) -> String {
+        stateDirectory + "/network/" + bridge + "/leases"
+    }
+
+    /// Gives a deleted container's address back.
+    func releaseAddress(_ state: ContainerState) {
+        guard let attachment = state.network, let address = IPv4Subnet.parseAddress(attachment.address) else { return }
+        if attachment.bridge == leases.bridge.name {
+            leases.release(address, for: state.id)
+        } else {  // leased under an earlier bridge configuration
+            AddressLeases(directory: Self.leaseDirectory(configuration.stateDirectory, bridge: attachment.bridge), bridge: leases.bridge)
+                .release(address, for: state.id)
+        }
+    }
+}

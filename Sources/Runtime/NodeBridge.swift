@@ -1,0 +1,155 @@
+import Posix
+#if canImport(Glibc)
+import Glibc
+#endif
+import CContainer
+import Foundation
+
+/// The host side of ``NetworkMode/bridge``: the node bridge (made on first
+/// use, idempotently, and left in place like docker0) and one veth pair per
+/// running container, its `eth0` end configured inside the container's own
+/// network namespace before the container's init starts there.
+final class NodeBridge: @unchecked Sendable {
+    let configuration: BridgeConfiguration
+    /// Serializes bridge creation within this process (another process
+    /// racing us is handled by EEXIST).
+    private let lock = NSLock()
+
+    init(configuration: BridgeConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// A container's network namespace, ready to start in.
+    struct Attachment {
+        /// fd of the namespace (/proc/.../ns/net): the caller closes it once
+        /// the container's init runs in it.
+        var namespace: Int32
+        /// The veth end on the bridge.
+        var hostInterface: String
+    }
+
+    /// Makes sure the bridge exists, holds the gateway address and is up;
+    /// returns its interface index. Refuses a subnet that overlaps a route of
+    /// the host other than the bridge's own, and an interface of the bridge's
+    /// name that is not a bridge or holds another address.
+    @discardableResult
+    func ensure() throws -> Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        let name = configuration.name
+        let subnet = configuration.subnet
+        return try network { () throws -> Int32 in
+            let netlink = try RouteNetlink()
+            var link = try netlink.link(named: name)
+            if let existing = link {
+                guard existing.kind == "bridge" else {
+                    throw BridgeRefusal.conflict("an interface of that name exists and is a \(existing.kind ?? "device"), not a bridge: rename the bridge or remove the interface")
+                }
+            } else {
+                if let refusal = try Self.overlap(subnet, netlink: netlink, bridgeIndex: nil) { throw refusal }
+                do {
+                    try netlink.createBridge(named: name)
+                } catch let error as SystemError where error.errno == EEXIST {
+                    // Another process made it meanwhile: use theirs.
+                }
+                link = try netlink.link(named: name)
+            }
+            guard let bridge = link else { throw SystemError(call: "netlink RTM_GETLINK", errno: ENODEV, path: name) }
+            let addresses = try netlink.ipv4Addresses(index: bridge.index)
+            let gateway = configuration.gateway
+            if !addresses.contains(where: { $0.address == gateway && $0.prefixLength == subnet.prefixLength }) {
+                if let other = addresses.first {
+                    throw BridgeRefusal.conflict("it holds \(IPv4Subnet.format(other.address))/\(other.prefixLength), not the gateway \(IPv4Subnet.format(gateway))/\(subnet.prefixLength) of the configured subnet \(subnet): configure subnet \(IPv4Subnet(network: other.address, prefixLength: other.prefixLength)) or delete the bridge (ip link delete \(name))")
+                }
+                if let refusal = try Self.overlap(subnet, netlink: netlink, bridgeIndex: bridge.index) { throw refusal }
+                do {
+                    try netlink.addIPv4Address(gateway, prefixLength: subnet.prefixLength, broadcast: subnet.broadcast, index: bridge.index, what: name)
+                } catch let error as SystemError where error.errno == EEXIST {}
+            }
+            if bridge.flags & UInt32(IFF_UP) == 0 { try netlink.setUp(index: bridge.index, what: name) }
+            return bridge.index
+        }
+    }
+
+    /// A new network namespace with `lo` up and `eth0` holding
+    /// `address/prefix`, whose veth peer is a port of the bridge.
+    func attach(address: UInt32) throws -> Attachment {
+        let master = try ensure()
+        let namespace = shoal_netns_create()
+        if namespace < 0 {
+            throw RuntimeError.hostSetupFailed(SystemError(call: "unshare(CLONE_NEWNET)", errno: -namespace, path: configuration.name))
+        }
+        let hostInterface = "shv" + String(UInt64.random(in: 0..<(1 << 48)), radix: 16).leftPadded(to: 12)
+        do {
+            try network { () throws in
+                let netlink = try RouteNetlink()
+                try netlink.createVethPair(hostName: hostInterface, master: master, peerName: Self.containerInterface, peerNamespace: namespace)
+                do {
+                    if let host = try netlink.link(named: hostInterface) { try netlink.setUp(index: host.index, what: hostInterface) }
+                    let inside = try RouteNetlink(networkNamespace: namespace)
+                    guard let eth0 = try inside.link(named: Self.containerInterface) else {
+                        throw SystemError(call: "netlink RTM_GETLINK", errno: ENODEV, path: Self.containerInterface)
+                    }
+                    let subnet = configuration.subnet
+                    try inside.addIPv4Address(address, prefixLength: subnet.prefixLength, broadcast: subnet.broadcast, index: eth0.index, what: Self.containerInterface)
+                    try inside.setUp(index: eth0.index, what: Self.containerInterface)
+                } catch {
+                    _ = try? netlink.deleteLink(named: hostInterface)
+                    throw error
+                }
+            }
+        } catch {
+            Syscall.close(namespace)
+            throw error
+        }
+        return Attachment(namespace: namespace, hostInterface: hostInterface)
+    }
+
+    /// Removes a container's veth pair (both ends go); a pair already gone
+    /// (its namespace died with the container) is fine.
+    func detach(hostInterface: String) {
+        _ = try? RouteNetlink().deleteLink(named: hostInterface)
+    }
+
+    static let containerInterface = "eth0"
+
+    /// The first route of the host's main table (not the default route, not
+    /// the bridge's own) whose destination overlaps `subnet`.
+    static func overlap(_ subnet: IPv4Subnet, netlink: RouteNetlink, bridgeIndex: Int32?) throws(SystemError) -> BridgeRefusal? {
+        for route in try netlink.ipv4Routes() where route.destination.prefixLength > 0 && route.outputIndex != bridgeIndex {
+            if route.destination.overlaps(subnet) {
+                var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+                let device = route.outputIndex.flatMap { if_indextoname(UInt32($0), &name) != nil ? String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil } ?? "no device"
+                return .overlap(route: route.destination.description, device: device)
+            }
+        }
+        return nil
+    }
+
+    enum BridgeRefusal: Error {
+        case overlap(route: String, device: String)
+        case conflict(String)
+    }
+
+    /// Runs `body`, turning its failures into the runtime's errors.
+    private func network<T>(_ body: () throws -> T) throws -> T {
+        let bridge = configuration.name
+        do {
+            return try body()
+        } catch let error as RuntimeError {
+            throw error
+        } catch BridgeRefusal.overlap(let route, let device) {
+            throw RuntimeError.bridgeSubnetOverlaps(bridge: bridge, subnet: configuration.subnet.description, route: route, device: device)
+        } catch BridgeRefusal.conflict(let reason) {
+            throw RuntimeError.bridgeConflict(bridge: bridge, reason: reason)
+        } catch let error as SystemError {
+            throw RuntimeError.hostSetupFailed(error)
+        }
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to length: Int) -> String {
+        String(repeating: "0", count: max(0, length - count)) + self
+    }
+}

@@ -1,0 +1,196 @@
+import Foundation
+import Runtime
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Containers on a test bridge (shoaltest0 on 10.89.0.0/24, never the
+/// shoal0 of a `shoal dev` on this machine); each test removes its
+/// containers (veths, leases, listeners) and the bridge.
+@Suite("Bridge networking", .serialized, .enabled(if: TestImage.available, "needs root and busybox-static"),
+       .timeLimit(.minutes(5)))
+struct BridgeNetworkTests {
+    static let webScript = "mkdir -p /tmp/www && echo hello-from-web > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"
+
+    @Test func containersReachEachOtherByAddressAndLinkAlias() throws {
+        let fixture = try RuntimeFixture()
+        defer { Self.close(fixture) }
+        let web = try fixture.runtime.run(fixture.spec("web", ["sh", "-c", Self.webScript]) { $0.network = .bridge })
+        let attachment = try #require(web.state.network)
+        #expect(fixture.bridge.subnet.contains(try #require(IPv4Subnet.parseAddress(attachment.address))))
+        #expect(attachment.gateway == "10.89.0.1" && attachment.prefixLength == 24 && attachment.bridge == "shoaltest0")
+        let hostInterface = try #require(attachment.hostInterface)
+        #expect(FileManager.default.fileExists(atPath: "/sys/class/net/\(hostInterface)/brport"), "veth is a port of the bridge")
+
+        let client = try fixture.run("client", ["sh", "-c", """
+            for i in $(seq 100); do timeout 5 wget -q -O - http://\(attachment.address)/ && break; sleep 0.2; done
+            timeout 10 wget -q -O - http://webalias/
+            grep -w webalias /etc/hosts
+            cat /etc/hostname
+            ip -4 -o addr show eth0 | awk '{print $4}'
+            ip route | grep -c default
+            ls /sys/class/net | sort | tr '\\n' ' '
+            """]) {
+            $0.network = .bridge
+            $0.hostname = "client-box"
+            $0.links = [ContainerLink(container: "web", alias: "webalias")]
+        }
+        #expect(client.status == .exited(0), "\(client.error)")
+        let lines = client.output.split(separator: "\n").map(String.init)
+        let own = try #require(client.state.network?.address)
+        #expect(lines == [
+            "hello-from-web", "hello-from-web", "\(attachment.address)\twebalias web", "client-box",
+            "\(own)/24", "0", "eth0 lo ",
+        ], "\(client.output) \(client.error)")
+        #expect(own != attachment.address)
+        let hosts = try String(contentsOfFile: fixture.runtime.container("client")!.directory + "/hosts", encoding: .utf8)
+        #expect(hosts.hasPrefix("127.0.0.1\tlocalhost\n") && hosts.hasSuffix("\(own)\tclient-box client\n"), "\(hosts)")
+        // The exited client's veth went with it.
+        let clientInterface = client.state.network?.hostInterface
+        #expect(clientInterface == nil)
+    }
+
+    @Test func publishedPortAnswersCurlFromTheHostAndSurvivesARestart() throws {
+        let fixture = try RuntimeFixture()
+        defer { Self.close(fixture) }
+        let explicitPort = try Self.freePort()
+        let web = try fixture.runtime.run(fixture.spec("published", ["sh", "-c", Self.webScript]) {
+            $0.network = .bridge
+            $0.publishedPorts = [
+                PortMapping(hostAddress: "127.0.0.1", hostPort: explicitPort, containerPort: 80),
+                PortMapping(hostAddress: "127.0.0.1", hostPort: 0, containerPort: 80),  // -P: a free port
+            ]
+        })
+        let ports = try #require(web.state.network?.ports)
+        #expect(ports.count == 2 && ports[0].hostPort == explicitPort && ports[1].hostPort != 0, "\(ports)")
+        for port in ports {
+            #expect(Self.curl(port.hostPort, within: .seconds(30)) == "hello-from-web\n", "port \(port.hostPort)")
+        }
+        // A second container cannot take a port in use: clear error, nothing left running.
+        let error = #expect(throws: RuntimeError.self) {
+            try fixture.runtime.run(fixture.spec("clash", ["sh", "-c", Self.webScript]) {
+                $0.network = .bridge
+                $0.publishedPorts = [PortMapping(hostAddress: "127.0.0.1", hostPort: explicitPort, containerPort: 80)]
+            })
+        }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("127.0.0.1:\(explicitPort): it is already in use"))
+        #expect(fixture.runtime.container("clash")?.state.status == .exited)
+
+        // The daemon restarts: the container keeps running, its ports are bound again.
+        try fixture.reopen()
+        #expect(fixture.runtime.container("published")?.state.status == .running)
+        #expect(Self.curl(ports[1].hostPort, within: .seconds(30)) == "hello-from-web\n")
+
+        let address = try #require(web.state.network?.address)
+        let veth = try #require(fixture.runtime.container("published")?.state.network?.hostInterface)
+        try fixture.runtime.delete("published", force: true)
+        #expect(Self.curl(ports[1].hostPort, within: .zero) == nil, "listener closed with the container")
+        #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(veth)"), "veth removed with the container")
+        #expect(!FileManager.default.fileExists(atPath: fixture.stateDirectory + "/network/shoaltest0/leases/\(address)"),
+                "lease released")
+    }
+
+    @Test func leasesAreUniqueUnderConcurrencyKeptAcrossRestartAndReleased() throws {
+        let fixture = try RuntimeFixture()
+        defer { Self.close(fixture) }
+        let count = 24
+        let runtime = fixture.runtime
+        let specs = (0..<count).map { index in fixture.spec("lease-\(index)", ["true"]) { $0.network = .bridge } }
+        let errors = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: count) { index in
+            do { try runtime.create(specs[index]) } catch { errors.withLock { $0.append("\(error)") } }
+        }
+        #expect(errors.withLock { $0 }.isEmpty, "\(errors.withLock { $0 })")
+        let addresses = fixture.runtime.list().compactMap { $0.network?.address }
+        #expect(addresses.count == count && Set(addresses).count == count, "\(addresses.sorted())")
+        #expect(!addresses.contains("10.89.0.1") && !addresses.contains("10.89.0.255"), "gateway and broadcast are not leased")
+
+        try fixture.reopen()
+        #expect(fixture.runtime.list().compactMap { $0.network?.address }.sorted() == addresses.sorted())
+        let next = try fixture.runtime.create(fixture.spec("after-restart", ["true"]) { $0.network = .bridge })
+        #expect(!addresses.contains(try #require(next.state.network?.address)))
+
+        for state in fixture.runtime.list() { try fixture.runtime.delete(state.id) }
+        let leases = (try? FileManager.default.contentsOfDirectory(atPath: fixture.stateDirectory + "/network/shoaltest0/leases")) ?? []
+        #expect(leases.isEmpty, "\(leases)")
+    }
+
+    @Test func subnetOverlappingAHostRouteIsRefused() throws {
+        let fixture = try RuntimeFixture()
+        defer { Self.close(fixture) }
+        // Bring shoaltest0 (10.89.0.0/24) up: its route is now the host's.
+        let first = try fixture.run("first", ["true"]) { $0.network = .bridge }
+        #expect(first.status == .exited(0))
+        let overlapping = try RuntimeFixture(bridge: BridgeConfiguration(name: "shoaltest1", subnet: IPv4Subnet("10.89.0.128/25")!))
+        defer { Self.close(overlapping) }
+        let error = #expect(throws: RuntimeError.self) {
+            try overlapping.runtime.run(overlapping.spec("second", ["true"]) { $0.network = .bridge })
+        }
+        let message = error.map { "\($0)" } ?? ""
+        #expect(message.contains("subnet 10.89.0.128/25 of bridge shoaltest1 overlaps the host route 10.89.0.0/24 on shoaltest0"), "\(message)")
+        #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/shoaltest1"), "no bridge made")
+    }
+
+    @Test func hostNetworkSharesTheHostsInterfaces() throws {
+        let fixture = try RuntimeFixture()
+        defer { Self.close(fixture) }
+        let result = try fixture.run("hostnet", ["sh", "-c", "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' | sort"]) {
+            $0.network = .host
+        }
+        let hostInterfaces = try FileManager.default.contentsOfDirectory(atPath: "/sys/class/net").sorted()
+        let seen = result.output.split(separator: "\n").map(String.init)
+        #expect(Set(hostInterfaces).isSubset(of: Set(seen)) || Set(seen).isSubset(of: Set(hostInterfaces)), "\(seen) vs \(hostInterfaces)")
+        #expect(seen.count > 1, "more than lo: \(seen)")
+    }
+
+    // MARK: - Helpers
+
+    static func close(_ fixture: RuntimeFixture) {
+        fixture.close()
+        let name = fixture.bridge.name
+        if FileManager.default.fileExists(atPath: "/sys/class/net/\(name)") { _ = run("/usr/sbin/ip", ["link", "delete", name]) ?? run("/sbin/ip", ["link", "delete", name]) }
+    }
+
+    /// A port the kernel says is free now.
+    static func freePort() throws -> UInt16 {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        }
+        try #require(bound)
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    /// curl's body from 127.0.0.1:port, retried until `within` passes; nil when it never answered.
+    static func curl(_ port: UInt16, within: Duration) -> String? {
+        let deadline = ContinuousClock.now + within
+        repeat {
+            if let body = run("/usr/bin/curl", ["-s", "-f", "-m", "5", "http://127.0.0.1:\(port)/"]) { return body }
+            usleep(200_000)
+        } while ContinuousClock.now < deadline
+        return nil
+    }
+
+    /// stdout of a successful run, else nil.
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String]) -> String? {
+        guard FileManager.default.isExecutableFile(atPath: executable) else { return nil }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return nil }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
+    }
+}
