@@ -136,6 +136,7 @@ extension ContainerRuntime {
     /// closed and is dropped from the state).
     func reopenPorts(_ container: Container) {
         guard let attachment = container.state.network else { return }
+        try? bridge.claim()  // best effort: the container runs whether or not
         var open: [PublishedPort] = []
         for port in attachment.ports {
             guard let proxy = try? PortProxy(mapping: port, containerAddress: attachment.address) else { continue }
@@ -149,6 +150,7 @@ extension ContainerRuntime {
     /// Takes an address for a new bridge container.
     func leaseAddress(_ spec: ContainerSpec) throws -> NetworkAttachment? {
         guard spec.network == .bridge else { return nil }
+        try bridge.claim()
         let configuration = bridge.configuration
         let address = try leases.lease(for: spec.id)
         return NetworkAttachment(

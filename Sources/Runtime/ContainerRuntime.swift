@@ -63,7 +63,7 @@ public final class ContainerRuntime: @unchecked Sendable {
     /// gone, or whose pid now belongs to another process, is marked exited).
     public init(configuration: Configuration) throws {
         self.configuration = configuration
-        self.bridge = NodeBridge(configuration: configuration.bridge)
+        self.bridge = NodeBridge(configuration: configuration.bridge, owner: "state \(configuration.stateDirectory)")
         self.leases = AddressLeases(
             directory: Self.leaseDirectory(configuration.stateDirectory, bridge: configuration.bridge.name), bridge: configuration.bridge)
         do throws(SystemError) {
@@ -103,6 +103,7 @@ public final class ContainerRuntime: @unchecked Sendable {
             container.proxies.forEach { $0.close() }
             container.proxies = []
         }
+        bridge.release()
     }
 
     func cgroup(for state: ContainerState) -> any Cgroup {

@@ -15,8 +15,57 @@ final class NodeBridge: @unchecked Sendable {
     /// racing us is handled by EEXIST).
     private let lock = NSLock()
 
-    init(configuration: BridgeConfiguration) {
+    /// Who this runtime is, written into the ownership file for the error
+    /// another runtime meets.
+    private let owner: String
+    /// The locked ownership file while this runtime uses the bridge, else -1.
+    private var ownership: Int32 = -1
+    /// Where ownership files live: one per bridge name, machine-wide.
+    static let ownershipDirectory = "/run/shoal/bridges"
+
+    init(configuration: BridgeConfiguration, owner: String) {
         self.configuration = configuration
+        self.owner = owner
+    }
+
+    deinit { release() }
+
+    /// Makes this runtime the bridge's only user on this machine (an
+    /// exclusive flock on `/run/shoal/bridges/<name>.lock`, held until
+    /// ``release()`` or exit): leases live in each runtime's state
+    /// directory, so two runtimes sharing a bridge could hand out one
+    /// address twice. A second runtime gets a clear error instead, as a
+    /// second dockerd on docker0 would.
+    func claim() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard ownership < 0 else { return }
+        let path = Self.ownershipDirectory + "/" + configuration.name + ".lock"
+        let descriptor: Int32
+        do {
+            try Syscall.makeDirectories(Self.ownershipDirectory)
+            descriptor = try Syscall.open(path, O_RDWR | O_CREAT)
+        } catch {
+            throw RuntimeError.hostSetupFailed(error)
+        }
+        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            let holder = ((try? Syscall.readFile(path)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            Syscall.close(descriptor)
+            throw RuntimeError.bridgeConflict(
+                bridge: configuration.name,
+                reason: "another shoal runtime uses it (\(holder.isEmpty ? "unknown" : holder)): stop it, or give this runtime another bridge name and subnet")
+        }
+        _ = ftruncate(descriptor, 0)
+        try? Syscall.writeAll(descriptor, Array("pid \(getpid()), \(owner)\n".utf8), path: path)
+        ownership = descriptor
+    }
+
+    /// Gives up the bridge (runtime detach); the bridge itself stays.
+    func release() {
+        lock.lock()
+        defer { lock.unlock() }
+        Syscall.close(ownership)
+        ownership = -1
     }
 
     /// A container's network namespace, ready to start in.
@@ -74,6 +123,7 @@ final class NodeBridge: @unchecked Sendable {
     /// A new network namespace with `lo` up and `eth0` holding
     /// `address/prefix`, whose veth peer is a port of the bridge.
     func attach(address: UInt32) throws -> Attachment {
+        try claim()
         let master = try ensure()
         let namespace = shoal_netns_create()
         if namespace < 0 {

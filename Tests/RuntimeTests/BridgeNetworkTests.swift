@@ -6,8 +6,8 @@ import Testing
 import Glibc
 #endif
 
-/// Containers on a test bridge (shoaltest0 on 10.89.0.0/24, never the
-/// shoal0 of a `shoal dev` on this machine); each test removes its
+/// Containers on a test bridge (shoaltest<pid> on 10.89.<pid % 250>.0/24,
+/// never the shoal0 of a `shoal dev` on this machine); each test removes its
 /// containers (veths, leases, listeners) and the bridge.
 @Suite("Bridge networking", .serialized, .enabled(if: TestImage.available, "needs root and busybox-static"),
        .timeLimit(.minutes(5)))
@@ -20,7 +20,8 @@ struct BridgeNetworkTests {
         let web = try fixture.runtime.run(fixture.spec("web", ["sh", "-c", Self.webScript]) { $0.network = .bridge })
         let attachment = try #require(web.state.network)
         #expect(fixture.bridge.subnet.contains(try #require(IPv4Subnet.parseAddress(attachment.address))))
-        #expect(attachment.gateway == "10.89.0.1" && attachment.prefixLength == 24 && attachment.bridge == "shoaltest0")
+        #expect(attachment.gateway == IPv4Subnet.format(fixture.bridge.gateway) && attachment.prefixLength == 24)
+        #expect(attachment.bridge == fixture.bridge.name)
         let hostInterface = try #require(attachment.hostInterface)
         #expect(FileManager.default.fileExists(atPath: "/sys/class/net/\(hostInterface)/brport"), "veth is a port of the bridge")
 
@@ -88,7 +89,7 @@ struct BridgeNetworkTests {
         try fixture.runtime.delete("published", force: true)
         #expect(Self.curl(ports[1].hostPort, within: .zero) == nil, "listener closed with the container")
         #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(veth)"), "veth removed with the container")
-        #expect(!FileManager.default.fileExists(atPath: fixture.stateDirectory + "/network/shoaltest0/leases/\(address)"),
+        #expect(!FileManager.default.fileExists(atPath: fixture.stateDirectory + "/network/\(fixture.bridge.name)/leases/\(address)"),
                 "lease released")
     }
 
@@ -105,7 +106,9 @@ struct BridgeNetworkTests {
         #expect(errors.withLock { $0 }.isEmpty, "\(errors.withLock { $0 })")
         let addresses = fixture.runtime.list().compactMap { $0.network?.address }
         #expect(addresses.count == count && Set(addresses).count == count, "\(addresses.sorted())")
-        #expect(!addresses.contains("10.89.0.1") && !addresses.contains("10.89.0.255"), "gateway and broadcast are not leased")
+        let subnet = fixture.bridge.subnet
+        #expect(!addresses.contains(IPv4Subnet.format(subnet.network + 1)) && !addresses.contains(IPv4Subnet.format(subnet.broadcast)),
+                "gateway and broadcast are not leased")
 
         try fixture.reopen()
         #expect(fixture.runtime.list().compactMap { $0.network?.address }.sorted() == addresses.sorted())
@@ -113,24 +116,41 @@ struct BridgeNetworkTests {
         #expect(!addresses.contains(try #require(next.state.network?.address)))
 
         for state in fixture.runtime.list() { try fixture.runtime.delete(state.id) }
-        let leases = (try? FileManager.default.contentsOfDirectory(atPath: fixture.stateDirectory + "/network/shoaltest0/leases")) ?? []
+        let leases = (try? FileManager.default.contentsOfDirectory(atPath: fixture.stateDirectory + "/network/\(fixture.bridge.name)/leases")) ?? []
         #expect(leases.isEmpty, "\(leases)")
     }
 
     @Test func subnetOverlappingAHostRouteIsRefused() throws {
         let fixture = try RuntimeFixture()
         defer { Self.close(fixture) }
-        // Bring shoaltest0 (10.89.0.0/24) up: its route is now the host's.
+        // Bring the test bridge (a /24) up: its route is now the host's.
         let first = try fixture.run("first", ["true"]) { $0.network = .bridge }
         #expect(first.status == .exited(0))
-        let overlapping = try RuntimeFixture(bridge: BridgeConfiguration(name: "shoaltest1", subnet: IPv4Subnet("10.89.0.128/25")!))
+        let upperHalf = IPv4Subnet(network: fixture.bridge.subnet.network + 128, prefixLength: 25)
+        let overlapping = try RuntimeFixture(bridge: BridgeConfiguration(name: fixture.bridge.name + "b", subnet: upperHalf))
         defer { Self.close(overlapping) }
         let error = #expect(throws: RuntimeError.self) {
             try overlapping.runtime.run(overlapping.spec("second", ["true"]) { $0.network = .bridge })
         }
         let message = error.map { "\($0)" } ?? ""
-        #expect(message.contains("subnet 10.89.0.128/25 of bridge shoaltest1 overlaps the host route 10.89.0.0/24 on shoaltest0"), "\(message)")
-        #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/shoaltest1"), "no bridge made")
+        #expect(message.contains("subnet \(upperHalf) of bridge \(fixture.bridge.name)b overlaps the host route \(fixture.bridge.subnet) on \(fixture.bridge.name)"), "\(message)")
+        #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(fixture.bridge.name)b"), "no bridge made")
+    }
+
+    @Test func secondRuntimeOnTheSameBridgeIsRefused() throws {
+        let fixture = try RuntimeFixture()
+        defer { Self.close(fixture) }
+        try fixture.runtime.create(fixture.spec("owner", ["true"]) { $0.network = .bridge })
+        let second = try RuntimeFixture()
+        defer { Self.close(second) }
+        let error = #expect(throws: RuntimeError.self) {
+            try second.runtime.create(second.spec("intruder", ["true"]) { $0.network = .bridge })
+        }
+        let message = error.map { "\($0)" } ?? ""
+        #expect(message.contains("cannot use bridge \(fixture.bridge.name): another shoal runtime uses it (pid \(getpid()), state \(fixture.stateDirectory))"), "\(message)")
+        #expect(second.runtime.container("intruder") == nil)
+        fixture.close()  // the first runtime goes away: the bridge is free
+        try second.runtime.create(second.spec("intruder", ["true"]) { $0.network = .bridge })
     }
 
     @Test func hostNetworkSharesTheHostsInterfaces() throws {
@@ -151,6 +171,7 @@ struct BridgeNetworkTests {
         fixture.close()
         let name = fixture.bridge.name
         if FileManager.default.fileExists(atPath: "/sys/class/net/\(name)") { _ = run("/usr/sbin/ip", ["link", "delete", name]) ?? run("/sbin/ip", ["link", "delete", name]) }
+        unlink("/run/shoal/bridges/\(name).lock")
     }
 
     /// A port the kernel says is free now.

@@ -63,9 +63,12 @@ final class RuntimeFixture {
     let bridge: BridgeConfiguration
     var runtime: ContainerRuntime
 
-    /// `bridge`: a test bridge, never the default shoal0 a `shoal dev` on
-    /// this machine may be using.
-    init(bridge: BridgeConfiguration = BridgeConfiguration(name: "shoaltest0", subnet: IPv4Subnet("10.89.0.0/24")!)) throws {
+    /// A test bridge of this test process: never the default shoal0 a
+    /// `shoal dev` on this machine may be using, nor another test process's.
+    static let testBridge = BridgeConfiguration(
+        name: "shoaltest\(getpid() % 100_000)", subnet: IPv4Subnet("10.89.\(getpid() % 250).0/24")!)
+
+    init(bridge: BridgeConfiguration = RuntimeFixture.testBridge) throws {
         let token = UUID().uuidString.prefix(8).lowercased()
         stateDirectory = NSTemporaryDirectory() + "shoal-runtime-test-\(token)"
         cgroupParent = "shoal-test-\(token)"
