@@ -121,14 +121,18 @@ extension ContainerRuntime {
     /// removes its veth pair (the kernel would, once the namespace dies, but
     /// asynchronously). The address stays leased until delete.
     func detachNetwork(_ container: Container) {
-        container.proxies.forEach { $0.close() }
-        container.proxies = []
+        closePorts(container)
         guard let hostInterface = container.state.network?.hostInterface else { return }
         bridge.detach(hostInterface: hostInterface)
         container.update { state in
             state.network?.hostInterface = nil
             state.network?.ports = []
         }
+    }
+
+    func closePorts(_ container: Container) {
+        container.proxies.forEach { $0.close() }
+        container.proxies = []
     }
 
     /// A re-adopted running container's published ports, bound again on

@@ -100,8 +100,7 @@ public final class ContainerRuntime: @unchecked Sendable {
         for container in all {
             container.monitor?.detach()
             container.monitor = nil
-            container.proxies.forEach { $0.close() }
-            container.proxies = []
+            closePorts(container)
         }
         bridge.release()
     }
@@ -365,7 +364,7 @@ public final class ContainerRuntime: @unchecked Sendable {
 
     /// Called by the monitor once the container's init is gone.
     func finish(_ container: Container, status: ExitStatus) {
-        detachNetwork(container)
+        closePorts(container)
         let oomKilled = container.cgroup.oomKillCount() > 0
         try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
         container.update { state in
@@ -374,6 +373,9 @@ public final class ContainerRuntime: @unchecked Sendable {
             state.oomKilled = oomKilled
             state.finishedAt = Date()
         }
+        // After the exit is recorded: deleting a veth waits for the kernel
+        // (an RCU grace period, milliseconds) and waiters need not.
+        detachNetwork(container)
     }
 
     /// Re-attaches to a container a previous runtime started.

@@ -24,8 +24,11 @@ struct BridgeNetworkTests {
         #expect(attachment.bridge == fixture.bridge.name)
         let hostInterface = try #require(attachment.hostInterface)
         #expect(FileManager.default.fileExists(atPath: "/sys/class/net/\(hostInterface)/brport"), "veth is a port of the bridge")
+        // exec joins the container's network namespace.
+        let inside = try fixture.runtime.exec("web", ExecSpec(command: ["sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"]))
+        #expect(String(decoding: inside.standardOutput, as: UTF8.self) == "\(attachment.address)/24\n")
 
-        let client = try fixture.run("client", ["sh", "-c", """
+        let started = try fixture.runtime.run(fixture.spec("client", ["sh", "-c", """
             for i in $(seq 100); do timeout 5 wget -q -O - http://\(attachment.address)/ && break; sleep 0.2; done
             timeout 10 wget -q -O - http://webalias/
             grep -w webalias /etc/hosts
@@ -37,7 +40,11 @@ struct BridgeNetworkTests {
             $0.network = .bridge
             $0.hostname = "client-box"
             $0.links = [ContainerLink(container: "web", alias: "webalias")]
-        }
+        })
+        let clientInterface = try #require(started.state.network?.hostInterface)
+        let status = started.wait(timeout: .seconds(60))
+        let logs = try fixture.runtime.logs("client")
+        let client = (status: status, output: logs.standardOutput, error: logs.standardError, state: started.state)
         #expect(client.status == .exited(0), "\(client.error)")
         let lines = client.output.split(separator: "\n").map(String.init)
         let own = try #require(client.state.network?.address)
@@ -48,9 +55,11 @@ struct BridgeNetworkTests {
         #expect(own != attachment.address)
         let hosts = try String(contentsOfFile: fixture.runtime.container("client")!.directory + "/hosts", encoding: .utf8)
         #expect(hosts.hasPrefix("127.0.0.1\tlocalhost\n") && hosts.hasSuffix("\(own)\tclient-box client\n"), "\(hosts)")
-        // The exited client's veth went with it.
-        let clientInterface = client.state.network?.hostInterface
-        #expect(clientInterface == nil)
+        // The exited client's veth goes with it; its address stays leased until delete.
+        #expect(fixture.eventually {
+            !FileManager.default.fileExists(atPath: "/sys/class/net/\(clientInterface)") && started.state.network?.hostInterface == nil
+        })
+        #expect(started.state.network?.address == own)
     }
 
     @Test func publishedPortAnswersCurlFromTheHostAndSurvivesARestart() throws {
