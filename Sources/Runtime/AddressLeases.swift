@@ -69,8 +69,14 @@ final class AddressLeases: @unchecked Sendable {
         unlink(path)
     }
 
-    /// The container holding `address`, if any.
-    func holder(of address: UInt32) -> String? {
-        try? Syscall.readFile(directory + "/" + IPv4Subnet.format(address))
+    /// Releases every lease for which `orphaned(holder, address)` is true.
+    func releaseAll(where orphaned: (String, UInt32) -> Bool) {
+        lock.lock()
+        defer { lock.unlock() }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            guard let address = IPv4Subnet.parseAddress(name) else { continue }
+            let holder = (try? Syscall.readFile(directory + "/" + name)) ?? ""
+            if orphaned(holder, address) { unlink(directory + "/" + name) }
+        }
     }
 }

@@ -84,6 +84,11 @@ public final class ContainerRuntime: @unchecked Sendable {
             containers[state.id] = container
             if state.status.hasProcess { adopt(container) }
         }
+        // A lease whose container has no state (a crash between lease and
+        // state write, a state directory cleaned by hand) is nobody's.
+        leases.releaseAll { [containers] holder, address in
+            containers[holder]?.state.network?.address != IPv4Subnet.format(address)
+        }
     }
 
     deinit {
