@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Scheduler", dependencies: ["ClusterState"], path: "Sources/Scheduler"),
         .target(name: "Orchestrator", dependencies: ["ClusterState", "Scheduler"], path: "Sources/Orchestrator"),
         .target(name: "Manager", dependencies: ["Raft", "ClusterState", "Storage", "Net", "RPC", "Wire", "RaftWire"], path: "Sources/Manager"),
-        .target(name: "Daemon", dependencies: ["Manager", "ClusterState", "Storage", "Net", "RPC", "HTTP", "Raft", "COpenSSL", "Agent", "Scheduler", "Orchestrator", "Runtime", "Images"], path: "Sources/Daemon", exclude: ["openapi.json"]),
+        .target(name: "Daemon", dependencies: ["Manager", "ClusterState", "Storage", "Net", "RPC", "HTTP", "Raft", "COpenSSL", "Agent", "Scheduler", "Orchestrator", "Runtime", "Images", "Registry"], path: "Sources/Daemon", exclude: ["openapi.json"]),
 
         // Foundations
         .target(name: "Posix", path: "Sources/Posix"),
@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "Images", dependencies: ["CZlib", "COpenSSL", "CSQLite", "Storage", "Posix"], path: "Sources/Images"),
         .target(name: "Runtime", dependencies: ["CContainer", "Posix", "Net"], path: "Sources/Runtime"),
         .target(name: "Registry", dependencies: ["Images", "HTTP", "Net"], path: "Sources/Registry"),
-        .target(name: "Agent", dependencies: ["ClusterState", "Runtime", "Images", "RPC", "Net"], path: "Sources/Agent"),
+        .target(name: "Agent", dependencies: ["ClusterState", "Runtime", "Images", "Registry", "RPC", "Net"], path: "Sources/Agent"),
 
         // Simulation: deterministic whole-cluster runs
         .target(name: "Simulation", dependencies: ["Raft"], path: "Simulations/Simulation"),
@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CZlib", "Storage"], path: "Tests/ImagesTests"),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Images", "HTTP", "Net"], path: "Tests/RegistryTests"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Net"], path: "Tests/RuntimeTests"),
-        .testTarget(name: "ServicesTests", dependencies: ["Daemon", "Agent", "Manager", "ClusterState", "Images", "Runtime", "RPC", "Net", "HTTP"], path: "Tests/ServicesTests"),
+        .testTarget(name: "ServicesTests", dependencies: ["Daemon", "Agent", "Manager", "ClusterState", "Images", "Registry", "Runtime", "RPC", "Net", "HTTP"], path: "Tests/ServicesTests"),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Raft"], path: "Tests/SimulationTests"),
     ],
     swiftLanguageModes: [.v6]

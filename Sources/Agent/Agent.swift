@@ -313,7 +313,10 @@ public final class Agent: @unchecked Sendable {
         report(task.id, .preparing, message: "preparing image \(task.template.image)")
         let image: PreparedImage
         do {
-            image = try await images.prepare(reference: task.template.image)
+            image = try await images.prepare(reference: task.template.image) { [weak self] line in
+                // Same state, newer message: `service ps` shows how far the pull is.
+                self?.report(task.id, .preparing, message: line)
+            }
         } catch {
             lock.withLock { records[task.id]?.starting = false }
             report(task.id, .rejected, message: "preparing failed", error: "\(error)")

@@ -15,13 +15,21 @@ public struct PreparedImage: Sendable {
     }
 }
 
-/// Where the agent gets images from. The local content store today; the
-/// registry client plugs in as another source (pull into the store, then
-/// the same unpacking).
+/// Where the agent gets images from: the node's content store
+/// (``LocalImageSource``), or registries that fill it
+/// (``RegistryImageSource``).
 public protocol ImageSource: Sendable {
-    /// Resolves `reference` and unpacks its layers. Throws an
-    /// ``AgentError`` a user can act on when the image is unknown or broken.
-    func prepare(reference: String) async throws -> PreparedImage
+    /// Resolves `reference` and unpacks its layers, calling `progress` with
+    /// a short line for the task's status (`pulling 3/5 layers`) as work
+    /// advances. Throws an ``AgentError`` a user can act on when the image
+    /// is unknown, cannot be pulled or is broken.
+    func prepare(reference: String, progress: @escaping @Sendable (String) -> Void) async throws -> PreparedImage
+}
+
+extension ImageSource {
+    public func prepare(reference: String) async throws -> PreparedImage {
+        try await prepare(reference: reference, progress: { _ in })
+    }
 }
 
 /// Images from the node's own content store, by tag (`shoal image import`),
@@ -45,7 +53,7 @@ public final class LocalImageSource: ImageSource, @unchecked Sendable {
         return [reference, reference + ":latest"]
     }
 
-    public func prepare(reference: String) async throws -> PreparedImage {
+    public func prepare(reference: String, progress: @escaping @Sendable (String) -> Void) async throws -> PreparedImage {
         // Blocking file work (SQLite, extraction): keep it off the cooperative pool.
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PreparedImage, any Error>) in
             Thread.detachNewThread {
@@ -54,15 +62,20 @@ public final class LocalImageSource: ImageSource, @unchecked Sendable {
         }
     }
 
-    func prepareBlocking(reference: String) throws -> PreparedImage {
-        var manifestDigest: Digest?
+    /// The manifest (or index) a reference names in the store, if any.
+    func resolve(_ reference: String) -> Digest? {
         for candidate in Self.candidates(reference) {
-            if let digest = try? store.resolve(tag: candidate) {
-                manifestDigest = digest
-                break
-            }
+            if let digest = try? store.resolve(tag: candidate) { return digest }
         }
-        guard let manifestDigest else { throw AgentError.imageNotFound(reference) }
+        return nil
+    }
+
+    func prepareBlocking(reference: String) throws -> PreparedImage {
+        guard let manifestDigest = resolve(reference) else { throw AgentError.imageNotFound(reference) }
+        return try prepareBlocking(reference: reference, manifestDigest: manifestDigest)
+    }
+
+    func prepareBlocking(reference: String, manifestDigest: Digest) throws -> PreparedImage {
         let manifest: ImageManifest
         do {
             var document = try ImageDocument.decode(try store.read(manifestDigest, maximumBytes: Int64(ImageDocument.maximumManifestBytes)))

@@ -2,6 +2,7 @@ import Agent
 import Foundation
 import Images
 import Net
+import Registry
 import Runtime
 
 /// Every daemon in a cluster runs an agent (managers too: `shoal dev` is
@@ -10,7 +11,8 @@ import Runtime
 ///
 /// ```
 /// DIR/containers/  the container runtime's state (re-adopted after a restart)
-/// DIR/images/      the content store (`shoal image import`)
+/// DIR/images/      the content store (`shoal image import`, images the agent pulls)
+/// DIR/registry/    the registry's own store (`shoal dev` only)
 /// DIR/layers/      unpacked image layers, one directory per layer digest
 /// DIR/agent/       the agent's task list, writable layers, named volumes
 /// ```
@@ -25,7 +27,7 @@ extension Daemon {
             let data = settings.dataDirectory
             let runtime = try ContainerRuntime(configuration: .init(stateDirectory: data + "/containers", cgroupParent: settings.cgroupParent))
             let store = try ContentStore(root: data + "/images")
-            let images = try LocalImageSource(store: store, layerCacheDirectory: data + "/layers")
+            let images = RegistryImageSource(local: try LocalImageSource(store: store, layerCacheDirectory: data + "/layers"))
             let connector = RPCDispatcherConnector(addresses: { [weak self] in self?.dispatcherAddresses() ?? [] },
                                                    context: { [weak self] in self?.clientContext() })
             let configuration = AgentConfiguration(stateDirectory: data + "/agent", hostname: settings.hostname,

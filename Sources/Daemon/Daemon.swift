@@ -34,6 +34,9 @@ public struct DaemonSettings: Sendable {
     /// (its own at `init`, joining and renewing nodes'); each node renews
     /// its certificate at 50–80% of it.
     public var nodeCertificateLifetime: Duration = CertificateAuthority.defaultNodeCertificateLifetime
+    /// `shoal dev`: serve a registry here (its store under DIR/registry),
+    /// started before anything else so a taken port fails the start; nil: none.
+    public var registryListenAddress: SocketAddress?
 
     public static let defaultDataDirectory = "/var/lib/shoal"
     public static let defaultSocketPath = "/run/shoal/shoal.sock"
@@ -53,6 +56,7 @@ public final class Daemon: @unchecked Sendable {
     public let settings: DaemonSettings
     let directory: DataDirectory
     private var localServer: HTTPServer?
+    private var registry: DevelopmentRegistry?
 
     enum Member {
         case none
@@ -94,6 +98,8 @@ public final class Daemon: @unchecked Sendable {
         case .worker(let worker): return worker.state.nodeID
         }
     }
+    /// Where the registry of ``DaemonSettings/registryListenAddress`` listens, once started.
+    public var registryAddress: SocketAddress? { lock.withLock { registry?.address } }
     /// The Raft status when this daemon is a manager.
     public var raftStatus: ManagerRaft.Status? { manager?.raft.status }
 
@@ -102,6 +108,10 @@ public final class Daemon: @unchecked Sendable {
     /// Resumes the role node.json records, then serves the local API.
     public func start() async throws {
         try directory.prepare()
+        if let address = settings.registryListenAddress {
+            let started = try DevelopmentRegistry(dataDirectory: settings.dataDirectory, address: address)
+            lock.withLock { registry = started }
+        }
         if let state = try directory.loadState() {
             switch state.role {
             case .manager:
@@ -154,6 +164,11 @@ public final class Daemon: @unchecked Sendable {
         unlink(settings.socketPath)
         await stopAgent()
         await stopMember(member)
+        let registry = lock.withLock { () -> DevelopmentRegistry? in
+            defer { self.registry = nil }
+            return self.registry
+        }
+        await registry?.stop()
     }
 
     private func stopMember(_ member: Member) async {

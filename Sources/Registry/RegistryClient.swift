@@ -308,6 +308,10 @@ public final class RegistryClient: @unchecked Sendable {
         var seen: Set<Digest> = [manifest.config.digest]
         for layer in manifest.layers where seen.insert(layer.digest).inserted { blobs.append((layer, "layer")) }
 
+        // Every blob is announced first, so a listener knows the totals before any transfer ends.
+        for (descriptor, kind) in blobs {
+            progress?(BlobProgress(digest: descriptor.digest, kind: kind, totalBytes: descriptor.size, completedBytes: 0, state: .waiting))
+        }
         let counters = TransferCounters()
         try await forEach(blobs) { [self] descriptor, kind in
             try await self.download(registry: registry, repository: repository, descriptor: descriptor, kind: kind,

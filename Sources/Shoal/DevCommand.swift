@@ -1,12 +1,15 @@
 import Daemon
 import Foundation
+import Net
 
 /// `shoal dev [--data DIR] [--host unix:///PATH]`: a daemon in the
 /// foreground that is already a one-node cluster (manager, worker and
-/// agent), state under DIR across restarts. Stops on SIGINT/SIGTERM,
+/// agent) with a registry on 127.0.0.1:5000, state under DIR across
+/// restarts. Stops on SIGINT/SIGTERM,
 /// leaving its containers running (the next start re-adopts them).
 enum DevCommand {
-    static let usage = "shoal dev [--data DIR] [--host unix:///run/shoal/shoal.sock] [--heartbeat-period 5s]"
+    static let usage = "shoal dev [--data DIR] [--host unix:///run/shoal/shoal.sock] [--heartbeat-period 5s] [--registry-port 5000|0|off]"
+    static let defaultRegistryPort: UInt16 = 5000
 
     static func run(_ rest: [String]) -> Int32 {
         let arguments: ClusterCommands.Arguments
@@ -31,6 +34,18 @@ enum DevCommand {
             }
             settings.heartbeatPeriod = .milliseconds(milliseconds)
         }
+        switch arguments.value("--registry-port") {
+        case "off":
+            settings.registryListenAddress = nil
+        case let text?:
+            guard let port = UInt16(text) else {
+                FileHandle.standardError.write(Data("shoal dev: --registry-port must be a port (0: any free one) or off, not \(text.debugDescription)\n".utf8))
+                return 2
+            }
+            settings.registryListenAddress = .loopbackIPv4(port: port)
+        case nil:
+            settings.registryListenAddress = .loopbackIPv4(port: defaultRegistryPort)
+        }
         let daemon = Daemon(settings: settings)
         let socketPath = settings.socketPath
         let stopping = "shoal dev: stopping (containers keep running; the next `shoal dev --data \(data)` re-adopts them)"
@@ -39,7 +54,12 @@ enum DevCommand {
             try await daemon.ensureDevelopmentCluster()
             print("shoal dev: a one-node cluster (manager + worker) serving on unix://\(socketPath), state in \(data)")
             print("shoal dev: node \(daemon.nodeID ?? "?"), manager endpoint \(daemon.advertiseAddress ?? "?")")
-            print("shoal dev: no registry runs inside shoal dev yet; import images with `shoal image import ROOTFS.tar NAME:TAG --data \(data)`, or pull them from `shoal registry serve` with `shoal image pull`")
+            if let registry = daemon.registryAddress {
+                print("shoal dev: registry on http://\(registry) (its store in \(data)/registry); services pull from it: "
+                      + "`shoal image push IMAGE \(registry)/web:1` then `shoal service create \(registry)/web:1 ...`")
+            } else {
+                print("shoal dev: no registry (--registry-port off); import images with `shoal image import ROOTFS.tar NAME:TAG --data \(data)`")
+            }
             print("shoal dev: try `shoal service create --name web --replicas 3 IMAGE COMMAND...`")
         }
     }

@@ -74,7 +74,10 @@ struct RegistryClientTests {
             #expect(try destination.read(digest, maximumBytes: 64 << 20) == source.read(digest, maximumBytes: 64 << 20))
         }
         let layerEvents = pullLog.all.filter { $0.digest == image.layer }
-        #expect(layerEvents.first?.state == .transferring && layerEvents.last?.state == .complete)
+        // Announced as waiting before any transfer, then transferred and completed.
+        #expect(layerEvents.map(\.state).prefix(2) == [.waiting, .transferring] && layerEvents.last?.state == .complete)
+        let firstTransfer = pullLog.all.firstIndex { $0.state != .waiting } ?? 0
+        #expect(pullLog.all.prefix(firstTransfer).count == 2, "config and layer announced before any transfer")
         #expect(layerEvents.last?.completedBytes == layerEvents.last?.totalBytes)
         // The pulled image survives a prune: the manifest references its blobs.
         #expect(try destination.prune().removed.isEmpty)
