@@ -3,6 +3,7 @@ import ClusterState
 @testable import Daemon
 import Foundation
 import Images
+import Net
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -36,13 +37,15 @@ final class DevNode: @unchecked Sendable {
 
     static var available: Bool { busyboxTarball != nil }
 
-    init(runsAgent: Bool = true, heartbeatPeriod: Duration = .milliseconds(500)) async throws {
+    /// `registry`: serve `shoal dev`'s registry on a free loopback port.
+    init(runsAgent: Bool = true, heartbeatPeriod: Duration = .milliseconds(500), registry: Bool = false) async throws {
         let token = UUID().uuidString.prefix(8).lowercased()
         directory = NSTemporaryDirectory() + "shoal-services-\(token)"
         var settings = DaemonSettings(dataDirectory: directory, socketPath: directory + "/shoal.sock")
         settings.runsAgent = runsAgent
         settings.heartbeatPeriod = heartbeatPeriod
         settings.cgroupParent = "shoal-test-\(token)"
+        if registry { settings.registryListenAddress = .loopbackIPv4(port: 0) }
         cgroupParent = settings.cgroupParent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if let tarball = Self.busyboxTarball {
