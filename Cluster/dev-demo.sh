@@ -1,10 +1,13 @@
 #!/bin/sh
 # A fresh machine to a running one-node Shoal cluster (`shoal dev`) with a
 # demo service: busybox httpd, 3 replicas, each answering curl. Builds the
-# release binary, imports a busybox-static root filesystem as
-# shoal.local/busybox:latest, starts `shoal dev --data /tmp/shoal-dev` in the
-# background, creates the service, waits for 3/3 running, curls every
-# replica, then removes the service and stops the daemon it started.
+# release binary, imports a busybox-static root filesystem into a scratch
+# image store (as a developer's machine holds it), starts
+# `shoal dev --data /tmp/shoal-dev` in the background, pushes the image to
+# the registry shoal dev serves on 127.0.0.1:5000 ($SHOAL_DEMO_REGISTRY_PORT),
+# creates the service from it (the agent pulls it), waits for 3/3 running,
+# curls every replica, then removes the service and stops the daemon it
+# started.
 #
 # Tasks use host networking (bridge networking is not built yet), so three
 # replicas on one node cannot all bind one port: each replica listens on
@@ -14,6 +17,8 @@ set -eu
 cd "$(dirname "$0")/.."
 
 DATA=${SHOAL_DEMO_DATA:-/tmp/shoal-dev}
+REGISTRY_PORT=${SHOAL_DEMO_REGISTRY_PORT:-5000}
+IMAGE="127.0.0.1:$REGISTRY_PORT/busybox:latest"
 SOCKET="$DATA/shoal.sock"
 export SHOAL_HOST="unix://$SOCKET"
 
@@ -59,10 +64,10 @@ chroot "$ROOTFS" /bin/busybox --install -s /bin
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$ROOTFS/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$ROOTFS/etc/group"
 tar -C "$ROOTFS" -cf "$WORK/busybox.tar" .
-"$BIN" image import "$WORK/busybox.tar" shoal.local/busybox:latest --data "$DATA"
+"$BIN" image import "$WORK/busybox.tar" busybox:latest --data "$WORK/developer"
 
 echo "dev-demo: starting shoal dev --data $DATA (log: $DATA/dev.log)"
-"$BIN" dev --data "$DATA" --host "$SHOAL_HOST" > "$DATA/dev.log" 2>&1 &
+"$BIN" dev --data "$DATA" --host "$SHOAL_HOST" --registry-port "$REGISTRY_PORT" > "$DATA/dev.log" 2>&1 &
 DEV_PID=$!
 for _ in $(seq 1 100); do
     [ -S "$SOCKET" ] && "$BIN" service ls >/dev/null 2>&1 && break
@@ -71,9 +76,12 @@ for _ in $(seq 1 100); do
 done
 "$BIN" service rm web >/dev/null 2>&1 && sleep 2 || true
 
-echo "dev-demo: shoal service create --name web --replicas 3 shoal.local/busybox:latest sh -c '... httpd -p \$((8080 + SHOAL_TASK_SLOT)) ...'"
+echo "dev-demo: shoal image push busybox:latest $IMAGE"
+"$BIN" image push busybox:latest "$IMAGE" --data "$WORK/developer"
+
+echo "dev-demo: shoal service create --name web --replicas 3 $IMAGE sh -c '... httpd -p \$((8080 + SHOAL_TASK_SLOT)) ...'"
 START=$(date +%s%N)
-"$BIN" service create --name web --replicas 3 --stop-grace-period 1s shoal.local/busybox:latest \
+"$BIN" service create --name web --replicas 3 --stop-grace-period 1s "$IMAGE" \
     sh -c 'mkdir -p /www && echo "hello from web.$SHOAL_TASK_SLOT (task $SHOAL_TASK_ID)" > /www/index.html && exec httpd -f -p $((8080 + SHOAL_TASK_SLOT)) -h /www'
 END=$(date +%s%N)
 echo "dev-demo: 3/3 running after $(( (END - START) / 1000000 )) ms"
