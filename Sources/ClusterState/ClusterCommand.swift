@@ -16,8 +16,11 @@ public indirect enum ClusterCommand: Codable, Sendable, Equatable {
     case createService(id: ObjectID, spec: Service.Spec)
     /// `force` bumps the service's `forceUpdate`, replacing its tasks even if the spec is unchanged.
     case updateService(id: ObjectID, expectedVersion: UInt64, spec: Service.Spec, force: Bool)
-    /// Restores the spec the last update replaced.
+    /// Restores the spec the last update replaced; the service's update status becomes `rollback_started`.
     case rollbackService(id: ObjectID, expectedVersion: UInt64)
+    /// The orchestrator's word on a rollout: paused, completed, or a new
+    /// message (its start index and time stay). Needs an update status.
+    case setServiceUpdateStatus(id: ObjectID, expectedVersion: UInt64?, state: UpdateStatus.State, message: String)
     case removeService(id: ObjectID, expectedVersion: UInt64?)
 
     case createTasks([NewTask])

@@ -45,6 +45,15 @@ extension ClusterState {
         case .global, .globalJob:
             break
         }
+        for (field, config) in [("update config", spec.update), ("rollback config", spec.rollback)] {
+            guard config.parallelism >= 0 else { throw .invalidSpec(field: "\(field) parallelism", reason: "must be 0 (all at once) or more") }
+            guard config.delayMilliseconds >= 0, config.monitorMilliseconds >= 0 else {
+                throw .invalidSpec(field: "\(field) delay and monitor", reason: "durations must not be negative")
+            }
+            guard config.maxFailureRatio >= 0, config.maxFailureRatio <= 1 else {
+                throw .invalidSpec(field: "\(field) max failure ratio", reason: "\(config.maxFailureRatio) is outside 0...1")
+            }
+        }
         let task = spec.task
         guard !task.image.isEmpty, !task.image.contains(" ") else {
             throw .invalidSpec(field: "image", reason: "an image reference like busybox:latest is required")

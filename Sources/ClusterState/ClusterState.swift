@@ -177,6 +177,12 @@ public struct ClusterState: Sendable, Equatable {
                 throw .invalidSpec(field: "name", reason: "a service cannot be renamed (it is '\(service.spec.name)')")
             }
             if spec != service.spec { service.previousSpec = service.spec }
+            let paused = service.updateStatus.map { $0.state == .paused || $0.state == .rollbackPaused } ?? false
+            if spec.task != service.spec.task || force || (paused && spec != service.spec) {
+                // A new rollout (another update resumes a paused one, failures counted afresh).
+                service.updateStatus = UpdateStatus(state: .updating, startedIndex: context.index, startedAtMilliseconds: context.timeMilliseconds,
+                                                    message: "update in progress")
+            }
             service.spec = spec
             if force { service.forceUpdate += 1 }
             service.meta.touch(context)
@@ -192,6 +198,23 @@ public struct ClusterState: Sendable, Equatable {
             }
             service.previousSpec = service.spec
             service.spec = previous
+            service.updateStatus = UpdateStatus(state: .rollbackStarted, startedIndex: context.index, startedAtMilliseconds: context.timeMilliseconds,
+                                                message: "manually requested rollback")
+            service.meta.touch(context)
+            guard effects == .apply else { return [] }
+            serviceTable[id] = service
+            return [ClusterEvent(index: context.index, action: .updated, object: .service(service))]
+
+        case .setServiceUpdateStatus(let id, let expectedVersion, let state, let message):
+            var service = try existing(serviceTable, .service, id)
+            if let expectedVersion { try Self.check(expectedVersion, service.meta, .service) }
+            guard var status = service.updateStatus else {
+                throw .invalidSpec(field: "update status", reason: "service \(service.spec.name) has no rollout to report on")
+            }
+            status.state = state
+            status.message = message
+            status.completedAtMilliseconds = state == .completed || state == .rollbackCompleted ? context.timeMilliseconds : nil
+            service.updateStatus = status
             service.meta.touch(context)
             guard effects == .apply else { return [] }
             serviceTable[id] = service
@@ -257,6 +280,7 @@ public struct ClusterState: Sendable, Equatable {
             if status.state < current || (current.isTerminal && status.state != current) {
                 throw .invalidTransition(taskID: id, from: current, to: status.state)
             }
+            if status.state == .running && current < .running { task.runningSinceMilliseconds = status.timestampMilliseconds }
             task.status = status
             task.meta.touch(context)
             guard effects == .apply else { return [] }

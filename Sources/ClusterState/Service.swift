@@ -13,12 +13,32 @@ public struct Service: Codable, Sendable, Equatable, Hashable {
         public var labels: [String: String]
         public var mode: Mode
         public var task: TaskTemplate
+        /// How tasks are replaced when `task` changes (`--update-*`).
+        public var update: UpdateConfig
+        /// How tasks are replaced when the service rolls back (`--rollback-*`).
+        public var rollback: UpdateConfig
 
-        public init(name: String, labels: [String: String] = [:], mode: Mode = .replicated(replicas: 1), task: TaskTemplate) {
+        public init(name: String, labels: [String: String] = [:], mode: Mode = .replicated(replicas: 1), task: TaskTemplate,
+                    update: UpdateConfig = UpdateConfig(), rollback: UpdateConfig = UpdateConfig()) {
             self.name = name
             self.labels = labels
             self.mode = mode
             self.task = task
+            self.update = update
+            self.rollback = rollback
+        }
+
+        private enum CodingKeys: String, CodingKey { case name, labels, mode, task, update, rollback }
+
+        /// Specs stored before update configs existed decode with Docker's defaults.
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decode(String.self, forKey: .name)
+            labels = try container.decode([String: String].self, forKey: .labels)
+            mode = try container.decode(Mode.self, forKey: .mode)
+            task = try container.decode(TaskTemplate.self, forKey: .task)
+            update = try container.decodeIfPresent(UpdateConfig.self, forKey: .update) ?? UpdateConfig()
+            rollback = try container.decodeIfPresent(UpdateConfig.self, forKey: .rollback) ?? UpdateConfig()
         }
     }
 
@@ -28,6 +48,8 @@ public struct Service: Codable, Sendable, Equatable, Hashable {
     public var previousSpec: Spec?
     /// Bumped by `service update --force` to replace tasks whose spec did not change.
     public var forceUpdate: UInt64
+    /// The rollout of the last template change or rollback; nil before the first.
+    public var updateStatus: UpdateStatus?
 
     public var id: ObjectID { meta.id }
 }

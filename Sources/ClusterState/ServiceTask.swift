@@ -51,6 +51,9 @@ public struct ServiceTask: Codable, Sendable, Equatable, Hashable {
     /// attempts from it, so the count survives history retention and a
     /// leader change. Empty for a task that is not a restart.
     public var restartHistoryMilliseconds: [Int64]
+    /// When the agent reported it running (its status timestamp then); nil
+    /// if it never ran. Rolling updates monitor new tasks from this time.
+    public var runningSinceMilliseconds: Int64?
 
     public var id: ObjectID { meta.id }
 
@@ -68,7 +71,7 @@ public struct ServiceTask: Codable, Sendable, Equatable, Hashable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case meta, serviceID, slot, nodeID, desiredState, template, serviceForceUpdate, status, restartHistoryMilliseconds
+        case meta, serviceID, slot, nodeID, desiredState, template, serviceForceUpdate, status, restartHistoryMilliseconds, runningSinceMilliseconds
     }
 
     /// Snapshots written before `restartHistoryMilliseconds` existed decode with an empty history.
@@ -83,5 +86,6 @@ public struct ServiceTask: Codable, Sendable, Equatable, Hashable {
         serviceForceUpdate = try container.decode(UInt64.self, forKey: .serviceForceUpdate)
         status = try container.decode(Status.self, forKey: .status)
         restartHistoryMilliseconds = try container.decodeIfPresent([Int64].self, forKey: .restartHistoryMilliseconds) ?? []
+        runningSinceMilliseconds = try container.decodeIfPresent(Int64.self, forKey: .runningSinceMilliseconds)
     }
 }

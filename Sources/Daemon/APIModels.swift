@@ -148,6 +148,14 @@ public struct ServiceUpdateRequest: Codable, Sendable {
     public var force: Bool?
 }
 
+public struct ServiceRollbackRequest: Codable, Sendable {
+    public var version: UInt64?
+
+    public init(version: UInt64?) {
+        self.version = version
+    }
+}
+
 public struct SecretCreateRequest: Codable, Sendable {
     public var name: String
     public var labels: [String: String]?

@@ -112,6 +112,7 @@ public enum ControlAPI {
         add(.post, "/v1/services") { request in try await postServices(request) }
         add(.get, "/v1/services/<id>") { request in try await getServicesByID(request) }
         add(.post, "/v1/services/<id>/update") { request in try await postServicesByIDUpdate(request) }
+        add(.post, "/v1/services/<id>/rollback") { request in try await postServicesByIDRollback(request) }
         add(.delete, "/v1/services/<id>") { request in try await deleteServicesByID(request) }
 
         // MARK: tasks
@@ -312,6 +313,19 @@ public enum ControlAPI {
         guard let version = body.version else { throw APIError.invalid("field 'version'", "it is required (the version you read, for compare-and-set)") }
         guard let service = try await manager.read({ resolveService(key, in: $0) }) else { throw APIError.notFound("service \(key)") }
         let events = try await manager.propose(.updateService(id: service.id, expectedVersion: version, spec: body.spec, force: body.force ?? false))
+        guard case .service(let updated)? = written(service.id, in: events) else { throw APIError.notFound("service \(key)") }
+        return json(updated)
+    }
+
+    /// POST /v1/services/<id>/rollback
+    static func postServicesByIDRollback(_ request: Request) async throws -> HTTPServerResponse {
+        let context = request.context
+        let manager = try context.manager()
+        let key = try request.parameter("id")
+        let body = try await request.decode(ServiceRollbackRequest.self, defaults: ServiceRollbackRequest(version: nil))
+        guard let version = body.version else { throw APIError.invalid("field 'version'", "it is required (the version you read, for compare-and-set)") }
+        guard let service = try await manager.read({ resolveService(key, in: $0) }) else { throw APIError.notFound("service \(key)") }
+        let events = try await manager.propose(.rollbackService(id: service.id, expectedVersion: version))
         guard case .service(let updated)? = written(service.id, in: events) else { throw APIError.notFound("service \(key)") }
         return json(updated)
     }

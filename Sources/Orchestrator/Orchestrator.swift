@@ -24,9 +24,15 @@ import ClusterState
 /// - tasks on a node that is down or gone are replaced at once; tasks on a
 ///   drained node are stopped and replaced once they have stopped;
 /// - a task whose template or force-update counter is older than its
-///   service's is replaced. No rolling-update parameters yet: every slot is
-///   replaced at once, each stop-first (the new task is created once the old
-///   one has stopped), so a slot never holds two live tasks;
+///   service's is replaced as a rolling update (``RolloutGate``: the
+///   service's update config, or its rollback config during a rollback —
+///   parallelism, delay, stop-first or start-first order, monitor window,
+///   max failure ratio, failure action pause/continue/rollback), with the
+///   rollout's status kept in ``UpdateStatus``; a stop-first slot never
+///   holds two live tasks, a start-first one briefly holds the old and the
+///   new;
+/// - a task that ended is set to desired shutdown when its replacement is
+///   created (or when its slot is no longer wanted), as Docker shows it;
 /// - jobs count only completions of their current template: a job whose
 ///   template or force-update counter changes runs again;
 /// - tasks of removed services are removed once stopped; each slot keeps

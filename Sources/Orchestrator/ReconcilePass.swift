@@ -42,9 +42,12 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
         case .replicated(let replicas):
             let slots = Self.groupBySlot(tasks)
             let rules = NodeRules(service.spec.task)
+            let wanted = { (slot: Int) in replicas > 0 && (1...max(replicas, 1)).contains(slot) }
+            let gate = RolloutGate(service: service, slots: slots.keys.sorted().map { .init(key: $0, tasks: slots[$0]!, wanted: wanted($0)) },
+                                   facts: facts, rules: rules, now: now)
+            adopt(gate)
             for slot in slots.keys.sorted() {
-                var plan = planSlot(service, tasks: slots[slot]!, wanted: replicas > 0 && (1...max(replicas, 1)).contains(slot),
-                                    isJob: false, rules: rules)
+                var plan = planSlot(service, tasks: slots[slot]!, wanted: wanted(slot), isJob: false, rules: rules, update: gate.update(for: slot))
                 if case .create = plan.outcome { emit(&plan, service: service, slot: slot, nodeID: nil) }
                 finish(plan, removals: &removals)
             }
@@ -95,10 +98,18 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
             }
             var fresh: [ObjectID] = []
             for node in nodes where byNode[node.id] == nil && rules.mayStart(on: node) { fresh.append(node.id) }
-            for nodeID in byNode.keys.sorted() {
+            let nodeSlots = byNode.keys.sorted().map { nodeID in
+                RolloutGate<ObjectID>.Slot(key: nodeID, tasks: byNode[nodeID]!.sorted(by: TaskFacts.creationOrder), wanted: rules.mayKeep(on: facts.nodes[nodeID]))
+            }
+            // Global jobs run again on a change rather than roll.
+            let gate: RolloutGate<ObjectID>? = isJob ? nil : RolloutGate(service: service, slots: nodeSlots, facts: facts, rules: rules, now: now)
+            if let gate { adopt(gate) }
+            for slot in nodeSlots {
+                let nodeID = slot.key
                 let node = facts.nodes[nodeID]
-                let slotTasks = byNode[nodeID]!.sorted(by: TaskFacts.creationOrder)
-                var plan = planSlot(service, tasks: slotTasks, wanted: rules.mayKeep(on: node), isJob: isJob, rules: rules)
+                let slotTasks = slot.tasks
+                var plan = planSlot(service, tasks: slotTasks, wanted: slot.wanted, isJob: isJob, rules: rules,
+                                    update: gate?.update(for: nodeID) ?? .init())
                 if node == nil {
                     // The node left the cluster (its tasks were orphaned): no history to keep for it.
                     plan.expired = slotTasks.filter { $0.status.state.isTerminal }.map(\.id)
@@ -119,6 +130,12 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
             }
         }
         if !removals.isEmpty { result.commands.append(.removeTasks(ids: removals.sorted())) }
+    }
+
+    /// Takes a rollout's status commands and wake-up into the result.
+    private mutating func adopt<Key>(_ gate: RolloutGate<Key>) {
+        result.commands.append(contentsOf: gate.commands)
+        if let time = gate.wakeUpMilliseconds { result.wakeUp(at: time) }
     }
 
     /// Tasks by slot, each slot's tasks oldest first, slots in order.
@@ -170,20 +187,41 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
         var expired: [ObjectID] = []
         /// The command creating the replacement, when there is one.
         var creation: ClusterCommand?
+        /// Ended tasks still desired running, set to shutdown with the replacement (or when the slot is not wanted).
+        var retired: [ServiceTask] = []
+        var wanted = true
     }
 
     /// Decides one slot. `tasks` are the slot's tasks, oldest first.
-    private func planSlot(_ service: Service, tasks: [ServiceTask], wanted: Bool, isJob: Bool, rules: NodeRules) -> SlotPlan {
+    private func planSlot(_ service: Service, tasks: [ServiceTask], wanted: Bool, isJob: Bool, rules: NodeRules,
+                          update: SlotUpdate = SlotUpdate()) -> SlotPlan {
         var plan = SlotPlan()
         // The newest current task that may stay keeps the slot; every other live task is asked to stop.
         var keeper: ServiceTask?
+        let outdatedAndPlaced = { (task: ServiceTask) in
+            facts.isActive(task) && TaskFacts.isDesiredRunning(task) && !TaskFacts.isCurrent(task, of: service) && !facts.isUnassigned(task)
+                && rules.mayKeep(on: facts.nodes[task.nodeID!])
+        }
+        // Outdated tasks that keep running for now: the rollout has not reached
+        // the slot, or (start-first) its new task does not run yet.
+        var overlapping: Set<ObjectID> = []
         if wanted {
             keeper = tasks.last { task in
                 facts.isActive(task) && TaskFacts.isDesiredRunning(task) && TaskFacts.isCurrent(task, of: service)
                     && (task.nodeID == nil || facts.isUnassigned(task) || rules.mayKeep(on: facts.nodes[task.nodeID!]))
             }
+            if keeper == nil && update.hold {
+                keeper = tasks.last(where: outdatedAndPlaced)
+            } else if update.startFirst && keeper?.status.state != .running {
+                overlapping = Set(tasks.filter(outdatedAndPlaced).map(\.id))
+            }
         }
-        for task in tasks where task.id != keeper?.id {
+        if !isJob {
+            // Ended tasks still desired running: retired (desired shutdown, as
+            // `service ps` shows) once replaced, or at once when the slot goes.
+            plan.retired = tasks.filter { $0.status.state.isTerminal && TaskFacts.isDesiredRunning($0) }
+        }
+        for task in tasks where task.id != keeper?.id && !overlapping.contains(task.id) {
             if facts.isUnassigned(task) && !task.status.state.isTerminal {
                 if TaskFacts.isDesiredRunning(task) { plan.cancels.append(task) } else { plan.removals.append(task.id) }
             } else if TaskFacts.isDesiredRunning(task) && !task.status.state.isTerminal {
@@ -198,7 +236,7 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
             return plan
         }
         let stillStopping = tasks.contains { task in
-            facts.isActive(task) && !facts.isUnassigned(task)
+            facts.isActive(task) && !facts.isUnassigned(task) && !overlapping.contains(task.id)
         }
         if stillStopping {
             plan.outcome = .stopping
@@ -208,7 +246,10 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
             plan.outcome = .done
             return plan
         }
-        guard wanted else { return plan }
+        guard wanted else {
+            plan.wanted = false
+            return plan
+        }
         plan.outcome = restartDecision(service, latest: tasks.last, isJob: isJob)
         return plan
     }
@@ -257,8 +298,10 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
         var steps: [ClusterCommand] = plan.lostStops.map(stop)
         for task in plan.cancels { steps += [stop(task), .removeTasks(ids: [task.id])] }
         if let creation = plan.creation {
+            steps += plan.retired.map(stop)
             result.commands.append(steps.isEmpty ? creation : .batch(steps + [creation]))
         } else {
+            if !plan.wanted { result.commands.append(contentsOf: plan.retired.map(stop)) }
             result.commands.append(contentsOf: plan.lostStops.map(stop))
             for task in plan.cancels { result.commands.append(.batch([stop(task), .removeTasks(ids: [task.id])])) }
         }

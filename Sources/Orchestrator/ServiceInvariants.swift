@@ -87,10 +87,16 @@ public enum ServiceInvariants {
 
     /// Each slot has at most one task that is desired running and not yet
     /// terminal: the orchestrator replaces a task only after asking the old
-    /// one to stop, in the same atomic command when it does not wait.
+    /// one to stop, in the same atomic command when it does not wait. A
+    /// start-first rollout is the one exception: the slot may then hold one
+    /// task of the service's current template beside one older task.
     public static func atMostOneDesiredRunningTaskPerSlot(_ state: ClusterState) -> [InvariantViolation] {
-        duplicates(in: state, invariant: "atMostOneDesiredRunningTaskPerSlot") { task in
-            task.desiredState <= .running && !task.status.state.isTerminal
+        let live = { (task: ServiceTask) in task.desiredState <= .running && !task.status.state.isTerminal }
+        return duplicates(in: state, invariant: "atMostOneDesiredRunningTaskPerSlot", counting: live) { tasks in
+            guard tasks.count == 2, let service = state.service(tasks[0].serviceID) else { return false }
+            let config = service.updateStatus?.isRollback == true ? service.spec.rollback : service.spec.update
+            let current = tasks.filter { TaskFacts.isCurrent($0, of: service) }.count
+            return config.order == .startFirst && current == 1
         }
     }
 
@@ -181,11 +187,13 @@ public enum ServiceInvariants {
         return violations
     }
 
-    private static func duplicates(in state: ClusterState, invariant: String, counting: (ServiceTask) -> Bool) -> [InvariantViolation] {
-        var bySlot: [SlotKey: [ObjectID]] = [:]
-        for task in state.tasks where counting(task) { bySlot[SlotKey(task), default: []].append(task.id) }
-        return bySlot.filter { $0.value.count > 1 }.sorted { $0.key < $1.key }.map {
-            InvariantViolation(invariant: invariant, detail: "\($0.key) has \($0.value.count) tasks: \($0.value.map(\.rawValue).joined(separator: ", "))")
+    /// Slots with more than one task `counting` accepts, unless `allowed` excuses the group.
+    private static func duplicates(in state: ClusterState, invariant: String, counting: (ServiceTask) -> Bool,
+                                   allowed: ([ServiceTask]) -> Bool = { _ in false }) -> [InvariantViolation] {
+        var bySlot: [SlotKey: [ServiceTask]] = [:]
+        for task in state.tasks where counting(task) { bySlot[SlotKey(task), default: []].append(task) }
+        return bySlot.filter { $0.value.count > 1 && !allowed($0.value) }.sorted { $0.key < $1.key }.map {
+            InvariantViolation(invariant: invariant, detail: "\($0.key) has \($0.value.count) tasks: \($0.value.map(\.id.rawValue).joined(separator: ", "))")
         }
     }
 }

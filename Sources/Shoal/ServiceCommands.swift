@@ -11,12 +11,16 @@ enum ServiceCommands {
                              [--max-replicas-per-node N] [--reserve-memory B] [--limit-memory B] [--reserve-cpu C] [--limit-cpu C]
                              [--restart-condition none|on-failure|any] [--restart-delay D] [--restart-max-attempts N] [--restart-window D]
                              [--publish [mode=host,]P:T[/udp]]... [--mount type=bind|volume,src=S,dst=D[,readonly]]... [-e K=V]...
-                             [--label K=V]... [--user U] [--workdir DIR] [--stop-grace-period D] [--detach] IMAGE [COMMAND [ARG...]]
+                             [--label K=V]... [--user U] [--workdir DIR] [--stop-grace-period D] [UPDATE OPTIONS] [--detach] IMAGE [COMMAND [ARG...]]
         shoal service ls | ps SERVICE | inspect SERVICE... | scale SERVICE=N... | rm SERVICE... | logs SERVICE
-        shoal service update [--image I] [--replicas N] [--force] [-e K=V]... [--env-rm K]... [--limit-memory B] ... [--detach] SERVICE
+        shoal service update [--image I] [--replicas N] [--force] [-e K=V]... [--env-rm K]... [--limit-memory B] ... [UPDATE OPTIONS] [--detach] SERVICE
+        shoal service rollback [--detach] SERVICE        (or update --rollback): back to the spec the last update replaced
+          UPDATE OPTIONS (--rollback-* the same for rollbacks): --update-parallelism N (0: all at once, default 1)
+            --update-delay D  --update-order stop-first|start-first  --update-failure-action pause|continue|rollback
+            --update-monitor D (default 5s)  --update-max-failure-ratio 0..1
         """
 
-    static let switches: Set<String> = ["--detach", "-d", "--force", "--quiet", "-q", "--json"]
+    static let switches: Set<String> = ["--detach", "-d", "--force", "--quiet", "-q", "--json", "--rollback"]
 
     static func run(_ rest: [String]) -> Int32 {
         ClusterCommands.blocking {
@@ -111,8 +115,10 @@ enum ServiceCommands {
                 let age = max(0, now - task.status.timestampMilliseconds) / 1000
                 var error = task.status.error
                 if error.isEmpty && task.status.state == .pending { error = task.status.message }
+                var current = "\(task.status.state.description.capitalized) \(age) seconds ago"
+                if task.status.state == .preparing && !task.status.message.isEmpty { current += " (\(truncate(task.status.message, 40)))" }
                 return [String(task.id.rawValue.prefix(12)), name, task.template.image, node, task.desiredState.description.capitalized,
-                        "\(task.status.state.description.capitalized) \(age) seconds ago", truncate(error, 80)]
+                        current, truncate(error, 80)]
             })
             return 0
 
@@ -144,8 +150,13 @@ enum ServiceCommands {
             for id in ids where try await waitConverged(id, client: client) != 0 { return 1 }
             return 0
 
+        case "rollback":
+            guard targets.count == 1 else { throw ClusterCommands.Failure(description: "usage: shoal service rollback [--detach] SERVICE") }
+            return try await rollback(targets[0], arguments: arguments, client: client)
+
         case "update":
             guard targets.count == 1 else { throw ClusterCommands.Failure(description: "usage: shoal service update [OPTIONS] SERVICE") }
+            if arguments.switches.contains("--rollback") { return try await rollback(targets[0], arguments: arguments, client: client) }
             let service = try await lookup(targets[0], client: client)
             var spec = service.spec
             if let image = arguments.value("--image") { spec.task.image = image }
@@ -155,6 +166,10 @@ enum ServiceCommands {
             print(updated.spec.name)
             flush()
             if arguments.switches.contains("--detach") || arguments.switches.contains("-d") { return 0 }
+            // A rollout began with this write: follow it; otherwise (replicas, labels) wait for convergence.
+            if let status = updated.updateStatus, status.startedIndex == updated.meta.version {
+                return try await waitRolledOut(updated.id, client: client)
+            }
             return try await waitConverged(updated.id, client: client)
 
         case "rm", "remove":
@@ -189,6 +204,59 @@ enum ServiceCommands {
         default:
             throw ClusterCommands.Failure(description: "unknown service command \(subcommand)\nusage:\n" + usage)
         }
+    }
+
+    static func rollback(_ key: String, arguments: ClusterCommands.Arguments, client: ControlClient) async throws -> Int32 {
+        let service = try await lookup(key, client: client)
+        let rolledBack: Service = try await client.call(.post, "/v1/services/\(service.id)/rollback", json: ServiceRollbackRequest(version: service.meta.version))
+        print(rolledBack.spec.name)
+        flush()
+        if arguments.switches.contains("--detach") || arguments.switches.contains("-d") { return 0 }
+        return try await waitRolledOut(rolledBack.id, client: client)
+    }
+
+    /// Follows a rollout until its status says it completed, paused or
+    /// rolled back, printing `updated N/M` (slots running the current spec)
+    /// as it changes, as `docker service update` does.
+    static func waitRolledOut(_ id: ObjectID, client: ControlClient, timeout: Duration = .seconds(600)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        var last = ""
+        while ContinuousClock.now < deadline {
+            let service: Service = try await client.call(.get, "/v1/services/\(id)")
+            let tasks: [ServiceTask] = try await client.call(.get, "/v1/tasks?service=\(id)")
+            let current = tasks.filter {
+                $0.status.state == .running && $0.desiredState == .running && $0.template == service.spec.task && $0.serviceForceUpdate == service.forceUpdate
+            }
+            let total: Int
+            switch service.spec.mode {
+            case .replicated(let replicas): total = replicas
+            default: total = Set(tasks.filter { $0.desiredState == .running }.compactMap(\.nodeID)).count
+            }
+            let status = service.updateStatus
+            let verb = status?.isRollback == true ? "rolled back" : "updated"
+            let line = "\(verb) \(min(current.count, total))/\(total)" + (status.map { "  (\($0.state.rawValue): \($0.message))" } ?? "")
+            if line != last {
+                print(line)
+                flush()
+                last = line
+            }
+            switch status?.state {
+            case .completed?, nil:
+                print("verify: Service \(service.spec.name) converged")
+                return 0
+            case .rollbackCompleted?:
+                print("rollback: \(service.spec.name) is back on its previous spec")
+                return 1
+            case .paused?, .rollbackPaused?:
+                FileHandle.standardError.write(Data("shoal service: \(status!.message); `shoal service ps \(service.spec.name)` shows why, `shoal service update` resumes, `shoal service rollback` goes back\n".utf8))
+                return 1
+            case .updating?, .rollbackStarted?:
+                break
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        FileHandle.standardError.write(Data("shoal service: the rollout did not finish within \(timeout); see `shoal service inspect`\n".utf8))
+        return 1
     }
 
     struct ServiceUpdateBody: Encodable {
@@ -299,9 +367,34 @@ enum ServiceCommands {
             let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             spec.labels[String(parts[0])] = parts.count == 2 ? String(parts[1]) : ""
         }
+        try applyUpdateConfig(arguments, prefix: "--update-", to: &spec.update)
+        try applyUpdateConfig(arguments, prefix: "--rollback-", to: &spec.rollback)
         for text in arguments.all("--publish") + arguments.all("-p") { task.ports.append(try port(text)) }
         for text in arguments.all("--mount") { task.mounts.append(try mount(text)) }
         spec.task = task
+    }
+
+    /// `--update-parallelism`, `--update-delay`, ... (or `--rollback-...`) into `config`.
+    static func applyUpdateConfig(_ arguments: ClusterCommands.Arguments, prefix: String, to config: inout UpdateConfig) throws {
+        func fail(_ text: String) -> ClusterCommands.Failure { ClusterCommands.Failure(description: text) }
+        if let text = arguments.value(prefix + "parallelism") {
+            guard let value = Int(text), value >= 0 else { throw fail("\(prefix)parallelism must be 0 (all at once) or more") }
+            config.parallelism = value
+        }
+        if let text = arguments.value(prefix + "delay") { config.delayMilliseconds = try milliseconds(text, prefix + "delay") }
+        if let text = arguments.value(prefix + "monitor") { config.monitorMilliseconds = try milliseconds(text, prefix + "monitor") }
+        if let text = arguments.value(prefix + "order") {
+            guard let value = UpdateConfig.Order(rawValue: text) else { throw fail("\(prefix)order must be stop-first or start-first") }
+            config.order = value
+        }
+        if let text = arguments.value(prefix + "failure-action") {
+            guard let value = UpdateConfig.FailureAction(rawValue: text) else { throw fail("\(prefix)failure-action must be pause, continue or rollback") }
+            config.failureAction = value
+        }
+        if let text = arguments.value(prefix + "max-failure-ratio") {
+            guard let value = Double(text), value >= 0, value <= 1 else { throw fail("\(prefix)max-failure-ratio must be a fraction within 0...1") }
+            config.maxFailureRatio = value
+        }
     }
 
     static func port(_ text: String) throws -> TaskTemplate.PublishedPort {
@@ -388,6 +481,7 @@ enum ServiceCommands {
 
     /// `5s`, `300ms`, `1m`, `1h`.
     static func milliseconds(_ text: String, _ flag: String) throws -> Int64 {
+        if text == "0" { return 0 }
         let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
             if let value = Double(text.dropLast(suffix.count)) { return Int64(value * scale) }

@@ -24,6 +24,8 @@ struct ConvergenceTests {
             $0.placement.maxReplicasPerNode = 1
             $0.ports = [.init(publishedPort: 8080, targetPort: 80)]
         }
+        // Random task failures would pause its forced updates (the default failure action); this run wants them to go on.
+        harness.updateService("api") { $0.update.failureAction = .continue }
         harness.createService("agent", mode: .global)
         harness.createService("batch", mode: .replicatedJob(completions: 8, maxConcurrent: 3)) {
             $0.restartPolicy = .init(condition: .onFailure, delayMilliseconds: 200)
@@ -84,8 +86,11 @@ struct ConvergenceTests {
         #expect(ServiceInvariants.checkConverged(harness.state) == [], "seed \(seed) after \(rounds) healing rounds")
         #expect(harness.violations.isEmpty)
         #expect(harness.refused == 0, "nothing raced in this single-threaded loop")
-        // Converged means quiet: another pass proposes nothing but trimming history.
+        // Converged means quiet once rollouts have been monitored and marked
+        // complete: another pass proposes nothing but trimming history.
         harness.time += 60_000
+        harness.reconcile()
+        #expect(harness.state.services.allSatisfy { $0.updateStatus.map { $0.state == .completed } ?? true })
         let quiet = harness.reconcile()
         #expect(quiet.commands.filter { if case .removeTasks = $0 { return false } else { return true } } == [])
         // History stays bounded per slot.

@@ -127,12 +127,12 @@ struct Harness {
     }
 
     /// Orchestrator, scheduler and agents in turn until nothing changes.
-    mutating func settle(rounds: Int = 20) {
+    mutating func settle(rounds: Int = 20, fails: (ServiceTask) -> Bool = { _ in false }) {
         for _ in 0..<rounds {
             let before = index
             reconcile()
             schedule()
-            runAgents()
+            runAgents(fails: fails)
             if index == before { return }
         }
     }

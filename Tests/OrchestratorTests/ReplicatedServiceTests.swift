@@ -72,7 +72,8 @@ struct ReplicatedServiceTests {
         let due = harness.reconcile()
         #expect(due.commands.count == 1)
         #expect(harness.latest("web", slot: 1)?.id != first.id)
-        #expect(harness.state.task(first.id)?.desiredState == .running, "a failed task's desired state is left as it was")
+        // Replaced in one step: `service ps` shows the failed task as desired Shutdown, as Docker does.
+        #expect(harness.state.task(first.id)?.desiredState == .shutdown)
         harness.settle()
         #expect(harness.runningSlots("web") == [1])
     }
@@ -183,14 +184,14 @@ struct ReplicatedServiceTests {
         #expect(ServiceInvariants.placementsSatisfyConstraints(harness.state).isEmpty)
     }
 
-    @Test("force update and spec changes replace every task, stop-first")
+    @Test("force update and spec changes replace every task, stop-first (parallelism 0: all at once)")
     func forceUpdate() {
         var harness = Harness()
         harness.addNode("n1")
         harness.createService("web", mode: .replicated(replicas: 3))
         harness.settle()
         let before = Set(harness.tasks(of: "web").map(\.id))
-        harness.updateService("web", force: true)
+        harness.updateService("web", force: true) { $0.update.parallelism = 0 }
         let stops = harness.reconcile().commands
         #expect(stops.count == 3 && stops.allSatisfy { if case .setTaskDesiredState(_, _, .shutdown) = $0 { return true } else { return false } })
         harness.settle()
