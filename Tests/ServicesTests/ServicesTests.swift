@@ -134,6 +134,7 @@ struct SingleNodeServicesTests {
             let failed = try #require(try await node.tasks(service.id).first { $0.id == victim.id })
             #expect(failed.status.exitCode == 137)
             #expect(failed.status.error.contains("signal 9"))
+            #expect(failed.desiredState == .shutdown, "replaced: desired shutdown, as `service ps` shows it")
 
             try await node.update(service.id) { $0.mode = .replicated(replicas: 10) }
             try await node.wait(service.id, "10 running") { running($0) == 10 }
