@@ -14,8 +14,23 @@ public final class Container: @unchecked Sendable {
     public let directory: String
     public let cgroup: any Cgroup
     var monitor: ContainerMonitor?
-    /// Published ports being relayed while the container runs.
-    var proxies: [PortProxy] = []
+    /// Published ports being relayed while the container runs; start,
+    /// exit (monitor thread), delete and detach may touch them at once.
+    private let proxyLock = NSLock()
+    private var proxies: [PortProxy] = []
+
+    /// Hands the proxies over to relay for this container.
+    func adoptProxies(_ more: [PortProxy]) {
+        proxyLock.withLock { proxies += more }
+    }
+
+    /// Takes the proxies away (to close them); each is taken once.
+    func takeProxies() -> [PortProxy] {
+        proxyLock.withLock {
+            defer { proxies = [] }
+            return proxies
+        }
+    }
 
     init(state: ContainerState, directory: String, cgroup: any Cgroup) {
         self.current = state

@@ -131,8 +131,7 @@ extension ContainerRuntime {
     }
 
     func closePorts(_ container: Container) {
-        container.proxies.forEach { $0.close() }
-        container.proxies = []
+        container.takeProxies().forEach { $0.close() }
     }
 
     /// A re-adopted running container's published ports, bound again on
@@ -145,7 +144,7 @@ extension ContainerRuntime {
         for port in attachment.ports {
             guard let proxy = try? PortProxy(mapping: port, containerAddress: attachment.address) else { continue }
             proxy.start()
-            container.proxies.append(proxy)
+            container.adoptProxies([proxy])
             open.append(port)
         }
         if open != attachment.ports { container.update { $0.network?.ports = open } }

@@ -113,7 +113,7 @@ extension ContainerRuntime {
             if let started = network {
                 Syscall.close(started.attachment.namespace)  // the container's init holds it now
                 network?.attachment.namespace = -1
-                container.proxies = started.proxies
+                container.adoptProxies(started.proxies)
                 started.proxies.forEach { $0.start() }
             }
             container.update { state in
@@ -137,7 +137,7 @@ extension ContainerRuntime {
             }
             readEnds.forEach(Syscall.close)
             if let network { tearDown(network) }
-            container.proxies = []
+            _ = container.takeProxies()  // closed by tearDown
             try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
             container.update { state in
                 state.status = .exited
