@@ -617,6 +617,90 @@ static pid_t spawn_container_here(const ShoalSpawnPlan *plan) {
     return pid < 0 ? -saved : pid;
 }
 
+typedef struct MonitorLaunch {
+    const ShoalSpawnPlan *plan;
+    const char *monitor_path;
+    int status_fd;
+    pid_t container_pid;       // written by the helper (shared memory)
+} MonitorLaunch;
+
+// The helper that becomes the monitor: runs on its own stack in the caller's
+// memory (CLONE_VM | CLONE_VFORK, caller suspended) until its execve.
+static int monitor_helper_entry(void *raw) {
+    MonitorLaunch *launch = (MonitorLaunch *)raw;
+    const ShoalSpawnPlan *p = launch->plan;
+    reset_signals();
+    adopt_error_fd(p->error_fd);
+    long pid;
+    if (p->sync_fd >= 0) {
+        // The caller writes uid/gid maps before the child goes on: fork-like.
+        pid = raw_clone((unsigned long)p->clone_flags | SIGCHLD);
+        if (pid == 0) container_child(p);
+    } else {
+        void *stack = mmap(NULL, SHOAL_CHILD_STACK_BYTES, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) fail_syscall("mmap", "container stack");
+        pid = clone(container_child_entry, (char *)stack + SHOAL_CHILD_STACK_BYTES,
+                    p->clone_flags | CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)p);
+        int saved = errno;
+        munmap(stack, SHOAL_CHILD_STACK_BYTES);
+        errno = saved;
+    }
+    if (pid < 0) fail_syscall("clone", "container");
+    launch->container_pid = (pid_t)pid;
+    adopt_error_fd(p->error_fd);  // the CLONE_VM child ran on our TLS and may have moved it
+
+    // Become the monitor: 0-2 /dev/null, the status file as 3, everything
+    // else (the caller's sockets, the error pipe) closed by execve.
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0) fail_syscall("open", "/dev/null");
+    if (child_error_fd == 3) {
+        int moved = fcntl(child_error_fd, F_DUPFD_CLOEXEC, 4);
+        if (moved < 0) fail_syscall("fcntl", "error pipe");
+        child_error_fd = moved;
+    }
+    int status_fd = launch->status_fd;
+    if (null == 3 || status_fd < 3) {
+        int moved = fcntl(status_fd, F_DUPFD_CLOEXEC, 4);
+        if (moved < 0) fail_syscall("fcntl", "status file");
+        status_fd = moved;
+    }
+    if (null == 3) {
+        int moved = fcntl(null, F_DUPFD_CLOEXEC, 4);
+        if (moved < 0) fail_syscall("fcntl", "/dev/null");
+        null = moved;
+    }
+    if (dup2(status_fd, 3) < 0) fail_syscall("dup2", "status file");
+    for (int fd = 0; fd < 3; fd++) {
+        if (dup2(null, fd) < 0) fail_syscall("dup2", "/dev/null");
+    }
+    if (syscall(SYS_close_range, 4U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) mark_fds_cloexec();
+    (void)fcntl(3, F_SETFD, 0);
+    (void)setsid();
+    char *const argv[] = {(char *)"shoal-monitor", NULL};
+    char *const envp[] = {NULL};
+    execve(launch->monitor_path, argv, envp);
+    fail_syscall("execve", launch->monitor_path);
+}
+
+pid_t shoal_spawn_monitored_container(const ShoalSpawnPlan *plan, const char *monitor_path, int status_fd,
+                                      pid_t *container_pid) {
+    MonitorLaunch launch = {plan, monitor_path, status_fd, -1};
+    void *stack = mmap(NULL, SHOAL_CHILD_STACK_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -errno;
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
+    int pid = clone(monitor_helper_entry, (char *)stack + SHOAL_CHILD_STACK_BYTES,
+                    CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)&launch);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    munmap(stack, SHOAL_CHILD_STACK_BYTES);
+    *container_pid = launch.container_pid;
+    return pid < 0 ? -saved : pid;
+}
+
 pid_t shoal_spawn_exec(const ShoalSpawnPlan *plan) {
     long helper = raw_clone(SIGCHLD);
     if (helper < 0) return -errno;

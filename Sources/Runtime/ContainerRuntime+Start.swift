@@ -33,6 +33,7 @@ extension ContainerRuntime {
         var readEnds: [Int32] = []
         var pid: Int32 = -1
         var network: StartedNetwork?
+        var monitorPid: Int32 = -1
         do {
             let networkFiles = try writeNetworkFiles(container, state)
             do {
@@ -76,15 +77,36 @@ extension ContainerRuntime {
             plan.raw.error_fd = failure.write
             plan.raw.cgroup_procs_fds = UnsafePointer(plan.array(procs))
             plan.raw.cgroup_procs_count = procs.count
-            pid = withExtendedLifetime(plan) { shoal_spawn_container(&plan.raw) }
+            if let monitorPath = configuration.monitorExecutable {
+                // The record the monitor writes; emptied now so a stale one never counts.
+                let statusFile = try Self.hostCall { () throws(SystemError) in
+                    try Syscall.open(ExitRecord.path(directory: container.directory), O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
+                }
+                var containerPid: pid_t = -1
+                monitorPid = withExtendedLifetime(plan) {
+                    monitorPath.withCString { shoal_spawn_monitored_container(&plan.raw, $0, statusFile, &containerPid) }
+                }
+                Syscall.close(statusFile)
+                pid = monitorPid < 0 ? monitorPid : containerPid
+            } else {
+                pid = withExtendedLifetime(plan) { shoal_spawn_container(&plan.raw) }
+            }
             Syscall.close(sync.read)
             Syscall.close(failure.write)
             childEnds.forEach(Syscall.close)
             childEnds = []
             if pid < 0 {
                 Syscall.close(sync.write)
-                let code = -pid
+                var code = -pid
                 pid = -1
+                if monitorPid > 0 {
+                    // The monitor's helper could not clone the container: its report says why.
+                    let report = try Self.readFailure(failure.read)
+                    guard case .containerSetupFailed(let cause)? = report, cause.call == "clone" else {
+                        throw report ?? .hostSetupFailed(SystemError(call: "clone", errno: EPROTO, path: "monitor reported no container"))
+                    }
+                    code = cause.errno
+                }
                 let error = SystemError(call: "clone", errno: code, path: id)
                 if state.spec.userNamespace != nil, Self.userNamespaceRefusal(code) {
                     throw RuntimeError.userNamespacesUnavailable(
@@ -106,8 +128,10 @@ extension ContainerRuntime {
             }
             if let error = try Self.readFailure(failure.read) { throw error }
 
+            // Watch the monitor when there is one: it exits once the exit record is written.
+            let watched = monitorPid > 0 ? monitorPid : pid
             let pidfd = try Self.hostCall { () throws(SystemError) in
-                try Syscall.run("pidfd_open", path: "pid \(pid)") { shoal_pidfd_open(pid) }
+                try Syscall.run("pidfd_open", path: "pid \(watched)") { shoal_pidfd_open(watched) }
             }
             let ticks = ProcessIdentity.startTicks(pid: pid)
             if let started = network {
@@ -116,10 +140,13 @@ extension ContainerRuntime {
                 container.adoptProxies(started.proxies)
                 started.proxies.forEach { $0.start() }
             }
-            container.update { state in
+            let monitorTicks = monitorPid > 0 ? ProcessIdentity.startTicks(pid: monitorPid) : nil
+            container.update { [monitorPid] state in
                 state.status = .running
                 state.pid = pid
                 state.processStartTicks = ticks
+                state.monitorPid = monitorPid > 0 ? monitorPid : nil
+                state.monitorStartTicks = monitorTicks
                 state.startedAt = Date()
                 if let started = network {
                     state.network?.hostInterface = started.attachment.hostInterface
@@ -133,7 +160,11 @@ extension ContainerRuntime {
             if pid > 0 {
                 Glibc.kill(pid, SIGKILL)
                 var status: Int32 = 0
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}  // ECHILD when the monitor is its parent
+            }
+            if monitorPid > 0 {
+                var status: Int32 = 0
+                while waitpid(monitorPid, &status, 0) < 0 && errno == EINTR {}
             }
             readEnds.forEach(Syscall.close)
             if let network { tearDown(network) }

@@ -9,10 +9,14 @@ import Foundation
 /// delete; state under `stateDirectory`, so a restarted daemon re-adopts
 /// what still runs (by pid + process start time).
 ///
-/// The runtime's process is the parent of the containers it starts and reaps
-/// them; a re-adopted container is someone else's child, so its exit is seen
-/// (pidfd) but its status is ``ExitStatus/unknown``. (A per-container monitor
-/// process that outlives the daemon, as conmon/containerd-shim, comes later.)
+/// Each container's init is the child of its own small monitor process
+/// (shoal-monitor, as conmon/containerd-shim), which outlives the daemon,
+/// reaps the init and writes its exit status and finish time to the
+/// container's `exit-status` file; the runtime watches the monitor (pidfd).
+/// So a container that exits while no daemon runs still shows its real exit
+/// code, OOM kill and finish time to the restarted one. Without the monitor
+/// program (``Configuration/monitorExecutable`` nil) the runtime is the
+/// parent, and such an exit is ``ExitStatus/unknown``.
 public final class ContainerRuntime: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Holds `containers/<id>/{state.json,stdout.log,stderr.log,*.fifo}`.
@@ -26,6 +30,12 @@ public final class ContainerRuntime: @unchecked Sendable {
         public var cgroupRemovalTimeout: Duration
         /// The node bridge of ``NetworkMode/bridge`` containers.
         public var bridge: BridgeConfiguration
+        /// The shoal-monitor program that becomes each container's parent and
+        /// records its exit, so a container that ends while no daemon runs
+        /// still shows its real exit code. Default: `shoal-monitor` beside
+        /// this process's executable when present; nil: the runtime is the
+        /// parent (status `unknown` after a restart).
+        public var monitorExecutable: String?
 
         public init(
             stateDirectory: String,
@@ -33,15 +43,25 @@ public final class ContainerRuntime: @unchecked Sendable {
             cgroupParent: String = "shoal",
             cgroupLayout: CgroupLayout? = nil,
             cgroupRemovalTimeout: Duration = .seconds(5),
-            bridge: BridgeConfiguration = BridgeConfiguration()
+            bridge: BridgeConfiguration = BridgeConfiguration(),
+            monitorExecutable: String? = ContainerRuntime.bundledMonitorExecutable()
         ) {
             self.bridge = bridge
+            self.monitorExecutable = monitorExecutable
             self.stateDirectory = stateDirectory
             self.cgroupRoot = cgroupRoot
             self.cgroupParent = cgroupParent
             self.cgroupLayout = cgroupLayout
             self.cgroupRemovalTimeout = cgroupRemovalTimeout
         }
+    }
+
+    /// `shoal-monitor` in the directory of this process's executable (where
+    /// `swift build` puts it beside `shoal` and the test bundle), or nil.
+    public static func bundledMonitorExecutable() -> String? {
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        let path = (executable as NSString).deletingLastPathComponent + "/shoal-monitor"
+        return access(path, X_OK) == 0 ? path : nil
     }
 
     /// `$PATH` when the spec's environment has none (Docker's default).
@@ -367,26 +387,35 @@ public final class ContainerRuntime: @unchecked Sendable {
 
     // MARK: - Exit handling and adoption
 
-    /// Called by the monitor once the container's init is gone.
-    func finish(_ container: Container, status: ExitStatus) {
+    /// Called once the container's init is gone (by the monitor thread, or
+    /// at adoption). `reaped` is what waitid said about the process watched:
+    /// the init itself, or its shoal-monitor, whose `exit-status` record
+    /// then holds the init's real status and finish time.
+    func finish(_ container: Container, reaped: ExitStatus) {
         closePorts(container)
+        let monitored = container.state.monitorPid != nil
+        let record = ExitRecord.read(directory: container.directory)
+        // Read before the cgroup goes: the OOM count lives in it.
         let oomKilled = container.cgroup.oomKillCount() > 0
         try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
         container.update { state in
             state.status = .exited
-            state.exitStatus = status
+            state.exitStatus = record?.status ?? (monitored ? .unknown : reaped)
             state.oomKilled = oomKilled
-            state.finishedAt = Date()
+            state.finishedAt = record?.finishedAt ?? Date()
         }
         // After the exit is recorded: deleting a veth waits for the kernel
         // (an RCU grace period, milliseconds) and waiters need not.
         detachNetwork(container)
     }
 
-    /// Re-attaches to a container a previous runtime started.
+    /// Re-attaches to a container a previous runtime started: watches its
+    /// shoal-monitor (or, without one, its init). One that ended meanwhile
+    /// is finished from its monitor's exit record.
     private func adopt(_ container: Container) {
         let state = container.state
-        guard let pid = state.pid, let ticks = state.processStartTicks,
+        let watched = state.monitorPid.map { ($0, state.monitorStartTicks) } ?? state.pid.map { ($0, state.processStartTicks) }
+        guard let (pid, recordedTicks) = watched, let ticks = recordedTicks,
               ProcessIdentity.startTicks(pid: pid) == ticks
         else { return markLost(container) }
         let pidfd = shoal_pidfd_open(pid)
@@ -394,6 +423,17 @@ public final class ContainerRuntime: @unchecked Sendable {
         guard pidfd >= 0, ProcessIdentity.startTicks(pid: pid) == ticks else {
             Syscall.close(pidfd)
             return markLost(container)
+        }
+        // Already exited (a zombie of ours): finish now, so the new runtime's
+        // first answer is the final state rather than a moment of "running".
+        var readiness = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        if poll(&readiness, 1, 0) == 1 {
+            var code: Int32 = 0
+            var value: Int32 = 0
+            let reaped: ExitStatus = shoal_waitid_pidfd(pidfd, &code, &value, WEXITED) == 0 && code == Int32(CLD_EXITED)
+                ? .exited(value) : (code == Int32(CLD_KILLED) || code == Int32(CLD_DUMPED) ? .signaled(value) : .unknown)
+            Syscall.close(pidfd)
+            return finish(container, reaped: reaped)
         }
         reopenPorts(container)
         do {
@@ -408,25 +448,24 @@ public final class ContainerRuntime: @unchecked Sendable {
         }
     }
 
+    /// The watched process is gone: the exit record (when a monitor wrote
+    /// one) gives the status, else it is unknown.
     private func markLost(_ container: Container) {
-        detachNetwork(container)
-        try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
-        container.update { state in
-            state.status = .exited
-            state.exitStatus = .unknown
-            state.finishedAt = Date()
-        }
+        // A monitor that was our child (same process, new runtime) is a zombie to reap.
+        if let monitorPid = container.state.monitorPid { _ = waitpid(monitorPid, nil, WNOHANG) }
+        finish(container, reaped: .unknown)
     }
 
     func startMonitor(_ container: Container, pidfd: Int32, streams: [ContainerMonitor.LogStream], log: ContainerLogFile?) throws {
         let monitor = try ContainerMonitor(pidfd: pidfd, streams: streams, log: log) { [weak self, container] status in
             if let self {
-                self.finish(container, status: status)
+                self.finish(container, reaped: status)
             } else {
+                let record = ExitRecord.read(directory: container.directory)
                 container.update { state in
                     state.status = .exited
-                    state.exitStatus = status
-                    state.finishedAt = Date()
+                    state.exitStatus = record?.status ?? (state.monitorPid != nil ? .unknown : status)
+                    state.finishedAt = record?.finishedAt ?? Date()
                 }
             }
         }

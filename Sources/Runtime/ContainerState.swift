@@ -33,6 +33,10 @@ public struct ContainerState: Codable, Equatable, Sendable {
     public var finishedAt: Date?
     /// Bridge containers: the leased address, veth and published ports.
     public var network: NetworkAttachment?
+    /// The shoal-monitor process that is the init's parent and records its
+    /// exit in `exit-status` (nil: the runtime itself was the parent).
+    public var monitorPid: Int32?
+    public var monitorStartTicks: UInt64?
 
     public var id: String { spec.id }
 }

@@ -2,8 +2,9 @@
 public enum ExitStatus: Codable, Equatable, Sendable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
-    /// The process was re-adopted after a restart and is not our child: the
-    /// kernel gives its status only to its parent.
+    /// Nobody recorded it: the process ended while no runtime watched and
+    /// there was no shoal-monitor (or it died first); the kernel gives a
+    /// status only to the parent.
     case unknown
 
     /// Docker's convention: 128 + signal for a signal death.
@@ -19,7 +20,7 @@ public enum ExitStatus: Codable, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .exited(let code): return "exited with code \(code)"
         case .signaled(let signal): return "killed by signal \(signal)"
-        case .unknown: return "exited (status unknown: not our child)"
+        case .unknown: return "exited (status unknown: it ended unwatched)"
         }
     }
 }

@@ -92,7 +92,7 @@ struct ContainerLifecycleTests {
         #expect(exec.output == "ok\n")
         #expect(try fixture.eventually { try fixture.runtime.logs("survivor").standardOutput == "before\nafter\n" })
         let status = try fixture.runtime.stop("survivor", gracePeriod: .seconds(1))
-        // Our process is still init's parent here, so the status is known.
+        // The monitor (init's parent) recorded the status.
         #expect(status == .signaled(SIGKILL))
         #expect(kill(pid, 0) == -1)
         for directory in fixture.cgroupDirectories("survivor") {
@@ -100,20 +100,70 @@ struct ContainerLifecycleTests {
         }
     }
 
-    @Test func aContainerThatDiedWhileNobodyWatchedIsMarkedExited() throws {
+    @Test func aContainerKilledWhileNobodyWatchedShowsItsSignal() throws {
         let fixture = try RuntimeFixture()
         defer { fixture.close() }
         let container = try fixture.runtime.run(fixture.spec("lost", ["sleep", "1000"]))
         let pid = try #require(container.state.pid)
+        let monitorPid = try #require(container.state.monitorPid, "no shoal-monitor: is it built beside the tests?")
         fixture.runtime.detach()
         kill(pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        #expect(fixture.eventually { kill(monitorPid, 0) == -1 || processState(monitorPid) == "Z" })
         try fixture.reopen()
         let state = try #require(fixture.runtime.container("lost")?.state)
         #expect(state.status == .exited)
-        #expect(state.exitStatus == .unknown)
+        #expect(state.exitStatus == .signaled(SIGKILL))
         for directory in fixture.cgroupDirectories("lost") {
+            #expect(!FileManager.default.fileExists(atPath: directory))
+        }
+    }
+
+    @Test func theInitsParentIsItsMonitorProcess() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let container = try fixture.runtime.run(fixture.spec("watched", ["sleep", "1000"]))
+        let pid = try #require(container.state.pid)
+        let monitorPid = try #require(container.state.monitorPid, "no shoal-monitor: is it built beside the tests?")
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        #expect(status.split(separator: "\n").contains("PPid:\t\(monitorPid)"), "\(status)")
+        #expect(try String(contentsOfFile: "/proc/\(monitorPid)/comm", encoding: .utf8) == "shoal-monitor\n")
+        // The monitor holds nothing of ours: only /dev/null and its exit record.
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(monitorPid)/fd").sorted()
+        #expect(descriptors == ["0", "1", "2", "3"], "\(descriptors)")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(monitorPid)/fd/3")
+            == fixture.stateDirectory + "/containers/watched/exit-status")
+        #expect(try fixture.runtime.stop("watched", gracePeriod: .zero) == .signaled(SIGKILL))
+        #expect(fixture.eventually { kill(monitorPid, 0) == -1 }, "the monitor was reaped")
+    }
+
+    @Test func exitCodeOOMAndFinishTimeSurviveADaemonRestart() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        // USR1: allocate past the limit (the OOM killer ends dd), then exit 42.
+        let container = try fixture.runtime.run(fixture.spec("offline", ["sh", "-c",
+            "trap 'dd if=/dev/zero of=/dev/null bs=100M count=1; exit 42' USR1; echo ready; while true; do sleep 0.05; done"]) {
+            $0.limits.memoryLimitBytes = 32 << 20
+        })
+        #expect(try fixture.eventually { try fixture.runtime.logs("offline").standardOutput == "ready\n" })
+        let pid = try #require(container.state.pid)
+        let monitorPid = try #require(container.state.monitorPid, "no shoal-monitor: is it built beside the tests?")
+        // The daemon goes away; the container ends while nobody watches.
+        fixture.runtime.detach()
+        let signalled = Date()
+        kill(pid, SIGUSR1)
+        #expect(fixture.eventually(timeout: .seconds(60)) { kill(monitorPid, 0) == -1 || processState(monitorPid) == "Z" })
+        let ended = Date()
+        // A new runtime on the same state directory.
+        try fixture.reopen()
+        let state = try #require(fixture.runtime.container("offline")?.state)
+        #expect(state.status == .exited)
+        #expect(state.exitStatus == .exited(42))
+        #expect(state.oomKilled)
+        let finishedAt = try #require(state.finishedAt)
+        #expect(finishedAt >= signalled.addingTimeInterval(-1) && finishedAt <= ended.addingTimeInterval(1),
+                "finish time \(finishedAt) is when the container ended (\(signalled)...\(ended)), not when the runtime looked")
+        #expect(try fixture.runtime.wait("offline", timeout: .seconds(1)) == .exited(42))
+        for directory in fixture.cgroupDirectories("offline") {
             #expect(!FileManager.default.fileExists(atPath: directory))
         }
     }
@@ -132,4 +182,11 @@ struct ContainerLifecycleTests {
         try fixture.runtime.delete("ondisk")
         #expect(!FileManager.default.fileExists(atPath: path))
     }
+}
+
+/// The state letter of /proc/PID/stat (R, S, Z, ...), or nil when gone.
+func processState(_ pid: Int32) -> String? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let end = stat.range(of: ") ", options: .backwards) else { return nil }
+    return String(stat[end.upperBound...].prefix(1))
 }

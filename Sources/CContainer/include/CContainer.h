@@ -142,6 +142,20 @@ typedef struct ShoalSpawnPlan {
 /// caller closes its copies of the child's ends afterwards.
 pid_t shoal_spawn_container(const ShoalSpawnPlan *plan);
 
+/// As shoal_spawn_container, but the container's init becomes the child of
+/// a small monitor process that outlives the caller, as conmon and
+/// containerd-shim do: a helper (sharing the caller's memory until its
+/// execve, the caller suspended meanwhile) clones the container, stores its
+/// pid in *container_pid, then execs `monitor_path` (the shoal-monitor
+/// program) with `status_fd` as its fd 3, /dev/null as 0-2, nothing else open
+/// and its own session. The monitor reaps the container and writes its exit
+/// status and finish time to fd 3 (see Sources/ShoalMonitor/main.c), so a
+/// daemon that restarted meanwhile still learns the real status. Returns the
+/// monitor's pid (the caller's child) or -errno; a failed clone of the
+/// container or exec of the monitor arrives on plan->error_fd.
+pid_t shoal_spawn_monitored_container(const ShoalSpawnPlan *plan, const char *monitor_path, int status_fd,
+                                      pid_t *container_pid);
+
 /// Starts a process inside a running container: forks a helper that joins
 /// the cgroups and namespaces in plan->join_namespaces, which clones the
 /// process with CLONE_PARENT (so it is the caller's child and in the

@@ -1,0 +1,31 @@
+import Foundation
+
+/// What shoal-monitor wrote to a container's `exit-status` file once the
+/// init was gone: its status and when it ended. Read by the runtime when the
+/// monitor exits, and by a restarted daemon for a container that exited
+/// while no daemon ran.
+struct ExitRecord: Equatable {
+    var status: ExitStatus
+    var finishedAt: Date
+
+    static func path(directory: String) -> String { directory + "/exit-status" }
+
+    /// nil when the file is missing, empty (the container still runs or its
+    /// monitor died first) or not a record.
+    static func read(directory: String) -> ExitRecord? {
+        guard let text = try? String(contentsOfFile: path(directory: directory), encoding: .utf8) else { return nil }
+        return parse(text)
+    }
+
+    /// `exited CODE SECONDS.NANOSECONDS` or `signaled SIGNAL SECONDS.NANOSECONDS`.
+    static func parse(_ text: String) -> ExitRecord? {
+        let fields = text.split(whereSeparator: \.isWhitespace)
+        guard fields.count == 3, let value = Int32(fields[1]), let seconds = Double(fields[2]) else { return nil }
+        let finishedAt = Date(timeIntervalSince1970: seconds)
+        switch fields[0] {
+        case "exited": return ExitRecord(status: .exited(value), finishedAt: finishedAt)
+        case "signaled": return ExitRecord(status: .signaled(value), finishedAt: finishedAt)
+        default: return nil
+        }
+    }
+}
