@@ -631,6 +631,10 @@ static int monitor_helper_entry(void *raw) {
     const ShoalSpawnPlan *p = launch->plan;
     reset_signals();
     adopt_error_fd(p->error_fd);
+    // Bridge containers: the init is cloned inside the namespace the runtime
+    // prepared (this helper is its own process, so only it moves).
+    if (p->net_namespace_fd >= 0 && setns(p->net_namespace_fd, CLONE_NEWNET) < 0)
+        fail_syscall("setns", "container network namespace");
     long pid;
     if (p->sync_fd >= 0) {
         // The caller writes uid/gid maps before the child goes on: fork-like.
