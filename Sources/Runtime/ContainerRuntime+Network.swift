@@ -45,10 +45,18 @@ extension ContainerRuntime {
         }
     }
 
-    /// The container's host name: the spec's, else the first 12 characters
-    /// of its id (Docker's default).
+    /// The container's host name: the spec's, else the host's with
+    /// `--network host`, else the first 12 characters of its id (Docker's
+    /// defaults).
     static func hostname(_ spec: ContainerSpec) -> String {
-        spec.hostname ?? String(spec.id.prefix(12))
+        if let hostname = spec.hostname { return hostname }
+        if spec.network == .host {
+            var name = [CChar](repeating: 0, count: 256)
+            if gethostname(&name, name.count - 1) == 0 {
+                return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            }
+        }
+        return String(spec.id.prefix(12))
     }
 
     static func names(hostname: String, id: String) -> [String] {
