@@ -169,6 +169,19 @@ extension ContainerRuntime {
             prefixLength: configuration.subnet.prefixLength, gateway: IPv4Subnet.format(configuration.gateway))
     }
 
+    /// Deletes the node bridge (tests, uninstall); refused while a container
+    /// of this runtime is attached to it. Absent is fine. Containers created
+    /// later make it again.
+    public func removeBridge() throws {
+        let attached = list().filter { $0.network?.hostInterface != nil }.map(\.id)
+        guard attached.isEmpty else {
+            throw RuntimeError.bridgeConflict(
+                bridge: bridge.configuration.name,
+                reason: "containers \(attached.joined(separator: ", ")) are attached to it: stop them before removing the bridge")
+        }
+        try bridge.remove()
+    }
+
     static func leaseDirectory(_ stateDirectory: String, bridge: String) -> String {
         stateDirectory + "/network/" + bridge + "/leases"
     }

@@ -161,6 +161,21 @@ final class NodeBridge: @unchecked Sendable {
         _ = try? RouteNetlink().deleteLink(named: hostInterface)
     }
 
+    /// Deletes the bridge if it exists and is one.
+    func remove() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        let name = configuration.name
+        try network { () throws in
+            let netlink = try RouteNetlink()
+            guard let link = try netlink.link(named: name) else { return }
+            guard link.kind == "bridge" else {
+                throw BridgeRefusal.conflict("the interface of that name is a \(link.kind ?? "device"), not a bridge: left alone")
+            }
+            try netlink.deleteLink(named: name)
+        }
+    }
+
     static let containerInterface = "eth0"
 
     /// The first route of the host's main table (not the default route, not

@@ -24,6 +24,8 @@ struct BridgeNetworkTests {
         #expect(attachment.bridge == fixture.bridge.name)
         let hostInterface = try #require(attachment.hostInterface)
         #expect(FileManager.default.fileExists(atPath: "/sys/class/net/\(hostInterface)/brport"), "veth is a port of the bridge")
+        let refusal = #expect(throws: RuntimeError.self) { try fixture.runtime.removeBridge() }
+        #expect("\(refusal.map { "\($0)" } ?? "")".contains("containers web are attached to it"))
         // exec joins the container's network namespace.
         let inside = try fixture.runtime.exec("web", ExecSpec(command: ["sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"]))
         #expect(String(decoding: inside.standardOutput, as: UTF8.self) == "\(attachment.address)/24\n")
@@ -192,7 +194,8 @@ struct BridgeNetworkTests {
     static func close(_ fixture: RuntimeFixture) {
         fixture.close()
         let name = fixture.bridge.name
-        if FileManager.default.fileExists(atPath: "/sys/class/net/\(name)") { _ = run("/usr/sbin/ip", ["link", "delete", name]) ?? run("/sbin/ip", ["link", "delete", name]) }
+        #expect(throws: Never.self) { try fixture.runtime.removeBridge() }
+        #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(name)"), "test bridge removed")
         unlink("/run/shoal/bridges/\(name).lock")
     }
 
