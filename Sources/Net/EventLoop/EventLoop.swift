@@ -14,7 +14,13 @@ import Glibc
 ///
 /// The loop holds its handlers weakly: a connection that nobody references
 /// closes itself in `deinit` and the loop forgets it.
-public final class EventLoop: @unchecked Sendable {
+///
+/// It is also a `TaskExecutor`: a task started with this loop as its
+/// executor preference runs on the loop thread, so the readiness that
+/// resumes it and the I/O it then does stay on one thread, with no hop to
+/// the cooperative pool and back per wakeup (what a bulk transfer, one
+/// connection per loop, wants). Such a task must not block the thread.
+public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Most events taken from one `epoll_wait`.
     static let maxEventsPerWait = 512
 
@@ -28,7 +34,9 @@ public final class EventLoop: @unchecked Sendable {
     private var liveTimers: [UInt64: @Sendable () -> Void] = [:]
     private var nextTimerID: UInt64 = 1
     private var submitted: [@Sendable () -> Void] = []
+    private var jobs: [UnownedJob] = []
     private var running = true
+    private var loopThread: pthread_t?
     private var thread: Thread?
     private let stopped = DispatchSemaphore(value: 0)
 
@@ -128,8 +136,21 @@ public final class EventLoop: @unchecked Sendable {
         wakeUp()
     }
 
+    /// Runs a job of a task that prefers this loop (see the type's notes).
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let onLoopThread: Bool = lock.withLock {
+            jobs.append(job)
+            return loopThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false
+        }
+        // The loop runs queued jobs before it waits again: no need to wake it
+        // from its own thread (a resumption from an event handler, usually).
+        if !onLoopThread { wakeUp() }
+    }
+
     /// Stops the loop thread and waits for it to exit. Registered handlers are
-    /// not told; close connections first.
+    /// not told; close connections first, and let tasks that prefer this loop
+    /// finish (their queued jobs would never run).
     public func shutdown() {
         let wasRunning = lock.withLock {
             let was = running
@@ -150,11 +171,12 @@ public final class EventLoop: @unchecked Sendable {
     // MARK: The loop
 
     private func run() {
+        lock.withLock { loopThread = pthread_self() }
         var events = [epoll_event](repeating: epoll_event(), count: Self.maxEventsPerWait)
         while true {
             let timeout: Int32 = lock.withLock {
                 guard running else { return -2 }
-                if !submitted.isEmpty { return 0 }
+                if !submitted.isEmpty || !jobs.isEmpty { return 0 }
                 guard let earliest = timers.earliest else { return -1 }
                 let remaining = ContinuousClock.now.duration(to: earliest.deadline)
                 if remaining <= .zero { return 0 }
@@ -186,12 +208,15 @@ public final class EventLoop: @unchecked Sendable {
                 handler?.handleEvents(mask)
             }
             runExpiredTimers()
-            let work: [@Sendable () -> Void] = lock.withLock {
-                let work = submitted
-                submitted.removeAll()
-                return work
+            let (work, ready): ([@Sendable () -> Void], [UnownedJob]) = lock.withLock {
+                defer {
+                    submitted.removeAll()
+                    jobs.removeAll()
+                }
+                return (submitted, jobs)
             }
             for body in work { body() }
+            for job in ready { job.runSynchronously(on: asUnownedTaskExecutor()) }
         }
         stopped.signal()
     }

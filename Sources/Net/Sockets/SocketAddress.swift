@@ -32,6 +32,15 @@ public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// 127.0.0.0/8, ::1 or an IPv4-mapped 127.x address: the peer is this machine.
+    public var isLoopback: Bool {
+        switch self {
+        case .ipv4(let host, _): return host.hasPrefix("127.")
+        case .ipv6(let host, _): return host == "::1" || host.lowercased().hasPrefix("::ffff:127.")
+        case .unix: return false
+        }
+    }
+
     var family: Int32 {
         switch self {
         case .ipv4: return AF_INET

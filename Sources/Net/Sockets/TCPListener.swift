@@ -127,17 +127,13 @@ public final class TCPListener: EventHandler, @unchecked Sendable {
                 continue // the client gave up while queued: take the next one
             }
             guard let accepted else { return nil }
-            if localAddress.family != AF_UNIX {
-                var one: Int32 = 1
-                _ = try? Syscall.run("setsockopt(TCP_NODELAY)") {
-                    setsockopt(accepted, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-                }
-            }
+            let peer = SocketAddress(storage: storage)
+            Connection.configureTCP(accepted, peer: peer)
             return try Connection(
                 descriptor: accepted,
                 loop: group.next(),
                 highWaterMarkBytes: highWaterMarkBytes,
-                remoteAddress: SocketAddress(storage: storage)
+                remoteAddress: peer
             )
         }
     }

@@ -1,9 +1,9 @@
 import COpenSSL
 
-/// One OpenSSL `SSL` (owned here) driven through two memory BIOs: ciphertext
-/// from the socket goes in with ``feed(_:)``, ciphertext for the socket comes
-/// out of ``takeOutput()``. It never touches a descriptor, so the event loop
-/// and back-pressure stay in ``Connection``.
+/// One OpenSSL `SSL` (owned here) whose records travel through a
+/// ``ConnectionBIO``: straight between OpenSSL's buffers and the connection's
+/// socket. It never waits: when it needs more ciphertext it says
+/// ``Step/wantRead`` and the caller waits for the socket to become readable.
 ///
 /// Not thread-safe: ``TLSConnection`` calls it under its lock, and drains the
 /// OpenSSL error queue before releasing the lock (the queue is per thread and
@@ -11,75 +11,45 @@ import COpenSSL
 final class SSLSession {
     enum Step {
         case progressed(Int)
+        /// Nothing more to read from the socket yet.
         case wantRead
+        /// The TCP stream ended before the peer's close_notify.
+        case endOfStream
         case closedByPeer
         case failed(TLSError)
+        /// The socket failed (reset, closed by us, ...): the error as the connection reported it.
+        case transportFailed(any Error)
     }
 
     let pointer: OpaquePointer
-    private let inbound: OpaquePointer  // owned by `pointer` after SSL_set_bio
-    private let outbound: OpaquePointer // owned by `pointer` after SSL_set_bio
+    private let transport: ConnectionBIO
 
-    init(context: TLSContext) throws(TLSError) {
+    init(context: TLSContext, connection: Connection) throws(TLSError) {
         OpenSSLErrorQueue.clear()
         guard let ssl = SSL_new(context.pointer) else {
             throw .failed(operation: "SSL_new", details: OpenSSLErrorQueue.summary(OpenSSLErrorQueue.drain()))
         }
-        guard let inbound = BIO_new(BIO_s_mem()), let outbound = BIO_new(BIO_s_mem()) else {
-            preconditionFailure("BIO_new(BIO_s_mem()) failed: out of memory")
-        }
-        // An empty inbound BIO means "wait for more", not end of stream.
-        _ = shoal_BIO_set_mem_eof_return(inbound, -1)
-        SSL_set_bio(ssl, inbound, outbound)
+        transport = ConnectionBIO(connection: connection)
+        SSL_set_bio(ssl, transport.pointer, transport.pointer) // one reference, now the SSL's
         switch context.side {
         case .server: SSL_set_accept_state(ssl)
         case .client: SSL_set_connect_state(ssl)
         }
         self.pointer = ssl
-        self.inbound = inbound
-        self.outbound = outbound
     }
 
     deinit {
-        SSL_free(pointer) // frees both BIOs too
+        SSL_free(pointer) // frees the BIO too, before `transport` goes
     }
 
-    /// Hands ciphertext read from the socket to OpenSSL.
-    func feed(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { feed($0) }
-    }
+    /// Plaintext of the record being read that OpenSSL holds decrypted.
+    var pendingPlaintextBytes: Int { Int(SSL_pending(pointer)) }
 
-    func feed(_ bytes: UnsafeRawBufferPointer) {
-        guard !bytes.isEmpty else { return }
-        let written = BIO_write(inbound, bytes.baseAddress, Int32(bytes.count))
-        precondition(written == Int32(bytes.count), "memory BIO accepted \(written) of \(bytes.count) bytes")
-    }
-
-    /// An upper bound on the plaintext the next reads can return without
-    /// more input: decrypted bytes OpenSSL holds plus the ciphertext waiting
-    /// in the inbound BIO (a record's plaintext is never longer than it).
-    var readableBytesBound: Int {
-        Int(SSL_pending(pointer)) + shoal_BIO_ctrl_pending(inbound)
-    }
-
-    /// Ciphertext bytes waiting in the outbound BIO.
-    var pendingOutputBytes: Int { shoal_BIO_ctrl_pending(outbound) }
-
-    /// Moves up to `buffer.count` bytes of output into `buffer`; returns the count.
-    func takeOutput(into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        guard !buffer.isEmpty else { return 0 }
-        return max(0, Int(BIO_read(outbound, buffer.baseAddress, Int32(clamping: buffer.count))))
-    }
-
-    /// Ciphertext OpenSSL produced for the peer, in order.
-    func takeOutput() -> [UInt8] {
-        let pending = shoal_BIO_ctrl_pending(outbound)
-        guard pending > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: pending) { buffer, count in
-            let read = BIO_read(outbound, buffer.baseAddress, Int32(pending))
-            count = max(0, Int(read))
-        }
-    }
+    /// The most plaintext the next reads can return without receiving more:
+    /// the record OpenSSL holds decrypted plus the ciphertext received after
+    /// it (OpenSSL reads exactly one record at a time, and a record's
+    /// plaintext is never longer than its ciphertext).
+    var readableBytesBound: Int { pendingPlaintextBytes + transport.bufferedInboundBytes }
 
     func handshake() -> Step {
         OpenSSLErrorQueue.clear()
@@ -94,14 +64,28 @@ final class SSLSession {
         return result == 1 ? .progressed(count) : classify(result, operation: "read")
     }
 
+    /// Decrypts the next record if none is pending, consuming nothing: then
+    /// ``pendingPlaintextBytes`` says how much the next reads return.
+    func peek() -> Step {
+        OpenSSLErrorQueue.clear()
+        var byte: UInt8 = 0
+        var count = 0
+        let result = SSL_peek_ex(pointer, &byte, 1, &count)
+        return result == 1 ? .progressed(count) : classify(result, operation: "read")
+    }
+
+    /// Encrypts `bytes` and sends the records in one piece.
     func write(_ bytes: ArraySlice<UInt8>) -> Step {
         OpenSSLErrorQueue.clear()
         var count = 0
+        transport.cork(plaintextBytes: bytes.count)
         let result = bytes.withUnsafeBytes { SSL_write_ex(pointer, $0.baseAddress, $0.count, &count) }
+        transport.uncork()
+        if result == 1, let failure = transport.failure { return .transportFailed(failure) }
         return result == 1 ? .progressed(count) : classify(result, operation: "write")
     }
 
-    /// Queues our close_notify.
+    /// Sends our close_notify.
     func shutdown() {
         OpenSSLErrorQueue.clear()
         _ = SSL_shutdown(pointer)
@@ -134,10 +118,15 @@ final class SSLSession {
         let code = SSL_get_error(pointer, result)
         switch code {
         case SSL_ERROR_WANT_READ:
-            return .wantRead
+            if let failure = transport.failure { return .transportFailed(failure) }
+            return transport.reachedEndOfStream ? .endOfStream : .wantRead
         case SSL_ERROR_ZERO_RETURN:
             return .closedByPeer
+        case SSL_ERROR_SYSCALL where transport.failure != nil:
+            OpenSSLErrorQueue.clear()
+            return .transportFailed(transport.failure!)
         default:
+            // A TLS failure says more than the socket error its alert may have met.
             let entries = OpenSSLErrorQueue.drain()
             return .failed(TLSError.from(entries, verifyResult: SSL_get_verify_result(pointer), operation: operation))
         }

@@ -7,19 +7,16 @@ import Foundation
 /// certificate verified against the configured cluster root (or, for a joining
 /// client, against the root pinned by the join token); ``peerIdentity`` says
 /// which node and role it names. It is nil only on the server side of the join
-/// endpoint, for a node that has no certificate yet. OpenSSL runs on the calling task (on
-/// memory BIOs); the event loop only moves ciphertext.
+/// endpoint, for a node that has no certificate yet. OpenSSL runs on the
+/// calling task and moves ciphertext to and from the socket itself (through
+/// a ``ConnectionBIO``); the event loop only reports readiness and drains
+/// what the kernel did not take at once.
 ///
 /// One reader and one writer may run concurrently; records produced by both
 /// reach the socket in the order OpenSSL produced them.
 public final class TLSConnection: @unchecked Sendable {
-    /// Ciphertext read from the socket per read of the handshake: a full TLS record and a half.
-    static let ciphertextChunkBytes = 24 * 1024
-    /// Ciphertext asked of the socket per read once connected: many records
-    /// per wakeup and syscall (a record per read would cost a scheduler hop
-    /// between the event loop and the task for every 16 KiB).
-    static let bulkCiphertextChunkBytes = 256 * 1024
-    /// Plaintext handed to OpenSSL per step of `write`.
+    /// Plaintext handed to OpenSSL per step of `write` (four full records),
+    /// checking back-pressure between steps.
     static let plaintextChunkBytes = 64 * 1024
     /// How long a failed handshake may take to deliver its alert before the socket is reset.
     static let alertGrace: Duration = .milliseconds(500)
@@ -75,12 +72,10 @@ public final class TLSConnection: @unchecked Sendable {
         deadline: ContinuousClock.Instant? = nil
     ) async throws -> TLSConnection {
         do {
-            let session = try SSLSession(context: context)
+            let session = try SSLSession(context: context, connection: connection)
             while true {
-                let step = session.handshake()
-                let output = session.takeOutput()
-                if !output.isEmpty { try connection.enqueue(output[...]) }
-                switch step {
+                let seen = connection.readEdgeCount
+                switch session.handshake() {
                 case .progressed:
                     let peer = session.peerCertificate
                     if let digest = context.configuration.pinnedRootDigest {
@@ -98,14 +93,14 @@ public final class TLSConnection: @unchecked Sendable {
                     guard peer != nil || optional else { throw TLSError.missingPeerCertificate }
                     return TLSConnection(connection: connection, session: session, peerCertificate: peer, pinnedRoot: nil)
                 case .wantRead:
-                    let bytes = try await connection.read(maxBytes: ciphertextChunkBytes, deadline: deadline)
-                    guard !bytes.isEmpty else {
-                        throw TLSError.failed(operation: "handshake", details: "the peer closed the connection during the handshake (it probably refused our certificate or protocol version)")
-                    }
-                    session.feed(bytes)
+                    try await connection.waitUntilReadable(since: seen, deadline: deadline)
+                case .endOfStream:
+                    throw TLSError.failed(operation: "handshake", details: "the peer closed the connection during the handshake (it probably refused our certificate or protocol version)")
                 case .closedByPeer:
                     throw TLSError.failed(operation: "handshake", details: "the peer sent close_notify during the handshake")
                 case .failed(let error):
+                    throw error
+                case .transportFailed(let error):
                     throw error
                 }
             }
@@ -148,11 +143,18 @@ public final class TLSConnection: @unchecked Sendable {
     public func read(maxBytes: Int = 16 * 1024, deadline: ContinuousClock.Instant? = nil) async throws -> [UInt8] {
         precondition(maxBytes > 0, "read(maxBytes:) needs a positive size, got \(maxBytes)")
         while true {
+            let seen = connection.readEdgeCount
             var step = SSLSession.Step.wantRead
-            let plaintext: [UInt8] = try lock.withLock {
-                // Sized by what can be decrypted now, so a large `maxBytes`
-                // does not allocate (or keep) more than the data.
-                let capacity = min(maxBytes, max(session.readableBytesBound, 1))
+            let plaintext: [UInt8] = lock.withLock {
+                // Decrypt a record first (if none is), to size the array by
+                // what can be returned without waiting: that record and the
+                // ciphertext received after it. A large `maxBytes` then
+                // allocates no more than the data.
+                if session.pendingPlaintextBytes == 0 {
+                    step = session.peek()
+                    guard case .progressed = step else { return [] }
+                }
+                let capacity = min(maxBytes, session.readableBytesBound)
                 let plaintext = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
                     while count < capacity {
                         step = session.read(into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[count...]))
@@ -160,45 +162,25 @@ public final class TLSConnection: @unchecked Sendable {
                         count += got
                     }
                 }
-                try flushOutputLocked()
                 return plaintext
             }
             if !plaintext.isEmpty { return plaintext }
             switch step {
             case .progressed:
                 continue
+            case .wantRead:
+                try await connection.waitUntilReadable(since: seen, deadline: deadline)
+            case .endOfStream:
+                throw TLSError.unexpectedEndOfStream
             case .closedByPeer:
                 return []
             case .failed(let error):
                 throw error
-            case .wantRead:
-                // Read straight into a buffer OpenSSL copies from: no array between.
-                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.bulkCiphertextChunkBytes, alignment: 16)
-                defer { buffer.deallocate() }
-                let count = try await connection.read(into: buffer, deadline: deadline)
-                guard count > 0 else { throw TLSError.unexpectedEndOfStream }
-                lock.withLock { session.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<count])) }
+            case .transportFailed(let error):
+                throw error
             }
         }
     }
-
-    /// Moves OpenSSL's pending ciphertext to the socket (under `lock`, so
-    /// records leave in the order they were made); returns the bytes the
-    /// connection still buffers.
-    @discardableResult
-    private func flushOutputLocked() throws -> Int {
-        var buffered: Int?
-        while session.pendingOutputBytes > 0 {
-            buffered = try withUnsafeTemporaryAllocation(byteCount: min(session.pendingOutputBytes, Self.outputChunkBytes), alignment: 16) { buffer in
-                let count = session.takeOutput(into: buffer)
-                return try connection.enqueue(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-            }
-        }
-        return buffered ?? connection.bufferedBytes
-    }
-
-    /// Ciphertext moved from OpenSSL to the socket per copy.
-    static let outputChunkBytes = 128 * 1024
 
     /// Encrypts and sends `bytes`, waiting while the socket's send buffer is
     /// above its high-water mark. Timeouts and cancellation abort the
@@ -209,8 +191,13 @@ public final class TLSConnection: @unchecked Sendable {
             try Task.checkCancellation()
             let end = min(bytes.count, start + Self.plaintextChunkBytes)
             let buffered: Int = try lock.withLock {
-                if case .failed(let error) = session.write(bytes[start..<end]) { throw error }
-                return try flushOutputLocked()
+                switch session.write(bytes[start..<end]) {
+                case .progressed: break
+                case .failed(let error): throw error
+                case .transportFailed(let error): throw error
+                case let step: throw TLSError.failed(operation: "write", details: "OpenSSL did not take the data (\(step))")
+                }
+                return connection.bufferedBytes
             }
             start = end
             if buffered > connection.lowWaterMarkBytes {
@@ -222,11 +209,8 @@ public final class TLSConnection: @unchecked Sendable {
     /// Sends close_notify, then closes the connection gracefully (see
     /// ``Connection/close(deadline:)``). Must not overlap a `read`.
     public func close(deadline: ContinuousClock.Instant? = nil) async throws {
-        let output: [UInt8] = lock.withLock {
-            session.shutdown()
-            return session.takeOutput()
-        }
-        if !output.isEmpty { _ = try? connection.enqueue(output[...]) }
+        // A socket that failed already just does not get the close_notify.
+        lock.withLock { session.shutdown() }
         try await connection.close(deadline: deadline)
     }
 
