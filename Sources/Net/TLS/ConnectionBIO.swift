@@ -62,16 +62,20 @@ final class ConnectionBIO {
     private var outbound: [UInt8] = []
     private var isCorked = false
 
-    /// Collects the records written until ``uncork()`` (a write of
-    /// `plaintextBytes`) to send them in one piece: one syscall and one
-    /// wakeup of the reader per chunk, not per 16 KiB record.
-    func cork(plaintextBytes: Int) {
+    /// Collects what OpenSSL writes until ``uncork()`` to send it in one
+    /// piece: one syscall and one wakeup of the reader per write or
+    /// handshake flight, not per record. `reservingBytes` avoids regrowing.
+    func cork(reservingBytes: Int) {
         isCorked = true
-        // Room for the records' headers and tags too, so the array never regrows.
-        outbound.reserveCapacity(plaintextBytes + (plaintextBytes / Self.recordPlaintextBytes + 1) * Self.recordOverheadBytes)
+        outbound.reserveCapacity(reservingBytes)
     }
 
-    /// Sends what collected since ``cork(plaintextBytes:)``; a socket
+    /// The ciphertext of `plaintextBytes` in full records, headers and tags included (generously).
+    static func ciphertextBytes(forPlaintext plaintextBytes: Int) -> Int {
+        plaintextBytes + (plaintextBytes / recordPlaintextBytes + 1) * recordOverheadBytes
+    }
+
+    /// Sends what collected since ``cork(reservingBytes:)``; a socket
     /// failure lands in ``failure``.
     func uncork() {
         isCorked = false

@@ -21,6 +21,9 @@ final class SSLSession {
         case transportFailed(any Error)
     }
 
+    /// Room reserved for one handshake flight: certificates of a short chain.
+    static let handshakeFlightBytes = 8 * 1024
+
     let pointer: OpaquePointer
     private let transport: ConnectionBIO
 
@@ -53,7 +56,11 @@ final class SSLSession {
 
     func handshake() -> Step {
         OpenSSLErrorQueue.clear()
+        // A flight (e.g. ServerHello to Finished) leaves in one segment.
+        transport.cork(reservingBytes: Self.handshakeFlightBytes)
         let result = SSL_do_handshake(pointer)
+        transport.uncork()
+        if result == 1, let failure = transport.failure { return .transportFailed(failure) }
         return result == 1 ? .progressed(0) : classify(result, operation: "handshake")
     }
 
@@ -78,7 +85,7 @@ final class SSLSession {
     func write(_ bytes: ArraySlice<UInt8>) -> Step {
         OpenSSLErrorQueue.clear()
         var count = 0
-        transport.cork(plaintextBytes: bytes.count)
+        transport.cork(reservingBytes: ConnectionBIO.ciphertextBytes(forPlaintext: bytes.count))
         let result = bytes.withUnsafeBytes { SSL_write_ex(pointer, $0.baseAddress, $0.count, &count) }
         transport.uncork()
         if result == 1, let failure = transport.failure { return .transportFailed(failure) }
