@@ -99,7 +99,8 @@ public final class Agent: @unchecked Sendable {
     }
 
     /// Ends the session; containers keep running (a restarted agent re-adopts them).
-    public func stop() async {
+    /// `detachRuntime: false` when the runtime is shared and outlives the agent.
+    public func stop(detachRuntime: Bool = true) async {
         let (all, current) = lock.withLock { () -> ([Task<Void, Never>], (any DispatcherConnection)?) in
             stopped = true
             defer { loops = [] }
@@ -108,7 +109,7 @@ public final class Agent: @unchecked Sendable {
         for loop in all { loop.cancel() }
         await current?.close()
         for loop in all { await loop.value }
-        runtime.detach()
+        if detachRuntime { runtime.detach() }
     }
 
     /// Kills and deletes every task container this agent knows of (tests, `leave`).

@@ -91,6 +91,7 @@ public enum ControlAPI {
             add(.post, "/v1/join") { request in try await postJoin(request) }
             add(.post, "/v1/leave") { request in try await postLeave(request) }
             add(.post, "/v1/ca/client-certificates") { request in try await postCaClientCertificates(request) }
+            addContainerRoutes(add)
         }
 
         // MARK: cluster

@@ -84,9 +84,10 @@ public final class ControlClient: Sendable {
         if let error = response.error { throw error }
     }
 
-    /// Streams the lines of a chunked answer (`/v1/events`), skipping blank keep-alive lines.
-    public func lines(_ target: String) async throws -> AsyncThrowingStream<String, any Error> {
-        let response = try await client.execute(HTTPClientRequest(method: .get, url: base.with(target: target)))
+    /// Streams the lines of a chunked answer (`/v1/events`, container logs
+    /// and waits), skipping blank keep-alive lines.
+    public func lines(_ target: String, method: HTTPMethod = .get) async throws -> AsyncThrowingStream<String, any Error> {
+        let response = try await client.execute(HTTPClientRequest(method: method, url: base.with(target: target)))
         if !(200..<300).contains(response.status.code) {
             let bytes = try await response.body.collect(upTo: 1 << 20)
             throw Response(status: response.status.code, headers: response.headers, body: bytes).error!

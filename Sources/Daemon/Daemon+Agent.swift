@@ -25,9 +25,10 @@ extension Daemon {
         guard settings.runsAgent, nodeID != nil, lockedAgent == nil else { return }
         do {
             let data = settings.dataDirectory
-            let runtime = try ContainerRuntime(configuration: .init(stateDirectory: data + "/containers", cgroupParent: settings.cgroupParent))
-            let store = try ContentStore(root: data + "/images")
-            let images = RegistryImageSource(local: try LocalImageSource(store: store, layerCacheDirectory: data + "/layers"))
+            // One runtime per node: the engine's (`shoal container`) runs the tasks too.
+            let engine = try containerEngine()
+            let runtime = engine.runtime
+            let images = engine.images
             let connector = RPCDispatcherConnector(addresses: { [weak self] in self?.dispatcherAddresses() ?? [] },
                                                    context: { [weak self] in self?.clientContext() })
             let configuration = AgentConfiguration(stateDirectory: data + "/agent", hostname: settings.hostname,
@@ -49,7 +50,8 @@ extension Daemon {
             defer { agentInstance = nil }
             return agentInstance
         }
-        await agent?.stop()
+        // The runtime stays attached: it is the engine's too (the daemon detaches it when it stops).
+        await agent?.stop(detachRuntime: false)
     }
 
     private func dispatcherAddresses() -> [String] {

@@ -71,6 +71,8 @@ public final class Daemon: @unchecked Sendable {
     private var stopped = false
     /// Runs this node's tasks once it belongs to a cluster (see Daemon+Agent.swift).
     var agentInstance: Agent?
+    /// `shoal container ...`; its runtime is shared with the agent (see Daemon+Containers.swift).
+    var engineInstance: ContainerEngine?
 
     public init(settings: DaemonSettings) {
         self.settings = settings
@@ -137,6 +139,7 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         try startLocalAPI()
+        startEngine()
         startAgent()
     }
 
@@ -169,6 +172,7 @@ public final class Daemon: @unchecked Sendable {
             return self.registry
         }
         await registry?.stop()
+        withLock { engineInstance }?.stop()
     }
 
     private func stopMember(_ member: Member) async {

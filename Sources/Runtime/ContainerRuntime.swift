@@ -177,6 +177,10 @@ public final class ContainerRuntime: @unchecked Sendable {
             rmdir(directory)
             throw error
         }
+        // The (empty) log exists from create on, so a reader can open it
+        // before the first start and keep reading after a delete.
+        let log = open(directory + "/" + ContainerLogFile.fileName, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        if log >= 0 { Syscall.close(log) }
         let state = ContainerState(
             spec: spec, status: .created, user: user, cgroupLayout: cgroupLayout,
             cgroupParent: configuration.cgroupParent, pid: nil, processStartTicks: nil, exitStatus: nil,
@@ -306,6 +310,29 @@ public final class ContainerRuntime: @unchecked Sendable {
         }
         try signalProcess(pid: pid, startTicks: state.processStartTicks, signal: signal)
         if state.status == .paused { try thaw(container) }
+    }
+
+    /// Makes an exited container startable again (`docker start` of a stopped
+    /// container, restart policies): back to `created` with its spec,
+    /// directory (log included) and writable layer kept; the next `start`
+    /// begins a new run.
+    public func prepareRestart(_ id: String) throws {
+        let container = try lookup(id)
+        guard container.state.status == .exited else {
+            throw RuntimeError.invalidState(id: id, state: container.state.status, operation: "restart")
+        }
+        container.monitor?.detach()
+        container.monitor = nil
+        container.update { state in
+            state.status = .created
+            state.pid = nil
+            state.processStartTicks = nil
+            state.exitStatus = nil
+            state.oomKilled = false
+            state.startError = nil
+            state.startedAt = nil
+            state.finishedAt = nil
+        }
     }
 
     /// Sends `signal` (SIGTERM by default), waits `gracePeriod`, then SIGKILL;

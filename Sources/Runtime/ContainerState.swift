@@ -1,6 +1,7 @@
 import Foundation
 
-/// A container's lifecycle state: created -> running (<-> paused) -> exited.
+/// A container's lifecycle state: created -> running (<-> paused) -> exited;
+/// only ``ContainerRuntime/prepareRestart(_:)`` takes an exited one back to created.
 public enum ContainerStatus: String, Codable, Sendable {
     case created
     case running

@@ -322,7 +322,7 @@ enum ClusterCommands {
 
     static func output<T: Encodable>(_ value: T) -> Int32 {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         print(String(decoding: try! encoder.encode(value), as: UTF8.self))
         return 0
     }

@@ -17,8 +17,8 @@ enum ShoalCommand {
         \(ImageImportCommand.usage)
         \(ImageCommands.usage)
         \(RegistryCommands.usage)
-
-        Not built yet: container.
+        \(ContainerCommands.usage)
+        \(VolumeCommands.usage)
         """
 
     static func run(_ arguments: [String]) -> Int32 {
@@ -51,8 +51,9 @@ enum ShoalCommand {
         case "registry":
             return RegistryCommands.run(rest)
         case "container":
-            FileHandle.standardError.write(Data("shoal \(command): not built yet; it arrives with a later issue. Try `shoal sim raft` for now.\n".utf8))
-            return 2
+            return ContainerCommands.run(rest)
+        case "volume":
+            return VolumeCommands.run(rest)
         default:
             FileHandle.standardError.write(Data("shoal: unknown command '\(command)'. Run `shoal help` for the list.\n".utf8))
             return 2

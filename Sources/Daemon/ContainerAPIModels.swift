@@ -1,0 +1,219 @@
+import Foundation
+
+// The bodies of the local container and volume API (`/v1/containers`,
+// `/v1/volumes`), as `shoal container ...` and `shoal volume ...` send and
+// read them. Option strings (`-v`, `-p`, `--restart`, `--memory`) travel as
+// the user typed them and are parsed by the daemon, so a bad one gets the
+// API's `{code,message,hint}` error whichever client sent it.
+
+/// `POST /v1/containers`: `shoal container create|run`.
+public struct ContainerCreateRequest: Codable, Sendable, Equatable {
+    public var image: String
+    public var name: String?
+    /// Arguments after the image: replace the image's Cmd.
+    public var command: [String]?
+    /// `--entrypoint`: replaces the image's Entrypoint (and drops its Cmd, as Docker does).
+    public var entrypoint: String?
+    /// `-e`/`--env-file`: `NAME=value`.
+    public var environment: [String]?
+    public var hostname: String?
+    public var user: String?
+    public var workingDirectory: String?
+    /// `-v NAME:/path[:ro]`, `-v /host:/path[:ro]`, `-v /path` (anonymous).
+    public var volumes: [String]?
+    /// `--volumes-from CONTAINER[:ro|rw]`.
+    public var volumesFrom: [String]?
+    /// `--memory 64m`.
+    public var memory: String?
+    /// `--cpus 1.5`.
+    public var cpus: Double?
+    public var pidsLimit: Int?
+    /// `--restart no|always|unless-stopped|on-failure[:N]`.
+    public var restart: String?
+    /// `--rm`: removed (with its anonymous volumes) once it exits.
+    public var autoRemove: Bool?
+    /// `--network none|host|bridge`.
+    public var network: String?
+    /// `-p [IP:]HOST:CONTAINER[/tcp]`.
+    public var publish: [String]?
+    /// `-P`: every port the image exposes, on a free host port.
+    public var publishAll: Bool?
+    /// `--link NAME[:ALIAS]`.
+    public var links: [String]?
+    /// `--log-opt max-size=10m`, `--log-opt max-file=3`.
+    public var logOptions: [String: String]?
+    /// `-i`: keep stdin open (not built yet for containers: refused).
+    public var interactive: Bool?
+    /// `-t`: a pseudo-terminal (not built yet: refused).
+    public var tty: Bool?
+
+    public init(image: String) { self.image = image }
+}
+
+/// The answer to a create: the new container's id and name.
+public struct ContainerCreateReply: Codable, Sendable {
+    public var id: String
+    public var name: String
+}
+
+/// One row of `GET /v1/containers` (`shoal container ps`).
+public struct ContainerSummary: Codable, Sendable {
+    public var id: String
+    public var name: String
+    public var image: String
+    public var command: String
+    /// RFC 3339.
+    public var createdAt: String
+    /// created, running, exited (Docker's words).
+    public var state: String
+    /// `Up 3 seconds`, `Exited (0) 2 seconds ago`, `Created`.
+    public var status: String
+    public var exitCode: Int32?
+    public var ports: [String]
+}
+
+/// `GET /v1/containers/{id}`: Docker's inspect shape (capitalized keys), so
+/// `--format '{{.State.Pid}}'` reads as it does with docker.
+public struct ContainerInspectView: Codable, Sendable {
+    public struct State: Codable, Sendable {
+        public var Status: String
+        public var Running: Bool
+        public var Paused: Bool
+        public var Restarting: Bool
+        public var OOMKilled: Bool
+        public var Dead: Bool
+        public var Pid: Int32
+        public var ExitCode: Int32
+        public var Error: String
+        public var StartedAt: String
+        public var FinishedAt: String
+    }
+
+    public struct RestartPolicyView: Codable, Sendable {
+        public var Name: String
+        public var MaximumRetryCount: Int
+    }
+
+    public struct HostConfig: Codable, Sendable {
+        public var AutoRemove: Bool
+        public var RestartPolicy: RestartPolicyView
+        public var Memory: Int64
+        public var NanoCpus: Int64
+        public var PidsLimit: Int
+        public var NetworkMode: String
+        public var Binds: [String]
+        public var VolumesFrom: [String]
+        public var Links: [String]
+        public var PortBindings: [String]
+        public var LogConfig: [String: String]
+    }
+
+    public struct Mount: Codable, Sendable {
+        public var `Type`: String
+        public var Name: String?
+        public var Source: String
+        public var Destination: String
+        public var RW: Bool
+    }
+
+    public struct Config: Codable, Sendable {
+        public var Hostname: String
+        public var User: String
+        public var Env: [String]
+        public var Cmd: [String]
+        public var Entrypoint: [String]
+        public var Image: String
+        public var WorkingDir: String
+    }
+
+    public struct NetworkSettings: Codable, Sendable {
+        public var IPAddress: String
+        public var Gateway: String
+        /// `80/tcp` -> `0.0.0.0:8080`.
+        public var Ports: [String: String]
+    }
+
+    public var Id: String
+    public var Name: String
+    public var Created: String
+    public var Path: String
+    public var Args: [String]
+    public var Image: String
+    public var State: State
+    public var RestartCount: Int
+    public var HostConfig: HostConfig
+    public var Mounts: [Mount]
+    public var Config: Config
+    public var NetworkSettings: NetworkSettings
+    public var LogPath: String
+}
+
+/// `POST /v1/containers/{id}/exec`: runs to completion.
+public struct ContainerExecRequest: Codable, Sendable {
+    public var command: [String]
+    public var environment: [String]?
+    public var user: String?
+    public var workingDirectory: String?
+    /// `-t`: refused (not built yet).
+    public var tty: Bool?
+
+    public init(command: [String]) { self.command = command }
+}
+
+public struct ContainerExecReply: Codable, Sendable {
+    public var exitCode: Int32
+    /// Base64: the bytes as the process wrote them.
+    public var standardOutput: String
+    public var standardError: String
+}
+
+/// `POST /v1/containers/{id}/wait`: one JSON line once the container has exited.
+public struct ContainerWaitReply: Codable, Sendable {
+    public var statusCode: Int32
+    public var oomKilled: Bool
+    public var error: String?
+}
+
+/// `GET /v1/containers/{id}/top`.
+public struct ContainerTopReply: Codable, Sendable {
+    public var titles: [String]
+    public var processes: [[String]]
+}
+
+/// `GET /v1/containers/{id}/stats`: one sample of the cgroup's counters.
+public struct ContainerStatsView: Codable, Sendable {
+    public var id: String
+    public var name: String
+    /// Wall clock of the sample, milliseconds since the epoch (CPU % needs two).
+    public var readAtMilliseconds: Int64
+    public var cpuUsageMicroseconds: UInt64?
+    public var memoryUsageBytes: UInt64?
+    /// nil: no limit.
+    public var memoryLimitBytes: Int64?
+    public var pidsCurrent: UInt64?
+    public var pidsLimit: Int?
+}
+
+/// `POST /v1/volumes`.
+public struct VolumeCreateRequest: Codable, Sendable {
+    /// nil: a random 64-hex name.
+    public var name: String?
+    public var labels: [String: String]?
+
+    public init(name: String? = nil) { self.name = name }
+}
+
+/// A named volume (`shoal volume ls|inspect`).
+public struct VolumeView: Codable, Sendable, Equatable {
+    public var name: String
+    public var driver: String
+    /// The host directory containers see.
+    public var mountpoint: String
+    /// RFC 3339.
+    public var createdAt: String
+    public var labels: [String: String]
+    /// Created by `-v /path`: removed by `rm -v` and `--rm`.
+    public var anonymous: Bool
+    /// Ids of the containers that mount it.
+    public var usedBy: [String]
+}

@@ -1,0 +1,535 @@
+import Agent
+import Foundation
+import Images
+import Runtime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The node daemon's single-host engine (`shoal container ...`, as the
+/// Docker engine): containers with names, images, volumes, restart policies
+/// and `--rm`, on the node's one ``ContainerRuntime`` (which the agent
+/// shares for its task containers).
+///
+/// ```
+/// DIR/containers/              the runtime's state (and each container's log)
+/// DIR/local/containers/ID.json what the engine adds: name, image, request, policy
+/// DIR/local/rw/ID/             the writable layer (upper, work, merged)
+/// DIR/volumes/NAME/_data       named volumes
+/// ```
+///
+/// Every container's exit is watched by a thread that applies `--rm` and
+/// the restart policy once per run.
+public final class ContainerEngine: @unchecked Sendable {
+    /// `--network` when none is given. Docker's default is bridge; until the
+    /// runtime builds the bridge, an own namespace with only `lo`.
+    static let defaultNetwork = NetworkMode.none
+    /// How often a watcher thread checks whether the engine stopped.
+    static let watchPollInterval: Duration = .seconds(1)
+    /// Exit codes of `--rm` containers kept for a late `wait`.
+    static let recentExitsKept = 256
+
+    /// What the engine records about one container beyond the runtime's state.
+    struct Record: Codable, Sendable {
+        var id: String
+        var name: String
+        var image: String
+        var request: ContainerCreateRequest
+        var createdAt: Date
+        var restartPolicy: RestartPolicy
+        var mounts: [ContainerInspectView.Mount]
+        var entrypoint: [String]
+        var cmd: [String]
+        var restartCount = 0
+        var stoppedByUser = false
+        /// `startedAt` of the last run whose exit was handled (once per run).
+        var handledRun: Date?
+    }
+
+    public let runtime: ContainerRuntime
+    /// The node's content store, pulling from a registry what it lacks (as `docker run` does).
+    public let images: RegistryImageSource
+    let volumes: VolumeStore
+    let root: String
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var records: [String: Record] = [:]
+    private var reservedNames: Set<String> = []
+    private var recentExits: [String: ContainerWaitReply] = [:]
+    private var stopped = false
+
+    init(dataDirectory: String, cgroupParent: String) throws {
+        runtime = try ContainerRuntime(configuration: .init(stateDirectory: dataDirectory + "/containers", cgroupParent: cgroupParent))
+        images = RegistryImageSource(local: try LocalImageSource(store: try ContentStore(root: dataDirectory + "/images"), layerCacheDirectory: dataDirectory + "/layers"))
+        volumes = try VolumeStore(root: dataDirectory + "/volumes")
+        root = dataDirectory + "/local"
+        try FileManager.default.createDirectory(atPath: root + "/containers", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/rw", withIntermediateDirectories: true)
+        for file in ((try? FileManager.default.contentsOfDirectory(atPath: root + "/containers")) ?? []).sorted() where file.hasSuffix(".json") {
+            guard let data = FileManager.default.contents(atPath: root + "/containers/" + file),
+                  let record = try? JSONDecoder().decode(Record.self, from: data) else { continue }
+            guard runtime.container(record.id) != nil else {
+                // The runtime's state is gone: so is the container.
+                removeFiles(record.id)
+                continue
+            }
+            records[record.id] = record
+        }
+        for id in records.keys.sorted() where runtime.container(id)?.state.status == .running { watch(id) }
+    }
+
+    /// Stops the watchers; containers keep running (a restarted daemon re-adopts them).
+    func stop() {
+        lock.withLock { stopped = true }
+        runtime.detach()
+    }
+
+    private func recordPath(_ id: String) -> String { root + "/containers/" + id + ".json" }
+    private func rwDirectory(_ id: String) -> String { root + "/rw/" + id }
+
+    private func save(_ record: Record) {
+        try? Support.writeFile(Support.encode(record), to: recordPath(record.id), mode: 0o600)
+    }
+
+    private func removeFiles(_ id: String) {
+        unlink(recordPath(id))
+        try? FileManager.default.removeItem(atPath: rwDirectory(id))
+    }
+
+    /// Applies `change` to the record of `id` and persists it; nil if it is gone.
+    @discardableResult
+    private func update(_ id: String, _ change: (inout Record) -> Void) -> Record? {
+        lock.withLock {
+            guard var record = records[id] else { return nil }
+            change(&record)
+            records[id] = record
+            save(record)
+            return record
+        }
+    }
+
+    // MARK: Lookup
+
+    /// A full id, a name, or a unique prefix of an id (Docker's rules).
+    func resolve(_ key: String) throws -> Record {
+        let all = lock.withLock { Array(records.values) }
+        if let exact = all.first(where: { $0.id == key || $0.name == key || "/" + $0.name == key }) { return exact }
+        let matches = key.isEmpty ? [] : all.filter { $0.id.hasPrefix(key) }
+        if matches.count == 1 { return matches[0] }
+        if matches.count > 1 {
+            throw APIError(status: 400, code: "ambiguous", message: "\(key) matches \(matches.count) containers", hint: "give more characters of the id, or the name")
+        }
+        throw APIError(status: 404, code: "not_found", message: "no such container: \(key)", hint: "list them with `shoal container ps -a`")
+    }
+
+    func container(_ record: Record) throws -> Container {
+        guard let container = runtime.container(record.id) else {
+            throw APIError(status: 404, code: "not_found", message: "no such container: \(record.name)", hint: "it was removed")
+        }
+        return container
+    }
+
+    func all() -> [Record] {
+        lock.withLock { records.values.sorted { $0.createdAt > $1.createdAt } }
+    }
+
+    // MARK: Create
+
+    func create(_ request: ContainerCreateRequest) async throws -> Record {
+        if request.tty == true {
+            throw APIError(status: 501, code: "not_implemented", message: "-t (a pseudo-terminal) is not built yet",
+                           hint: "run without -t; output is still shown, and `exec` runs commands inside")
+        }
+        if request.interactive == true {
+            throw APIError(status: 501, code: "not_implemented", message: "-i (stdin of the container's main process) is not built yet",
+                           hint: "pass input through a volume, or use `shoal container exec -i` which forwards stdin")
+        }
+        guard !request.image.isEmpty else { throw APIError.invalid("image", "it is required: give the image to run") }
+        let id = Self.randomID()
+        let name = try reserveName(request.name, id: id)
+        do {
+            let record = try await build(request, id: id, name: name)
+            lock.withLock {
+                records[id] = record
+                reservedNames.remove(name)
+                save(record)
+            }
+            return record
+        } catch {
+            lock.withLock { _ = reservedNames.remove(name) }
+            throw error
+        }
+    }
+
+    private func reserveName(_ requested: String?, id: String) throws -> String {
+        try lock.withLock {
+            let used = Set(records.values.map(\.name)).union(reservedNames)
+            if let requested {
+                let name = requested.hasPrefix("/") ? String(requested.dropFirst()) : requested
+                guard ContainerOptions.isValidName(name) else {
+                    throw APIError.invalid("--name", "'\(requested)' must be 2-128 of [a-zA-Z0-9_.-], starting with a letter or digit")
+                }
+                if let other = records.values.first(where: { $0.name == name }) {
+                    throw APIError(status: 409, code: "name_in_use", message: "the container name \"\(name)\" is already in use by container \(other.id.prefix(12))",
+                                   hint: "remove that container (`shoal container rm \(name)`) or pick another --name")
+                }
+                guard !reservedNames.contains(name) else {
+                    throw APIError(status: 409, code: "name_in_use", message: "the container name \"\(name)\" is being used by a container being created", hint: "pick another --name")
+                }
+                reservedNames.insert(name)
+                return name
+            }
+            var name = ContainerNames.generate()
+            while used.contains(name) { name = ContainerNames.generate() }
+            reservedNames.insert(name)
+            return name
+        }
+    }
+
+    private func build(_ request: ContainerCreateRequest, id: String, name: String) async throws -> Record {
+        let image: PreparedImage
+        do {
+            image = try await images.prepare(reference: request.image, progress: { _ in })
+        } catch AgentError.imageNotFound(let reference) {
+            throw APIError(status: 404, code: "no_such_image", message: "no such image: \(reference)",
+                           hint: "import one with `shoal image import ROOTFS.tar \(reference)` or push it to a registry; `shoal image ls` lists them")
+        } catch AgentError.pullFailed(let reference, let registry, let reason) {
+            throw APIError(status: 404, code: "no_such_image", message: "no such image: \(reference) (not in this node's store, and pulling it from \(registry) failed: \(reason))",
+                           hint: "import one with `shoal image import ROOTFS.tar \(reference)` or push it to the registry; `shoal image ls` lists them")
+        } catch let error as AgentError {
+            throw APIError(status: 400, code: "image_unusable", message: error.description, hint: "import the image again")
+        }
+        let config = image.config
+        let entrypoint: [String]
+        let cmd: [String]
+        if let override = request.entrypoint {
+            entrypoint = override.isEmpty ? [] : [override]
+            cmd = request.command ?? []
+        } else {
+            entrypoint = config?.entrypoint ?? []
+            cmd = (request.command?.isEmpty == false) ? request.command! : (config?.cmd ?? [])
+        }
+        let command = entrypoint + cmd
+        guard !command.isEmpty else {
+            throw APIError.invalid("command", "image \(request.image) has no entrypoint or cmd: give the command after the image name")
+        }
+        var limits = ResourceLimits()
+        if let memory = request.memory { limits.memoryLimitBytes = try ContainerOptions.bytes(memory, flag: "--memory") }
+        if let cpus = request.cpus {
+            guard cpus > 0, cpus <= 1024 else { throw APIError.invalid("--cpus", "\(cpus) must be a positive number of CPUs such as 0.5 or 2") }
+            limits.cpuQuotaMicroseconds = max(1000, ResourceLimits.cpus(cpus))
+        }
+        if let pids = request.pidsLimit {
+            guard pids > 0 else { throw APIError.invalid("--pids-limit", "\(pids) must be a positive number of processes") }
+            limits.pidsLimit = pids
+        }
+        let restartPolicy = try ContainerOptions.restartPolicy(request.restart)
+        if restartPolicy.name != .no && request.autoRemove == true {
+            throw APIError.invalid("--restart", "--rm and a restart policy exclude each other: a removed container cannot restart")
+        }
+        let network = try ContainerOptions.network(request.network)
+        var ports = try (request.publish ?? []).map(ContainerOptions.port)
+        if request.publishAll == true { ports += ContainerOptions.exposedPorts(Array((config?.exposedPorts ?? [:]).keys)) }
+        let links = try (request.links ?? []).map { text -> ContainerLink in
+            let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+            let target = try resolve(parts[0])
+            return ContainerLink(container: target.id, alias: parts.count > 1 ? parts[1] : target.name)
+        }
+        let logging = try ContainerOptions.logging(request.logOptions)
+        let mounts = try resolveMounts(request)
+        var environment = config?.env ?? []
+        for entry in request.environment ?? [] {
+            guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
+                throw APIError.invalid("-e", "'\(entry)' must be NAME=value")
+            }
+            // A later NAME= replaces the image's.
+            let key = entry[..<equals]
+            environment.removeAll { $0.hasPrefix(key + "=") }
+            environment.append(entry)
+        }
+        let rw = rwDirectory(id)
+        let user = request.user ?? config?.user.flatMap { $0.isEmpty ? nil : $0 }
+        let workdir = request.workingDirectory ?? config?.workingDir.flatMap { $0.isEmpty ? nil : $0 }
+        let spec = ContainerSpec(
+            id: id,
+            rootFilesystem: .overlay(lowerDirectories: image.lowerDirectories, upperDirectory: rw + "/upper", workDirectory: rw + "/work", mountPoint: rw + "/merged"),
+            command: command, environment: environment, user: user, workingDirectory: workdir,
+            hostname: request.hostname ?? String(id.prefix(12)), network: network, limits: limits,
+            mounts: mounts.map { BindMount(source: $0.Source, destination: $0.Destination, readOnly: !$0.RW) },
+            publishedPorts: ports, links: links, logging: logging)
+        do {
+            try runtime.create(spec)
+        } catch {
+            try? FileManager.default.removeItem(atPath: rw)
+            throw Self.apiError(error, name: name)
+        }
+        return Record(id: id, name: name, image: request.image, request: request, createdAt: Date(), restartPolicy: restartPolicy,
+                      mounts: mounts, entrypoint: entrypoint, cmd: cmd)
+    }
+
+    /// `-v` and `--volumes-from`, named volumes created on the way.
+    private func resolveMounts(_ request: ContainerCreateRequest) throws -> [ContainerInspectView.Mount] {
+        var mounts: [ContainerInspectView.Mount] = []
+        for text in request.volumes ?? [] {
+            let (source, destination, readOnly) = try ContainerOptions.volume(text)
+            switch source {
+            case .bind(let path):
+                mounts.append(.init(Type: "bind", Name: nil, Source: path, Destination: destination, RW: !readOnly))
+            case .named(let name):
+                _ = try volumes.ensure(name)
+                mounts.append(.init(Type: "volume", Name: name, Source: volumes.dataPath(name), Destination: destination, RW: !readOnly))
+            case .anonymous:
+                let name = Self.randomID()
+                _ = try volumes.ensure(name, anonymous: true)
+                mounts.append(.init(Type: "volume", Name: name, Source: volumes.dataPath(name), Destination: destination, RW: !readOnly))
+            }
+        }
+        for text in request.volumesFrom ?? [] {
+            let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+            let source = try resolve(parts[0])
+            let mode = parts.count > 1 ? parts[1] : nil
+            guard mode == nil || mode == "ro" || mode == "rw" else { throw APIError.invalid("--volumes-from", "'\(text)': the mode must be ro or rw") }
+            for var mount in source.mounts where !mounts.contains(where: { $0.Destination == mount.Destination }) {
+                if let mode { mount.RW = mode == "rw" }
+                mounts.append(mount)
+            }
+        }
+        var seen: Set<String> = []
+        for mount in mounts where !seen.insert(mount.Destination).inserted {
+            throw APIError.invalid("-v", "two volumes are mounted on \(mount.Destination)")
+        }
+        return mounts
+    }
+
+    // MARK: Lifecycle
+
+    /// Starts a created container, or again an exited one (its writable layer
+    /// and log are kept). A running one is left alone.
+    func start(_ key: String) async throws {
+        let record = try resolve(key)
+        let container = try self.container(record)
+        switch container.state.status {
+        case .running: return
+        case .exited: try runtime.prepareRestart(record.id)
+        case .created: break
+        }
+        update(record.id) { $0.stoppedByUser = false }
+        do {
+            try await Self.blocking { try self.runtime.start(record.id) }
+        } catch {
+            if record.request.autoRemove == true { try? await remove(record.id, force: true, volumes: true) }
+            throw Self.apiError(error, name: record.name)
+        }
+        watch(record.id)
+    }
+
+    /// SIGTERM (or the signal given), `timeout` seconds, then SIGKILL. The
+    /// restart policy does not restart a stopped container.
+    func stop(_ key: String, timeout: Int?, signal: Int32 = SIGTERM) async throws {
+        let record = try resolve(key)
+        let container = try self.container(record)
+        update(record.id) { $0.stoppedByUser = true }
+        guard container.state.status == .running else { return }
+        let grace = Duration.seconds(timeout ?? 10)
+        do {
+            _ = try await Self.blocking { try self.runtime.stop(record.id, signal: signal, gracePeriod: grace) }
+        } catch {
+            throw Self.apiError(error, name: record.name)
+        }
+    }
+
+    func restart(_ key: String, timeout: Int?) async throws {
+        try await stop(key, timeout: timeout)
+        try await start(key)
+    }
+
+    func kill(_ key: String, signal: Int32) throws {
+        let record = try resolve(key)
+        guard try container(record).state.status == .running else {
+            throw APIError(status: 409, code: "not_running", message: "container \(record.name) is not running", hint: "start it first")
+        }
+        do {
+            try runtime.kill(record.id, signal: signal)
+        } catch {
+            throw Self.apiError(error, name: record.name)
+        }
+    }
+
+    /// Removes a container: its process (with `force`), cgroup, state, log,
+    /// writable layer and, with `volumes`, its anonymous volumes.
+    func remove(_ key: String, force: Bool, volumes removeVolumes: Bool) async throws {
+        let record = try resolve(key)
+        if let container = runtime.container(record.id), container.state.status == .running, !force {
+            throw APIError(status: 409, code: "conflict", message: "you cannot remove a running container: \(record.name) is running",
+                           hint: "stop it first (`shoal container stop \(record.name)`), or use `shoal container rm -f`")
+        }
+        update(record.id) { $0.stoppedByUser = true }
+        do {
+            try await Self.blocking {
+                if self.runtime.container(record.id) != nil { try self.runtime.delete(record.id, force: true) }
+            }
+        } catch {
+            throw Self.apiError(error, name: record.name)
+        }
+        lock.withLock { _ = records.removeValue(forKey: record.id) }
+        removeFiles(record.id)
+        if removeVolumes {
+            for mount in record.mounts where mount.Type == "volume" {
+                guard let name = mount.Name, volumes.read(name)?.anonymous == true, users(ofVolume: name).isEmpty else { continue }
+                try? volumes.remove(name)
+            }
+        }
+    }
+
+    /// Waits (on a thread, not the cooperative pool) until the container's
+    /// current run has exited (at once if it has); with `nextExit`, until a
+    /// run that starts after this call has (`start -a` of an exited container).
+    func wait(_ key: String, nextExit: Bool = false) async throws -> ContainerWaitReply {
+        if let recent = lock.withLock({ recentExits[key] }) { return recent }
+        let record = try resolve(key)
+        let container = try self.container(record)
+        let initial = container.state
+        return try await Self.blocking {
+            while !Self.runEnded(container.state, since: initial, nextExit: nextExit) {
+                if self.lock.withLock({ self.stopped }) {
+                    throw APIError(status: 503, code: "stopping", message: "the daemon is stopping", hint: "wait again once it is back")
+                }
+                if container.state.status == .created {
+                    Thread.sleep(forTimeInterval: 0.05)
+                } else {
+                    _ = container.wait(timeout: Self.watchPollInterval)
+                }
+            }
+            return Self.waitReply(container.state)
+        }
+    }
+
+    /// Whether the run a waiter or log follower attached to has ended: the
+    /// current one, or with `nextExit` one started after `initial` was read.
+    static func runEnded(_ state: ContainerState, since initial: ContainerState, nextExit: Bool) -> Bool {
+        guard state.status == .exited else { return false }
+        guard nextExit, initial.status == .exited else { return true }
+        return state.startedAt != initial.startedAt
+    }
+
+    static func waitReply(_ state: ContainerState) -> ContainerWaitReply {
+        ContainerWaitReply(statusCode: state.exitStatus?.code ?? -1, oomKilled: state.oomKilled, error: state.startError)
+    }
+
+    // MARK: Exits
+
+    /// Watches the container's current run on its own thread and handles
+    /// its exit: `--rm`, then the restart policy.
+    private func watch(_ id: String) {
+        guard let container = runtime.container(id), let run = container.state.startedAt else { return }
+        let thread = Thread { [weak self] in
+            while let self, !self.lock.withLock({ self.stopped }) {
+                let state = container.state
+                guard state.startedAt == run else { return }  // started again meanwhile: that run has its own watcher
+                if state.status == .exited {
+                    self.exited(id, run: run, state: state)
+                    return
+                }
+                _ = container.wait(timeout: Self.watchPollInterval)
+            }
+        }
+        thread.name = "shoal-watch-" + id.prefix(12)
+        thread.start()
+    }
+
+    private func exited(_ id: String, run: Date, state: ContainerState) {
+        let claimed = lock.withLock { () -> Record? in
+            guard var record = records[id], record.handledRun != run else { return nil }
+            record.handledRun = run
+            records[id] = record
+            save(record)
+            return record
+        }
+        guard let record = claimed else { return }
+        let code = state.exitStatus?.code ?? -1
+        if record.request.autoRemove == true {
+            lock.withLock {
+                if recentExits.count >= Self.recentExitsKept { recentExits.removeAll() }
+                let reply = Self.waitReply(state)
+                recentExits[id] = reply
+                recentExits[record.name] = reply
+            }
+            Task { try? await self.remove(id, force: true, volumes: true) }
+            return
+        }
+        guard record.restartPolicy.restarts(exitCode: code, restartCount: record.restartCount, stoppedByUser: record.stoppedByUser) else { return }
+        Thread.sleep(forTimeInterval: Double(RestartPolicy.delayMilliseconds(restartCount: record.restartCount)) / 1000)
+        // Still wanted? (stopped, removed or started by hand meanwhile)
+        guard let current = lock.withLock({ records[id] }), !current.stoppedByUser,
+              runtime.container(id)?.state.startedAt == run, runtime.container(id)?.state.status == .exited else { return }
+        do {
+            try runtime.prepareRestart(id)
+            try runtime.start(id)
+            update(id) { $0.restartCount += 1 }
+            watch(id)
+        } catch {
+            update(id) { $0.restartCount += 1 }
+            FileHandle.standardError.write(Data("shoal daemon: restarting container \(record.name) failed: \(error)\n".utf8))
+        }
+    }
+
+    // MARK: Volumes
+
+    /// Ids of the containers that mount volume `name`.
+    func users(ofVolume name: String) -> [String] {
+        lock.withLock { records.values.filter { $0.mounts.contains { $0.Name == name } }.map(\.id).sorted() }
+    }
+
+    func volumeView(_ record: VolumeStore.Record) -> VolumeView {
+        VolumeView(name: record.name, driver: "local", mountpoint: volumes.dataPath(record.name), createdAt: Self.timestamp(record.createdAt),
+                   labels: record.labels, anonymous: record.anonymous, usedBy: users(ofVolume: record.name))
+    }
+
+    func removeVolume(_ name: String, force: Bool) throws {
+        let users = users(ofVolume: name)
+        if !users.isEmpty && !force {
+            let names = lock.withLock { users.compactMap { records[$0]?.name } }
+            throw APIError(status: 409, code: "volume_in_use", message: "volume \(name) is in use by container \(names.joined(separator: ", "))",
+                           hint: "remove the container first (`shoal container rm \(names.first ?? "")`)")
+        }
+        try volumes.remove(name)
+    }
+
+    // MARK: Helpers
+
+    /// 64 hex digits, as Docker's ids.
+    static func randomID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<4).map { _ in
+            let text = String(generator.next() as UInt64, radix: 16)
+            return String(repeating: "0", count: 16 - text.count) + text
+        }.joined()
+    }
+
+    /// Runs blocking work (runtime calls that wait) on its own thread.
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// A runtime error as the API answers it.
+    static func apiError(_ error: any Error, name: String) -> APIError {
+        if let error = error as? APIError { return error }
+        guard let error = error as? RuntimeError else { return APIError.from(error) }
+        switch error {
+        case .noSuchContainer:
+            return APIError(status: 404, code: "not_found", message: "no such container: \(name)", hint: "list them with `shoal container ps -a`")
+        case .invalidState(_, let state, let operation):
+            return APIError(status: 409, code: "conflict", message: "cannot \(operation) container \(name): it is \(state.rawValue)", hint: "see `shoal container ps -a`")
+        case .executableNotFound:
+            return APIError(status: 400, code: "executable_not_found", message: "container \(name): \(error)", hint: "check the command and the image's $PATH")
+        case .permissionDenied:
+            return APIError(status: 400, code: "not_executable", message: "container \(name): \(error)", hint: "check the file's mode inside the image")
+        case .workingDirectoryNotFound, .noSuchUser, .noSuchGroup, .invalidSpec, .rootFilesystemNotFound:
+            return APIError(status: 400, code: "invalid_argument", message: "container \(name): \(error)", hint: "fix the command, user, working directory or options and run it again")
+        default:
+            return APIError(status: 500, code: "runtime_failed", message: "container \(name): \(error)", hint: "check the daemon's log and the host (cgroups, overlayfs)")
+        }
+    }
+}

@@ -1,0 +1,271 @@
+import Foundation
+import HTTP
+import Runtime
+
+/// The local container and volume routes (`/v1/containers`, `/v1/volumes`):
+/// only on the daemon's Unix socket, backed by the node's ``ContainerEngine``.
+extension ControlAPI {
+    /// A blank line this often on `logs --follow` and `wait` streams, so a
+    /// client that went away is noticed while the container is silent.
+    static let streamKeepAlive: Duration = .seconds(5)
+    /// How often a followed log is checked for new lines.
+    static let logFollowPollInterval: Duration = .milliseconds(50)
+
+    static func addContainerRoutes(_ add: (HTTPMethod, String, @escaping @Sendable (Request) async throws -> HTTPServerResponse) -> Void) {
+        add(.get, "/v1/containers") { request in try await getContainers(request) }
+        add(.post, "/v1/containers") { request in try await postContainers(request) }
+        add(.get, "/v1/containers/<id>") { request in try await getContainersByID(request) }
+        add(.delete, "/v1/containers/<id>") { request in try await deleteContainersByID(request) }
+        add(.post, "/v1/containers/<id>/start") { request in try await postContainersByIDStart(request) }
+        add(.post, "/v1/containers/<id>/stop") { request in try await postContainersByIDStop(request) }
+        add(.post, "/v1/containers/<id>/restart") { request in try await postContainersByIDRestart(request) }
+        add(.post, "/v1/containers/<id>/kill") { request in try await postContainersByIDKill(request) }
+        add(.post, "/v1/containers/<id>/wait") { request in try await postContainersByIDWait(request) }
+        add(.get, "/v1/containers/<id>/logs") { request in try await getContainersByIDLogs(request) }
+        add(.post, "/v1/containers/<id>/exec") { request in try await postContainersByIDExec(request) }
+        add(.get, "/v1/containers/<id>/top") { request in try await getContainersByIDTop(request) }
+        add(.get, "/v1/containers/<id>/stats") { request in try await getContainersByIDStats(request) }
+        add(.get, "/v1/volumes") { request in try await getVolumes(request) }
+        add(.post, "/v1/volumes") { request in try await postVolumes(request) }
+        add(.get, "/v1/volumes/<id>") { request in try await getVolumesByID(request) }
+        add(.delete, "/v1/volumes/<id>") { request in try await deleteVolumesByID(request) }
+    }
+
+    // MARK: Containers
+
+    /// GET /v1/containers[?all=true][&status=exited]
+    static func getContainers(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        let all = try request.flag("all")
+        let status = request.raw.query["status"]
+        if let status, !["created", "running", "exited"].contains(status) {
+            throw APIError.invalid("query parameter 'status'", "'\(status)' must be created, running or exited")
+        }
+        let summaries = engine.all().compactMap(engine.summary).filter { summary in
+            if let status { return summary.state == status }
+            return all || summary.state == "running"
+        }
+        return json(summaries)
+    }
+
+    /// POST /v1/containers
+    static func postContainers(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        let body = try await request.decode(ContainerCreateRequest.self)
+        let record = try await engine.create(body)
+        return json(ContainerCreateReply(id: record.id, name: record.name), status: 201)
+    }
+
+    /// GET /v1/containers/{id}
+    static func getContainersByID(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        return json(try engine.inspect(try engine.resolve(try request.parameter("id"))))
+    }
+
+    /// DELETE /v1/containers/{id}[?force=true][&volumes=true]
+    static func deleteContainersByID(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        try await engine.remove(try request.parameter("id"), force: try request.flag("force"), volumes: try request.flag("volumes"))
+        return HTTPServerResponse(status: .noContent)
+    }
+
+    /// POST /v1/containers/{id}/start
+    static func postContainersByIDStart(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        try await engine.start(try request.parameter("id"))
+        return HTTPServerResponse(status: .noContent)
+    }
+
+    /// POST /v1/containers/{id}/stop[?timeout=SECONDS]
+    static func postContainersByIDStop(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        try await engine.stop(try request.parameter("id"), timeout: try request.timeoutSeconds())
+        return HTTPServerResponse(status: .noContent)
+    }
+
+    /// POST /v1/containers/{id}/restart[?timeout=SECONDS]
+    static func postContainersByIDRestart(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        try await engine.restart(try request.parameter("id"), timeout: try request.timeoutSeconds())
+        return HTTPServerResponse(status: .noContent)
+    }
+
+    /// POST /v1/containers/{id}/kill[?signal=TERM]
+    static func postContainersByIDKill(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        try engine.kill(try request.parameter("id"), signal: try ContainerOptions.signal(request.raw.query["signal"]))
+        return HTTPServerResponse(status: .noContent)
+    }
+
+    /// POST /v1/containers/{id}/wait[?condition=next-exit]: a stream that
+    /// ends with one ``ContainerWaitReply`` line once the container has
+    /// exited (blank lines before it keep the connection alive).
+    static func postContainersByIDWait(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        let key = try request.parameter("id")
+        let nextExit = try request.nextExit()
+        _ = try engine.resolve(key)  // 404 now, not inside the stream
+        let waiting = Task { try await engine.wait(key, nextExit: nextExit) }
+        return HTTPServerResponse(status: .ok, headers: ["Content-Type": "application/x-ndjson"], body: .stream { writer in
+            try await streamWait(waiting, to: writer)
+        })
+    }
+
+    @inline(never)  // see Request.body()
+    static func streamWait(_ waiting: Task<ContainerWaitReply, any Error>, to writer: HTTPBodyWriter) async throws {
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: streamKeepAlive)
+                if Task.isCancelled { break }
+                try? await writer.write([UInt8(ascii: "\n")])
+            }
+        }
+        defer { ticker.cancel() }
+        let reply: ContainerWaitReply
+        do {
+            reply = try await waiting.value
+        } catch {
+            let failure = APIError.from(error)
+            reply = ContainerWaitReply(statusCode: -1, oomKilled: false, error: failure.message)
+        }
+        ticker.cancel()
+        var line = Support.encode(reply)
+        line.append(UInt8(ascii: "\n"))
+        try await writer.write(line)
+    }
+
+    /// GET /v1/containers/{id}/logs[?follow=true][&tail=N][&condition=next-exit]:
+    /// the container's JSON-lines log entries, one per line; with `follow`,
+    /// until its run ends (with next-exit: a run started after the request).
+    static func getContainersByIDLogs(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        let record = try engine.resolve(try request.parameter("id"))
+        let container = try engine.container(record)
+        let follow = try request.flag("follow")
+        let nextExit = try request.nextExit()
+        var tail: Int?
+        if let text = request.raw.query["tail"], text != "all" {
+            guard let count = Int(text), count >= 0 else { throw APIError.invalid("query parameter 'tail'", "'\(text)' must be a non-negative integer or all") }
+            tail = count
+        }
+        let initial = container.state
+        let follower = ContainerLogFollower(path: container.logPath, maxFiles: initial.spec.logging?.maxFiles ?? 1)
+        let existing = follower.existing(tail: tail)
+        return HTTPServerResponse(status: .ok, headers: ["Content-Type": "application/x-ndjson"], body: .stream { writer in
+            try await streamLogs(existing, follower: follow ? follower : nil, container: container, initial: initial, nextExit: nextExit, to: writer)
+        })
+    }
+
+    @inline(never)  // see Request.body()
+    static func streamLogs(_ existing: [ArraySlice<UInt8>], follower: ContainerLogFollower?, container: Container, initial: ContainerState,
+                           nextExit: Bool, to writer: HTTPBodyWriter) async throws {
+        var batch: [UInt8] = []
+        for line in existing { batch += line }
+        if !batch.isEmpty { try await writer.write(batch) }
+        guard let follower else { return }
+        var quietSince = ContinuousClock.now
+        while true {
+            // Checked before reading: the monitor writes the last lines before it records the exit.
+            let exited = ContainerEngine.runEnded(container.state, since: initial, nextExit: nextExit)
+            let lines = follower.next()
+            if !lines.isEmpty {
+                try await writer.write(lines.reduce(into: [UInt8]()) { $0 += $1 })
+                quietSince = ContinuousClock.now
+            } else if ContinuousClock.now - quietSince >= streamKeepAlive {
+                try await writer.write([UInt8(ascii: "\n")])
+                quietSince = ContinuousClock.now
+            }
+            if exited { return }
+            try await Task.sleep(for: logFollowPollInterval)
+        }
+    }
+
+    /// POST /v1/containers/{id}/exec: runs a process inside to completion.
+    static func postContainersByIDExec(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        let record = try engine.resolve(try request.parameter("id"))
+        let body = try await request.decode(ContainerExecRequest.self)
+        if body.tty == true {
+            throw APIError(status: 501, code: "not_implemented", message: "exec -t (a pseudo-terminal) is not built yet", hint: "run without -t")
+        }
+        guard !body.command.isEmpty else { throw APIError.invalid("command", "give the command to run in the container") }
+        guard try engine.container(record).state.status == .running else {
+            throw APIError(status: 409, code: "not_running", message: "container \(record.name) is not running", hint: "start it first: `shoal container start \(record.name)`")
+        }
+        let spec = ExecSpec(command: body.command, environment: body.environment ?? [], user: body.user, workingDirectory: body.workingDirectory)
+        let result: ExecResult
+        do {
+            result = try await ContainerEngine.blocking { try engine.runtime.exec(record.id, spec) }
+        } catch {
+            throw ContainerEngine.apiError(error, name: record.name)
+        }
+        return json(ContainerExecReply(exitCode: result.status.code, standardOutput: result.standardOutput.base64EncodedString(),
+                                       standardError: result.standardError.base64EncodedString()))
+    }
+
+    /// GET /v1/containers/{id}/top
+    static func getContainersByIDTop(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        return json(try engine.top(try engine.resolve(try request.parameter("id"))))
+    }
+
+    /// GET /v1/containers/{id}/stats
+    static func getContainersByIDStats(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        return json(try engine.stats(try engine.resolve(try request.parameter("id"))))
+    }
+
+    // MARK: Volumes
+
+    /// GET /v1/volumes
+    static func getVolumes(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        return json(engine.volumes.list().map(engine.volumeView))
+    }
+
+    /// POST /v1/volumes
+    static func postVolumes(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        let body = try await request.decodeOptional(VolumeCreateRequest.self) ?? VolumeCreateRequest()
+        let name = body.name ?? ContainerEngine.randomID()
+        let (record, created) = try engine.volumes.ensure(name, labels: body.labels ?? [:])
+        return json(engine.volumeView(record), status: created ? 201 : 200)
+    }
+
+    /// GET /v1/volumes/{id}
+    static func getVolumesByID(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        let name = try request.parameter("id")
+        guard let record = engine.volumes.read(name) else {
+            throw APIError(status: 404, code: "not_found", message: "no such volume: \(name)", hint: "list them with `shoal volume ls`")
+        }
+        return json(engine.volumeView(record))
+    }
+
+    /// DELETE /v1/volumes/{id}[?force=true]
+    static func deleteVolumesByID(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        try engine.removeVolume(try request.parameter("id"), force: try request.flag("force"))
+        return HTTPServerResponse(status: .noContent)
+    }
+}
+
+extension ControlAPI.Request {
+    /// `?condition=next-exit` of wait and logs (Docker's wait condition).
+    func nextExit() throws -> Bool {
+        guard let condition = raw.query["condition"] else { return false }
+        guard condition == "next-exit" || condition == "not-running" else {
+            throw APIError.invalid("query parameter 'condition'", "'\(condition)' must be not-running or next-exit")
+        }
+        return condition == "next-exit"
+    }
+
+    /// `?timeout=SECONDS` of stop and restart (Docker's `-t`).
+    func timeoutSeconds() throws -> Int? {
+        guard let text = raw.query["timeout"] else { return nil }
+        guard let seconds = Int(text), seconds >= 0, seconds <= 86_400 else {
+            throw APIError.invalid("query parameter 'timeout'", "'\(text)' must be a number of seconds from 0 to 86400")
+        }
+        return seconds
+    }
+}

@@ -1,0 +1,484 @@
+import Daemon
+import Foundation
+import HTTP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `shoal container ...`: the single-host commands, as `docker container`,
+/// against the daemon's local API (`/v1/containers`).
+enum ContainerCommands {
+    static let usage = """
+        shoal container run [-d] [-i] [--rm] [--name N] [-h HOST] [-e K=V]... [--env-file F]... [-v NAME:/path[:ro]]... [--volumes-from C]...
+                            [-w DIR] [-u USER] [--entrypoint CMD] [--memory 64m] [--cpus 1.5] [--pids-limit N] [--restart POLICY]
+                            [--network none|host|bridge] [-p [IP:]HOST:CTR]... [-P] [--link C[:ALIAS]]... [--log-opt max-size=10m] IMAGE [CMD...]
+        shoal container create ... (as run, without -d) | start [-a] C... | stop [-t SECONDS] C... | restart [-t SECONDS] C... | kill [-s SIGNAL] C...
+        shoal container rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited] | logs [-f] [--tail N] [-t] C | exec [-i] [-e K=V] [-u U] [-w DIR] C CMD...
+        shoal container inspect [-f '{{.State.Pid}}'] C... | top C | stats [--no-stream] [C...] | port C [PORT]
+          (--format json on every command)
+        """
+
+    static let subcommands: Set<String> = [
+        "run", "create", "start", "stop", "restart", "kill", "rm", "ps", "ls", "list", "logs", "exec", "inspect", "top", "stats", "port",
+        "pause", "unpause", "diff", "cp", "export", "commit", "attach", "wait",
+    ]
+
+    /// Waiting for a stop with `-t N` takes up to N seconds more than a call.
+    static let requestTimeout: Duration = .seconds(120)
+
+    static let runFlags: [ContainerFlags.Definition] = [
+        .flag("--detach", "-d"), .flag("--interactive", "-i"), .flag("--tty", "-t"), .flag("--rm"), .flag("--publish-all", "-P"),
+        .option("--name"), .option("--hostname", "-h"), .option("--env", "-e"), .option("--env-file"), .option("--volume", "-v"),
+        .option("--volumes-from"), .option("--workdir", "-w"), .option("--user", "-u"), .option("--entrypoint"), .option("--memory", "-m"),
+        .option("--cpus"), .option("--pids-limit"), .option("--restart"), .option("--network", "--net"), .option("--publish", "-p"),
+        .option("--link"), .option("--log-opt"), .option("--format"),
+        .option("--health-cmd"), .option("--health-interval"), .option("--health-timeout"), .option("--health-retries"),
+        .option("--health-start-period"), .flag("--no-healthcheck"),
+    ]
+
+    static func run(_ rest: [String]) -> Int32 {
+        guard let subcommand = rest.first, subcommand != "--help", subcommand != "help" else {
+            print("usage:\n" + usage)
+            return rest.isEmpty ? 2 : 0
+        }
+        return ClusterCommands.blocking {
+            do {
+                return try await dispatch(subcommand, Array(rest.dropFirst()))
+            } catch let error as APIError {
+                return fail(subcommand, error.message, hint: error.hint, code: error.code == "not_implemented" ? 2 : 1)
+            } catch let error as GoTemplate.Failure {
+                return fail(subcommand, error.description)
+            } catch {
+                return fail(subcommand, ClusterCommands.describe(error))
+            }
+        }
+    }
+
+    static func fail(_ subcommand: String, _ message: String, hint: String = "", code: Int32 = 1) -> Int32 {
+        var text = "shoal container \(subcommand): \(message)"
+        if !hint.isEmpty { text += "\nhint: \(hint)" }
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+        return code
+    }
+
+    static func client(_ flags: ContainerFlags) throws -> ControlClient {
+        let host = flags.value("--host") ?? ProcessInfo.processInfo.environment["SHOAL_HOST"] ?? "unix://\(DaemonSettings.defaultSocketPath)"
+        return try ControlClient(host: host, tlsDirectory: flags.value("--tls-dir") ?? ProcessInfo.processInfo.environment["SHOAL_TLS_DIR"],
+                                 timeout: requestTimeout)
+    }
+
+    static func path(_ container: String, _ suffix: String = "") -> String {
+        "/v1/containers/" + PercentEncoding.encode(container) + suffix
+    }
+
+    static func notYet(_ what: String, _ hint: String) -> APIError {
+        APIError(status: 501, code: "not_implemented", message: "\(what) is not built yet", hint: hint)
+    }
+
+    /// `--format json|table` or a Go template (inspect, ps).
+    static func format(_ flags: ContainerFlags) -> String? { flags.value("--format") }
+
+    static func dispatch(_ subcommand: String, _ arguments: [String]) async throws -> Int32 {
+        switch subcommand {
+        case "run", "create":
+            let flags = try ContainerFlags(arguments, definitions: runFlags, leadingPositionals: 1)
+            return try await runOrCreate(flags, run: subcommand == "run")
+        case "start":
+            let flags = try ContainerFlags(arguments, definitions: [.flag("--attach", "-a"), .flag("--interactive", "-i")])
+            return try await start(flags)
+        case "stop", "restart":
+            let flags = try ContainerFlags(arguments, definitions: [.option("--time", "-t", "--timeout")])
+            let client = try client(flags)
+            var query = ""
+            if let time = flags.value("--time") {
+                guard let seconds = Int(time), seconds >= 0 else { throw ClusterCommands.Failure(description: "-t \(time): give a number of seconds") }
+                query = "?timeout=\(seconds)"
+            }
+            return try await forEach(flags, client: client) { try await client.perform(.post, path($0, "/\(subcommand)\(query)")) }
+        case "kill":
+            let flags = try ContainerFlags(arguments, definitions: [.option("--signal", "-s")])
+            let client = try client(flags)
+            let query = flags.value("--signal").map { "?signal=" + PercentEncoding.encode($0) } ?? ""
+            return try await forEach(flags, client: client) { try await client.perform(.post, path($0, "/kill\(query)")) }
+        case "rm":
+            let flags = try ContainerFlags(arguments, definitions: [.flag("--force", "-f"), .flag("--volumes", "-v")])
+            let client = try client(flags)
+            let query = "?force=\(flags.has("--force"))&volumes=\(flags.has("--volumes"))"
+            return try await forEach(flags, client: client) { try await client.perform(.delete, path($0, query)) }
+        case "ps", "ls", "list":
+            let flags = try ContainerFlags(arguments, definitions: [.flag("--all", "-a"), .flag("--quiet", "-q"), .flag("--no-trunc"),
+                                                                    .option("--filter", "-f"), .option("--format")])
+            return try await list(flags)
+        case "logs":
+            let flags = try ContainerFlags(arguments, definitions: [.flag("--follow", "-f"), .flag("--timestamps", "-t"), .option("--tail", "-n")])
+            return try await logs(flags)
+        case "exec":
+            let flags = try ContainerFlags(arguments, definitions: [.flag("--interactive", "-i"), .flag("--tty", "-t"), .flag("--detach", "-d"),
+                                                                    .option("--env", "-e"), .option("--user", "-u"), .option("--workdir", "-w")],
+                                           leadingPositionals: 1)
+            return try await exec(flags)
+        case "inspect":
+            let flags = try ContainerFlags(arguments, definitions: [.option("--format", "-f"), .flag("--size", "-s")])
+            return try await inspect(flags)
+        case "top":
+            let flags = try ContainerFlags(arguments, definitions: [.option("--format")])
+            return try await top(flags)
+        case "stats":
+            let flags = try ContainerFlags(arguments, definitions: [.flag("--no-stream"), .flag("--all", "-a"), .option("--format")])
+            return try await ContainerStatsCommand.run(flags, client: try client(flags))
+        case "port":
+            let flags = try ContainerFlags(arguments, definitions: [.option("--format")])
+            return try await port(flags)
+        case "pause", "unpause":
+            throw notYet("shoal container \(subcommand) (the cgroup freezer)", "stop the container instead; pause arrives with the runtime's freezer support")
+        case "diff", "export", "commit":
+            throw notYet("shoal container \(subcommand) (a container's writable layer as changes, a tarball or an image)", "inspect the files with `shoal container exec C ls`")
+        case "cp":
+            throw notYet("shoal container cp", "mount a volume (-v NAME:/path) and copy through its directory (`shoal volume inspect NAME`)")
+        case "attach":
+            throw notYet("shoal container attach", "use `shoal container logs -f C` to watch the output")
+        case "wait":
+            let flags = try ContainerFlags(arguments, definitions: [])
+            let client = try client(flags)
+            return try await forEach(flags, client: client, quietSuccess: true) { container in
+                let reply = try await waitLine(client, container)
+                print(reply.statusCode)
+            }
+        default:
+            throw ClusterCommands.Failure(description: "unknown command '\(subcommand)'\nusage:\n\(usage)")
+        }
+    }
+
+    /// Runs `body` for each positional container; errors are printed per
+    /// container and make the exit status 1 (as docker does).
+    static func forEach(_ flags: ContainerFlags, client: ControlClient, quietSuccess: Bool = false, _ body: (String) async throws -> Void) async throws -> Int32 {
+        guard !flags.positional.isEmpty else { throw ClusterCommands.Failure(description: "give at least one container (name or id)") }
+        var status: Int32 = 0
+        for container in flags.positional {
+            do {
+                try await body(container)
+                if !quietSuccess { print(container) }
+            } catch let error as APIError {
+                var text = "Error: \(error.message)"
+                if !error.hint.isEmpty { text += "\nhint: \(error.hint)" }
+                FileHandle.standardError.write(Data((text + "\n").utf8))
+                status = 1
+            }
+        }
+        return status
+    }
+
+    // MARK: run, create, start
+
+    static func createRequest(_ flags: ContainerFlags) throws -> ContainerCreateRequest {
+        guard let image = flags.positional.first else {
+            throw ClusterCommands.Failure(description: "give an image: shoal container run [OPTIONS] IMAGE [COMMAND [ARG...]]")
+        }
+        for health in ["--health-cmd", "--health-interval", "--health-timeout", "--health-retries", "--health-start-period"] where flags.value(health) != nil {
+            throw notYet("\(health) (health checks)", "run without it; health checks arrive with the runtime's health monitor")
+        }
+        var request = ContainerCreateRequest(image: image)
+        request.name = flags.value("--name")
+        request.command = flags.trailing.isEmpty ? nil : flags.trailing
+        request.entrypoint = flags.value("--entrypoint")
+        var environment: [String] = []
+        for file in flags.all("--env-file") { environment += try envFile(file) }
+        environment += flags.all("--env").map(envEntry)
+        request.environment = environment.isEmpty ? nil : environment
+        request.hostname = flags.value("--hostname")
+        request.user = flags.value("--user")
+        request.workingDirectory = flags.value("--workdir")
+        request.volumes = flags.values["--volume"]
+        request.volumesFrom = flags.values["--volumes-from"]
+        request.memory = flags.value("--memory")
+        if let cpus = flags.value("--cpus") {
+            guard let value = Double(cpus) else { throw ClusterCommands.Failure(description: "--cpus \(cpus): give a number such as 0.5 or 2") }
+            request.cpus = value
+        }
+        if let pids = flags.value("--pids-limit") {
+            guard let value = Int(pids) else { throw ClusterCommands.Failure(description: "--pids-limit \(pids): give a number of processes") }
+            request.pidsLimit = value
+        }
+        request.restart = flags.value("--restart")
+        request.autoRemove = flags.has("--rm") ? true : nil
+        request.network = flags.value("--network")
+        request.publish = flags.values["--publish"]
+        request.publishAll = flags.has("--publish-all") ? true : nil
+        request.links = flags.values["--link"]
+        var logOptions: [String: String] = [:]
+        for option in flags.all("--log-opt") {
+            let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ClusterCommands.Failure(description: "--log-opt \(option): give KEY=VALUE such as max-size=10m") }
+            logOptions[parts[0]] = parts[1]
+        }
+        request.logOptions = logOptions.isEmpty ? nil : logOptions
+        request.interactive = flags.has("--interactive") ? true : nil
+        request.tty = flags.has("--tty") ? true : nil
+        return request
+    }
+
+    /// `-e NAME` takes NAME's value from this environment, as docker does.
+    static func envEntry(_ text: String) -> String {
+        if text.contains("=") { return text }
+        return text + "=" + (ProcessInfo.processInfo.environment[text] ?? "")
+    }
+
+    static func envFile(_ path: String) throws -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ClusterCommands.Failure(description: "--env-file \(path): cannot read the file")
+        }
+        return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }.map(envEntry)
+    }
+
+    static func runOrCreate(_ flags: ContainerFlags, run: Bool) async throws -> Int32 {
+        let request = try createRequest(flags)
+        let client = try client(flags)
+        defer { Task { await client.shutdown() } }
+        let created: ContainerCreateReply = try await client.call(.post, "/v1/containers", json: request)
+        let json = format(flags) == "json"
+        guard run else {
+            if json { return ClusterCommands.output(created) }
+            print(created.id)
+            return 0
+        }
+        if flags.has("--detach") {
+            try await startChecked(client, created.id)
+            if json { return ClusterCommands.output(created) }
+            print(created.id)
+            return 0
+        }
+        return try await attachAndStart(client, created.id)
+    }
+
+    /// Starts the container; a start error exits as docker's does (127: not
+    /// found, 126: not executable, 125: anything else).
+    static func startChecked(_ client: ControlClient, _ id: String) async throws {
+        try await client.perform(.post, path(id, "/start"))
+    }
+
+    static func exitCode(forStartError error: APIError) -> Int32 {
+        switch error.code {
+        case "executable_not_found": return 127
+        case "not_executable": return 126
+        default: return 125
+        }
+    }
+
+    /// Follows the output and the exit before starting (a `--rm` container
+    /// may be gone by the time a later request arrives), then starts.
+    static func attachAndStart(_ client: ControlClient, _ id: String) async throws -> Int32 {
+        let exit = try await client.lines(path(id, "/wait?condition=next-exit"), method: .post)
+        let output = try await client.lines(path(id, "/logs?follow=true&tail=0&condition=next-exit"))
+        let printer = Task { try await printLogs(output, timestamps: false) }
+        do {
+            try await startChecked(client, id)
+        } catch let error as APIError {
+            printer.cancel()
+            FileHandle.standardError.write(Data("shoal container run: \(error.message)\n".utf8))
+            return exitCode(forStartError: error)
+        }
+        var status: Int32 = -1
+        for try await line in exit {
+            if let reply = try? JSONDecoder().decode(ContainerWaitReply.self, from: Data(line.utf8)) {
+                status = reply.statusCode
+                if let error = reply.error, !error.isEmpty { FileHandle.standardError.write(Data("shoal container run: \(error)\n".utf8)) }
+                break
+            }
+        }
+        _ = try? await printer.value
+        ClusterCommands.flushOutput()
+        return status < 0 ? 125 : status
+    }
+
+    static func waitLine(_ client: ControlClient, _ container: String) async throws -> ContainerWaitReply {
+        for try await line in try await client.lines(path(container, "/wait"), method: .post) {
+            if let reply = try? JSONDecoder().decode(ContainerWaitReply.self, from: Data(line.utf8)) { return reply }
+        }
+        throw ClusterCommands.Failure(description: "the daemon ended the wait without an exit status")
+    }
+
+    static func start(_ flags: ContainerFlags) async throws -> Int32 {
+        if flags.has("--interactive") { throw notYet("start -i (stdin of the container's main process)", "start without -i") }
+        let client = try client(flags)
+        defer { Task { await client.shutdown() } }
+        if flags.has("--attach") {
+            guard flags.positional.count == 1 else { throw ClusterCommands.Failure(description: "start -a takes one container") }
+            return try await attachAndStart(client, flags.positional[0])
+        }
+        return try await forEach(flags, client: client) { try await startChecked(client, $0) }
+    }
+
+    // MARK: logs
+
+    /// One line of the daemon's log stream, as the json-file driver stores it.
+    struct LogLine: Decodable {
+        var log: String
+        var stream: String
+        var time: String
+    }
+
+    static func printLogs(_ lines: AsyncThrowingStream<String, any Error>, timestamps: Bool) async throws {
+        for try await line in lines {
+            guard let entry = try? JSONDecoder().decode(LogLine.self, from: Data(line.utf8)) else { continue }
+            let text = timestamps ? entry.time + " " + entry.log : entry.log
+            if entry.stream == "stderr" {
+                ClusterCommands.flushOutput()
+                FileHandle.standardError.write(Data(text.utf8))
+            } else {
+                FileHandle.standardOutput.write(Data(text.utf8))
+            }
+        }
+    }
+
+    static func logs(_ flags: ContainerFlags) async throws -> Int32 {
+        guard flags.positional.count == 1 else { throw ClusterCommands.Failure(description: "usage: shoal container logs [-f] [--tail N] [-t] CONTAINER") }
+        let client = try client(flags)
+        defer { Task { await client.shutdown() } }
+        var query = "?follow=\(flags.has("--follow"))"
+        if let tail = flags.value("--tail") { query += "&tail=" + PercentEncoding.encode(tail) }
+        try await printLogs(try await client.lines(path(flags.positional[0], "/logs" + query)), timestamps: flags.has("--timestamps"))
+        return 0
+    }
+
+    // MARK: exec
+
+    static func exec(_ flags: ContainerFlags) async throws -> Int32 {
+        guard let container = flags.positional.first, !flags.trailing.isEmpty else {
+            throw ClusterCommands.Failure(description: "usage: shoal container exec [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND [ARG...]")
+        }
+        if flags.has("--interactive") {
+            throw notYet("exec -i (stdin forwarding)", "pass input through a file in a volume, or as arguments (`sh -c '...'`)")
+        }
+        if flags.has("--detach") { throw notYet("exec -d", "run the command in the background inside: `sh -c 'CMD &'`") }
+        let client = try client(flags)
+        defer { Task { await client.shutdown() } }
+        var request = ContainerExecRequest(command: flags.trailing)
+        let environment = flags.all("--env").map(envEntry)
+        request.environment = environment.isEmpty ? nil : environment
+        request.user = flags.value("--user")
+        request.workingDirectory = flags.value("--workdir")
+        request.tty = flags.has("--tty") ? true : nil
+        let reply: ContainerExecReply = try await client.call(.post, path(container, "/exec"), json: request)
+        FileHandle.standardOutput.write(Data(base64Encoded: reply.standardOutput) ?? Data())
+        FileHandle.standardError.write(Data(base64Encoded: reply.standardError) ?? Data())
+        return reply.exitCode
+    }
+
+    // MARK: ps, inspect, top, port
+
+    static func list(_ flags: ContainerFlags) async throws -> Int32 {
+        let client = try client(flags)
+        defer { Task { await client.shutdown() } }
+        var query = "?all=\(flags.has("--all"))"
+        for filter in flags.all("--filter") {
+            let parts = filter.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, parts[0] == "status" else {
+                throw ClusterCommands.Failure(description: "--filter \(filter): only status=created|running|exited is supported")
+            }
+            query += "&status=" + PercentEncoding.encode(parts[1])
+        }
+        let containers: [ContainerSummary] = try await client.call(.get, "/v1/containers" + query)
+        if flags.has("--quiet") {
+            for container in containers { print(flags.has("--no-trunc") ? container.id : String(container.id.prefix(12))) }
+            return 0
+        }
+        if let format = format(flags), format != "table" {
+            if format == "json" { return ClusterCommands.output(containers) }
+            let template = try GoTemplate(format)
+            for container in containers { print(try template.render(psDocument(container))) }
+            return 0
+        }
+        ClusterCommands.printTable(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], containers.map { container in
+            let command = flags.has("--no-trunc") ? container.command : truncate(container.command, 20)
+            return [flags.has("--no-trunc") ? container.id : String(container.id.prefix(12)), container.image, "\"\(command)\"",
+                    ago(container.createdAt), container.status, container.ports.joined(separator: ", "), container.name]
+        })
+        return 0
+    }
+
+    /// The fields docker's `ps --format` templates name.
+    static func psDocument(_ container: ContainerSummary) -> JSONValue {
+        .object([
+            "ID": .string(String(container.id.prefix(12))), "Names": .string(container.name), "Image": .string(container.image),
+            "Command": .string("\"\(truncate(container.command, 20))\""), "CreatedAt": .string(container.createdAt),
+            "RunningFor": .string(ago(container.createdAt)), "Status": .string(container.status), "State": .string(container.state),
+            "Ports": .string(container.ports.joined(separator: ", ")),
+        ])
+    }
+
+    static func truncate(_ text: String, _ length: Int) -> String {
+        text.count <= length ? text : String(text.prefix(length - 1)) + "…"
+    }
+
+    static func ago(_ timestamp: String) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = formatter.date(from: timestamp) else { return timestamp }
+        let seconds = Int(max(0, Date().timeIntervalSince(date)))
+        switch seconds {
+        case 0..<60: return "\(seconds) seconds ago"
+        case 60..<3600: return "\(seconds / 60) minutes ago"
+        case 3600..<86_400: return "\(seconds / 3600) hours ago"
+        default: return "\(seconds / 86_400) days ago"
+        }
+    }
+
+    /// `value` as the JSON document a template reads.
+    static func document<T: Encodable>(_ value: T) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
+    }
+
+    static func inspect(_ flags: ContainerFlags) async throws -> Int32 {
+        let client = try client(flags)
+        defer { Task { await client.shutdown() } }
+        guard !flags.positional.isEmpty else { throw ClusterCommands.Failure(description: "usage: shoal container inspect [-f FORMAT] CONTAINER...") }
+        let template = try format(flags).flatMap { $0 == "json" ? nil : try GoTemplate($0) }
+        var views: [ContainerInspectView] = []
+        var status: Int32 = 0
+        for container in flags.positional {
+            do {
+                views.append(try await client.call(.get, path(container)))
+            } catch let error as APIError {
+                FileHandle.standardError.write(Data("Error: \(error.message)\n".utf8))
+                status = 1
+            }
+        }
+        if let template {
+            for view in views { print(try template.render(try document(view))) }
+        } else {
+            _ = ClusterCommands.output(views)
+        }
+        return status
+    }
+
+    static func top(_ flags: ContainerFlags) async throws -> Int32 {
+        guard flags.positional.count == 1 else { throw ClusterCommands.Failure(description: "usage: shoal container top CONTAINER") }
+        let client = try client(flags)
+        defer { Task { await client.shutdown() } }
+        let reply: ContainerTopReply = try await client.call(.get, path(flags.positional[0], "/top"))
+        if format(flags) == "json" { return ClusterCommands.output(reply) }
+        ClusterCommands.printTable(reply.titles, reply.processes)
+        return 0
+    }
+
+    static func port(_ flags: ContainerFlags) async throws -> Int32 {
+        guard flags.positional.count == 1 || flags.positional.count == 2 else {
+            throw ClusterCommands.Failure(description: "usage: shoal container port CONTAINER [PRIVATE_PORT[/PROTO]]")
+        }
+        let client = try client(flags)
+        defer { Task { await client.shutdown() } }
+        let view: ContainerInspectView = try await client.call(.get, path(flags.positional[0]))
+        var ports = view.NetworkSettings.Ports.sorted { $0.key < $1.key }
+        if flags.positional.count == 2 {
+            let wanted = flags.positional[1].contains("/") ? flags.positional[1] : flags.positional[1] + "/tcp"
+            ports = ports.filter { $0.key == wanted }
+            if ports.isEmpty {
+                throw APIError(status: 404, code: "not_found", message: "no public port '\(wanted)' published for \(view.Name.dropFirst())", hint: "publish it with -p HOST:\(flags.positional[1])")
+            }
+        }
+        if format(flags) == "json" { return ClusterCommands.output(Dictionary(uniqueKeysWithValues: ports.map { ($0.key, $0.value) })) }
+        for (container, host) in ports { print(flags.positional.count == 2 ? host : "\(container) -> \(host)") }
+        return 0
+    }
+}

@@ -1,0 +1,281 @@
+import Daemon
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `shoal container` and `shoal volume` as a user runs them: the real CLI
+/// binary against an in-process daemon on a temporary socket and data
+/// directory, real containers from a busybox-static image.
+@Suite("shoal container and shoal volume", .serialized, .enabled(if: ContainerHost.available, "needs root, busybox-static and the shoal binary"),
+       .timeLimit(.minutes(5)))
+struct ContainerCommandTests {
+    @Test("run -d, ps, logs, stop, ps -a with the exit code, rm")
+    func lifecycle() async throws {
+        try await ContainerHost.with { host in
+            let id = try host.ok(["container", "run", "-d", "--name", "web", "busybox",
+                                  "sh", "-c", "echo hello; trap 'echo bye; exit 7' TERM; while true; do sleep 0.1; done"])
+            #expect(id.trimmingCharacters(in: .whitespacesAndNewlines).count == 64, "\(id)")
+            let ps = try host.ok(["container", "ps"])
+            #expect(ps.contains("web") && ps.contains("Up ") && ps.contains(String(id.prefix(12))), "\(ps)")
+            try await host.eventually("hello in the logs") { try host.ok(["container", "logs", "web"]) == "hello\n" }
+            let timestamped = try host.ok(["container", "logs", "--timestamps", "--tail", "1", "web"])
+            #expect(timestamped.hasSuffix("Z hello\n") && timestamped.hasPrefix("20"), "\(timestamped)")
+
+            #expect(try host.ok(["container", "stop", "-t", "20", "web"]) == "web\n")
+            #expect(try host.ok(["container", "ps", "-q"]).isEmpty)
+            let exited = try host.ok(["container", "ps", "-a", "-f", "status=exited", "--format", "{{.Names}}: {{.Status}}"])
+            #expect(exited.hasPrefix("web: Exited (7) "), "\(exited)")
+            // Logs are kept after the exit.
+            #expect(try host.ok(["container", "logs", "web"]) == "hello\nbye\n")
+            let json = try host.ok(["container", "ps", "-a", "--format", "json"])
+            let listed = try JSONDecoder().decode([ContainerSummary].self, from: Data(json.utf8))
+            #expect(listed.map(\.name) == ["web"] && listed.first?.exitCode == 7)
+
+            #expect(try host.ok(["container", "rm", "web"]) == "web\n")
+            #expect(try host.ok(["container", "ps", "-a", "-q"]).isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: host.data + "/containers/" + id.trimmingCharacters(in: .whitespacesAndNewlines)))
+        }
+    }
+
+    @Test("run without -d prints the output and exits with the container's code; --rm removes it")
+    func attachedRunAndRemove() async throws {
+        try await ContainerHost.with { host in
+            let (status, output, errors) = try host.shoal(["container", "run", "--rm", "--name", "gone", "-e", "WHO=shoal", "busybox",
+                                                          "sh", "-c", "echo out $WHO; echo err >&2; exit 3"])
+            #expect(status == 3)
+            #expect(output == "out shoal\n")
+            #expect(errors == "err\n")
+            try await host.eventually("the --rm container removed") { try host.ok(["container", "ps", "-a", "-q"]).isEmpty }
+            // A command the image lacks: Docker's 127, recorded as exited.
+            let missing = try host.shoal(["container", "run", "--name", "typo", "busybox", "no-such-command"])
+            #expect(missing.status == 127)
+            #expect(missing.errors.contains("no-such-command"), "\(missing.errors)")
+            #expect(try host.ok(["container", "ps", "-a", "--format", "{{.Names}} {{.State}}"]) == "typo exited\n")
+        }
+    }
+
+    @Test("bad images, names and flags give clear errors and create nothing")
+    func clearErrors() async throws {
+        try await ContainerHost.with { host in
+            let image = try host.shoal(["container", "run", "no-such-image", "true"])
+            #expect(image.status == 1 && image.errors.contains("no such image: no-such-image") && image.errors.contains("shoal image import"), "\(image.errors)")
+            let logs = try host.shoal(["container", "logs", "nobody"])
+            #expect(logs.status == 1 && logs.errors.contains("no such container: nobody"), "\(logs.errors)")
+            _ = try host.ok(["container", "create", "--name", "taken", "busybox", "true"])
+            let taken = try host.shoal(["container", "create", "--name", "taken", "busybox", "true"])
+            #expect(taken.status == 1 && taken.errors.contains("already in use"), "\(taken.errors)")
+            for (arguments, fragment) in [
+                (["--name", "bad name!"], "--name"),
+                (["--memory", "lots"], "--memory"),
+                (["--restart", "sometimes"], "--restart"),
+                (["-v", "relative:dir"], "absolute"),
+                (["--rm", "--restart", "always"], "exclude"),
+                (["-t"], "not built yet"),
+                (["--health-cmd", "true"], "not built yet"),
+                (["--bogus"], "unknown flag"),
+            ] {
+                let result = try host.shoal(["container", "run"] + arguments + ["busybox", "true"])
+                #expect(result.status != 0 && result.errors.contains(fragment), "\(arguments): \(result.errors)")
+            }
+            #expect(try host.ok(["container", "ps", "-a", "--format", "{{.Names}}"]) == "taken\n")
+            let running = try host.shoal(["container", "exec", "taken", "true"])
+            #expect(running.status == 1 && running.errors.contains("not running"), "\(running.errors)")
+        }
+    }
+
+    @Test("named volumes outlive containers; rm -v removes anonymous ones; a used volume is kept")
+    func volumes() async throws {
+        try await ContainerHost.with { host in
+            _ = try host.ok(["container", "run", "--rm", "-v", "data:/data", "busybox", "sh", "-c", "echo kept > /data/file"])
+            #expect(try host.ok(["container", "run", "--rm", "-v", "data:/mnt:ro", "busybox", "cat", "/mnt/file"]) == "kept\n")
+            let readOnly = try host.shoal(["container", "run", "--rm", "-v", "data:/mnt:ro", "busybox", "touch", "/mnt/other"])
+            #expect(readOnly.status != 0)
+            #expect(try host.ok(["volume", "ls", "-q"]) == "data\n")
+            let inspected = try host.ok(["volume", "inspect", "--format", "{{.mountpoint}}", "data"])
+            #expect(inspected == host.data + "/volumes/data/_data\n")
+
+            _ = try host.ok(["container", "run", "-d", "--name", "holder", "-v", "data:/data", "-v", "/scratch", "busybox", "sleep", "1000"])
+            let anonymous = try host.ok(["volume", "ls", "-q"]).split(separator: "\n").filter { $0 != "data" }
+            #expect(anonymous.count == 1 && anonymous[0].count == 64)
+            // --volumes-from sees the same directories.
+            #expect(try host.ok(["container", "run", "--rm", "--volumes-from", "holder", "busybox", "sh", "-c", "cat /data/file; touch /scratch/x"]) == "kept\n")
+            let inUse = try host.shoal(["volume", "rm", "data"])
+            #expect(inUse.status == 1 && inUse.errors.contains("in use"), "\(inUse.errors)")
+            _ = try host.ok(["container", "rm", "-f", "-v", "holder"])
+            #expect(try host.ok(["volume", "ls", "-q"]) == "data\n")
+            #expect(try host.ok(["volume", "rm", "data"]) == "data\n")
+            #expect(try host.ok(["volume", "ls", "-q"]).isEmpty)
+        }
+    }
+
+    @Test("exec runs inside with its exit code; inspect --format reads field paths; top and stats")
+    func execAndInspect() async throws {
+        try await ContainerHost.with { host in
+            _ = try host.ok(["container", "run", "-d", "--name", "box", "-h", "boxhost", "--memory", "64m", "--pids-limit", "50", "busybox", "sleep", "1000"])
+            let exec = try host.shoal(["container", "exec", "-e", "X=1", "box", "sh", "-c", "echo $X $(hostname); echo oops >&2; exit 4"])
+            #expect(exec.status == 4 && exec.output == "1 boxhost\n" && exec.errors == "oops\n", "\(exec)")
+
+            let pid = try host.ok(["container", "inspect", "--format", "{{.State.Pid}}", "box"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(Int32(pid) ?? 0 > 0, "\(pid)")
+            let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { String(decoding: $0, as: UTF8.self) } ?? ""
+            #expect(cmdline.hasPrefix("sleep\u{0}1000"), "\(cmdline)")
+            #expect(try host.ok(["container", "inspect", "-f", "{{.Name}} {{.State.Running}} {{.HostConfig.Memory}} {{json .Config.Cmd}}", "box"])
+                    == "/box true 67108864 [\"sleep\",\"1000\"]\n")
+            let bad = try host.shoal(["container", "inspect", "-f", "{{.State.Nope}}", "box"])
+            #expect(bad.status == 1 && bad.errors.contains("Nope"), "\(bad.errors)")
+
+            let top = try host.ok(["container", "top", "box"])
+            #expect(top.contains("PID") && top.contains("sleep 1000"), "\(top)")
+            let stats = try host.ok(["container", "stats", "--no-stream", "box"])
+            #expect(stats.contains("box") && stats.contains("/ 64.00MiB"), "\(stats)")
+            #expect(try host.ok(["container", "kill", "-s", "KILL", "box"]) == "box\n")
+            try await host.eventually("killed") {
+                try host.ok(["container", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "box"]) == "exited 137\n"
+            }
+            _ = try host.ok(["container", "rm", "box"])
+        }
+    }
+
+    @Test("a restart policy restarts a failing container up to its limit; start runs an exited one again")
+    func restartPolicy() async throws {
+        try await ContainerHost.with { host in
+            _ = try host.ok(["container", "run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 1"])
+            try await host.eventually("two restarts") {
+                try host.ok(["container", "inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "flaky"]) == "2 exited\n"
+                    && host.ok(["container", "logs", "flaky"]) == "run\nrun\nrun\n"
+            }
+            let again = try host.shoal(["container", "start", "-a", "flaky"])
+            #expect(again.status == 1 && again.output == "run\n", "\(again)")
+        }
+    }
+}
+
+/// One daemon with a busybox image for the container tests; the CLI binary
+/// runs against its socket. Removes its containers, cgroups and files.
+final class ContainerHost: @unchecked Sendable {
+    static var binary: String? { ProcessTests.shoalBinary }
+
+    static var available: Bool {
+        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/bin/busybox") && binary != nil
+    }
+
+    let root: String
+    let data: String
+    let socket: String
+    let cgroupParent: String
+    let daemon: Daemon
+
+    private init() async throws {
+        let token = UUID().uuidString.prefix(8).lowercased()
+        root = NSTemporaryDirectory() + "shoal-container-tests-" + token
+        data = root + "/data"
+        socket = root + "/shoal.sock"
+        cgroupParent = "shoal-test-\(token)"
+        try FileManager.default.createDirectory(atPath: root + "/rootfs", withIntermediateDirectories: true)
+        let script = """
+            set -e; cd \(root)/rootfs; mkdir -p bin etc tmp proc sys dev root
+            cp /bin/busybox bin/busybox; chroot . /bin/busybox --install -s /bin
+            printf 'root:x:0:0:root:/root:/bin/sh\\n' > etc/passwd; printf 'root:x:0:\\n' > etc/group
+            tar -C \(root)/rootfs -cf \(root)/busybox.tar .
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TestFailure("building the busybox image failed") }
+        var settings = DaemonSettings(dataDirectory: data, socketPath: socket)
+        settings.cgroupParent = cgroupParent
+        daemon = Daemon(settings: settings)
+        let imported = try shoal(["image", "import", root + "/busybox.tar", "busybox:latest", "--data", data])
+        guard imported.status == 0 else { throw TestFailure("image import: \(imported.errors)") }
+        try await daemon.start()
+    }
+
+    static func with(_ body: (ContainerHost) async throws -> Void) async throws {
+        let host = try await ContainerHost()
+        do {
+            try await body(host)
+        } catch {
+            await host.close()
+            throw error
+        }
+        await host.close()
+    }
+
+    func close() async {
+        if let ids = try? ok(["container", "ps", "-a", "-q", "--no-trunc"]) {
+            for id in ids.split(separator: "\n") { _ = try? shoal(["container", "rm", "-f", "-v", String(id)]) }
+        }
+        await daemon.stop()
+        for hierarchy in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct",
+                          "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpuset", "/sys/fs/cgroup/freezer",
+                          "/sys/fs/cgroup/devices", "/sys/fs/cgroup/blkio", "/sys/fs/cgroup/hugetlb"] {
+            rmdir(hierarchy + "/" + cgroupParent)
+        }
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// Runs `shoal ARGUMENTS` against this daemon.
+    func shoal(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary!)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["SHOAL_HOST"] = "unix://" + socket
+        process.environment = environment
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Both pipes at once: a full stderr pipe must not block the CLI.
+        let errorData = LockedData()
+        let reader = Thread { errorData.set(errors.fileHandleForReading.readDataToEndOfFile()) }
+        reader.start()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData.wait(), as: UTF8.self))
+    }
+
+    /// Runs `shoal ARGUMENTS`, which must succeed; returns its stdout.
+    func ok(_ arguments: [String]) throws -> String {
+        let result = try shoal(arguments)
+        guard result.status == 0 else { throw TestFailure("shoal \(arguments.joined(separator: " ")) exited \(result.status): \(result.errors)") }
+        return result.output
+    }
+
+    func eventually(_ what: String, timeout: Duration = .seconds(30), _ condition: () throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if (try? condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        if try condition() { return }
+        throw TestFailure("timed out waiting for \(what)")
+    }
+}
+
+/// Data handed from a reader thread.
+final class LockedData: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var data: Data?
+
+    func set(_ value: Data) {
+        condition.lock()
+        data = value
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func wait() -> Data {
+        condition.lock()
+        defer { condition.unlock() }
+        while data == nil { condition.wait() }
+        return data!
+    }
+}
