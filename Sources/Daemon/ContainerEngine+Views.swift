@@ -21,6 +21,7 @@ extension ContainerEngine {
         switch state.status {
         case .created: return "Created"
         case .running: return "Up " + duration(now.timeIntervalSince(state.startedAt ?? now))
+        case .paused: return "Up " + duration(now.timeIntervalSince(state.startedAt ?? now)) + " (Paused)"
         case .exited:
             let code = state.exitStatus?.code ?? -1
             return "Exited (\(code)) " + duration(now.timeIntervalSince(state.finishedAt ?? now)) + " ago"
@@ -62,7 +63,7 @@ extension ContainerEngine {
         let state = container.state
         let spec = state.spec
         func time(_ date: Date?) -> String { Self.timestamp(date) }
-        let running = state.status == .running
+        let running = state.status.hasProcess
         let command = spec.command
         let ports = Dictionary(Self.portTexts(state).compactMap { text -> (String, String)? in
             let parts = text.components(separatedBy: "->")
@@ -71,7 +72,7 @@ extension ContainerEngine {
         return ContainerInspectView(
             Id: record.id, Name: "/" + record.name, Created: time(record.createdAt),
             Path: command.first ?? "", Args: Array(command.dropFirst()), Image: record.image,
-            State: .init(Status: state.status.rawValue, Running: running, Paused: false, Restarting: false, OOMKilled: state.oomKilled,
+            State: .init(Status: state.status.rawValue, Running: running, Paused: state.status == .paused, Restarting: false, OOMKilled: state.oomKilled,
                          Dead: false, Pid: running ? state.pid ?? 0 : 0, ExitCode: state.status == .exited ? state.exitStatus?.code ?? -1 : 0,
                          Error: state.startError ?? "", StartedAt: time(state.startedAt), FinishedAt: time(state.finishedAt)),
             RestartCount: record.restartCount,
@@ -93,7 +94,7 @@ extension ContainerEngine {
     /// The container's processes (`top`): UID, PID, PPID, TIME, CMD from /proc.
     func top(_ record: Record) throws -> ContainerTopReply {
         let container = try self.container(record)
-        guard container.state.status == .running else {
+        guard container.state.status.hasProcess else {
             throw APIError(status: 409, code: "not_running", message: "container \(record.name) is not running", hint: "start it first")
         }
         let ticksPerSecond = max(1, sysconf(Int32(_SC_CLK_TCK)))
@@ -119,7 +120,7 @@ extension ContainerEngine {
     func stats(_ record: Record) throws -> ContainerStatsView {
         let container = try self.container(record)
         let state = container.state
-        let usage = state.status == .running ? container.cgroup.statistics() : CgroupStatistics()
+        let usage = state.status.hasProcess ? container.cgroup.statistics() : CgroupStatistics()
         return ContainerStatsView(id: record.id, name: record.name, readAtMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
                                   cpuUsageMicroseconds: usage.cpuUsageMicroseconds, memoryUsageBytes: usage.memoryUsageBytes,
                                   memoryLimitBytes: state.spec.limits.memoryLimitBytes, pidsCurrent: usage.pidsCurrent,

@@ -75,7 +75,7 @@ public final class ContainerEngine: @unchecked Sendable {
             }
             records[record.id] = record
         }
-        for id in records.keys.sorted() where runtime.container(id)?.state.status == .running { watch(id) }
+        for id in records.keys.sorted() where runtime.container(id)?.state.status.hasProcess == true { watch(id) }
     }
 
     /// Stops the watchers; containers keep running (a restarted daemon re-adopts them).
@@ -309,7 +309,7 @@ public final class ContainerEngine: @unchecked Sendable {
         let record = try resolve(key)
         let container = try self.container(record)
         switch container.state.status {
-        case .running: return
+        case .running, .paused: return
         case .exited: try runtime.prepareRestart(record.id)
         case .created: break
         }
@@ -329,7 +329,7 @@ public final class ContainerEngine: @unchecked Sendable {
         let record = try resolve(key)
         let container = try self.container(record)
         update(record.id) { $0.stoppedByUser = true }
-        guard container.state.status == .running else { return }
+        guard container.state.status.hasProcess else { return }
         let grace = Duration.seconds(timeout ?? 10)
         do {
             _ = try await Self.blocking { try self.runtime.stop(record.id, signal: signal, gracePeriod: grace) }
@@ -345,7 +345,7 @@ public final class ContainerEngine: @unchecked Sendable {
 
     func kill(_ key: String, signal: Int32) throws {
         let record = try resolve(key)
-        guard try container(record).state.status == .running else {
+        guard try container(record).state.status.hasProcess else {
             throw APIError(status: 409, code: "not_running", message: "container \(record.name) is not running", hint: "start it first")
         }
         do {
@@ -355,11 +355,28 @@ public final class ContainerEngine: @unchecked Sendable {
         }
     }
 
+    /// Freezes (`pause`) or thaws (`unpause`) every process of the container.
+    func setPaused(_ key: String, _ paused: Bool) throws {
+        let record = try resolve(key)
+        let status = try container(record).state.status
+        if paused && status != .running {
+            throw APIError(status: 409, code: "conflict", message: "container \(record.name) is \(status.rawValue), not running", hint: "only a running container can be paused")
+        }
+        if !paused && status != .paused {
+            throw APIError(status: 409, code: "conflict", message: "container \(record.name) is not paused", hint: "see `shoal container ps`")
+        }
+        do {
+            if paused { try runtime.pause(record.id) } else { try runtime.unpause(record.id) }
+        } catch {
+            throw Self.apiError(error, name: record.name)
+        }
+    }
+
     /// Removes a container: its process (with `force`), cgroup, state, log,
     /// writable layer and, with `volumes`, its anonymous volumes.
     func remove(_ key: String, force: Bool, volumes removeVolumes: Bool) async throws {
         let record = try resolve(key)
-        if let container = runtime.container(record.id), container.state.status == .running, !force {
+        if let container = runtime.container(record.id), container.state.status.hasProcess, !force {
             throw APIError(status: 409, code: "conflict", message: "you cannot remove a running container: \(record.name) is running",
                            hint: "stop it first (`shoal container stop \(record.name)`), or use `shoal container rm -f`")
         }

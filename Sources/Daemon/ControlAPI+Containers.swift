@@ -20,6 +20,8 @@ extension ControlAPI {
         add(.post, "/v1/containers/<id>/stop") { request in try await postContainersByIDStop(request) }
         add(.post, "/v1/containers/<id>/restart") { request in try await postContainersByIDRestart(request) }
         add(.post, "/v1/containers/<id>/kill") { request in try await postContainersByIDKill(request) }
+        add(.post, "/v1/containers/<id>/pause") { request in try await postContainersByIDPause(request) }
+        add(.post, "/v1/containers/<id>/unpause") { request in try await postContainersByIDUnpause(request) }
         add(.post, "/v1/containers/<id>/wait") { request in try await postContainersByIDWait(request) }
         add(.get, "/v1/containers/<id>/logs") { request in try await getContainersByIDLogs(request) }
         add(.post, "/v1/containers/<id>/exec") { request in try await postContainersByIDExec(request) }
@@ -38,12 +40,12 @@ extension ControlAPI {
         let engine = try request.context.daemon.containerEngine()
         let all = try request.flag("all")
         let status = request.raw.query["status"]
-        if let status, !["created", "running", "exited"].contains(status) {
-            throw APIError.invalid("query parameter 'status'", "'\(status)' must be created, running or exited")
+        if let status, !["created", "running", "paused", "exited"].contains(status) {
+            throw APIError.invalid("query parameter 'status'", "'\(status)' must be created, running, paused or exited")
         }
         let summaries = engine.all().compactMap(engine.summary).filter { summary in
             if let status { return summary.state == status }
-            return all || summary.state == "running"
+            return all || summary.state == "running" || summary.state == "paused"
         }
         return json(summaries)
     }
@@ -94,6 +96,20 @@ extension ControlAPI {
     static func postContainersByIDKill(_ request: Request) async throws -> HTTPServerResponse {
         let engine = try request.context.daemon.containerEngine()
         try engine.kill(try request.parameter("id"), signal: try ContainerOptions.signal(request.raw.query["signal"]))
+        return HTTPServerResponse(status: .noContent)
+    }
+
+    /// POST /v1/containers/{id}/pause
+    static func postContainersByIDPause(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        try engine.setPaused(try request.parameter("id"), true)
+        return HTTPServerResponse(status: .noContent)
+    }
+
+    /// POST /v1/containers/{id}/unpause
+    static func postContainersByIDUnpause(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        try engine.setPaused(try request.parameter("id"), false)
         return HTTPServerResponse(status: .noContent)
     }
 
@@ -190,6 +206,9 @@ extension ControlAPI {
         }
         guard !body.command.isEmpty else { throw APIError.invalid("command", "give the command to run in the container") }
         guard try engine.container(record).state.status == .running else {
+            if try engine.container(record).state.status == .paused {
+                throw APIError(status: 409, code: "paused", message: "container \(record.name) is paused", hint: "unpause it first: `shoal container unpause \(record.name)`")
+            }
             throw APIError(status: 409, code: "not_running", message: "container \(record.name) is not running", hint: "start it first: `shoal container start \(record.name)`")
         }
         let spec = ExecSpec(command: body.command, environment: body.environment ?? [], user: body.user, workingDirectory: body.workingDirectory)

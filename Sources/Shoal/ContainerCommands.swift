@@ -13,7 +13,7 @@ enum ContainerCommands {
                             [-w DIR] [-u USER] [--entrypoint CMD] [--memory 64m] [--cpus 1.5] [--pids-limit N] [--restart POLICY]
                             [--network none|host|bridge] [-p [IP:]HOST:CTR]... [-P] [--link C[:ALIAS]]... [--log-opt max-size=10m] IMAGE [CMD...]
         shoal container create ... (as run, without -d) | start [-a] C... | stop [-t SECONDS] C... | restart [-t SECONDS] C... | kill [-s SIGNAL] C...
-        shoal container rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited] | logs [-f] [--tail N] [-t] C | exec [-i] [-e K=V] [-u U] [-w DIR] C CMD...
+        shoal container pause C... | unpause C... | rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited] | logs [-f] [--tail N] [-t] C | exec [-i] [-e K=V] [-u U] [-w DIR] C CMD...
         shoal container inspect [-f '{{.State.Pid}}'] C... | top C | stats [--no-stream] [C...] | port C [PORT]
           (--format json on every command)
         """
@@ -130,7 +130,9 @@ enum ContainerCommands {
             let flags = try ContainerFlags(arguments, definitions: [.option("--format")])
             return try await port(flags)
         case "pause", "unpause":
-            throw notYet("shoal container \(subcommand) (the cgroup freezer)", "stop the container instead; pause arrives with the runtime's freezer support")
+            let flags = try ContainerFlags(arguments, definitions: [])
+            let client = try client(flags)
+            return try await forEach(flags, client: client) { try await client.perform(.post, path($0, "/\(subcommand)")) }
         case "diff", "export", "commit":
             throw notYet("shoal container \(subcommand) (a container's writable layer as changes, a tarball or an image)", "inspect the files with `shoal container exec C ls`")
         case "cp":
@@ -374,7 +376,7 @@ enum ContainerCommands {
         for filter in flags.all("--filter") {
             let parts = filter.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, parts[0] == "status" else {
-                throw ClusterCommands.Failure(description: "--filter \(filter): only status=created|running|exited is supported")
+                throw ClusterCommands.Failure(description: "--filter \(filter): only status=created|running|paused|exited is supported")
             }
             query += "&status=" + PercentEncoding.encode(parts[1])
         }

@@ -111,7 +111,7 @@ struct ContainerCommandTests {
         }
     }
 
-    @Test("exec runs inside with its exit code; inspect --format reads field paths; top and stats")
+    @Test("exec runs inside with its exit code; inspect --format reads field paths; top, stats, pause and unpause")
     func execAndInspect() async throws {
         try await ContainerHost.with { host in
             _ = try host.ok(["container", "run", "-d", "--name", "box", "-h", "boxhost", "--memory", "64m", "--pids-limit", "50", "busybox", "sleep", "1000"])
@@ -131,6 +131,12 @@ struct ContainerCommandTests {
             #expect(top.contains("PID") && top.contains("sleep 1000"), "\(top)")
             let stats = try host.ok(["container", "stats", "--no-stream", "box"])
             #expect(stats.contains("box") && stats.contains("/ 64.00MiB"), "\(stats)")
+            #expect(try host.ok(["container", "pause", "box"]) == "box\n")
+            #expect(try host.ok(["container", "ps", "--format", "{{.Names}} {{.State}}"]) == "box paused\n")
+            let frozen = try host.shoal(["container", "exec", "box", "true"])
+            #expect(frozen.status == 1 && frozen.errors.contains("unpause"), "\(frozen.errors)")
+            #expect(try host.ok(["container", "unpause", "box"]) == "box\n")
+            #expect(try host.shoal(["container", "exec", "box", "true"]).status == 0)
             #expect(try host.ok(["container", "kill", "-s", "KILL", "box"]) == "box\n")
             try await host.eventually("killed") {
                 try host.ok(["container", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "box"]) == "exited 137\n"
