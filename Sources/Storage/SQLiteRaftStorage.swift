@@ -22,6 +22,12 @@ import Wire
 /// never requires to be durable) is held in memory and written with the next
 /// save, so followers do not pay a transaction per heartbeat.
 ///
+/// The storage remembers where the stored log ends and the hard state it
+/// last wrote, so the usual save — a batch right after the stored log — runs
+/// its inserts and nothing else: no query for the snapshot, no truncation,
+/// no rewrite of an unchanged hard state. A failed save forgets both and
+/// reads them from the file again.
+///
 /// ``load()`` checks the invariants the writer keeps and throws
 /// ``StorageCorruption`` rather than hand a damaged log to Raft.
 ///
@@ -38,6 +44,18 @@ public final class SQLiteRaftStorage: RaftStorage {
     private let database: Database
     /// A commit-only hard state saved without sync, not yet written.
     private var deferredHardState: HardState?
+
+    /// Where the stored log ends, as of the last committed transaction.
+    private struct LogTail {
+        /// The last stored entry's index (the snapshot's when no entry follows it).
+        var lastIndex: UInt64
+        var snapshotIndex: UInt64
+    }
+    /// Kept so that the usual save — entries right after the stored log —
+    /// runs no query before its inserts. nil: not known, read it from the file.
+    private var tail: LogTail?
+    /// The hard state on disk as of the last committed transaction (nil: not known).
+    private var storedHardState: HardState?
 
     /// Opens the storage at `path`, creating the file and the schema if
     /// missing. Throws ``SQLiteError`` (for example when the file is not a
@@ -156,47 +174,61 @@ public final class SQLiteRaftStorage: RaftStorage {
             deferredHardState = hardState
             return
         }
-        let hardState = hardState ?? deferredHardState
+        var hardState = hardState ?? deferredHardState
+        // Rewriting the row with what it already holds would only add a page to the log.
+        if hardState != nil && hardState == storedHardState { hardState = nil }
         for (offset, entry) in entries.enumerated() {
             precondition(
                 offset == 0 || entry.index == entries[offset - 1].index + 1,
                 "entries to save are not consecutive: index \(entries[offset - 1].index) then \(entry.index)")
         }
         try database.setSynchronous(full: sync)
-        try database.transaction {
-            var snapshotIndex: UInt64 = 0
-            if let snapshot {
-                // An installed snapshot replaces the whole log (Raft §7).
-                try deleteAllEntries()
-                try store(snapshot)
-                snapshotIndex = snapshot.metadata.index
-            } else if !entries.isEmpty {
-                snapshotIndex = try storedSnapshotIndex()
-            }
-            // Entries the snapshot covers are already in it; the rest replace
-            // whatever is stored at their indexes and above (Raft §5.3).
-            let kept = entries.drop { $0.index <= snapshotIndex }
-            if let first = kept.first {
-                try truncate(from: first.index)
-                try insertBatches(Array(kept))
-            }
-            if let hardState {
-                try database.withStatement(
-                    "INSERT OR REPLACE INTO hard_state (id, term, vote, commit_index) VALUES (1, ?1, ?2, ?3)"
-                ) { statement in
-                    try statement.bind(Self.integer(hardState.term, "hard state term"), at: 1)
-                    // Node ids may use all 64 bits; the vote is only compared for equality.
-                    try statement.bind(Int64(bitPattern: hardState.vote), at: 2)
-                    try statement.bind(Self.integer(hardState.commit, "commit index"), at: 3)
-                    try statement.run()
+        do {
+            let newTail = try database.transaction {
+                var tail = try self.tail ?? readTail()
+                if let snapshot {
+                    // An installed snapshot replaces the whole log (Raft §7).
+                    try deleteAllEntries()
+                    try store(snapshot)
+                    tail = LogTail(lastIndex: snapshot.metadata.index, snapshotIndex: snapshot.metadata.index)
                 }
+                // Entries the snapshot covers are already in it; the rest replace
+                // whatever is stored at their indexes and above (Raft §5.3).
+                let kept = entries.drop { $0.index <= tail.snapshotIndex }
+                if let first = kept.first, let last = kept.last {
+                    // The common case appends right after the stored log: nothing to truncate.
+                    if first.index != tail.lastIndex + 1 { try truncate(from: first.index) }
+                    try insertBatches(kept)
+                    tail.lastIndex = last.index
+                }
+                if let hardState {
+                    try database.withStatement(
+                        "INSERT OR REPLACE INTO hard_state (id, term, vote, commit_index) VALUES (1, ?1, ?2, ?3)"
+                    ) { statement in
+                        try statement.bind(Self.integer(hardState.term, "hard state term"), at: 1)
+                        // Node ids may use all 64 bits; the vote is only compared for equality.
+                        try statement.bind(Int64(bitPattern: hardState.vote), at: 2)
+                        try statement.bind(Self.integer(hardState.commit, "commit index"), at: 3)
+                        try statement.run()
+                    }
+                }
+                return tail
             }
+            tail = newTail
+            if let hardState { storedHardState = hardState }
+        } catch {
+            // The transaction rolled back (or its outcome is unknown): ask SQLite next time.
+            tail = nil
+            storedHardState = nil
+            throw error
         }
         deferredHardState = nil
     }
 
     public func compact(to snapshot: Snapshot) throws {
         try database.setSynchronous(full: true)
+        // Compaction is rare: read the tail again at the next save.
+        tail = nil
         try database.transaction {
             let index = snapshot.metadata.index
             // Like MemoryRaftStorage: a snapshot at or below the stored one has nothing to add.
@@ -240,16 +272,26 @@ public final class SQLiteRaftStorage: RaftStorage {
         }
     }
 
+    /// The stored log's end, read from the file.
+    private func readTail() throws -> LogTail {
+        let snapshotIndex = try storedSnapshotIndex()
+        let lastBatchIndex = UInt64(max(0, try database.scalarInt64("SELECT MAX(last_idx) FROM entry_batches") ?? 0))
+        return LogTail(lastIndex: max(snapshotIndex, lastBatchIndex), snapshotIndex: snapshotIndex)
+    }
+
     /// Stores consecutive entries as rows of at most ``maxBatchRowBytes``.
-    private func insertBatches(_ entries: [Entry]) throws {
-        var start = 0
-        while start < entries.count {
-            var writer = WireWriter(reservingCapacity: min(Self.maxBatchRowBytes, 4096))
+    private func insertBatches<Entries: RandomAccessCollection<Entry>>(_ entries: Entries) throws where Entries.Index == Int {
+        var start = entries.startIndex
+        while start < entries.endIndex {
+            // Reserve about the row's size (the data and a few varint bytes per entry): one allocation.
+            var capacity = 0
             var end = start
-            while end < entries.count && (end == start || writer.count + entries[end].data.count + 16 <= Self.maxBatchRowBytes) {
-                EntryBatchCodec.append(entries[end], to: &writer)
+            while end < entries.endIndex && (end == start || capacity + entries[end].data.count + 16 <= Self.maxBatchRowBytes) {
+                capacity += entries[end].data.count + 12
                 end += 1
             }
+            var writer = WireWriter(reservingCapacity: capacity)
+            for position in start..<end { EntryBatchCodec.append(entries[position], to: &writer) }
             try database.withStatement("INSERT INTO entry_batches (first_idx, last_idx, payload) VALUES (?1, ?2, ?3)") {
                 statement in
                 try statement.bind(Self.integer(entries[start].index, "entry index"), at: 1)

@@ -139,4 +139,43 @@ import Testing
         try storage.save(hardState: HardState(term: 2, commit: 3), entries: Self.entries(3...5, term: 2), snapshot: nil, sync: true)
         #expect(try storage.load().entries == Self.entries(1...2, term: 1) + Self.entries(3...5, term: 2))
     }
+
+    @Test func aFailedAppendAtTheTailIsForgottenAndTheNextSaveStillLandsInPlace() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("raft.db")
+        let storage = try SQLiteRaftStorage(path: path)
+        try storage.save(hardState: HardState(term: 1, commit: 2), entries: Self.entries(1...4, term: 1), snapshot: nil, sync: true)
+        try Database(path: path).execute("""
+            CREATE TRIGGER fail_through_7 BEFORE INSERT ON entry_batches WHEN NEW.last_idx = 7
+            BEGIN SELECT RAISE(ABORT, 'injected failure'); END
+            """)
+        // An append right after the stored log (the path that skips the truncation queries) fails...
+        #expect(throws: SQLiteError.self) {
+            try storage.save(hardState: HardState(term: 1, commit: 3), entries: Self.entries(5...7, term: 1), snapshot: nil, sync: true)
+        }
+        // ...so the storage must not believe the log ends at 7: a batch from 5
+        // is an append again, and one from 3 replaces the suffix.
+        try storage.save(hardState: nil, entries: Self.entries(5...6, term: 1), snapshot: nil, sync: true)
+        try storage.save(hardState: HardState(term: 2, commit: 3), entries: Self.entries(3...5, term: 2), snapshot: nil, sync: true)
+        let expected = PersistentState(
+            hardState: HardState(term: 2, commit: 3), entries: Self.entries(1...2, term: 1) + Self.entries(3...5, term: 2))
+        #expect(try storage.load() == expected)
+        #expect(try SQLiteRaftStorage(path: path).load() == expected)
+    }
+
+    @Test func anUnchangedHardStateIsNotWrittenAgainButAChangedOneIs() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("raft.db")
+        let storage = try SQLiteRaftStorage(path: path)
+        let hardState = HardState(term: 3, vote: 2, commit: 1)
+        try storage.save(hardState: hardState, entries: Self.entries(1...2, term: 3), snapshot: nil, sync: true)
+        // Someone else changes the row behind the storage's back; a save of the
+        // same hard state does not touch it (the row is not rewritten)...
+        try Database(path: path).execute("UPDATE hard_state SET commit_index = 2")
+        try storage.save(hardState: hardState, entries: Self.entries(3...3, term: 3), snapshot: nil, sync: true)
+        #expect(try SQLiteRaftStorage(path: path).load().hardState == HardState(term: 3, vote: 2, commit: 2))
+        // ...while a different one is written.
+        try storage.save(hardState: HardState(term: 4, vote: 1, commit: 2), entries: [], snapshot: nil, sync: true)
+        #expect(try SQLiteRaftStorage(path: path).load().hardState == HardState(term: 4, vote: 1, commit: 2))
+    }
 }
