@@ -9,7 +9,7 @@ enum ClusterCommands {
     static let commands: Set<String> = ["daemon", "init", "join", "join-token", "leave", "node", "cluster", "events", "ca"]
 
     static let usage = """
-        shoal daemon [--data DIR] [--host unix:///run/shoal/shoal.sock]
+        shoal daemon [--data DIR] [--host unix:///run/shoal/shoal.sock] [--hostname NAME] [--cgroup-parent shoal]
         shoal init [--advertise-addr IP[:PORT]] [--listen-addr IP:PORT] [--api-listen-addr IP:PORT] [--force-new-cluster]
         shoal join --token TOKEN [--advertise-addr IP[:PORT]] [--listen-addr IP:PORT] [--api-listen-addr IP:PORT] MANAGER-IP:PORT
         shoal join-token worker|manager [--rotate] [-q]
@@ -125,11 +125,21 @@ enum ClusterCommands {
             FileHandle.standardError.write(Data("shoal daemon: --host must be unix:///PATH (the local API is a Unix socket)\n".utf8))
             return 2
         }
-        let settings = DaemonSettings(dataDirectory: arguments.value("--data") ?? DaemonSettings.defaultDataDirectory, socketPath: host)
+        var settings = DaemonSettings(dataDirectory: arguments.value("--data") ?? DaemonSettings.defaultDataDirectory, socketPath: host)
+        // Several daemons on one machine (tests, Cluster/ scripts) tell their nodes and containers apart with these.
+        if let hostname = arguments.value("--hostname") { settings.hostname = hostname }
+        if let parent = arguments.value("--cgroup-parent") {
+            guard !parent.isEmpty, !parent.contains(".."), !parent.hasPrefix("/") else {
+                FileHandle.standardError.write(Data("shoal daemon: --cgroup-parent must be a relative cgroup name like shoal\n".utf8))
+                return 2
+            }
+            settings.cgroupParent = parent
+        }
         let daemon = Daemon(settings: settings)
+        let settingsUsed = settings
         return ForegroundDaemon.run(daemon, name: "shoal daemon") {
             try await daemon.start()
-            print("shoal daemon: serving on unix://\(settings.socketPath), state in \(settings.dataDirectory)")
+            print("shoal daemon: serving on unix://\(settingsUsed.socketPath), state in \(settingsUsed.dataDirectory)")
         }
     }
 

@@ -4,6 +4,7 @@ import ClusterState
 import Foundation
 import Images
 import Net
+import Runtime
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -58,9 +59,14 @@ final class DevNode: @unchecked Sendable {
     }
 
     func close() async {
-        daemon.agent?.removeAllContainers()
+        // Stop first: an agent still in session would start replacements
+        // for the containers removed below (the restart policy), and leak them.
         await daemon.stop()
         await client.shutdown()
+        if let runtime = try? ContainerRuntime(configuration: .init(stateDirectory: directory + "/containers", cgroupParent: cgroupParent)) {
+            for state in runtime.list() { try? runtime.delete(state.id, force: true) }
+            runtime.detach()
+        }
         try? FileManager.default.removeItem(atPath: directory)
         // The containers' cgroups are gone with them; the empty parent this
         // test named is ours to remove, in every hierarchy that has it.

@@ -1,0 +1,221 @@
+import ClusterState
+@testable import Daemon
+import Foundation
+import Images
+import Runtime
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A manager in this process (no agent: tasks go to workers only) and
+/// worker nodes as real `shoal daemon` processes on loopback, each with its
+/// own data directory, agent, containers and busybox image; a short
+/// heartbeat period so a killed worker is declared down within about a second.
+final class WorkerCluster: @unchecked Sendable {
+    static let heartbeatPeriod: Duration = .milliseconds(300)
+
+    /// `shoal` next to the test bundle in the build directory.
+    static var shoalBinary: String? {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("shoal").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return nil
+    }
+
+    static var available: Bool { DevNode.available && shoalBinary != nil }
+
+    let root: String
+    let token: String
+    let manager: Daemon
+    let client: ControlClient
+    let initialized: InitReply
+    private(set) var workers: [String: Process] = [:]
+
+    init() async throws {
+        token = UUID().uuidString.prefix(8).lowercased()
+        root = NSTemporaryDirectory() + "shoal-multinode-\(token)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        var settings = DaemonSettings(dataDirectory: root + "/manager", socketPath: root + "/manager.sock")
+        settings.runsAgent = false
+        settings.heartbeatPeriod = Self.heartbeatPeriod
+        settings.hostname = "manager"
+        manager = Daemon(settings: settings)
+        try await manager.start()
+        initialized = try await manager.initCluster(InitRequest(listenAddress: "127.0.0.1:0", advertiseAddress: nil, apiListenAddress: "127.0.0.1:0"))
+        client = try ControlClient(host: "unix://" + settings.socketPath)
+    }
+
+    var cgroupParent: String { "shoal-test-\(token)" }
+
+    /// Starts `shoal daemon` for `name` with the busybox image in its store, and joins it as a worker.
+    func addWorker(_ name: String) async throws {
+        let binary = try #require(Self.shoalBinary)
+        let data = "\(root)/\(name)"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        _ = try ImageImporter(store: try ContentStore(root: data + "/images")).importRootfs(tarballAt: try #require(DevNode.busyboxTarball),
+                                                                                            tag: "shoal.local/busybox:latest")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["daemon", "--data", data, "--host", "unix://\(data).sock", "--hostname", name, "--cgroup-parent", cgroupParent]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        FileManager.default.createFile(atPath: data + ".log", contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: data + ".log")
+        try process.run()
+        workers[name] = process
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !FileManager.default.fileExists(atPath: data + ".sock") && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let (status, output) = try shoal(["join", "--token", initialized.workerToken, "--listen-addr", "127.0.0.1:0", initialized.advertiseAddress],
+                                         socket: data + ".sock")
+        #expect(status == 0, "join of \(name): \(output)")
+    }
+
+    func shoal(_ arguments: [String], socket: String) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(Self.shoalBinary))
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["SHOAL_HOST"] = "unix://\(socket)"
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func nodes() async throws -> [NodeView] { try await client.call(.get, "/v1/nodes") }
+
+    func nodeID(_ hostname: String) async throws -> ObjectID {
+        let node = try #require(try await nodes().first { $0.status.hostname == hostname })
+        return try #require(ObjectID(node.id))
+    }
+
+    func hostnames() async throws -> [ObjectID: String] {
+        var names: [ObjectID: String] = [:]
+        for node in try await nodes() { if let id = ObjectID(node.id) { names[id] = node.status.hostname } }
+        return names
+    }
+
+    func updateNode(_ hostname: String, availability: Node.Availability? = nil, labels: [String: String]? = nil) async throws {
+        let id = try await nodeID(hostname)
+        let node = try #require(try await nodes().first { $0.id == id.rawValue })
+        let _: NodeView = try await client.call(.post, "/v1/nodes/\(id)/update",
+                                                json: NodeUpdateRequest(version: node.version, availability: availability, labelAdd: labels))
+    }
+
+    /// Hostnames of the nodes running the service's live tasks, one entry per task.
+    func placements(_ service: ObjectID) async throws -> [String] {
+        let names = try await hostnames()
+        let tasks: [ServiceTask] = try await client.call(.get, "/v1/tasks?service=\(service)")
+        return tasks.filter { $0.status.state == .running && $0.desiredState == .running }.compactMap { $0.nodeID.flatMap { names[$0] } }.sorted()
+    }
+
+    func waitPlacements(_ service: ObjectID, _ what: String, timeout: Duration = .seconds(30), _ condition: ([String]) -> Bool) async throws -> [String] {
+        let deadline = ContinuousClock.now + timeout
+        var last: [String] = []
+        while ContinuousClock.now < deadline {
+            last = try await placements(service)
+            if condition(last) { return last }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let tasks: [ServiceTask] = try await client.call(.get, "/v1/tasks?service=\(service)")
+        let names = try await hostnames()
+        Issue.record("timed out waiting for \(what); running on \(last); tasks: \(tasks.map { "\($0.slot)@\($0.nodeID.flatMap { names[$0] } ?? "-"):\($0.status.state)/\($0.desiredState) \($0.status.message) \($0.status.error)" })")
+        throw CancellationError()
+    }
+
+    func kill9(_ name: String) {
+        guard let process = workers.removeValue(forKey: name) else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Stops the workers this test started (by PID), removes every task container they left, then the manager and the files.
+    func close() async {
+        for (_, process) in workers where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        for (_, process) in workers {
+            let deadline = Date().addingTimeInterval(5)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+        workers.removeAll()
+        let directories = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { $0.hasPrefix("w") && !$0.contains(".") }
+        for name in directories {
+            guard let runtime = try? ContainerRuntime(configuration: .init(stateDirectory: "\(root)/\(name)/containers", cgroupParent: cgroupParent)) else { continue }
+            for state in runtime.list() { try? runtime.delete(state.id, force: true) }
+            runtime.detach()
+        }
+        await manager.stop()
+        await client.shutdown()
+        try? FileManager.default.removeItem(atPath: root)
+        let hierarchies = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).map { "/sys/fs/cgroup/" + $0 } + ["/sys/fs/cgroup"]
+        for hierarchy in hierarchies { rmdir(hierarchy + "/" + cgroupParent) }
+    }
+}
+
+@Suite("Services on several worker processes", .serialized, .enabled(if: WorkerCluster.available, "needs root, busybox-static and the shoal binary"))
+struct MultiNodeServicesTests {
+    @Test("spread and constraints are respected; drain moves a node's tasks; kill -9 of a worker reschedules its tasks after the heartbeat deadline")
+    func drainAndKill() async throws {
+        let cluster = try await WorkerCluster()
+        do {
+            for name in ["w1", "w2", "w3"] { try await cluster.addWorker(name) }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await cluster.nodes().filter({ $0.status.state == .ready && $0.status.hostname.hasPrefix("w") }).count < 3 {
+                guard ContinuousClock.now < deadline else { Issue.record("workers did not all become ready"); throw CancellationError() }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            // The manager runs no agent here: drained, as a Docker manager that should run no tasks.
+            try await cluster.updateNode("manager", availability: .drain)
+            try await cluster.updateNode("w1", labels: ["zone": "a"])
+            try await cluster.updateNode("w2", labels: ["zone": "b"])
+            try await cluster.updateNode("w3", labels: ["zone": "b"])
+
+            // Spread over zones: 4 replicas, 2 in zone a (w1), 2 in zone b (w2, w3).
+            var spread = webSpec("spread", replicas: 4)
+            spread.task.placement.preferences = ["spread=node.labels.zone"]
+            let spreadService: Service = try await cluster.client.call(.post, "/v1/services", json: spread)
+            let spreadPlacement = try await cluster.waitPlacements(spreadService.id, "4 spread replicas") { $0.count == 4 }
+            #expect(spreadPlacement.filter { $0 == "w1" }.count == 2, "zone a holds half: \(spreadPlacement)")
+            // Constrained to zone b: never on w1.
+            var pinned = webSpec("pinned", replicas: 2)
+            pinned.task.placement.constraints = ["node.labels.zone==b"]
+            let pinnedService: Service = try await cluster.client.call(.post, "/v1/services", json: pinned)
+            let pinnedPlacement = try await cluster.waitPlacements(pinnedService.id, "2 pinned replicas") { $0.count == 2 }
+            #expect(!pinnedPlacement.contains("w1"), "constraint node.labels.zone==b: \(pinnedPlacement)")
+
+            // Drain w2: its tasks move (the pinned ones to w3, the only other zone b node).
+            try await cluster.updateNode("w2", availability: .drain)
+            let afterDrain = try await cluster.waitPlacements(pinnedService.id, "pinned tasks off w2") { $0 == ["w3", "w3"] }
+            #expect(afterDrain == ["w3", "w3"])
+            let spreadAfterDrain = try await cluster.waitPlacements(spreadService.id, "spread tasks off w2") { $0.count == 4 && !$0.contains("w2") }
+            #expect(!spreadAfterDrain.contains("w2"))
+            try await cluster.updateNode("w2", availability: .active)
+
+            // kill -9 w3: once its heartbeats stop for the deadline, it is down and its tasks run elsewhere.
+            let killed = ContinuousClock.now
+            cluster.kill9("w3")
+            let rescheduled = try await cluster.waitPlacements(pinnedService.id, "pinned tasks rescheduled from the killed w3") { $0 == ["w2", "w2"] }
+            let elapsed = ContinuousClock.now - killed
+            print("services: kill -9 of a worker → its tasks running elsewhere in \(elapsed) (heartbeat period \(WorkerCluster.heartbeatPeriod))")
+            #expect(rescheduled == ["w2", "w2"])
+            let w3 = try await cluster.nodes().first { $0.status.hostname == "w3" }
+            #expect(w3?.status.state == .down)
+            let spreadAfterKill = try await cluster.waitPlacements(spreadService.id, "spread tasks off w3") { $0.count == 4 && !$0.contains("w3") }
+            #expect(!spreadAfterKill.contains("w3"))
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+}
