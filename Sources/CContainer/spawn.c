@@ -712,6 +712,11 @@ pid_t shoal_spawn_exec(const ShoalSpawnPlan *plan) {
 
     // The helper: join the container, clone the real process as a sibling
     // (CLONE_PARENT makes it the caller's child), report its pid, exit.
+    // Not dumpable: until its execve the process is in the container's pid
+    // namespace running our binary, and the container must not open
+    // /proc/PID/exe (the runc CVE-2019-5736 overwrite) or /proc/PID/fd;
+    // execve makes the container's program dumpable again.
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     reset_signals();
     adopt_error_fd(plan->error_fd);
     join_cgroups(plan);

@@ -32,6 +32,20 @@ public final class Container: @unchecked Sendable {
         }
     }
 
+    private let healthLock = NSLock()
+    private var healthChecker: HealthChecker?
+
+    /// Installs the checker of the spec's health check (nil: none), stopping
+    /// the previous one.
+    func replaceHealthChecker(_ checker: HealthChecker?) {
+        let previous = healthLock.withLock {
+            defer { healthChecker = checker }
+            return healthChecker
+        }
+        previous?.stop()
+        checker?.start()
+    }
+
     init(state: ContainerState, directory: String, cgroup: any Cgroup) {
         self.current = state
         self.directory = directory

@@ -106,8 +106,12 @@ extension ContainerRuntime {
         guard let process else {
             throw RuntimeError.hostSetupFailed(SystemError(call: "clone", errno: EPROTO, path: "exec helper reported no pid"))
         }
-        let (standardOutput, standardError) = Self.drainBoth(output.read, error.read)
-        return ExecResult(status: Self.reap(process), standardOutput: standardOutput, standardError: standardError)
+        let deadline = exec.timeout.map { ContinuousClock.now + $0 }
+        let (standardOutput, standardError, timedOut) = Self.drainBoth(output.read, error.read, until: deadline)
+        if timedOut { Glibc.kill(process, SIGKILL) }
+        var result = ExecResult(status: Self.reap(process), standardOutput: standardOutput, standardError: standardError)
+        result.timedOut = timedOut
+        return result
     }
 
     @discardableResult
@@ -121,14 +125,24 @@ extension ContainerRuntime {
         return .signaled(signal)
     }
 
-    /// Reads two pipes to end of file without letting either fill up.
-    static func drainBoth(_ first: Int32, _ second: Int32) -> (Data, Data) {
+    /// Reads two pipes to end of file without letting either fill up, or
+    /// until `deadline` (then `timedOut`).
+    static func drainBoth(_ first: Int32, _ second: Int32, until deadline: ContinuousClock.Instant? = nil)
+        -> (Data, Data, timedOut: Bool)
+    {
         var buffers = [Data(), Data()]
         var open = [first, second]
         var chunk = [UInt8](repeating: 0, count: 65536)
         while open.contains(where: { $0 >= 0 }) {
             var descriptors = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            if poll(&descriptors, 2, -1) < 0 {
+            var timeout: Int32 = -1
+            if let deadline {
+                let remaining = deadline - ContinuousClock.now
+                if remaining <= .zero { return (buffers[0], buffers[1], true) }
+                timeout = Int32(clamping: max(1, remaining.components.seconds * 1000
+                    + remaining.components.attoseconds / 1_000_000_000_000_000))
+            }
+            if poll(&descriptors, 2, timeout) < 0 {
                 if errno == EINTR { continue }
                 break
             }
@@ -141,6 +155,6 @@ extension ContainerRuntime {
                 }
             }
         }
-        return (buffers[0], buffers[1])
+        return (buffers[0], buffers[1], false)
     }
 }

@@ -148,6 +148,7 @@ extension ContainerRuntime {
                 state.monitorPid = monitorPid > 0 ? monitorPid : nil
                 state.monitorStartTicks = monitorTicks
                 state.startedAt = Date()
+                state.health = state.spec.healthCheck == nil ? nil : HealthState()
                 if let started = network {
                     state.network?.hostInterface = started.attachment.hostInterface
                     state.network?.ports = started.proxies.map(\.published)
@@ -156,6 +157,7 @@ extension ContainerRuntime {
             let streams = zip(readEnds, ["stdout", "stderr"]).map { ContainerMonitor.LogStream(fifo: $0, name: $1) }
             try startMonitor(container, pidfd: pidfd, streams: streams, log: log)
             readEnds = []  // the monitor owns them now
+            startHealthChecks(container)
         } catch {
             if pid > 0 {
                 Glibc.kill(pid, SIGKILL)

@@ -123,6 +123,7 @@ public final class ContainerRuntime: @unchecked Sendable {
         let all = Array(containers.values)
         lock.unlock()
         for container in all {
+            container.replaceHealthChecker(nil)
             container.monitor?.detach()
             container.monitor = nil
             closePorts(container)
@@ -230,6 +231,7 @@ public final class ContainerRuntime: @unchecked Sendable {
                 throw RuntimeError.invalidSpec("overlay options exceed one page: use shorter layer paths")
             }
         }
+        if let problem = spec.healthCheck?.problem { throw RuntimeError.invalidSpec(problem) }
         if let hostname = spec.hostname, hostname.utf8.count > 64 {
             throw RuntimeError.invalidSpec("hostname longer than 64 bytes")
         }
@@ -419,6 +421,7 @@ public final class ContainerRuntime: @unchecked Sendable {
     /// the init itself, or its shoal-monitor, whose `exit-status` record
     /// then holds the init's real status and finish time.
     func finish(_ container: Container, reaped: ExitStatus) {
+        container.replaceHealthChecker(nil)
         closePorts(container)
         let monitored = container.state.monitorPid != nil
         let record = ExitRecord.read(directory: container.directory)
@@ -473,6 +476,7 @@ public final class ContainerRuntime: @unchecked Sendable {
             // Still watch the exit, without logs.
             try? startMonitor(container, pidfd: pidfd, streams: [], log: nil)
         }
+        startHealthChecks(container)
     }
 
     /// The watched process is gone: the exit record (when a monitor wrote
@@ -481,6 +485,12 @@ public final class ContainerRuntime: @unchecked Sendable {
         // A monitor that was our child (same process, new runtime) is a zombie to reap.
         if let monitorPid = container.state.monitorPid { _ = waitpid(monitorPid, nil, WNOHANG) }
         finish(container, reaped: .unknown)
+    }
+
+    /// Starts probing when the spec has a health check.
+    func startHealthChecks(_ container: Container) {
+        guard let check = container.state.spec.healthCheck else { return }
+        container.replaceHealthChecker(HealthChecker(check: check, container: container, runtime: self))
     }
 
     func startMonitor(_ container: Container, pidfd: Int32, streams: [ContainerMonitor.LogStream], log: ContainerLogFile?) throws {

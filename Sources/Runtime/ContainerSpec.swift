@@ -37,6 +37,9 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
     /// Log rotation; nil: one file without a size limit. (Optional so that
     /// state files written before it existed still decode.)
     public var logging: LogOptions?
+    /// `--health-cmd` and friends (Docker's HEALTHCHECK); nil: no checks,
+    /// ``ContainerState/health`` stays nil.
+    public var healthCheck: HealthCheck?
 
     public init(
         id: String,
@@ -58,7 +61,8 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
         userNamespace: UserNamespaceMapping? = nil,
         maskedPaths: [String] = ContainerSpec.defaultMaskedPaths,
         readOnlyPaths: [String] = ContainerSpec.defaultReadOnlyPaths,
-        logging: LogOptions? = nil
+        logging: LogOptions? = nil,
+        healthCheck: HealthCheck? = nil
     ) {
         self.id = id
         self.rootFilesystem = rootFilesystem
@@ -80,12 +84,13 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
         self.maskedPaths = maskedPaths
         self.readOnlyPaths = readOnlyPaths
         self.logging = logging
+        self.healthCheck = healthCheck
     }
 
     private enum CodingKeys: String, CodingKey {
         case id, rootFilesystem, command, environment, user, workingDirectory, hostname, network
         case publishedPorts, links, limits, mounts, readOnlyRootFilesystem, capabilities, noNewPrivileges
-        case resourceLimits, userNamespace, maskedPaths, readOnlyPaths
+        case resourceLimits, userNamespace, maskedPaths, readOnlyPaths, logging, healthCheck
     }
 
     /// Decodes state written before published ports and links existed
@@ -111,6 +116,8 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
         userNamespace = try values.decodeIfPresent(UserNamespaceMapping.self, forKey: .userNamespace)
         maskedPaths = try values.decode([String].self, forKey: .maskedPaths)
         readOnlyPaths = try values.decode([String].self, forKey: .readOnlyPaths)
+        logging = try values.decodeIfPresent(LogOptions.self, forKey: .logging)
+        healthCheck = try values.decodeIfPresent(HealthCheck.self, forKey: .healthCheck)
     }
 
     /// Docker's masked paths: kernel data a container must not read.

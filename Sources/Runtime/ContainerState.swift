@@ -38,6 +38,8 @@ public struct ContainerState: Codable, Equatable, Sendable {
     /// exit in `exit-status` (nil: the runtime itself was the parent).
     public var monitorPid: Int32?
     public var monitorStartTicks: UInt64?
+    /// Docker's `State.Health`, while the spec has a ``HealthCheck``.
+    public var health: HealthState?
 
     public var id: String { spec.id }
 }

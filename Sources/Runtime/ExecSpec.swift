@@ -8,12 +8,17 @@ public struct ExecSpec: Sendable {
     /// Like ``ContainerSpec/user``; nil runs as the container's user.
     public var user: String?
     public var workingDirectory: String?
+    /// After this long the process is killed (SIGKILL) and the result says
+    /// ``ExecResult/timedOut``; nil: no limit.
+    public var timeout: Duration?
 
-    public init(command: [String], environment: [String] = [], user: String? = nil, workingDirectory: String? = nil) {
+    public init(command: [String], environment: [String] = [], user: String? = nil, workingDirectory: String? = nil,
+                timeout: Duration? = nil) {
         self.command = command
         self.environment = environment
         self.user = user
         self.workingDirectory = workingDirectory
+        self.timeout = timeout
     }
 }
 
@@ -22,6 +27,8 @@ public struct ExecResult: Sendable {
     public var status: ExitStatus
     public var standardOutput: Data
     public var standardError: Data
+    /// The process outlived ``ExecSpec/timeout`` and was killed.
+    public var timedOut = false
 
     public var output: String { String(decoding: standardOutput, as: UTF8.self) }
     public var errorOutput: String { String(decoding: standardError, as: UTF8.self) }
