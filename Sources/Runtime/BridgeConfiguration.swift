@@ -19,6 +19,19 @@ public struct BridgeConfiguration: Codable, Equatable, Sendable {
         self.subnet = subnet
     }
 
+    /// Why this configuration cannot work, or nil: the name must be an
+    /// interface name (1-15 bytes of [A-Za-z0-9_.-], not "." or ".."), the
+    /// subnet must leave room for the gateway and a container (/30 or wider).
+    public var problem: String? {
+        guard !name.isEmpty, name.utf8.count <= 15, name != ".", name != "..",
+              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") })
+        else { return "\"\(name)\" is not an interface name: use 1-15 of [A-Za-z0-9_.-]" }
+        guard subnet.prefixLength <= 30 else {
+            return "subnet \(subnet) has no room for the gateway and a container: use a /30 or wider"
+        }
+        return nil
+    }
+
     /// The bridge's address.
     public var gateway: UInt32 { subnet.network + 1 }
 

@@ -82,6 +82,9 @@ public final class ContainerRuntime: @unchecked Sendable {
     /// directory and re-adopts the running ones (a container whose process is
     /// gone, or whose pid now belongs to another process, is marked exited).
     public init(configuration: Configuration) throws {
+        if let problem = configuration.bridge.problem {
+            throw RuntimeError.bridgeConflict(bridge: configuration.bridge.name, reason: problem)
+        }
         self.configuration = configuration
         self.bridge = NodeBridge(configuration: configuration.bridge, owner: "state \(configuration.stateDirectory)")
         self.leases = AddressLeases(

@@ -52,6 +52,21 @@ struct NetworkSpecTests {
         #expect(runtime.list().isEmpty, "nothing recorded for a refused spec")
     }
 
+    @Test func badBridgeConfigurationIsRefusedAtStartUp() throws {
+        let directory = NSTemporaryDirectory() + "shoal-network-spec-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for (bridge, expected) in [
+            (BridgeConfiguration(name: "a-name-longer-than-15"), "is not an interface name"),
+            (BridgeConfiguration(name: "../etc"), "is not an interface name"),
+            (BridgeConfiguration(name: "shoaltiny", subnet: IPv4Subnet("10.89.0.0/31")!), "use a /30 or wider"),
+        ] {
+            let error = #expect(throws: RuntimeError.self) {
+                _ = try ContainerRuntime(configuration: .init(stateDirectory: directory, cgroupParent: "shoal-test-unused", bridge: bridge))
+            }
+            #expect("\(error.map { "\($0)" } ?? "")".contains(expected))
+        }
+    }
+
     @Test func stateWrittenBeforePortsAndLinksStillDecodes() throws {
         let spec = ContainerSpec(id: "old", rootFilesystem: .directory("/"), command: ["true"])
         var object = try #require(JSONSerialization.jsonObject(with: JSONEncoder().encode(spec)) as? [String: Any])
