@@ -48,6 +48,16 @@ final class BenchProcesses: @unchecked Sendable {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// Ends one process: SIGTERM, then SIGKILL if it has not exited within 5 s.
+    func stop(_ name: String) {
+        guard let process = running.removeValue(forKey: name) else { return }
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
     func kill9(_ name: String) {
         guard let process = running.removeValue(forKey: name) else { return }
         kill(process.processIdentifier, SIGKILL)

@@ -7,6 +7,7 @@ let usage = """
     usage: shoal-bench raft [--duration SECONDS] [--dir PATH]
            shoal-bench net [--duration SECONDS] [--bulk-mib MIB]
            shoal-bench cluster [--duration SECONDS]
+           shoal-bench registry [--layer-mib MIB] [--rounds N]
 
     raft   committed proposals/s and commit latency p50/p99 of a 3-member
            in-process cluster, in memory and on SQLite, for 1 and 64 proposers,
@@ -22,6 +23,11 @@ let usage = """
            3 etcd members (TLS) on loopback, same run, equal 1 s election
            timeouts: API writes/s and p50/p99 latency with 1 and 64 clients,
            and failover time from kill -9 of the leader to the next write
+
+    registry  one image with a 200 MiB layer (seeded random bytes) on loopback:
+           push and pull MiB/s of Shoal's client against Shoal's registry, beside
+           skopeo against the CNCF distribution registry (docker-registry) in the
+           same run, and the ratios ours/skopeo (median of --rounds, default 3)
     """
 
 guard let suite = arguments.first else {
@@ -57,6 +63,14 @@ case "cluster":
         try await ClusterBenchmark(durationSeconds: seconds).run()
     } catch {
         FileHandle.standardError.write(Data("shoal-bench cluster: \(error)\n".utf8))
+        exit(1)
+    }
+case "registry":
+    do {
+        let options = try RegistryBenchmark.Options(parsing: Array(arguments.dropFirst()))
+        try await RegistryBenchmark(options: options).run()
+    } catch {
+        FileHandle.standardError.write(Data("shoal-bench registry: \(error)\n".utf8))
         exit(1)
     }
 case "help", "--help", "-h":
