@@ -188,6 +188,22 @@ struct RegistryServerTests {
         return (bytes, Digest.of(bytes))
     }
 
+    @Test func manifestsOfUnknownMediaTypesAreRefused() async throws {
+        let registry = try RegistryFixture()
+        let (bytes, _) = try await pushImage(registry, repository: "team/odd", mediaType: "application/vnd.example.thing.v1+json")
+        let put = try await client.exchange(.put, registry.base + "/v2/team/odd/manifests/v1",
+                                            headers: ["Content-Type": "application/vnd.example.thing.v1+json"], body: bytes)
+        #expect(put.status == 400 && put.errorCode == "MANIFEST_INVALID", "\(put.status) \(put.text)")
+        #expect(put.text.contains("application/vnd.example.thing.v1+json"))
+        // A manifest sent as an index (document and Content-Type disagree) is refused too.
+        let (manifestBytes, _) = try await pushImage(registry, repository: "team/odd", mediaType: nil)
+        let mismatched = try await client.exchange(.put, registry.base + "/v2/team/odd/manifests/v2",
+                                                   headers: ["Content-Type": MediaType.ociIndex], body: manifestBytes)
+        #expect(mismatched.status == 400 && mismatched.errorCode == "MANIFEST_INVALID", "\(mismatched.status) \(mismatched.text)")
+        #expect(try registry.store.resolve(tag: "team/odd:v1") == nil && registry.store.resolve(tag: "team/odd:v2") == nil)
+        await registry.stop()
+    }
+
     @Test func manifestsByTagAndDigest() async throws {
         let registry = try RegistryFixture()
         let (bytes, digest) = try await pushImage(registry, repository: "team/app")
