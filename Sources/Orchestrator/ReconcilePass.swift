@@ -187,7 +187,7 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
         var expired: [ObjectID] = []
         /// The command creating the replacement, when there is one.
         var creation: ClusterCommand?
-        /// Ended tasks still desired running, set to shutdown with the replacement (or when the slot is not wanted).
+        /// Ended tasks still desired running, set to shutdown with the replacement (or when the slot is not wanted or held by a live task).
         var retired: [ServiceTask] = []
         var wanted = true
     }
@@ -301,7 +301,8 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
             steps += plan.retired.map(stop)
             result.commands.append(steps.isEmpty ? creation : .batch(steps + [creation]))
         } else {
-            if !plan.wanted { result.commands.append(contentsOf: plan.retired.map(stop)) }
+            // No replacement will come for them: their slot is gone, or a live task holds it.
+            if !plan.wanted || plan.outcome == .occupied { result.commands.append(contentsOf: plan.retired.map(stop)) }
             result.commands.append(contentsOf: plan.lostStops.map(stop))
             for task in plan.cancels { result.commands.append(.batch([stop(task), .removeTasks(ids: [task.id])])) }
         }

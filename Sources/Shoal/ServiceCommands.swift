@@ -13,7 +13,8 @@ enum ServiceCommands {
                              [--publish [mode=host,]P:T[/udp]]... [--mount type=bind|volume,src=S,dst=D[,readonly]]... [-e K=V]...
                              [--label K=V]... [--user U] [--workdir DIR] [--stop-grace-period D] [UPDATE OPTIONS] [--detach] IMAGE [COMMAND [ARG...]]
         shoal service ls | ps SERVICE | inspect SERVICE... | scale SERVICE=N... | rm SERVICE... | logs SERVICE
-        shoal service update [--image I] [--replicas N] [--force] [-e K=V]... [--env-rm K]... [--limit-memory B] ... [UPDATE OPTIONS] [--detach] SERVICE
+        shoal service update [--image I] [--replicas N] [--force] [--env-add K=V]... [--env-rm K]... [--label-add K=V]... [--label-rm K]...
+                             [--limit-memory B] ... [UPDATE OPTIONS] [--detach] SERVICE
         shoal service rollback [--detach] SERVICE        (or update --rollback): back to the spec the last update replaced
           UPDATE OPTIONS (--rollback-* the same for rollbacks): --update-parallelism N (0: all at once, default 1)
             --update-delay D  --update-order stop-first|start-first  --update-failure-action pause|continue|rollback
@@ -358,12 +359,13 @@ enum ServiceCommands {
         if let user = arguments.value("--user") ?? arguments.value("-u") { task.user = user }
         if let workdir = arguments.value("--workdir") ?? arguments.value("-w") { task.workingDirectory = workdir }
         for name in arguments.all("--env-rm") { task.environment.removeAll { $0 == name || $0.hasPrefix(name + "=") } }
-        for entry in arguments.all("-e") + arguments.all("--env") {
+        for entry in arguments.all("-e") + arguments.all("--env") + arguments.all("--env-add") {
             let name = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
             task.environment.removeAll { $0 == name || $0.hasPrefix(name + "=") }
             task.environment.append(entry)
         }
-        for label in arguments.all("--label") {
+        for name in arguments.all("--label-rm") { spec.labels[name] = nil }
+        for label in arguments.all("--label") + arguments.all("--label-add") {
             let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             spec.labels[String(parts[0])] = parts.count == 2 ? String(parts[1]) : ""
         }

@@ -131,6 +131,20 @@ struct RollingUpdateTests {
         #expect(Self.images(harness) == ["busybox:2", "busybox:2", "busybox:2"])
     }
 
+    @Test("start-first with pause: the old task keeps its slot, and the failed new one is desired shutdown (not restarted)")
+    func startFirstPaused() throws {
+        var harness = Self.running(replicas: 2) { $0.order = .startFirst }
+        let old = try #require(harness.latest("web", slot: 1))
+        harness.updateService("web") { $0.task.image = "bad:1" }
+        for _ in 0..<6 { Self.step(&harness, failing: "bad:1") }
+        #expect(Self.updateStatus(harness)?.state == .paused)
+        #expect(harness.state.task(old.id)?.desiredState == .running && harness.state.task(old.id)?.status.state == .running)
+        let failed = harness.tasks(of: "web").filter { $0.template.image == "bad:1" }
+        #expect(failed.count == 1 && failed.allSatisfy { $0.status.state == .failed && $0.desiredState == .shutdown })
+        #expect(Self.images(harness) == ["busybox:1", "busybox:1"])
+        #expect(harness.violations.isEmpty)
+    }
+
     @Test("failure action continue: failures do not stop the rollout")
     func continueOnFailure() {
         var harness = Self.running(replicas: 3) { $0.failureAction = .continue }
