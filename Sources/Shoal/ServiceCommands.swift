@@ -213,18 +213,15 @@ enum ServiceCommands {
         print(rolledBack.spec.name)
         flush()
         if arguments.switches.contains("--detach") || arguments.switches.contains("-d") { return 0 }
-        return try await waitRolledOut(rolledBack.id, client: client)
+        return try await waitRolledOut(rolledBack.id, client: client, requestedRollback: true)
     }
 
     /// Follows a rollout until its status says it completed, paused or
     /// rolled back, printing `updated N/M` (slots running the current spec)
     /// as it changes, as `docker service update` does.
-    static func waitRolledOut(_ id: ObjectID, client: ControlClient, timeout: Duration = .seconds(600)) async throws -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        var last = ""
-        while ContinuousClock.now < deadline {
-            let service: Service = try await client.call(.get, "/v1/services/\(id)")
-            let tasks: [ServiceTask] = try await client.call(.get, "/v1/tasks?service=\(id)")
+    /// `requestedRollback`: the user asked for the rollback, so its completion is success.
+    static func waitRolledOut(_ id: ObjectID, client: ControlClient, requestedRollback: Bool = false, timeout: Duration = .seconds(600)) async throws -> Int32 {
+        let outcome = try await follow(id, client: client, timeout: timeout) { service, tasks in
             let current = tasks.filter {
                 $0.status.state == .running && $0.desiredState == .running && $0.template == service.spec.task && $0.serviceForceUpdate == service.forceUpdate
             }
@@ -236,28 +233,44 @@ enum ServiceCommands {
             let status = service.updateStatus
             let verb = status?.isRollback == true ? "rolled back" : "updated"
             let line = "\(verb) \(min(current.count, total))/\(total)" + (status.map { "  (\($0.state.rawValue): \($0.message))" } ?? "")
-            if line != last {
-                print(line)
-                flush()
-                last = line
-            }
             switch status?.state {
             case .completed?, nil:
-                print("verify: Service \(service.spec.name) converged")
-                return 0
+                return (line, "verify: Service \(service.spec.name) converged", 0)
             case .rollbackCompleted?:
-                print("rollback: \(service.spec.name) is back on its previous spec")
-                return 1
+                return (line, "rollback: \(service.spec.name) is back on its previous spec", requestedRollback ? 0 : 1)
             case .paused?, .rollbackPaused?:
                 FileHandle.standardError.write(Data("shoal service: \(status!.message); `shoal service ps \(service.spec.name)` shows why, `shoal service update` resumes, `shoal service rollback` goes back\n".utf8))
-                return 1
+                return (line, nil, 1)
             case .updating?, .rollbackStarted?:
-                break
+                return (line, nil, nil)
             }
-            try await Task.sleep(for: .milliseconds(200))
         }
+        if let outcome { return outcome }
         FileHandle.standardError.write(Data("shoal service: the rollout did not finish within \(timeout); see `shoal service inspect`\n".utf8))
         return 1
+    }
+
+    /// Reads the service and its tasks every 200 ms and hands them to
+    /// `check`, which returns a progress line (printed when it changes), a
+    /// last line, and an exit code once it is done; nil after `timeout`.
+    static func follow(_ id: ObjectID, client: ControlClient, timeout: Duration,
+                       _ check: (Service, [ServiceTask]) -> (line: String, last: String?, exitCode: Int32?)) async throws -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        var printed = ""
+        while ContinuousClock.now < deadline {
+            let service: Service = try await client.call(.get, "/v1/services/\(id)")
+            let tasks: [ServiceTask] = try await client.call(.get, "/v1/tasks?service=\(id)")
+            let (line, last, exitCode) = check(service, tasks)
+            if line != printed {
+                print(line)
+                printed = line
+            }
+            if let last { print(last) }
+            flush()
+            if let exitCode { return exitCode }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return nil
     }
 
     struct ServiceUpdateBody: Encodable {
@@ -272,11 +285,7 @@ enum ServiceCommands {
 
     /// Waits until the service's tasks run, printing progress as `docker service create` does.
     static func waitConverged(_ id: ObjectID, client: ControlClient, timeout: Duration = .seconds(120)) async throws -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        var last = ""
-        while ContinuousClock.now < deadline {
-            let service: Service = try await client.call(.get, "/v1/services/\(id)")
-            let tasks: [ServiceTask] = try await client.call(.get, "/v1/tasks?service=\(id)")
+        let outcome = try await follow(id, client: client, timeout: timeout) { service, tasks in
             let live = tasks.filter { $0.desiredState == .running && $0.serviceForceUpdate == service.forceUpdate && $0.template == service.spec.task }
             let running = live.filter { $0.status.state == .running }.count
             let desired: Int
@@ -284,8 +293,7 @@ enum ServiceCommands {
             case .replicated(let replicas): desired = replicas
             case .global: desired = max(live.count, 1)
             case .replicatedJob, .globalJob:
-                print("job created; follow it with `shoal service ps \(service.spec.name)`")
-                return 0
+                return ("job created; follow it with `shoal service ps \(service.spec.name)`", nil, 0)
             }
             let stale = tasks.filter { $0.desiredState == .running && !live.contains($0) && !$0.status.state.isTerminal }.count
             var line = "\(running)/\(desired) running"
@@ -294,17 +302,12 @@ enum ServiceCommands {
             } else if let pending = live.first(where: { $0.status.state == .pending && !$0.status.message.isEmpty && $0.status.message != "waiting to be scheduled" }) {
                 line += "  (pending: \(pending.status.message))"
             }
-            if line != last {
-                print(line)
-                flush()
-                last = line
-            }
             if running == desired && live.count == desired && stale == 0 && tasks.allSatisfy({ $0.desiredState == .running || $0.status.state.isTerminal }) {
-                print("verify: Service \(service.spec.name) converged")
-                return 0
+                return (line, "verify: Service \(service.spec.name) converged", 0)
             }
-            try await Task.sleep(for: .milliseconds(200))
+            return (line, nil, nil)
         }
+        if let outcome { return outcome }
         FileHandle.standardError.write(Data("shoal service: the service did not converge within \(timeout); see `shoal service ps`\n".utf8))
         return 1
     }
