@@ -11,7 +11,8 @@ let usage = """
 
     raft   committed proposals/s and commit latency p50/p99 of a 3-member
            in-process cluster, in memory and on SQLite, for 1 and 64 proposers,
-           and this machine's fsync rate (the bound on durable throughput)
+           and this machine's fsync rate (the bound on durable throughput),
+           alone and with 3 writers at once (what the co-located members share)
 
     net    over loopback: RPC round trips/s over mutual TLS with 1 and 64 calls
            in flight, bulk MiB/s over one TLS connection, HTTP/1.1 keep-alive
