@@ -4,6 +4,7 @@ import HTTP
 import Manager
 import Net
 import Raft
+import Registry
 
 /// The control API: HTTP/1.1 + JSON under `/v1`, on the daemon's Unix socket
 /// (the caller is root: everything is allowed, including `init`, `join`,
@@ -287,6 +288,7 @@ public enum ControlAPI {
         let context = request.context
         let manager = try context.manager()
         let spec = try await request.decode(Service.Spec.self, defaults: Service.Spec(name: "", task: TaskTemplate(image: "")))
+        try checkImageReference(spec)
         var generator = SecureRandom()
         let id = ObjectID.random(using: &generator)
         let events = try await manager.propose(.createService(id: id, spec: spec))
@@ -312,10 +314,23 @@ public enum ControlAPI {
         let body = try await request.decode(ServiceUpdateRequest.self,
                                             defaults: ServiceUpdateRequest(version: nil, spec: Service.Spec(name: "", task: TaskTemplate(image: "")), force: nil))
         guard let version = body.version else { throw APIError.invalid("field 'version'", "it is required (the version you read, for compare-and-set)") }
+        try checkImageReference(body.spec)
         guard let service = try await manager.read({ resolveService(key, in: $0) }) else { throw APIError.notFound("service \(key)") }
         let events = try await manager.propose(.updateService(id: service.id, expectedVersion: version, spec: body.spec, force: body.force ?? false))
         guard case .service(let updated)? = written(service.id, in: events) else { throw APIError.notFound("service \(key)") }
         return json(updated)
+    }
+
+    /// A service's image must parse as a reference, or every task would be
+    /// rejected by the agent later; an empty one is left to ClusterState's check.
+    @inline(never)
+    static func checkImageReference(_ spec: Service.Spec) throws {
+        guard !spec.task.image.isEmpty else { return }
+        do {
+            _ = try ImageReference(parsing: spec.task.image)
+        } catch {
+            throw APIError.invalid("field 'spec.task.image'", "\(error.reason); write [REGISTRY[:PORT]/]NAME[:TAG][@sha256:DIGEST], e.g. 127.0.0.1:5000/web:1")
+        }
     }
 
     /// POST /v1/services/<id>/rollback

@@ -178,6 +178,11 @@ struct SingleNodeServicesTests {
         #expect(response.status == 400)
         #expect(response.text.contains("image"))
         negative = webSpec("bad", replicas: 1)
+        negative.task.image = "127.0.0.1:/web:1"
+        response = try await node.client.send(.post, "/v1/services", json: negative)
+        #expect(response.status == 400)
+        #expect(response.text.contains("spec.task.image") && response.text.contains("port"), "\(response.text)")
+        negative = webSpec("bad", replicas: 1)
         negative.task.ports = [.init(publishedPort: 70000, targetPort: 80)]
         response = try await node.client.send(.post, "/v1/services", json: negative)
         #expect(response.status == 400)
