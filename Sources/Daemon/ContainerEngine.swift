@@ -21,9 +21,8 @@ import Glibc
 /// Every container's exit is watched by a thread that applies `--rm` and
 /// the restart policy once per run.
 public final class ContainerEngine: @unchecked Sendable {
-    /// `--network` when none is given. Docker's default is bridge; until the
-    /// runtime builds the bridge, an own namespace with only `lo`.
-    static let defaultNetwork = NetworkMode.none
+    /// `--network` when none is given: Docker's (the node bridge).
+    static let defaultNetwork = NetworkMode.bridge
     /// How often a watcher thread checks whether the engine stopped.
     static let watchPollInterval: Duration = .seconds(1)
     /// Exit codes of `--rm` containers kept for a late `wait`.
@@ -58,8 +57,8 @@ public final class ContainerEngine: @unchecked Sendable {
     private var recentExits: [String: ContainerWaitReply] = [:]
     private var stopped = false
 
-    init(dataDirectory: String, cgroupParent: String) throws {
-        runtime = try ContainerRuntime(configuration: .init(stateDirectory: dataDirectory + "/containers", cgroupParent: cgroupParent))
+    init(dataDirectory: String, cgroupParent: String, bridge: BridgeConfiguration) throws {
+        runtime = try ContainerRuntime(configuration: .init(stateDirectory: dataDirectory + "/containers", cgroupParent: cgroupParent, bridge: bridge))
         images = RegistryImageSource(local: try LocalImageSource(store: try ContentStore(root: dataDirectory + "/images"), layerCacheDirectory: dataDirectory + "/layers"))
         volumes = try VolumeStore(root: dataDirectory + "/volumes")
         root = dataDirectory + "/local"

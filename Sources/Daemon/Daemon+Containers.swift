@@ -8,7 +8,7 @@ extension Daemon {
         try withLock {
             if let engineInstance { return engineInstance }
             do {
-                let engine = try ContainerEngine(dataDirectory: settings.dataDirectory, cgroupParent: settings.cgroupParent)
+                let engine = try ContainerEngine(dataDirectory: settings.dataDirectory, cgroupParent: settings.cgroupParent, bridge: settings.bridge)
                 engineInstance = engine
                 return engine
             } catch {

@@ -6,6 +6,7 @@ import Manager
 import Net
 import Raft
 import RPC
+import Runtime
 import Storage
 
 /// How a daemon runs: where its state lives, where its local API listens,
@@ -30,6 +31,9 @@ public struct DaemonSettings: Sendable {
     public var runsAgent = true
     /// The agent's containers live in cgroups under this parent.
     public var cgroupParent = "shoal"
+    /// The node bridge of `--network bridge` containers (the default network
+    /// of `shoal container run`); one runtime per bridge on a host.
+    public var bridge = BridgeConfiguration()
     /// Lifetime of the node certificates this daemon issues as a manager
     /// (its own at `init`, joining and renewing nodes'); each node renews
     /// its certificate at 50–80% of it.

@@ -1,5 +1,6 @@
 import Daemon
 import Foundation
+import Runtime
 import Testing
 
 #if canImport(Glibc)
@@ -74,6 +75,8 @@ struct ContainerCommandTests {
                 (["-v", "relative:dir"], "absolute"),
                 (["--rm", "--restart", "always"], "exclude"),
                 (["-t"], "not built yet"),
+                (["-p", "99999:80"], "port number"),
+                (["--network", "overlay"], "none, host or bridge"),
                 (["--health-cmd", "true"], "not built yet"),
                 (["--bogus"], "unknown flag"),
             ] {
@@ -145,6 +148,35 @@ struct ContainerCommandTests {
         }
     }
 
+    @Test("bridge by default: -p publishes to the host (port shows it, curl gets the page), --link names a container, --network none has only lo")
+    func networking() async throws {
+        try await ContainerHost.with { host in
+            _ = try host.ok(["container", "run", "-d", "--name", "web", "-p", "127.0.0.1::80", "busybox",
+                             "sh", "-c", "mkdir -p /tmp/www && echo hello-from-web > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"])
+            let port = try host.ok(["container", "port", "web"])
+            #expect(port.hasPrefix("80/tcp -> 127.0.0.1:"), "\(port)")
+            let hostPort = port.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+            try await host.eventually("curl through the published port") {
+                let curl = Process()
+                curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+                curl.arguments = ["-s", "-f", "-m", "5", "http://127.0.0.1:\(hostPort)/"]
+                let output = Pipe()
+                curl.standardOutput = output
+                curl.standardError = FileHandle.nullDevice
+                try curl.run()
+                let body = output.fileHandleForReading.readDataToEndOfFile()
+                curl.waitUntilExit()
+                return String(decoding: body, as: UTF8.self) == "hello-from-web\n"
+            }
+            let address = try host.ok(["container", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"])
+            #expect(address.hasPrefix("10.91."), "\(address)")
+            #expect(try host.ok(["container", "run", "--rm", "--link", "web:site", "busybox", "wget", "-q", "-O", "-", "http://site/"]) == "hello-from-web\n")
+            let interfaces = try host.ok(["container", "run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"])
+            #expect(interfaces == "lo\n", "\(interfaces)")
+            _ = try host.ok(["container", "rm", "-f", "web"])
+        }
+    }
+
     @Test("a restart policy restarts a failing container up to its limit; start runs an exited one again")
     func restartPolicy() async throws {
         try await ContainerHost.with { host in
@@ -167,6 +199,9 @@ final class ContainerHost: @unchecked Sendable {
     static var available: Bool {
         getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/bin/busybox") && binary != nil
     }
+
+    /// Not the host's shoal0, nor RuntimeTests' shoaltest<pid>: one runtime per bridge.
+    static let testBridge = BridgeConfiguration(name: "shoalct\(getpid() % 100_000)", subnet: IPv4Subnet("10.91.\(getpid() % 250).0/24")!)
 
     let root: String
     let data: String
@@ -195,6 +230,7 @@ final class ContainerHost: @unchecked Sendable {
         guard process.terminationStatus == 0 else { throw TestFailure("building the busybox image failed") }
         var settings = DaemonSettings(dataDirectory: data, socketPath: socket)
         settings.cgroupParent = cgroupParent
+        settings.bridge = Self.testBridge
         daemon = Daemon(settings: settings)
         let imported = try shoal(["image", "import", root + "/busybox.tar", "busybox:latest", "--data", data])
         guard imported.status == 0 else { throw TestFailure("image import: \(imported.errors)") }
@@ -216,6 +252,7 @@ final class ContainerHost: @unchecked Sendable {
         if let ids = try? ok(["container", "ps", "-a", "-q", "--no-trunc"]) {
             for id in ids.split(separator: "\n") { _ = try? shoal(["container", "rm", "-f", "-v", String(id)]) }
         }
+        try? daemon.containerEngine().runtime.removeBridge()
         await daemon.stop()
         for hierarchy in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct",
                           "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpuset", "/sys/fs/cgroup/freezer",
