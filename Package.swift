@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "Agent", dependencies: ["ClusterState", "Runtime", "Images", "Registry", "RPC", "Net"], path: "Sources/Agent"),
 
         // Simulation: deterministic whole-cluster runs
-        .target(name: "Simulation", dependencies: ["Raft"], path: "Simulations/Simulation"),
+        .target(name: "Simulation", dependencies: ["Raft", "ClusterState"], path: "Simulations/Simulation"),
         .executableTarget(name: "ShoalSim", dependencies: ["Simulation"], path: "Simulations/ShoalSim"),
 
         // Executables
@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Images", "HTTP", "Net"], path: "Tests/RegistryTests"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Net"], path: "Tests/RuntimeTests"),
         .testTarget(name: "ServicesTests", dependencies: ["Daemon", "Agent", "Manager", "ClusterState", "Images", "Registry", "Runtime", "RPC", "Net", "HTTP"], path: "Tests/ServicesTests"),
-        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Raft"], path: "Tests/SimulationTests"),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Raft", "ClusterState"], path: "Tests/SimulationTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -21,7 +21,7 @@ extension RaftSimulation {
     }
 
     /// The hinted member if it is in the group, else a random member of it.
-    private func chooseTarget(hint: NodeID, avoiding: NodeID) -> NodeID {
+    func chooseTarget(hint: NodeID, avoiding: NodeID) -> NodeID {
         if hint != 0 && hint != avoiding, let hinted = member(hint), !hinted.isStopped { return hint }
         var candidates = committedConfiguration.members.filter { $0 != avoiding }
         if candidates.isEmpty { candidates = committedConfiguration.members }

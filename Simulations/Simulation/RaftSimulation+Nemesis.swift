@@ -189,7 +189,7 @@ extension RaftSimulation {
                 let command = KeyValueCommand(client: 0, sequence: probeSequence, key: 0, value: probeSequence)
                 if (try? leader.node!.propose(command.encoded())) != nil { try drain(leader) }
             }
-        } else if laggingMembers().isEmpty && clients.allSatisfy({ $0.operation == nil }) {
+        } else if laggingMembers().isEmpty && clients.allSatisfy({ $0.operation == nil }) && clusterClients.allSatisfy({ $0.operation == nil }) {
             finished = true
             return
         }

@@ -1,3 +1,4 @@
+import ClusterState
 import Raft
 
 /// A whole Raft group in one process, on simulated time, driven by one seed.
@@ -42,6 +43,11 @@ public final class RaftSimulation {
     var nextSpareID: NodeID
     let lastSpareID: NodeID
     var clients: [SimulatedClient] = []
+    var clusterClients: [ClusterClient] = []
+    /// Every cluster call started, by (client << 32 | sequence), as invoked.
+    var clusterCalls: [UInt64: ClusterOperation] = [:]
+    var clusterHistory: [ClusterOperation] = []
+    var clusterInvariants = ClusterInvariants()
 
     var invariants = RaftInvariants()
     var history: [ClientOperation] = []
@@ -108,7 +114,7 @@ public final class RaftSimulation {
         statistics.leaderTerms = invariants.leaderTermCount
         return SimulationResult(
             seed: seed, violation: violation, traceHash: hasher.value, trace: trace, statistics: statistics,
-            plan: plan.description, history: history, replayCommand: options.replayCommand(seed: seed))
+            plan: plan.description, history: history, clusterHistory: clusterHistory, replayCommand: options.replayCommand(seed: seed))
     }
 
     // MARK: Set-up
@@ -123,8 +129,14 @@ public final class RaftSimulation {
         }
         for member in members { try drain(member) }
         for index in 0..<plan.clients {
-            clients.append(SimulatedClient(id: UInt64(index + 1)))
-            queue.schedule(.clientStart(client: index), at: clientRandom.uniform(0...50))
+            switch options.workload {
+            case .raft:
+                clients.append(SimulatedClient(id: UInt64(index + 1)))
+                queue.schedule(.clientStart(client: index), at: clientRandom.uniform(0...50))
+            case .cluster:
+                clusterClients.append(ClusterClient(id: UInt64(index + 1)))
+                queue.schedule(.clusterClientStart(client: index), at: clientRandom.uniform(0...50))
+            }
         }
         queue.schedule(.nemesis, at: nemesisRandom.uniform(plan.nemesisIntervalMs))
         if options.steps == nil { queue.schedule(.endFaults, at: options.durationMs) }
@@ -192,6 +204,15 @@ public final class RaftSimulation {
             timeOut(client, attempt: attempt)
         case .clientResponse(let client, let sequence, let value):
             complete(client, sequence: sequence, value: value)
+        case .clusterClientStart(let client):
+            guard inFaultPhase else { return }
+            startClusterOperation(client)
+        case .clusterClientAttempt(let client, let sequence, let attempt):
+            try attemptClusterOperation(client, sequence: sequence, attempt: attempt)
+        case .clusterClientTimeout(let client, let sequence, let attempt):
+            timeOutCluster(client, sequence: sequence, attempt: attempt)
+        case .clusterClientResponse(let client, let sequence, let outcome, let witnessIndex):
+            completeCluster(client, sequence: sequence, outcome: outcome, witnessIndex: witnessIndex)
         case .endFaults:
             if inFaultPhase { try endFaults() }
         case .livenessProbe:
@@ -276,6 +297,9 @@ public final class RaftSimulation {
                 if let position = member.pendingReads.firstIndex(where: { $0.index == nil && $0.context == readState.context }) {
                     member.pendingReads[position].index = readState.index
                 }
+                if let position = member.pendingClusterReads.firstIndex(where: { $0.index == nil && $0.context == readState.context }) {
+                    member.pendingClusterReads[position].index = readState.index
+                }
             }
             if !ready.committedEntries.isEmpty && member.node!.role == .leader && inFaultPhase
                 && nemesisRandom.chance(plan.isolateAfterCommitProbability)
@@ -285,7 +309,8 @@ public final class RaftSimulation {
             // 5. Advance.
             member.node!.advance(ready)
             answerReads(on: member)
-            compactIfDue(member)
+            answerClusterReads(on: member)
+            try compactIfDue(member)
         }
     }
 
@@ -297,13 +322,17 @@ public final class RaftSimulation {
                 details: "member \(member.id) was handed index \(entry.index) to apply after applying only through \(member.appliedIndex)",
                 time: now)
         }
+        var isClusterEntry = false
         switch entry.kind {
         case .configuration:
             if let configuration = Configuration(encoded: entry.data) {
                 applyConfiguration(configuration, at: entry.index)
             }
         case .normal:
-            if let command = KeyValueCommand(encoded: entry.data) {
+            if let clusterEntry = ClusterEntry(encoded: entry.data) {
+                isClusterEntry = true
+                try applyCluster(clusterEntry, at: entry.index, on: member)
+            } else if let command = KeyValueCommand(encoded: entry.data) {
                 if member.store.apply(command) {
                     let key = (command.client << 32) | command.sequence
                     if writeIndex[key] == nil { writeIndex[key] = entry.index }
@@ -315,11 +344,12 @@ public final class RaftSimulation {
                 respondToWrites(on: member)
             }
         }
+        if !isClusterEntry { abandonClusterWrites(at: entry.index, on: member) }
         member.appliedIndex = entry.index
         hasher.combine(entry.index)
         hasher.combine(entry.term)
         let first = try invariants.stateMachineSafety(
-            member: member.id, entry: entry, stateDigest: TraceHasher.digest(member.store.serialized()),
+            member: member.id, entry: entry, stateDigest: stateDigest(of: member),
             termBound: maxRunningTerm(), time: now)
         if first {
             statistics.entriesCommitted += 1
@@ -328,19 +358,20 @@ public final class RaftSimulation {
     }
 
     private func install(_ snapshot: Snapshot, on member: SimulatedMember) throws(InvariantViolation) {
-        guard let store = KeyValueStore(serialized: snapshot.data) else {
+        guard restoreReplica(member, from: snapshot.data) else {
             throw InvariantViolation(
                 invariant: "stateMachineSafety",
                 details: "member \(member.id) received a snapshot at index \(snapshot.metadata.index) whose data does not decode",
                 time: now)
         }
-        member.store = store
         member.appliedIndex = snapshot.metadata.index
         member.snapshotIndex = snapshot.metadata.index
+        member.waitingClusterWrites = []
         statistics.snapshotsInstalled += 1
         record("member \(member.id) installed a snapshot at index \(snapshot.metadata.index) term \(snapshot.metadata.term)")
         try invariants.stateMachineSafety(
-            member: member.id, snapshot: snapshot.metadata, stateDigest: TraceHasher.digest(snapshot.data), time: now)
+            member: member.id, snapshot: snapshot.metadata, stateDigest: stateDigest(of: member), time: now)
+        try checkClusterSnapshot(of: member)
         try checkAcknowledgedWrites(on: member)
         respondToWrites(on: member)
     }
@@ -363,13 +394,13 @@ public final class RaftSimulation {
         }
     }
 
-    private func compactIfDue(_ member: SimulatedMember) {
+    private func compactIfDue(_ member: SimulatedMember) throws(InvariantViolation) {
         let interval = plan.compactionIntervalEntries
         guard interval > 0, let node = member.node, member.appliedIndex >= member.snapshotIndex + interval,
             node.appliedIndex == member.appliedIndex
         else { return }
         do {
-            let snapshot = try member.node!.compact(through: member.appliedIndex, data: member.store.serialized())
+            let snapshot = try member.node!.compact(through: member.appliedIndex, data: replicaSnapshot(of: member))
             try? member.storage.compact(to: snapshot)
             member.snapshotIndex = member.appliedIndex
             statistics.snapshotsTaken += 1
@@ -388,6 +419,8 @@ public final class RaftSimulation {
         member.crashAtNextReady = false
         member.waitingWrites = []
         member.pendingReads = []
+        member.waitingClusterWrites = []
+        member.pendingClusterReads = []
         statistics.crashes += 1
         hasher.combine(0x4352_4153)  // "CRAS"
         hasher.combine(member.id)
@@ -412,14 +445,15 @@ public final class RaftSimulation {
                 details: "member \(member.id) cannot restart from what it persisted: \(error)", time: now)
         }
         member.store = KeyValueStore()
+        member.cluster = ClusterState()
+        member.clusterDigest = 0
         member.appliedIndex = 0
         member.snapshotIndex = 0
         if let snapshot = state.snapshot {
-            guard let store = KeyValueStore(serialized: snapshot.data) else {
+            guard restoreReplica(member, from: snapshot.data) else {
                 throw InvariantViolation(
                     invariant: "recovery", details: "member \(member.id) persisted a snapshot that does not decode", time: now)
             }
-            member.store = store
             member.appliedIndex = snapshot.metadata.index
             member.snapshotIndex = snapshot.metadata.index
         }
@@ -459,6 +493,7 @@ public final class RaftSimulation {
         try invariants.noAcknowledgedWriteLost(member: member.id, appliedIndex: member.appliedIndex, time: now) {
             store.hasApplied(client: $0, sequence: $1)
         }
+        try checkClusterWrites(on: member)
     }
 
     private func finalChecks() throws(InvariantViolation) {
@@ -476,6 +511,7 @@ public final class RaftSimulation {
                 statistics.operationsWithUnknownOutcome += 1
             }
         }
+        if options.workload == .cluster { try finalClusterChecks() }
         if try !invariants.linearizableHistory(history, time: now) {
             statistics.linearizabilityUndecided += 1
             record("linearizability check ran out of budget")

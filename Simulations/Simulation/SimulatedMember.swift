@@ -1,3 +1,4 @@
+import ClusterState
 import Raft
 
 /// One member's process in the simulation: its Raft node, its disk, and the
@@ -10,6 +11,12 @@ final class SimulatedMember {
     /// Nil while crashed or after being removed.
     var node: RaftNode?
     var store = KeyValueStore()
+    /// `shoal-sim cluster`: the managers' state machine, fed the cluster entries.
+    var cluster = ClusterState()
+    /// A digest chained over every cluster entry applied and its outcome, so
+    /// members compare their cluster states after every entry without
+    /// serializing them (the full snapshots are compared when taken).
+    var clusterDigest: UInt64 = 0
     /// The index the store reflects.
     var appliedIndex: UInt64 = 0
     /// The index of the newest snapshot this member took or installed.
@@ -22,6 +29,10 @@ final class SimulatedMember {
     /// Clients waiting for their write (client index, sequence) to apply here.
     var waitingWrites: [(client: Int, sequence: UInt64)] = []
     var pendingReads: [PendingRead] = []
+    /// Cluster writes proposed here, by the index they were appended at.
+    var waitingClusterWrites: [WaitingClusterWrite] = []
+    /// Cluster reads (`key` is the service number).
+    var pendingClusterReads: [PendingRead] = []
     /// The term and role last checked, to notice leadership changes.
     var lastRole: Role = .follower
     var lastTerm: UInt64 = 0
@@ -33,6 +44,13 @@ final class SimulatedMember {
         var context: [UInt8]
         /// Set when the ReadState arrives: answer once applied through it.
         var index: UInt64?
+    }
+
+    struct WaitingClusterWrite {
+        var index: UInt64
+        var client: Int
+        var sequence: UInt64
+        var attempt: UInt64
     }
 
     init(id: NodeID, options: RaftOptions, storage: MemoryRaftStorage) {

@@ -8,7 +8,7 @@ import Raft
 /// code (0 all passed, 1 a seed failed, 2 bad usage).
 public enum SimulationCommandLine {
     public static let usage = """
-        usage: shoal-sim raft [--seed S | --seeds N [--seed S]] [--members 3|5|7]
+        usage: shoal-sim raft|cluster [--seed S | --seeds N [--seed S]] [--members 3|5|7]
                               [--steps N | --duration MS] [--faults LIST] [--bug NAME] [-v]
                shoal-sim raft --list-bugs
 
@@ -16,6 +16,12 @@ public enum SimulationCommandLine {
         and disks, from one UInt64 seed; the same seed replays the same run byte for
         byte. Every invariant is checked after every event; after the fault phase
         all faults heal and a proposal must commit within 10 s (simulated).
+
+          raft            members replicate a key-value store; clients put and get
+          cluster         members apply the log to ClusterState as managers do;
+                          clients create services and update them with
+                          compare-and-set; checked: no lost update, a linearizable
+                          API history, equal snapshots, no acknowledged write lost
 
           --seed S        run seed S (with --seeds: the first seed; default 1)
           --seeds N       run N consecutive seeds
@@ -60,9 +66,12 @@ public enum SimulationCommandLine {
             print(usage)
             return arguments.isEmpty ? 2 : 0
         }
-        guard arguments.removeFirst() == "raft" else { throw UsageFailure(message: "unknown simulation; the only one is 'raft'\n\(usage)") }
+        let name = arguments.removeFirst()
+        guard let workload = SimulationWorkload(rawValue: name) else {
+            throw UsageFailure(message: "unknown simulation '\(name)'; choose raft or cluster\n\(usage)")
+        }
 
-        var options = SimulationOptions()
+        var options = SimulationOptions(workload: workload)
         var firstSeed: UInt64 = 1
         var seedCount: UInt64 = 1
         var verbose = false

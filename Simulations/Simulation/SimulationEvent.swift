@@ -20,6 +20,13 @@ enum SimulationEvent {
     case clientTimeout(client: Int, attempt: UInt64)
     /// A member's answer reaches a client. `sequence` names the operation.
     case clientResponse(client: Int, sequence: UInt64, value: UInt64)
+    case clusterClientStart(client: Int)
+    /// Cluster calls name their sequence too: a stale event of an earlier
+    /// call must not act on the next one.
+    case clusterClientAttempt(client: Int, sequence: UInt64, attempt: UInt64)
+    case clusterClientTimeout(client: Int, sequence: UInt64, attempt: UInt64)
+    /// A member's answer to a cluster call; `witnessIndex` as in ``ClusterOperation``.
+    case clusterClientResponse(client: Int, sequence: UInt64, outcome: ClusterOperation.Outcome, witnessIndex: UInt64)
     /// The fault phase ends: heal everything and start proving liveness.
     case endFaults
     /// After healing: propose the probe (again) until it commits.
@@ -40,6 +47,10 @@ enum SimulationEvent {
         case .endFaults: return 11
         case .livenessProbe: return 12
         case .isolateMember: return 13
+        case .clusterClientStart: return 14
+        case .clusterClientAttempt: return 15
+        case .clusterClientTimeout: return 16
+        case .clusterClientResponse: return 17
         }
     }
 }

@@ -3,6 +3,8 @@ import Raft
 /// What to simulate. Everything else (fault rates, delays, client mix,
 /// compaction interval) is drawn from the seed by ``FaultPlan``.
 public struct SimulationOptions: Sendable {
+    /// What the members replicate and the clients do (`shoal-sim raft` or `shoal-sim cluster`).
+    public var workload: SimulationWorkload = .raft
     /// Founding voters: 3, 5 or 7. Membership changes may grow the group to
     /// 7 members and shrink it to 3 voters.
     public var members: Int = 3
@@ -22,15 +24,16 @@ public struct SimulationOptions: Sendable {
     public static let defaultDurationMs: UInt64 = 3_000
     public static let allowedMemberCounts = [3, 5, 7]
 
-    public init(members: Int = 3) {
+    public init(members: Int = 3, workload: SimulationWorkload = .raft) {
         self.members = members
+        self.workload = workload
     }
 
     public func has(_ fault: FaultKind) -> Bool { faults.contains(fault) }
 
     /// The `shoal-sim` command line that reruns `seed` exactly.
     public func replayCommand(seed: UInt64) -> String {
-        var words = ["shoal-sim", "raft", "--seed", "\(seed)", "--members", "\(members)"]
+        var words = ["shoal-sim", workload.rawValue, "--seed", "\(seed)", "--members", "\(members)"]
         if let steps {
             words += ["--steps", "\(steps)"]
         } else {

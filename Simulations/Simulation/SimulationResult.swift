@@ -13,6 +13,8 @@ public struct SimulationResult: Sendable {
     public var plan: String
     /// The client operations the run recorded.
     public var history: [ClientOperation]
+    /// The cluster API calls (`shoal-sim cluster`).
+    public var clusterHistory: [ClusterOperation]
     /// The command that replays this seed.
     public var replayCommand: String
 

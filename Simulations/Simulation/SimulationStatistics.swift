@@ -20,6 +20,8 @@ public struct SimulationStatistics: Sendable, Equatable {
     public var readsAnswered = 0
     public var operationsWithUnknownOutcome = 0
     public var linearizabilityUndecided = 0
+    /// Cluster updates refused by compare-and-set (the path that prevents lost updates).
+    public var versionConflicts = 0
 
     public init() {}
 
@@ -42,6 +44,7 @@ public struct SimulationStatistics: Sendable, Equatable {
         readsAnswered += other.readsAnswered
         operationsWithUnknownOutcome += other.operationsWithUnknownOutcome
         linearizabilityUndecided += other.linearizabilityUndecided
+        versionConflicts += other.versionConflicts
     }
 
     public var summary: String {
@@ -50,6 +53,6 @@ public struct SimulationStatistics: Sendable, Equatable {
             + " partitions=\(partitions) snapshots-taken=\(snapshotsTaken) snapshots-installed=\(snapshotsInstalled)"
             + " config-changes=\(configurationChangesCommitted) transfers=\(transfersRequested) committed=\(entriesCommitted)"
             + " writes-acked=\(writesAcknowledged) reads=\(readsAnswered) unknown-outcome=\(operationsWithUnknownOutcome)"
-            + " linearizability-undecided=\(linearizabilityUndecided)"
+            + " linearizability-undecided=\(linearizabilityUndecided) version-conflicts=\(versionConflicts)"
     }
 }
