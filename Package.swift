@@ -33,7 +33,7 @@ let package = Package(
 
         // Cores (sans-IO)
         .target(name: "Raft", path: "Sources/Raft"),
-        .target(name: "ClusterState", path: "Sources/ClusterState"),
+        .target(name: "ClusterState", dependencies: ["Wire"], path: "Sources/ClusterState"),
         .target(name: "Scheduler", dependencies: ["ClusterState"], path: "Sources/Scheduler"),
         .target(name: "Orchestrator", dependencies: ["ClusterState", "Scheduler"], path: "Sources/Orchestrator"),
         .target(name: "Manager", dependencies: ["Raft", "ClusterState", "Storage", "Net", "RPC", "Wire", "RaftWire"], path: "Sources/Manager"),
@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Net"], path: "Tests/HTTPTests"),
         .testTarget(name: "RPCTests", dependencies: ["RPC", "Net", "Wire"], path: "Tests/RPCTests"),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], path: "Tests/RaftTests"),
-        .testTarget(name: "ClusterStateTests", dependencies: ["ClusterState"], path: "Tests/ClusterStateTests"),
+        .testTarget(name: "ClusterStateTests", dependencies: ["ClusterState", "Wire"], path: "Tests/ClusterStateTests"),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "ClusterState"], path: "Tests/SchedulerTests"),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Scheduler", "ClusterState"], path: "Tests/OrchestratorTests"),
         .testTarget(name: "ManagerTests", dependencies: ["Manager", "ClusterState", "Raft", "Storage", "Net", "RPC"], path: "Tests/ManagerTests"),

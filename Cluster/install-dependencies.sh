@@ -4,11 +4,18 @@
 set -eu
 
 packages="libsqlite3-dev libssl-dev zlib1g-dev pkg-config openssl busybox-static curl skopeo docker-registry umoci"
+# Peers that only benchmarks run beside Shoal (`shoal-bench cluster` compares
+# with a 3-member etcd); tests never need them, so CI does not install them.
+bench_packages="etcd-server"
 
 # `--list` prints the package names (for .ci/run) and installs nothing.
 if [ "${1:-}" = "--list" ]; then
     echo "$packages"
     exit 0
+fi
+# `--bench` also installs the benchmarks' peers.
+if [ "${1:-}" = "--bench" ]; then
+    packages="$packages $bench_packages"
 fi
 
 missing=""

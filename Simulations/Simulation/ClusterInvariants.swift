@@ -89,7 +89,7 @@ struct ClusterInvariants {
                 }
                 current[call.service] = index
             case .refused(let reason):
-                let wrongly = (call.kind == .update && reason == "versionConflict" && before == call.expectedVersion)
+                let wrongly = (call.kind == .update && reason.hasPrefix("versionConflict") && before == call.expectedVersion)
                     || (call.kind == .create && reason == "alreadyExists" && before == nil)
                 if wrongly {
                     throw InvariantViolation(
@@ -105,8 +105,14 @@ struct ClusterInvariants {
 
     /// The history of API calls is linearizable, with the log as witness (see
     /// the type's comment): each answer is what the log says at the call's
-    /// position, and a call that returned before another began sits earlier
-    /// in the log (a read: no later than).
+    /// position, and a call that returned before another began sits earlier.
+    ///
+    /// Each service is its own object (every command touches one), and
+    /// linearizability is local (Herlihy & Wing, Theorem 1): the check runs
+    /// per service. A call that changed nothing — a read, a refused write —
+    /// observed one version of its service, and may sit anywhere from that
+    /// version's write to the next; it is placed at the earliest, the write
+    /// it observed, which satisfies every constraint any placement could.
     func linearizableClusterHistory(_ history: [ClusterOperation], calls: [UInt64: ClusterOperation], time: UInt64) throws(InvariantViolation) {
         // Each service's writes in log order, to answer "what did index r hold".
         var writes: [UInt64: [(index: UInt64, image: String)]] = [:]
@@ -119,11 +125,42 @@ struct ClusterInvariants {
             guard let last = writes[service]?.last(where: { $0.index <= index }) else { return .absent }
             return .read(version: last.index, image: last.image)
         }
+        func version(_ observed: ClusterOperation.Outcome) -> UInt64 {
+            if case .read(let version, _) = observed { return version }
+            return 0
+        }
         func violation(_ details: String) -> InvariantViolation {
             InvariantViolation(invariant: "linearizableClusterHistory", details: details, time: time)
         }
 
-        var positioned: [(operation: ClusterOperation, index: UInt64)] = []
+        // Where each call may sit in its service's history.
+        enum Placement {
+            /// A write that took effect, at its index; nothing returned before it may sit at or after it.
+            case write(UInt64)
+            /// Observed this version (0: absent): sits right after that write.
+            case observed(UInt64)
+            /// Observed that the service exists (`alreadyExists`): anywhere from its creation on.
+            case existing(since: UInt64)
+            /// Observed that the service is absent (`notFound`): anywhere before its creation.
+            case absent(until: UInt64)
+        }
+        func creation(of service: UInt64) -> UInt64 { writes[service]?.first?.index ?? .max }
+        /// How a refusal (in the log or before it) places its call; nil when the state at `index` contradicts it.
+        func placement(refused reason: String, _ operation: ClusterOperation, at index: UInt64) -> Placement? {
+            let observed = state(of: operation.service, at: index)
+            switch (operation.kind, observed) {
+            case (.update, .read(let version, _)) where reason == "versionConflict(now \(version))" && version != operation.expectedVersion:
+                return .observed(version)
+            case (.update, .absent) where reason == "notFound":
+                return .absent(until: creation(of: operation.service))
+            case (.create, .read) where reason == "alreadyExists":
+                return .existing(since: creation(of: operation.service))
+            default:
+                return nil
+            }
+        }
+
+        var placed: [UInt64: [(operation: ClusterOperation, placement: Placement)]] = [:]
         for operation in history {
             if operation.kind == .read {
                 guard let outcome = operation.outcome, let index = operation.witnessIndex else { continue }
@@ -131,10 +168,18 @@ struct ClusterInvariants {
                 if outcome != expected {
                     throw violation("\(operation) but the log at index \(index) holds \(expected)")
                 }
-                positioned.append((operation, index))
+                placed[operation.service, default: []].append((operation, .observed(version(expected))))
                 continue
             }
             let committed = effectIndex(client: operation.client, sequence: operation.sequence)
+            if committed == nil, case .refused(let reason)? = operation.outcome, let index = operation.witnessIndex {
+                // Refused by the leader before proposing: a read of its state.
+                guard let where_ = placement(refused: reason, operation, at: index) else {
+                    throw violation("\(operation) before proposing, but the log at index \(index) holds \(state(of: operation.service, at: index))")
+                }
+                placed[operation.service, default: []].append((operation, where_))
+                continue
+            }
             if let outcome = operation.outcome {
                 guard let committed, let effect = effects[committed] else {
                     throw violation("\(operation) was answered but no entry of it committed")
@@ -143,24 +188,58 @@ struct ClusterInvariants {
                     throw violation("\(operation) but its entry committed at index \(committed) with \(effect.outcome)")
                 }
             }
-            if let committed { positioned.append((operation, committed)) }
+            guard let committed, let effect = effects[committed] else { continue }
+            switch effect.outcome {
+            case .written:
+                placed[operation.service, default: []].append((operation, .write(committed)))
+            case .refused(let reason):
+                // Refused by apply (before the index, the state is what apply saw).
+                guard let where_ = placement(refused: reason, operation, at: committed - 1) else {
+                    throw violation("\(operation) was refused by apply at index \(committed), but the state there was \(state(of: operation.service, at: committed - 1))")
+                }
+                placed[operation.service, default: []].append((operation, where_))
+            case .read, .absent:
+                break
+            }
         }
 
-        // Real time: sweep calls by invocation, holding the highest position
-        // of every call that returned before it.
-        let byReturn = positioned.filter { $0.operation.returnTime != nil }.sorted { $0.operation.returnTime! < $1.operation.returnTime! }
-        let byInvoke = positioned.sorted { $0.operation.invokeTime < $1.operation.invokeTime }
-        var next = 0
-        var highest: (index: UInt64, operation: ClusterOperation)?
-        for (operation, index) in byInvoke {
-            while next < byReturn.count, byReturn[next].operation.returnTime! < operation.invokeTime {
-                if highest == nil || byReturn[next].index > highest!.index { highest = (byReturn[next].index, byReturn[next].operation) }
-                next += 1
-            }
-            guard let highest else { continue }
-            let inOrder = operation.kind == .read ? index >= highest.index : index > highest.index
-            if !inOrder {
-                throw violation("\(operation) sits at index \(index), before \(highest.operation) at index \(highest.index), which returned before it began")
+        // Real time, per service: sweep calls by invocation, holding the
+        // highest position of every call that returned before; each call
+        // takes the earliest position its placement allows.
+        for service in placed.keys.sorted() {
+            let calls = placed[service]!
+            let byReturn = calls.filter { $0.operation.returnTime != nil }.sorted { $0.operation.returnTime! < $1.operation.returnTime! }
+            let byInvoke = calls.sorted { $0.operation.invokeTime < $1.operation.invokeTime }
+            var chosen: [UInt64: UInt64] = [:]
+            var next = 0
+            var highest: (position: UInt64, operation: ClusterOperation)?
+            for (operation, placement) in byInvoke {
+                while next < byReturn.count, byReturn[next].operation.returnTime! < operation.invokeTime {
+                    let earlier = byReturn[next].operation
+                    let position = chosen[Self.key(client: earlier.client, sequence: earlier.sequence)]!
+                    if highest == nil || position > highest!.position { highest = (position, earlier) }
+                    next += 1
+                }
+                let floor = highest?.position ?? 0
+                let position: UInt64
+                var inOrder = true
+                switch placement {
+                case .write(let index):
+                    position = index
+                    inOrder = highest == nil || index > floor
+                case .observed(let version):
+                    position = version
+                    inOrder = version >= floor
+                case .existing(let since):
+                    position = max(since, floor)
+                case .absent(let until):
+                    position = floor
+                    inOrder = highest == nil || floor < until
+                }
+                if !inOrder {
+                    throw violation("\(operation) cannot sit after \(highest!.operation) (at \(floor)), which returned before it began")
+                }
+                chosen[Self.key(client: operation.client, sequence: operation.sequence)] = position
             }
         }
     }

@@ -52,12 +52,22 @@ extension RaftSimulation {
                 try member.node!.readIndex(context: tag.encoded())
                 member.pendingClusterReads.append(SimulatedMember.PendingRead(
                     client: index, sequence: call.sequence, key: call.service, context: tag.encoded()))
+            } else if !options.confirmRefusals, let refusal = leaderRefusal(of: call, on: member) {
+                statistics.refusedBeforeProposing += 1
+                queue.schedule(
+                    .clusterClientResponse(client: index, sequence: call.sequence, outcome: .refused(refusal), witnessIndex: member.appliedIndex),
+                    at: now + clientRandom.uniform(plan.baseDelayMs))
+                return
+            } else if leaderRefusal(of: call, on: member) != nil {
+                // As ManagerRaft's `validate`: a refusal read from the state
+                // waits for a ReadIndex round, then is checked again.
+                try member.node!.readIndex(context: tag.encoded())
+                var read = SimulatedMember.PendingRead(client: index, sequence: call.sequence, key: call.service, context: tag.encoded())
+                read.confirmsRefusalOf = call
+                read.attempt = attempt
+                member.pendingClusterReads.append(read)
             } else {
-                var entry = tag
-                entry.proposal = ClusterProposal(timeMilliseconds: Int64(now), command: Self.command(for: call)).encoded()
-                let appendedAt = try member.node!.propose(entry.encoded())
-                record("client \(call.client) #\(call.sequence) attempt \(attempt) proposed at member \(member.id) index \(appendedAt)")
-                member.waitingClusterWrites.append(.init(index: appendedAt, client: index, sequence: call.sequence, attempt: attempt))
+                try propose(call, attempt: attempt, client: index, on: member)
             }
         } catch {
             refusal = error
@@ -75,6 +85,31 @@ extension RaftSimulation {
         } else {
             clusterClients[index].leaderHint = 0
             retryCluster(index, target: chooseTarget(hint: 0, avoiding: member.id), afterMs: clientRandom.uniform(10...40))
+        }
+    }
+
+    private func propose(_ call: ClusterOperation, attempt: UInt64, client index: Int, on member: SimulatedMember) throws(RaftError) {
+        let entry = ClusterEntry(
+            client: call.client, sequence: call.sequence, attempt: attempt,
+            proposal: ClusterProposal(timeMilliseconds: Int64(now), command: Self.command(for: call)).encoded())
+        let appendedAt = try member.node!.propose(entry.encoded())
+        record("client \(call.client) #\(call.sequence) attempt \(attempt) proposed at member \(member.id) index \(appendedAt)")
+        member.waitingClusterWrites.append(.init(index: appendedAt, client: index, sequence: call.sequence, attempt: attempt))
+    }
+
+    /// What a leader refuses before proposing, as ``ManagerRaft`` does with
+    /// `validate: true`: the command checked against its state, a version
+    /// conflict counting as certain only when the state holds every entry
+    /// the leader knows to be committed. `confirmed`: after a ReadIndex
+    /// round, when the member's state is fresh whatever its role now.
+    private func leaderRefusal(of call: ClusterOperation, on member: SimulatedMember, confirmed: Bool = false) -> String? {
+        guard let node = member.node, confirmed || node.role == .leader else { return nil }
+        do {
+            try member.cluster.validate(Self.command(for: call), context: ApplyContext(index: member.cluster.appliedIndex + 1, timeMilliseconds: Int64(now)))
+            return nil
+        } catch {
+            if case .versionConflict = error, member.cluster.appliedIndex < node.commitIndex { return nil }
+            return Self.reason(error)
         }
     }
 
@@ -142,7 +177,7 @@ extension RaftSimulation {
             statistics.readsAnswered += 1
         } else {
             statistics.writesAcknowledged += 1
-            if case .refused(let reason) = outcome, reason == "versionConflict" { statistics.versionConflicts += 1 }
+            if case .refused(let reason) = outcome, reason.hasPrefix("versionConflict") { statistics.versionConflicts += 1 }
         }
         hasher.combine(0x4341_434b)  // "CACK"
         hasher.combine((UInt64(index) << 32) | sequence)
@@ -221,6 +256,10 @@ extension RaftSimulation {
                 still.append(read)
                 continue
             }
+            if let call = read.confirmsRefusalOf {
+                confirmRefusal(of: call, attempt: read.attempt, client: read.client, on: member)
+                continue
+            }
             let outcome: ClusterOperation.Outcome
             if let service = member.cluster.service(Self.serviceID(read.key)) {
                 outcome = .read(version: service.meta.version, image: service.spec.task.image)
@@ -234,13 +273,34 @@ extension RaftSimulation {
         member.pendingClusterReads = still
     }
 
+    /// The ReadIndex round behind a refusal completed: refuse for good if the
+    /// state still refuses, else propose after all.
+    private func confirmRefusal(of call: ClusterOperation, attempt: UInt64, client index: Int, on member: SimulatedMember) {
+        guard let operation = clusterClients[index].operation, operation.record.sequence == call.sequence, operation.attempt == attempt else { return }
+        if let refusal = leaderRefusal(of: call, on: member, confirmed: true) {
+            statistics.refusedBeforeProposing += 1
+            hasher.combine(0x5245_4655)  // "REFU"
+            queue.schedule(
+                .clusterClientResponse(client: index, sequence: call.sequence, outcome: .refused(refusal), witnessIndex: member.appliedIndex),
+                at: now + clientRandom.uniform(plan.baseDelayMs))
+            return
+        }
+        do {
+            try propose(call, attempt: attempt, client: index, on: member)
+        } catch {
+            // No longer the leader: nothing was proposed, so the client may retry elsewhere.
+            retryCluster(index, target: chooseTarget(hint: 0, avoiding: member.id), afterMs: clientRandom.uniform(1...10))
+        }
+    }
+
     static func reason(_ error: Error) -> String {
         guard let error = error as? ClusterStateError else { return "\(error)" }
         switch error {
         case .notFound: return "notFound"
         case .alreadyExists: return "alreadyExists"
         case .nameInUse: return "nameInUse"
-        case .versionConflict: return "versionConflict"
+        // The API says which version the object is at now: part of what the client observed.
+        case .versionConflict(_, _, _, let actual): return "versionConflict(now \(actual))"
         case .invalidSpec(let field, _): return "invalidSpec(\(field))"
         case .invalidTransition: return "invalidTransition"
         case .inUse: return "inUse"

@@ -44,6 +44,10 @@ final class SimulatedMember {
         var context: [UInt8]
         /// Set when the ReadState arrives: answer once applied through it.
         var index: UInt64?
+        /// A cluster write the leader would refuse, confirming that refusal
+        /// with this ReadIndex round before answering (as ManagerRaft does).
+        var confirmsRefusalOf: ClusterOperation? = nil
+        var attempt: UInt64 = 0
     }
 
     struct WaitingClusterWrite {

@@ -21,6 +21,12 @@ public struct SimulationOptions: Sendable {
     /// and every member must apply it.
     public var livenessBoundMs: UInt64 = 10_000
 
+    /// `cluster`: a leader confirms a refusal read from its state with a
+    /// ReadIndex round before answering, as ManagerRaft does. Off only in
+    /// tests, to show that the invariants catch the stale refusals of a
+    /// deposed leader that does not know it yet.
+    var confirmRefusals = true
+
     public static let defaultDurationMs: UInt64 = 3_000
     public static let allowedMemberCounts = [3, 5, 7]
 

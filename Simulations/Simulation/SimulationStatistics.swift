@@ -22,6 +22,8 @@ public struct SimulationStatistics: Sendable, Equatable {
     public var linearizabilityUndecided = 0
     /// Cluster updates refused by compare-and-set (the path that prevents lost updates).
     public var versionConflicts = 0
+    /// Cluster writes a leader refused by validating before proposing.
+    public var refusedBeforeProposing = 0
 
     public init() {}
 
@@ -45,6 +47,7 @@ public struct SimulationStatistics: Sendable, Equatable {
         operationsWithUnknownOutcome += other.operationsWithUnknownOutcome
         linearizabilityUndecided += other.linearizabilityUndecided
         versionConflicts += other.versionConflicts
+        refusedBeforeProposing += other.refusedBeforeProposing
     }
 
     public var summary: String {
@@ -53,6 +56,6 @@ public struct SimulationStatistics: Sendable, Equatable {
             + " partitions=\(partitions) snapshots-taken=\(snapshotsTaken) snapshots-installed=\(snapshotsInstalled)"
             + " config-changes=\(configurationChangesCommitted) transfers=\(transfersRequested) committed=\(entriesCommitted)"
             + " writes-acked=\(writesAcknowledged) reads=\(readsAnswered) unknown-outcome=\(operationsWithUnknownOutcome)"
-            + " linearizability-undecided=\(linearizabilityUndecided) version-conflicts=\(versionConflicts)"
+            + " linearizability-undecided=\(linearizabilityUndecided) version-conflicts=\(versionConflicts) refused-before-proposing=\(refusedBeforeProposing)"
     }
 }

@@ -3,7 +3,8 @@ import Foundation
 /// What a manager proposes to Raft: a command plus the proposer's clock
 /// reading, so that every manager applies the same timestamps.
 public struct ClusterProposal: Codable, Sendable, Equatable {
-    public static let currentFormatVersion = 1
+    /// 1: JSON. 2: the binary Wire format, now written.
+    public static let currentFormatVersion = Int(wireVersion)
 
     public var formatVersion: Int
     public var timeMilliseconds: Int64
@@ -15,22 +16,34 @@ public struct ClusterProposal: Codable, Sendable, Equatable {
         self.command = command
     }
 
+    /// The bytes of a log entry: the binary format (``ClusterProposal+Wire``).
     public func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array(try! encoder.encode(self))
+        wireEncoded()
     }
 
+    /// Decodes a log entry in either format: JSON (format 1, what managers
+    /// wrote before the binary format; it starts with `{`) or binary.
     public init(encoded bytes: [UInt8]) throws(ClusterStateError) {
+        guard bytes.first == UInt8(ascii: "{") else {
+            do {
+                self = try ClusterProposal(wireBytes: bytes)
+            } catch {
+                throw .undecodableCommand("\(error)")
+            }
+            return
+        }
         do {
             self = try JSONDecoder().decode(ClusterProposal.self, from: Data(bytes))
         } catch {
             throw .undecodableCommand("\(error)")
         }
-        guard formatVersion <= Self.currentFormatVersion else {
+        guard formatVersion <= Self.jsonFormatVersion else {
             throw .undecodableCommand("format \(formatVersion) is newer than this shoal understands")
         }
     }
+
+    /// The JSON format of log entries written before the binary one.
+    static let jsonFormatVersion = 1
 }
 
 extension ClusterState {

@@ -298,7 +298,16 @@ final class ManagerNode: @unchecked Sendable {
             let remaining = deadline - ContinuousClock.now
             let status = raft.status
             do {
-                if status.role == .leader {
+                if status.role == .leader, case .propose(let command, let time) = request {
+                    // The Raft loop bounds the wait itself: no timer task and
+                    // no extra task hop on every write.
+                    try requireLeader()
+                    do {
+                        return .events(try await raft.propose(command, timeMilliseconds: time, validate: true, timeout: remaining))
+                    } catch ManagerError.timedOut {
+                        throw APIError.noQuorum("the write", after: timeout)
+                    }
+                } else if status.role == .leader {
                     return try await withTimeout(remaining, onTimeout: { APIError.noQuorum("the write", after: timeout) }) {
                         try await self.executeAsLeader(request)
                     }

@@ -29,7 +29,9 @@ enum StrictJSON {
         }
         let value: T
         do {
-            let data = try JSONSerialization.data(withJSONObject: merged)
+            // Without defaults the input is what gets decoded: no need to
+            // serialize the parsed tree again.
+            let data = defaults == nil ? Data(bytes) : try JSONSerialization.data(withJSONObject: merged)
             value = try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
             throw describe(error)

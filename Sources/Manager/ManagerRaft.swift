@@ -48,7 +48,7 @@ public final class ManagerRaft: @unchecked Sendable {
     // Shared between callers and the loop thread, under `condition`.
     private let condition = NSCondition()
     private var inbox: [Message] = []
-    private var proposalQueue: [(data: [UInt8], validating: (ClusterCommand, ApplyContext)?, deadline: UInt64, continuation: CheckedContinuation<[ClusterEvent], Error>)] = []
+    private var proposalQueue: [PendingProposal] = []
     private var configurationChangeQueue: [(change: ConfigurationChange, deadline: UInt64, continuation: CheckedContinuation<Void, Error>)] = []
     private var readQueue: [PendingRead] = []
     private var transferQueue: [NodeID] = []
@@ -56,6 +56,8 @@ public final class ManagerRaft: @unchecked Sendable {
     private var stopped = false
     private var publishedStatus: Status
     private var watchers: [UUID: AsyncStream<ClusterEvent>.Continuation] = [:]
+    /// Snapshots serialized off the loop thread, waiting to compact the log.
+    private var builtSnapshots: [(index: UInt64, data: [UInt8])] = []
     private var changeLog: ChangeLog
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
@@ -69,6 +71,20 @@ public final class ManagerRaft: @unchecked Sendable {
     private var awaitingApply: [(index: UInt64, read: PendingRead)] = []
     private var nextReadID: UInt64 = 1
     private var failure: ManagerError?
+    /// A snapshot is being serialized off this thread (see ``compactIfDue()``).
+    private var snapshotInProgress = false
+
+    private struct PendingProposal: Sendable {
+        var data: [UInt8]
+        /// The command and context to check before proposing (`validate: true`).
+        var validating: (ClusterCommand, ApplyContext)?
+        /// A refusal found now is final: a ReadIndex round since the call
+        /// confirmed that this member's state holds every write acknowledged
+        /// before it (see ``ManagerRaft/refusal(of:_:)``).
+        var confirmed = false
+        var deadline: UInt64
+        var continuation: CheckedContinuation<[ClusterEvent], Error>
+    }
 
     private struct PendingRead {
         var linearizable: Bool
@@ -134,6 +150,15 @@ public final class ManagerRaft: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// A batch of messages from a peer, in order, with one wake-up.
+    public func receive(_ messages: [Message]) {
+        guard !messages.isEmpty else { return }
+        condition.lock()
+        inbox.append(contentsOf: messages)
+        condition.signal()
+        condition.unlock()
+    }
+
     /// Proposes `command` and waits until it is committed and applied here.
     /// Returns the changes it made, or throws what refused it.
     ///
@@ -143,7 +168,8 @@ public final class ManagerRaft: @unchecked Sendable {
     /// would refuse — in the same trip to the loop thread as the proposal. A
     /// version conflict is only certain when the state holds every committed
     /// entry; otherwise the command is proposed and apply decides.
-    public func propose(_ command: ClusterCommand, timeMilliseconds: Int64, validate: Bool = false) async throws -> [ClusterEvent] {
+    /// `timeout` replaces ``Configuration/requestTimeout`` for this write.
+    public func propose(_ command: ClusterCommand, timeMilliseconds: Int64, validate: Bool = false, timeout: Duration? = nil) async throws -> [ClusterEvent] {
         let data = ClusterProposal(timeMilliseconds: timeMilliseconds, command: command).encoded()
         let validating = validate ? (command, ApplyContext(index: 0, timeMilliseconds: timeMilliseconds)) : nil
         return try await withCheckedThrowingContinuation { continuation in
@@ -153,7 +179,8 @@ public final class ManagerRaft: @unchecked Sendable {
                 continuation.resume(throwing: ManagerError.stopped)
                 return
             }
-            proposalQueue.append((data, validating, deadline(after: configuration.requestTimeout), continuation))
+            proposalQueue.append(PendingProposal(
+                data: data, validating: validating, deadline: deadline(after: timeout ?? configuration.requestTimeout), continuation: continuation))
             condition.signal()
             condition.unlock()
         }
@@ -244,7 +271,7 @@ public final class ManagerRaft: @unchecked Sendable {
         while true {
             condition.lock()
             while inbox.isEmpty && proposalQueue.isEmpty && readQueue.isEmpty && configurationChangeQueue.isEmpty
-                    && transferQueue.isEmpty && !stopping && !node.hasReady
+                    && transferQueue.isEmpty && builtSnapshots.isEmpty && !stopping && !node.hasReady
                     && DispatchTime.now().uptimeNanoseconds < nextTick {
                 let waitNanoseconds = nextTick - min(nextTick, DispatchTime.now().uptimeNanoseconds)
                 _ = condition.wait(until: Date(timeIntervalSinceNow: Double(waitNanoseconds) / 1e9))
@@ -259,6 +286,8 @@ public final class ManagerRaft: @unchecked Sendable {
             let reads = readQueue
             let changes = configurationChangeQueue
             let transfers = transferQueue
+            let snapshots = builtSnapshots
+            builtSnapshots.removeAll()
             inbox.removeAll(keepingCapacity: true)
             proposalQueue.removeAll(keepingCapacity: true)
             readQueue.removeAll(keepingCapacity: true)
@@ -280,7 +309,11 @@ public final class ManagerRaft: @unchecked Sendable {
             for message in messages { node.step(message) }
             for proposal in proposals {
                 if let (command, context) = proposal.validating, let refusal = refusal(of: command, context) {
-                    proposal.continuation.resume(throwing: ManagerError.rejected(refusal))
+                    if proposal.confirmed || !Self.dependsOnState(refusal) {
+                        proposal.continuation.resume(throwing: ManagerError.rejected(refusal))
+                    } else {
+                        confirmThenRetry(proposal)
+                    }
                     continue
                 }
                 do {
@@ -301,6 +334,7 @@ public final class ManagerRaft: @unchecked Sendable {
             for target in transfers { try? node.transferLeadership(to: target) }
             for read in reads { startRead(read) }
             do {
+                for snapshot in snapshots { try compact(through: snapshot.index, data: snapshot.data) }
                 while node.hasReady { try handleReady() }
             } catch {
                 failure = .storageFailed("\(error)")
@@ -323,6 +357,45 @@ public final class ManagerRaft: @unchecked Sendable {
             if case .versionConflict = error, state.appliedIndex < node.commitIndex { return nil }
             return error
         }
+    }
+
+    /// Whether a refusal comes from the state (an object missing, taken,
+    /// at another version) rather than from the command alone.
+    static func dependsOnState(_ refusal: ClusterStateError) -> Bool {
+        switch refusal {
+        case .invalidSpec, .undecodableCommand: return false
+        case .notFound, .alreadyExists, .nameInUse, .versionConflict, .invalidTransition, .inUse: return true
+        }
+    }
+
+    /// A refusal read from this member's state is a read, and must be as
+    /// linearizable as one: a leader that was deposed without knowing it
+    /// (partitioned) has a stale state, and would refuse a client's update
+    /// of a version the client just read from the new leader, or say that
+    /// an object the client just created does not exist (`shoal-sim
+    /// cluster` found both). So the refusal waits for a ReadIndex round,
+    /// then the command is checked again on the state that round
+    /// guarantees: refused for good, or proposed.
+    private func confirmThenRetry(_ proposal: PendingProposal) {
+        var retried = proposal
+        retried.confirmed = true
+        let confirmed = retried
+        startRead(PendingRead(
+            linearizable: true, deadline: proposal.deadline,
+            body: { [self] _ in
+                condition.lock()
+                proposalQueue.append(confirmed)
+                condition.signal()
+                condition.unlock()
+            },
+            fail: { error in
+                // Leadership moved while confirming: the caller retries on the new leader.
+                switch error {
+                case .readInterrupted: proposal.continuation.resume(throwing: ManagerError.raft(.notLeader(leader: 0)))
+                case .timedOut: proposal.continuation.resume(throwing: ManagerError.timedOut(operation: "confirming the refusal of a write"))
+                default: proposal.continuation.resume(throwing: error)
+                }
+            }))
     }
 
     private func deadline(after timeout: Duration) -> UInt64 {
@@ -373,9 +446,9 @@ public final class ManagerRaft: @unchecked Sendable {
 
     private func handleReady() throws {
         let ready = node.ready()
-        for message in ready.messagesBeforePersist { transport.send(message) }
+        if !ready.messagesBeforePersist.isEmpty { transport.send(ready.messagesBeforePersist) }
         try storage.save(ready)
-        for message in ready.messages { transport.send(message) }
+        if !ready.messages.isEmpty { transport.send(ready.messages) }
         if let snapshot = ready.snapshot {
             state = snapshot.data.isEmpty ? ClusterState() : try ClusterState(snapshot: snapshot.data)
         }
@@ -439,11 +512,30 @@ public final class ManagerRaft: @unchecked Sendable {
         return events
     }
 
+    /// Starts a snapshot when enough entries were applied since the last.
+    /// The state is a value: a copy is serialized on another thread (a large
+    /// state takes tens of milliseconds to encode, which would stall
+    /// replication), and the loop compacts when the bytes come back.
     private func compactIfDue() throws {
         let snapshotIndex = node.snapshotMetadata?.index ?? 0
         let applied = node.appliedIndex
-        guard applied > snapshotIndex, applied - snapshotIndex >= configuration.snapshotEveryEntries else { return }
-        let snapshot = try node.compact(through: applied, data: state.snapshot())
+        guard !snapshotInProgress, applied > snapshotIndex, applied - snapshotIndex >= configuration.snapshotEveryEntries else { return }
+        snapshotInProgress = true
+        let image = state
+        DispatchQueue.global(qos: .utility).async { [self] in
+            let data = image.snapshot()
+            condition.lock()
+            builtSnapshots.append((applied, data))
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    private func compact(through index: UInt64, data: [UInt8]) throws {
+        snapshotInProgress = false
+        // A snapshot installed from the leader meanwhile may already cover it.
+        guard index > node.snapshotMetadata?.index ?? 0 else { return }
+        let snapshot = try node.compact(through: index, data: data)
         try storage.compact(to: snapshot)
     }
 

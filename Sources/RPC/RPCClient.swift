@@ -19,7 +19,8 @@ import Wire
 /// The client owns the connection: `close()` closes it.
 public final class RPCClient: @unchecked Sendable {
     private enum PendingCall {
-        case unary(method: String, timeout: Duration?, continuation: CheckedContinuation<[UInt8], any Error>)
+        /// `answer` is called exactly once, with the payload or the error.
+        case unary(method: String, timeout: Duration?, answer: @Sendable (Result<[UInt8], any Error>) -> Void)
         case stream(ClientStream, timeout: Duration?)
     }
 
@@ -86,7 +87,7 @@ public final class RPCClient: @unchecked Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], any Error>) in
                 let refusal: RPCError? = lock.withLock {
                     if let closedError { return closedError }
-                    calls[callID] = .unary(method: method, timeout: timeout, continuation: continuation)
+                    calls[callID] = .unary(method: method, timeout: timeout, answer: { continuation.resume(with: $0) })
                     return nil
                 }
                 if let refusal {
@@ -98,6 +99,48 @@ public final class RPCClient: @unchecked Sendable {
         } onCancel: {
             abandon(callID, with: .cancelled(method: method))
         }
+    }
+
+    /// Starts a unary call without waiting for its answer: the request is
+    /// queued on the connection before this returns, so calls started one
+    /// after another reach the server in that order (with an inline handler
+    /// there, they are handled in that order too). `answer` is called once,
+    /// from the connection's reader, with the payload or the error. For
+    /// pipelining: several calls in flight on one connection.
+    public func start(method: String, payload: [UInt8], deadline: ContinuousClock.Instant? = nil,
+                      answer: @escaping @Sendable (Result<[UInt8], any Error>) -> Void) async throws {
+        let (callID, wireDeadline, timeout) = try prepare(method: method, payload: payload, deadline: deadline)
+        try await outbound.waitForRoom()
+        let refusal: RPCError? = lock.withLock {
+            if let closedError { return closedError }
+            calls[callID] = .unary(method: method, timeout: timeout, answer: answer)
+            return nil
+        }
+        if let refusal { throw RPCError(refusal.code, method: method, message: refusal.message, hint: refusal.hint) }
+        start(callID, method: method, mode: .unary, deadline: deadline, wireDeadline: wireDeadline, payload: payload)
+    }
+
+    /// As ``start(method:payload:deadline:answer:)``, from any thread and
+    /// without waiting for room in the outbound queue (the caller bounds
+    /// what it has in flight). Throws, without ever calling `answer`, if the
+    /// request cannot be queued; `answer` is never called before this returns.
+    public func startNow(method: String, payload: [UInt8], deadline: ContinuousClock.Instant? = nil,
+                         answer: @escaping @Sendable (Result<[UInt8], any Error>) -> Void) throws {
+        let (callID, wireDeadline, timeout) = try prepare(method: method, payload: payload, deadline: deadline)
+        let refusal: RPCError? = lock.withLock {
+            if let closedError { return closedError }
+            calls[callID] = .unary(method: method, timeout: timeout, answer: answer)
+            return nil
+        }
+        if let refusal { throw RPCError(refusal.code, method: method, message: refusal.message, hint: refusal.hint) }
+        do {
+            try outbound.send(RPCFrame(callID: callID, .request(method: method, mode: .unary, deadlineMilliseconds: wireDeadline,
+                                                                 windowMessages: 0, payload: payload)))
+        } catch {
+            lock.withLock { _ = calls.removeValue(forKey: callID) }
+            throw RPCError(error.code, method: method, message: error.message, hint: error.hint)
+        }
+        if let deadline { timer.schedule(callID, at: deadline) }
     }
 
     /// Calls a server-stream method; the stream yields its messages, then
@@ -196,7 +239,7 @@ public final class RPCClient: @unchecked Sendable {
         guard let call else { return }
         timer.cancel(callID)
         switch call {
-        case .unary(_, _, let continuation): continuation.resume(throwing: error)
+        case .unary(_, _, let answer): answer(.failure(error))
         case .stream(let stream, _): stream.fail(error)
         }
         if sendCancel { try? outbound.send(RPCFrame(callID: callID, .cancel)) }
@@ -221,8 +264,8 @@ public final class RPCClient: @unchecked Sendable {
         outbound.fail(error)
         for call in failed {
             switch call {
-            case .unary(let method, _, let continuation):
-                continuation.resume(throwing: RPCError(error.code, method: method, message: error.message, hint: error.hint))
+            case .unary(let method, _, let answer):
+                answer(.failure(RPCError(error.code, method: method, message: error.message, hint: error.hint)))
             case .stream(let stream, _):
                 stream.fail(RPCError(error.code, method: stream.method, message: error.message, hint: error.hint))
             }
@@ -293,9 +336,9 @@ public final class RPCClient: @unchecked Sendable {
                 return call
             }
             switch pending {
-            case .unary(_, _, let continuation):
+            case .unary(_, _, let answer):
                 timer.cancel(callID)
-                continuation.resume(returning: payload)
+                answer(.success(payload))
             case .stream(let stream, _):
                 guard stream.deliver(payload) else {
                     return RPCError(.protocolViolation, method: stream.method,
@@ -308,9 +351,9 @@ public final class RPCClient: @unchecked Sendable {
         case .end(let status):
             let pending = lock.withLock { calls.removeValue(forKey: callID) }
             switch pending {
-            case .unary(let method, _, let continuation):
+            case .unary(let method, _, let answer):
                 timer.cancel(callID)
-                continuation.resume(throwing: status.error(method: method))
+                answer(.failure(status.error(method: method)))
             case .stream(let stream, _):
                 timer.cancel(callID)
                 stream.finish(status)

@@ -21,9 +21,14 @@ public final class RPCServer: @unchecked Sendable {
     /// stream ends ok) or throws (it ends with that error).
     public typealias StreamHandler = @Sendable (RPCRequest, RPCStreamWriter) async throws -> Void
 
+    /// Answers one unary call at once, on the connection's reading task,
+    /// before the next frame is read. Must not block.
+    public typealias InlineHandler = @Sendable (RPCRequest) throws -> [UInt8]
+
     enum Handler {
         case unary(UnaryHandler)
         case stream(StreamHandler)
+        case inline(InlineHandler)
     }
 
     struct Method {
@@ -52,6 +57,14 @@ public final class RPCServer: @unchecked Sendable {
     /// Registers a unary method that callers allowed by `access` may call.
     public func register(_ method: String, access: RPCAccess, handler: @escaping UnaryHandler) {
         add(method, Method(access: access, handler: .unary(handler)))
+    }
+
+    /// Registers a unary method whose handler runs inline, in arrival order,
+    /// without a task of its own: for short non-blocking handlers whose
+    /// callers keep several calls in flight and rely on their order (Raft's
+    /// message batches). It sees no cancellation and no deadline.
+    public func registerInline(_ method: String, access: RPCAccess, handler: @escaping InlineHandler) {
+        add(method, Method(access: access, handler: .inline(handler)))
     }
 
     /// Registers a server-stream method that callers allowed by `access` may call.

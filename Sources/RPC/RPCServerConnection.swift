@@ -142,11 +142,24 @@ final class RPCServerConnection: @unchecked Sendable {
         }
         let stream: RPCStreamWriter?
         switch (method.handler, mode) {
+        case (.inline(let handler), .unary):
+            let request = RPCRequest(callID: callID, method: name, payload: payload, caller: peer, deadline: nil)
+            let outcome: RPCFrame.Body
+            do {
+                let answer = try handler(request)
+                let limit = server.maxFrameBytes - RPCFrame.maxOverheadBytes
+                outcome = answer.count <= limit ? .message(payload: answer)
+                    : .end(RPCStatus(.payloadTooLarge(method: name, bytes: answer.count, maxBytes: limit)))
+            } catch {
+                outcome = .end(Self.status(for: error, method: name))
+            }
+            try? outbound.send(RPCFrame(callID: callID, outcome))
+            return nil
         case (.unary, .unary):
             stream = nil
         case (.stream, .serverStream):
             stream = RPCStreamWriter(callID: callID, method: name, windowMessages: Int(windowMessages), outbound: outbound)
-        case (.unary, .serverStream), (.stream, .unary):
+        case (.unary, .serverStream), (.inline, .serverStream), (.stream, .unary):
             let kind = mode == .unary ? "a server stream" : "a unary method"
             refuse(callID, RPCError(.failedPrecondition, method: name, message: "\(name) is \(kind), but was called as the other kind",
                                     hint: "use call() for unary methods and stream() for stream methods"))
@@ -183,6 +196,8 @@ final class RPCServerConnection: @unchecked Sendable {
             } catch {
                 outcome = .end(Self.status(for: error, method: request.method))
             }
+        case .inline:
+            preconditionFailure("inline handlers are answered in admit(), never in a task")
         }
         // A call cancelled meanwhile (client cancel, deadline) is answered by
         // nobody: the client has stopped waiting.

@@ -21,7 +21,7 @@ final class EtcdClusterTarget: ClusterTarget, @unchecked Sendable {
 
     static func start() async throws -> EtcdClusterTarget {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd") else {
-            throw BenchmarkError(description: "/usr/bin/etcd is missing; install the peer with `apt-get install -y etcd-server`")
+            throw BenchmarkError(description: "/usr/bin/etcd is missing; install the benchmarks' peers with `Cluster/install-dependencies.sh --bench` (Debian's etcd-server)")
         }
         let processes = try BenchProcesses(label: "etcd")
         let directory = processes.directory

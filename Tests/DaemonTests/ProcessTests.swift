@@ -90,7 +90,88 @@ struct ProcessTests {
         }
     }
 
-    @Test("shoal daemon ×3, shoal init, shoal join, shoal node ls; kill -9 the leader and the others carry on")
+    /// Starts `names` as daemons, makes the first the founding manager and
+    /// joins the others as managers.
+    private static func formCluster(_ processes: Processes, _ names: [String]) async throws -> InitReply {
+        for name in names { try processes.startDaemon(name) }
+        for name in names { try await processes.waitForSocket(name) }
+        let (initStatus, initOutput) = try processes.shoal(names[0], ["init", "--listen-addr", "127.0.0.1:0", "--api-listen-addr", "127.0.0.1:0", "--format", "json"])
+        #expect(initStatus == 0, "\(initOutput)")
+        let initialized = try JSONDecoder().decode(InitReply.self, from: Data(initOutput.utf8))
+        for name in names.dropFirst() {
+            let (status, output) = try processes.shoal(name, ["join", "--token", initialized.managerToken, "--listen-addr", "127.0.0.1:0",
+                                                              "--api-listen-addr", "127.0.0.1:0", initialized.advertiseAddress])
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("as a manager"))
+        }
+        return initialized
+    }
+
+    /// The daemon that is the Raft leader now.
+    private static func leaderName(_ processes: Processes, among names: [String]) throws -> String {
+        for name in names {
+            let (_, statusJSON) = try processes.shoal(name, ["cluster", "inspect", "--format", "json"])
+            if let view = try? JSONDecoder().decode(ClusterView.self, from: Data(statusJSON.utf8)), view.raft.raftID == view.raft.leader {
+                return name
+            }
+        }
+        throw ProcessTestFailure(description: "no daemon of \(names) says it is the leader")
+    }
+
+    /// Clients writing configs back to back through the control sockets of
+    /// `targets` (followers forward to the leader), one after another, each
+    /// write to the next target; records the names whose write was acknowledged.
+    final class WriteStream: @unchecked Sendable {
+        private let lock = NSLock()
+        private var acknowledged: [String] = []
+        private var failures = 0
+        private var stopped = false
+        private var task: Task<Void, Never>?
+
+        var acknowledgedNames: [String] { lock.withLock { acknowledged } }
+        var failureCount: Int { lock.withLock { failures } }
+
+        func start(_ processes: Processes, targets: [String]) throws {
+            let clients = try targets.map { try ControlClient(host: "unix://\(processes.root)/\($0).sock", timeout: .seconds(5)) }
+            task = Task {
+                var sequence = 0
+                while !self.lock.withLock({ self.stopped }) {
+                    let name = "stream-\(sequence)"
+                    let client = clients[sequence % clients.count]
+                    sequence += 1
+                    let response = try? await client.send(.post, "/v1/configs", json: ["name": name, "data": Data("value \(name)".utf8).base64EncodedString()])
+                    self.lock.withLock {
+                        if let response, response.error == nil { self.acknowledged.append(name) } else { self.failures += 1 }
+                    }
+                    if response == nil || response?.error != nil { try? await Task.sleep(for: .milliseconds(20)) }
+                }
+            }
+        }
+
+        /// Writes until `count` more writes are acknowledged (or `timeout`).
+        func waitForMore(_ count: Int, timeout: Duration = .seconds(30)) async throws {
+            let target = acknowledgedNames.count + count
+            try await eventually("\(count) more acknowledged writes", timeout: timeout) { acknowledgedNames.count >= target ? true : nil }
+        }
+
+        func stop() async {
+            lock.withLock { stopped = true }
+            await task?.value
+        }
+    }
+
+    /// Every acknowledged write is in the state each of `names` serves (a linearizable read).
+    private static func expectAllPresent(_ names: [String], in processes: Processes, on daemons: [String]) async throws {
+        for daemon in daemons {
+            let client = try ControlClient(host: "unix://\(processes.root)/\(daemon).sock", timeout: .seconds(10))
+            let configs: [ConfigView] = try await client.call(.get, "/v1/configs")
+            let stored = Set(configs.map(\.name))
+            let missing = names.filter { !stored.contains($0) }
+            #expect(missing.isEmpty, "\(daemon) lost \(missing.count) acknowledged writes: \(missing.prefix(10))")
+        }
+    }
+
+    @Test("shoal daemon ×3, shoal init, shoal join, shoal node ls; kill -9 the leader under a stream of writes and the others carry on, losing no acknowledged write")
     func realBinary() async throws {
         guard let binary = Self.shoalBinary else {
             Issue.record("the shoal binary is not built next to the tests; run `swift build --build-tests` first")
@@ -98,43 +179,68 @@ struct ProcessTests {
         }
         let processes = try Processes(binary: binary)
         defer { processes.stopAll() }
-        for name in ["a", "b", "c"] { try processes.startDaemon(name) }
-        for name in ["a", "b", "c"] { try await processes.waitForSocket(name) }
-
-        let (initStatus, initOutput) = try processes.shoal("a", ["init", "--listen-addr", "127.0.0.1:0", "--api-listen-addr", "127.0.0.1:0", "--format", "json"])
-        #expect(initStatus == 0, "\(initOutput)")
-        let initialized = try JSONDecoder().decode(InitReply.self, from: Data(initOutput.utf8))
-        for name in ["b", "c"] {
-            let (status, output) = try processes.shoal(name, ["join", "--token", initialized.managerToken, "--listen-addr", "127.0.0.1:0",
-                                                              "--api-listen-addr", "127.0.0.1:0", initialized.advertiseAddress])
-            #expect(status == 0, "\(output)")
-            #expect(output.contains("as a manager"))
-        }
+        let names = ["a", "b", "c"]
+        _ = try await Self.formCluster(processes, names)
         let (lsStatus, table) = try processes.shoal("b", ["node", "ls"])
         #expect(lsStatus == 0, "\(table)")
         #expect(table.contains("MANAGER STATUS"))
         #expect(table.components(separatedBy: "Leader").count == 2, "\(table)")
         #expect(table.split(separator: "\n").count == 4, "\(table)")
 
-        // Find the leader process and kill -9 it.
-        let (_, clusterJSON) = try processes.shoal("b", ["cluster", "inspect", "--format", "json"])
-        let view = try JSONDecoder().decode(ClusterView.self, from: Data(clusterJSON.utf8))
-        let leaderNode = try #require(view.leaderNodeID)
-        var leaderName = "a"
-        for name in ["a", "b", "c"] {
-            let (_, statusJSON) = try processes.shoal(name, ["cluster", "inspect", "--format", "json"])
-            if let mine = try? JSONDecoder().decode(ClusterView.self, from: Data(statusJSON.utf8)), mine.raft.raftID == mine.raft.leader, mine.leaderNodeID == leaderNode {
-                leaderName = name
-            }
-        }
+        let leaderName = try Self.leaderName(processes, among: names)
+        let survivors = names.filter { $0 != leaderName }
+        let stream = WriteStream()
+        try stream.start(processes, targets: survivors)
+        try await stream.waitForMore(10)
         processes.kill9(leaderName)
-        let survivor = ["a", "b", "c"].first { $0 != leaderName }!
         try await eventually("a new leader after kill -9", timeout: .seconds(30)) {
-            let (status, output) = try processes.shoal(survivor, ["node", "ls"])
+            let (status, output) = try processes.shoal(survivors[0], ["node", "ls"])
             return status == 0 && output.contains("Leader") && output.contains("Unreachable") ? true : nil
         }
-        let (rotateStatus, rotated) = try processes.shoal(survivor, ["join-token", "worker", "--rotate", "-q"])
+        try await stream.waitForMore(10)
+        await stream.stop()
+        try await Self.expectAllPresent(stream.acknowledgedNames, in: processes, on: survivors)
+
+        let (rotateStatus, rotated) = try processes.shoal(survivors[0], ["join-token", "worker", "--rotate", "-q"])
         #expect(rotateStatus == 0, "\(rotated)")
         #expect(rotated.contains("SHOAL-1-"))
     }
+
+    @Test("five managers: kill -9 the leader under a stream of writes, then a follower; four then three carry on, losing no acknowledged write")
+    func fiveManagers() async throws {
+        guard let binary = Self.shoalBinary else {
+            Issue.record("the shoal binary is not built next to the tests; run `swift build --build-tests` first")
+            return
+        }
+        let processes = try Processes(binary: binary)
+        defer { processes.stopAll() }
+        let names = ["a", "b", "c", "d", "e"]
+        _ = try await Self.formCluster(processes, names)
+        try await eventually("five managers in node ls") {
+            let (status, table) = try processes.shoal("e", ["node", "ls"])
+            return status == 0 && table.split(separator: "\n").count == 6 && table.components(separatedBy: "Reachable").count == 5 ? true : nil
+        }
+
+        let leaderName = try Self.leaderName(processes, among: names)
+        var survivors = names.filter { $0 != leaderName }
+        let stream = WriteStream()
+        try stream.start(processes, targets: Array(survivors.suffix(3)))
+        try await stream.waitForMore(10)
+        processes.kill9(leaderName)
+        try await stream.waitForMore(10)
+        // A second failure: three of five is still a quorum.
+        let follower = survivors.removeFirst()
+        processes.kill9(follower)
+        try await stream.waitForMore(10)
+        await stream.stop()
+        try await Self.expectAllPresent(stream.acknowledgedNames, in: processes, on: survivors)
+        try await eventually("node ls showing both dead managers unreachable") {
+            let (status, table) = try processes.shoal(survivors[0], ["node", "ls"])
+            return status == 0 && table.components(separatedBy: "Unreachable").count == 3 && table.contains("Leader") ? true : nil
+        }
+    }
+}
+
+struct ProcessTestFailure: Error, CustomStringConvertible {
+    var description: String
 }

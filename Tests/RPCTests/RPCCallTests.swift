@@ -39,6 +39,49 @@ struct RPCCallTests {
         await server.stop()
     }
 
+    @Test func pipelinedCallsToAnInlineMethodAreHandledInTheOrderTheyWereStarted() async throws {
+        final class Seen: @unchecked Sendable {
+            let lock = NSLock()
+            var order: [Int] = []
+            var answers: [Int: String] = [:]
+        }
+        let seen = Seen()
+        let server = try start { server in
+            server.registerInline("append", access: .anyNode) { request in
+                let value = Int(text(request.payload))!
+                if value == 13 { throw RPCError(.invalidArgument, message: "thirteen is refused", hint: "send another number") }
+                seen.lock.withLock { seen.order.append(value) }
+                return bytes("ok \(value)")
+            }
+        }
+        let client = try await connect(server.address, workerContext)
+        let done = AsyncStream<Void>.makeStream()
+        for value in 0..<100 {
+            try await client.start(method: "append", payload: bytes(String(value)), deadline: .now + .seconds(10)) { result in
+                let answer: String
+                switch result {
+                case .success(let payload): answer = text(payload)
+                case .failure(let error): answer = "\((error as? RPCError)?.code ?? .unknown)"
+                }
+                let finished = seen.lock.withLock { () -> Bool in
+                    seen.answers[value] = answer
+                    return seen.answers.count == 100
+                }
+                if finished { done.continuation.finish() }
+            }
+        }
+        for await _ in done.stream {}
+        #expect(seen.order == (0..<100).filter { $0 != 13 })
+        #expect(seen.answers[7] == "ok 7")
+        #expect(seen.answers[13] == "\(RPCStatusCode.invalidArgument)")
+        // Inline methods are unary: called as a stream they are refused.
+        await #expect(throws: RPCError.self) {
+            for try await _ in client.stream(method: "append", payload: bytes("1")) {}
+        }
+        await client.close()
+        await server.stop()
+    }
+
     @Test func twoHundredConcurrentCallsCompleteOutOfOrderWithTheirOwnAnswers() async throws {
         let server = try start { server in
             server.register("slowSquare", access: .anyNode) { request in
