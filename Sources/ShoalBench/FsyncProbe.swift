@@ -20,6 +20,8 @@ enum FsyncProbe {
     /// once, as co-located members do: what the disk gives them in all.
     static func fsyncsPerSecond(directory: String, seconds: Double, writers: Int) throws -> Double {
         let files = try (0..<writers).map { try ProbeFile(path: directory + "/shoal-bench-fsync-\(getpid())-\($0)") }
+        // Removed here, not when the last writer thread lets go: the process may exit first.
+        defer { for file in files { file.remove() } }
         let start = MonotonicClock.nanoseconds
         let deadline = start + UInt64(seconds * 1e9)
         let results = WriterResults(count: writers)
@@ -73,7 +75,14 @@ enum FsyncProbe {
             }
         }
 
-        deinit {
+        private var removed = false
+
+        deinit { remove() }
+
+        /// Closes and deletes the file; called once its writer has finished.
+        func remove() {
+            guard !removed else { return }
+            removed = true
             close(descriptor)
             unlink(path)
         }
