@@ -42,6 +42,13 @@ public struct ContainerCreateRequest: Codable, Sendable, Equatable {
     public var links: [String]?
     /// `--log-opt max-size=10m`, `--log-opt max-file=3`.
     public var logOptions: [String: String]?
+    /// `--health-cmd` (run with `sh -c` inside, as Docker's CMD-SHELL).
+    public var healthCommand: String?
+    /// `--health-interval`, `--health-timeout`, `--health-start-period`: `30s`, `500ms`, `1m`.
+    public var healthInterval: String?
+    public var healthTimeout: String?
+    public var healthStartPeriod: String?
+    public var healthRetries: Int?
     /// `-i`: keep stdin open (not built yet for containers: refused).
     public var interactive: Bool?
     /// `-t`: a pseudo-terminal (not built yet: refused).
@@ -75,6 +82,20 @@ public struct ContainerSummary: Codable, Sendable {
 /// `GET /v1/containers/{id}`: Docker's inspect shape (capitalized keys), so
 /// `--format '{{.State.Pid}}'` reads as it does with docker.
 public struct ContainerInspectView: Codable, Sendable {
+    public struct Health: Codable, Sendable {
+        public struct Probe: Codable, Sendable {
+            public var Start: String
+            public var End: String
+            public var ExitCode: Int32
+            public var Output: String
+        }
+
+        /// starting, healthy or unhealthy.
+        public var Status: String
+        public var FailingStreak: Int
+        public var Log: [Probe]
+    }
+
     public struct State: Codable, Sendable {
         public var Status: String
         public var Running: Bool
@@ -87,6 +108,8 @@ public struct ContainerInspectView: Codable, Sendable {
         public var Error: String
         public var StartedAt: String
         public var FinishedAt: String
+        /// Present when the container has a health check.
+        public var Health: Health?
     }
 
     public struct RestartPolicyView: Codable, Sendable {

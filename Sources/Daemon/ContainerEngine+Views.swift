@@ -20,7 +20,7 @@ extension ContainerEngine {
     static func statusText(_ state: ContainerState, now: Date) -> String {
         switch state.status {
         case .created: return "Created"
-        case .running: return "Up " + duration(now.timeIntervalSince(state.startedAt ?? now))
+        case .running: return "Up " + duration(now.timeIntervalSince(state.startedAt ?? now)) + (state.health.map { " (\($0.status.rawValue))" } ?? "")
         case .paused: return "Up " + duration(now.timeIntervalSince(state.startedAt ?? now)) + " (Paused)"
         case .exited:
             let code = state.exitStatus?.code ?? -1
@@ -74,7 +74,11 @@ extension ContainerEngine {
             Path: command.first ?? "", Args: Array(command.dropFirst()), Image: record.image,
             State: .init(Status: state.status.rawValue, Running: running, Paused: state.status == .paused, Restarting: false, OOMKilled: state.oomKilled,
                          Dead: false, Pid: running ? state.pid ?? 0 : 0, ExitCode: state.status == .exited ? state.exitStatus?.code ?? -1 : 0,
-                         Error: state.startError ?? "", StartedAt: time(state.startedAt), FinishedAt: time(state.finishedAt)),
+                         Error: state.startError ?? "", StartedAt: time(state.startedAt), FinishedAt: time(state.finishedAt),
+                         Health: state.health.map { health in
+                             .init(Status: health.status.rawValue, FailingStreak: health.failingStreak,
+                                   Log: health.log.map { .init(Start: time($0.start), End: time($0.end), ExitCode: $0.exitCode, Output: $0.output) })
+                         }),
             RestartCount: record.restartCount,
             HostConfig: .init(AutoRemove: record.request.autoRemove ?? false,
                               RestartPolicy: .init(Name: record.restartPolicy.name.rawValue, MaximumRetryCount: record.restartPolicy.maximumRetryCount),

@@ -235,6 +235,21 @@ public final class ContainerEngine: @unchecked Sendable {
             return ContainerLink(container: target.id, alias: parts.count > 1 ? parts[1] : target.name)
         }
         let logging = try ContainerOptions.logging(request.logOptions)
+        var healthCheck: HealthCheck?
+        if let command = request.healthCommand {
+            guard !command.isEmpty else { throw APIError.invalid("--health-cmd", "give the command that exits 0 when the container is healthy") }
+            var check = HealthCheck(command: ["sh", "-c", command])
+            if let text = request.healthInterval { check.intervalMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-interval") }
+            if let text = request.healthTimeout { check.timeoutMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-timeout") }
+            if let text = request.healthStartPeriod { check.startPeriodMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-start-period") }
+            if let retries = request.healthRetries {
+                guard retries >= 1 else { throw APIError.invalid("--health-retries", "\(retries) must be at least 1") }
+                check.retries = retries
+            }
+            healthCheck = check
+        } else if request.healthInterval != nil || request.healthTimeout != nil || request.healthStartPeriod != nil || request.healthRetries != nil {
+            throw APIError.invalid("--health-cmd", "the other --health-* options need it (images' HEALTHCHECK is not read yet)")
+        }
         let mounts = try resolveMounts(request)
         var environment = config?.env ?? []
         for entry in request.environment ?? [] {
@@ -255,7 +270,7 @@ public final class ContainerEngine: @unchecked Sendable {
             command: command, environment: environment, user: user, workingDirectory: workdir,
             hostname: request.hostname ?? String(id.prefix(12)), network: network, limits: limits,
             mounts: mounts.map { BindMount(source: $0.Source, destination: $0.Destination, readOnly: !$0.RW) },
-            publishedPorts: ports, links: links, logging: logging)
+            publishedPorts: ports, links: links, logging: logging, healthCheck: healthCheck)
         do {
             try runtime.create(spec)
         } catch {

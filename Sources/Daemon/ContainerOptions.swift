@@ -156,6 +156,24 @@ enum ContainerOptions {
         return result
     }
 
+    /// `30s`, `500ms`, `1m30s`, `2h` (Go's durations, as docker takes them) in milliseconds.
+    static func milliseconds(_ text: String, flag: String) throws -> Int {
+        let units: [(String, Double)] = [("ms", 1), ("h", 3_600_000), ("m", 60_000), ("s", 1000)]
+        var rest = Substring(text)
+        var total = 0.0
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isNumber || $0 == "." }
+            rest = rest.dropFirst(number.count)
+            guard let value = Double(number), let unit = units.first(where: { rest.hasPrefix($0.0) }) else {
+                throw APIError.invalid(flag, "'\(text)' is not a duration such as 30s, 500ms or 1m30s")
+            }
+            rest = rest.dropFirst(unit.0.count)
+            total += value * unit.1
+        }
+        guard total >= 1, total < Double(Int32.max) else { throw APIError.invalid(flag, "'\(text)' must be at least 1ms") }
+        return Int(total)
+    }
+
     /// `TERM`, `SIGTERM`, `15`.
     static func signal(_ text: String?) throws -> Int32 {
         guard let text, !text.isEmpty else { return SIGKILL }

@@ -11,7 +11,8 @@ enum ContainerCommands {
     static let usage = """
         shoal container run [-d] [-i] [--rm] [--name N] [-h HOST] [-e K=V]... [--env-file F]... [-v NAME:/path[:ro]]... [--volumes-from C]...
                             [-w DIR] [-u USER] [--entrypoint CMD] [--memory 64m] [--cpus 1.5] [--pids-limit N] [--restart POLICY]
-                            [--network none|host|bridge] [-p [IP:]HOST:CTR]... [-P] [--link C[:ALIAS]]... [--log-opt max-size=10m] IMAGE [CMD...]
+                            [--network none|host|bridge] [-p [IP:]HOST:CTR]... [-P] [--link C[:ALIAS]]... [--log-opt max-size=10m]
+                            [--health-cmd CMD [--health-interval 30s] [--health-timeout 30s] [--health-retries 3] [--health-start-period 0s]] IMAGE [CMD...]
         shoal container create ... (as run, without -d) | start [-a] C... | stop [-t SECONDS] C... | restart [-t SECONDS] C... | kill [-s SIGNAL] C...
         shoal container pause C... | unpause C... | rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited] | logs [-f] [--tail N] [-t] C | exec [-i] [-e K=V] [-u U] [-w DIR] C CMD...
         shoal container inspect [-f '{{.State.Pid}}'] C... | top C | stats [--no-stream] [C...] | port C [PORT]
@@ -176,10 +177,17 @@ enum ContainerCommands {
         guard let image = flags.positional.first else {
             throw ClusterCommands.Failure(description: "give an image: shoal container run [OPTIONS] IMAGE [COMMAND [ARG...]]")
         }
-        for health in ["--health-cmd", "--health-interval", "--health-timeout", "--health-retries", "--health-start-period"] where flags.value(health) != nil {
-            throw notYet("\(health) (health checks)", "run without it; health checks arrive with the runtime's health monitor")
-        }
         var request = ContainerCreateRequest(image: image)
+        if !flags.has("--no-healthcheck") {
+            request.healthCommand = flags.value("--health-cmd")
+            request.healthInterval = flags.value("--health-interval")
+            request.healthTimeout = flags.value("--health-timeout")
+            request.healthStartPeriod = flags.value("--health-start-period")
+            if let retries = flags.value("--health-retries") {
+                guard let value = Int(retries) else { throw ClusterCommands.Failure(description: "--health-retries \(retries): give a number") }
+                request.healthRetries = value
+            }
+        }
         request.name = flags.value("--name")
         request.command = flags.trailing.isEmpty ? nil : flags.trailing
         request.entrypoint = flags.value("--entrypoint")

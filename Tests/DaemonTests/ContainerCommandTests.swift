@@ -77,7 +77,8 @@ struct ContainerCommandTests {
                 (["-t"], "not built yet"),
                 (["-p", "99999:80"], "port number"),
                 (["--network", "overlay"], "none, host or bridge"),
-                (["--health-cmd", "true"], "not built yet"),
+                (["--health-interval", "1s"], "--health-cmd"),
+                (["--health-cmd", "true", "--health-timeout", "soon"], "duration"),
                 (["--bogus"], "unknown flag"),
             ] {
                 let result = try host.shoal(["container", "run"] + arguments + ["busybox", "true"])
@@ -134,6 +135,15 @@ struct ContainerCommandTests {
             #expect(top.contains("PID") && top.contains("sleep 1000"), "\(top)")
             let stats = try host.ok(["container", "stats", "--no-stream", "box"])
             #expect(stats.contains("box") && stats.contains("/ 64.00MiB"), "\(stats)")
+            // A health check turns healthy once its command exits 0.
+            _ = try host.ok(["container", "run", "-d", "--name", "checked", "--health-cmd", "test -e /tmp/ready", "--health-interval", "100ms",
+                             "--health-retries", "2", "busybox", "sh", "-c", "sleep 0.5; touch /tmp/ready; sleep 1000"])
+            try await host.eventually("healthy") {
+                try host.ok(["container", "inspect", "-f", "{{.State.Health.Status}}", "checked"]) == "healthy\n"
+            }
+            #expect(try host.ok(["container", "ps", "--format", "{{.Names}} {{.Status}}", "-f", "status=running"]).contains("(healthy)"))
+            _ = try host.ok(["container", "rm", "-f", "checked"])
+
             #expect(try host.ok(["container", "pause", "box"]) == "box\n")
             #expect(try host.ok(["container", "ps", "--format", "{{.Names}} {{.State}}"]) == "box paused\n")
             let frozen = try host.shoal(["container", "exec", "box", "true"])
