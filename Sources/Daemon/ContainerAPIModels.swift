@@ -179,6 +179,9 @@ public struct ContainerExecRequest: Codable, Sendable {
     public var workingDirectory: String?
     /// `-t`: refused (not built yet).
     public var tty: Bool?
+    /// `-i`: base64 of what the client read from its stdin (to end of
+    /// file), written to the process's stdin.
+    public var standardInput: String?
 
     public init(command: [String]) { self.command = command }
 }

@@ -58,6 +58,8 @@ public final class ContainerEngine: @unchecked Sendable {
     private var stopped = false
 
     init(dataDirectory: String, cgroupParent: String, bridge: BridgeConfiguration) throws {
+        // exec -i writes to a pipe whose reader may exit first: EPIPE, not death.
+        signal(SIGPIPE, SIG_IGN)
         runtime = try ContainerRuntime(configuration: .init(stateDirectory: dataDirectory + "/containers", cgroupParent: cgroupParent, bridge: bridge))
         images = RegistryImageSource(local: try LocalImageSource(store: try ContentStore(root: dataDirectory + "/images"), layerCacheDirectory: dataDirectory + "/layers"))
         volumes = try VolumeStore(root: dataDirectory + "/volumes")

@@ -211,7 +211,13 @@ extension ControlAPI {
             }
             throw APIError(status: 409, code: "not_running", message: "container \(record.name) is not running", hint: "start it first: `shoal container start \(record.name)`")
         }
-        let spec = ExecSpec(command: body.command, environment: body.environment ?? [], user: body.user, workingDirectory: body.workingDirectory)
+        var input: Data?
+        if let text = body.standardInput {
+            guard let decoded = Data(base64Encoded: text) else { throw APIError.invalid("field 'standardInput'", "it must be base64") }
+            input = decoded
+        }
+        let spec = ExecSpec(command: body.command, environment: body.environment ?? [], user: body.user, workingDirectory: body.workingDirectory,
+                            standardInput: input)
         let result: ExecResult
         do {
             result = try await ContainerEngine.blocking { try engine.runtime.exec(record.id, spec) }

@@ -62,6 +62,14 @@ extension ContainerRuntime {
         let failure = try Self.hostCall(Syscall.pipe)
         _ = keep(failure.read)
         var childEnds = [output.write, error.write, report.write, failure.write]
+        // stdin: a pipe a writer thread fills and closes once the process runs.
+        var input: (read: Int32, write: Int32)?
+        if exec.standardInput != nil {
+            let pipe = try Self.hostCall(Syscall.pipe)
+            childEnds.append(pipe.read)
+            _ = keep(pipe.write)
+            input = pipe
+        }
 
         var namespaces = Int32(SHOAL_CLONE_NEWIPC | SHOAL_CLONE_NEWUTS | SHOAL_CLONE_NEWPID | SHOAL_CLONE_NEWNS)
         if state.spec.network != .host { namespaces |= Int32(SHOAL_CLONE_NEWNET) }
@@ -81,7 +89,7 @@ extension ContainerRuntime {
         plan.raw.cgroup_procs_fds = UnsafePointer(plan.array(procs))
         plan.raw.cgroup_procs_count = procs.count
         plan.raw.root_fd = root
-        plan.raw.stdin_fd = -1
+        plan.raw.stdin_fd = input?.read ?? -1
         plan.raw.stdout_fd = output.write
         plan.raw.stderr_fd = error.write
         plan.raw.sync_fd = report.write
@@ -105,6 +113,20 @@ extension ContainerRuntime {
         }
         guard let process else {
             throw RuntimeError.hostSetupFailed(SystemError(call: "clone", errno: EPROTO, path: "exec helper reported no pid"))
+        }
+        if let input, let bytes = exec.standardInput {
+            // Its own copy of the write end: `descriptors` closes the original
+            // on return. A process that exits without reading gets EPIPE, not
+            // SIGPIPE (the daemon ignores SIGPIPE).
+            let writer = dup(input.write)
+            Thread.detachNewThread {
+                if writer >= 0 {
+                    try? Syscall.writeAll(writer, Array(bytes), path: "exec stdin")
+                    Syscall.close(writer)
+                }
+            }
+            descriptors.removeAll { $0 == input.write }
+            Syscall.close(input.write)
         }
         let deadline = exec.timeout.map { ContinuousClock.now + $0 }
         let (standardOutput, standardError, timedOut) = Self.drainBoth(output.read, error.read, until: deadline)

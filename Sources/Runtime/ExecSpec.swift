@@ -11,9 +11,13 @@ public struct ExecSpec: Sendable {
     /// After this long the process is killed (SIGKILL) and the result says
     /// ``ExecResult/timedOut``; nil: no limit.
     public var timeout: Duration?
+    /// Written to the process's stdin, which then reaches end of file
+    /// (`exec -i` with piped input); nil: /dev/null.
+    public var standardInput: Data?
 
     public init(command: [String], environment: [String] = [], user: String? = nil, workingDirectory: String? = nil,
-                timeout: Duration? = nil) {
+                timeout: Duration? = nil, standardInput: Data? = nil) {
+        self.standardInput = standardInput
         self.command = command
         self.environment = environment
         self.user = user

@@ -14,7 +14,7 @@ enum ContainerCommands {
                             [--network none|host|bridge] [-p [IP:]HOST:CTR]... [-P] [--link C[:ALIAS]]... [--log-opt max-size=10m]
                             [--health-cmd CMD [--health-interval 30s] [--health-timeout 30s] [--health-retries 3] [--health-start-period 0s]] IMAGE [CMD...]
         shoal container create ... (as run, without -d) | start [-a] C... | stop [-t SECONDS] C... | restart [-t SECONDS] C... | kill [-s SIGNAL] C...
-        shoal container pause C... | unpause C... | rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited] | logs [-f] [--tail N] [-t] C | exec [-i] [-e K=V] [-u U] [-w DIR] C CMD...
+        shoal container pause C... | unpause C... | rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited] | logs [-f] [--tail N] [-t] C | exec [-i] [-e K=V] [-u U] [-w DIR] C CMD... (-i: stdin read to its end, then passed)
         shoal container inspect [-f '{{.State.Pid}}'] C... | top C | stats [--no-stream] [C...] | port C [PORT]
           (--format json on every command)
         """
@@ -357,9 +357,6 @@ enum ContainerCommands {
         guard let container = flags.positional.first, !flags.trailing.isEmpty else {
             throw ClusterCommands.Failure(description: "usage: shoal container exec [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND [ARG...]")
         }
-        if flags.has("--interactive") {
-            throw notYet("exec -i (stdin forwarding)", "pass input through a file in a volume, or as arguments (`sh -c '...'`)")
-        }
         if flags.has("--detach") { throw notYet("exec -d", "run the command in the background inside: `sh -c 'CMD &'`") }
         let client = try client(flags)
         defer { Task { await client.shutdown() } }
@@ -369,6 +366,11 @@ enum ContainerCommands {
         request.user = flags.value("--user")
         request.workingDirectory = flags.value("--workdir")
         request.tty = flags.has("--tty") ? true : nil
+        if flags.has("--interactive") {
+            // Read to end of file, then run: piped input works; typing
+            // interactively needs a streaming attach, not built yet.
+            request.standardInput = FileHandle.standardInput.readDataToEndOfFile().base64EncodedString()
+        }
         let reply: ContainerExecReply = try await client.call(.post, path(container, "/exec"), json: request)
         FileHandle.standardOutput.write(Data(base64Encoded: reply.standardOutput) ?? Data())
         FileHandle.standardError.write(Data(base64Encoded: reply.standardError) ?? Data())

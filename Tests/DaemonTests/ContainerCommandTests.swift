@@ -122,6 +122,9 @@ struct ContainerCommandTests {
             let exec = try host.shoal(["container", "exec", "-e", "X=1", "box", "sh", "-c", "echo $X $(hostname); echo oops >&2; exit 4"])
             #expect(exec.status == 4 && exec.output == "1 boxhost\n" && exec.errors == "oops\n", "\(exec)")
 
+            let piped = try host.shoal(["container", "exec", "-i", "box", "sh", "-c", "wc -l; cat"], input: "one\ntwo\n")
+            #expect(piped.status == 0 && piped.output.trimmingCharacters(in: .whitespaces) == "2\n", "\(piped)")
+
             let pid = try host.ok(["container", "inspect", "--format", "{{.State.Pid}}", "box"]).trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(Int32(pid) ?? 0 > 0, "\(pid)")
             let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { String(decoding: $0, as: UTF8.self) } ?? ""
@@ -273,7 +276,7 @@ final class ContainerHost: @unchecked Sendable {
     }
 
     /// Runs `shoal ARGUMENTS` against this daemon.
-    func shoal(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+    func shoal(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, errors: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary!)
         process.arguments = arguments
@@ -284,8 +287,13 @@ final class ContainerHost: @unchecked Sendable {
         let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
+        let stdin = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
         try process.run()
+        if let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+        }
         // Both pipes at once: a full stderr pipe must not block the CLI.
         let errorData = LockedData()
         let reader = Thread { errorData.set(errors.fileHandleForReading.readDataToEndOfFile()) }
