@@ -101,7 +101,7 @@ public final class Connection: EventHandler, @unchecked Sendable {
         let descriptor = try Syscall.run("socket", path: address.description) {
             socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         }
-        configureTCP(descriptor, peer: address)
+        configureTCP(descriptor, family: address.family, peer: address)
         var inProgress = false
         do {
             while true {
@@ -149,13 +149,13 @@ public final class Connection: EventHandler, @unchecked Sendable {
     /// Nagle delay (requests and TLS records go out at once) and, for a
     /// loopback peer, a congestion control that does not pace. Options the
     /// kernel refuses are left as they are: they only cost speed.
-    static func configureTCP(_ descriptor: Int32, peer: SocketAddress?) {
-        guard let peer, peer.family != AF_UNIX else { return }
+    static func configureTCP(_ descriptor: Int32, family: Int32, peer: SocketAddress?) {
+        guard family != AF_UNIX else { return }
         var one: Int32 = 1
         _ = try? Syscall.run("setsockopt(TCP_NODELAY)") {
             setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         }
-        guard peer.isLoopback else { return }
+        guard peer?.isLoopback == true else { return }
         for name in loopbackCongestionControls {
             let set = try? Syscall.run("setsockopt(TCP_CONGESTION)") {
                 setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_CONGESTION, name, socklen_t(name.utf8.count))

@@ -128,7 +128,7 @@ public final class TCPListener: EventHandler, @unchecked Sendable {
             }
             guard let accepted else { return nil }
             let peer = SocketAddress(storage: storage)
-            Connection.configureTCP(accepted, peer: peer)
+            Connection.configureTCP(accepted, family: localAddress.family, peer: peer)
             return try Connection(
                 descriptor: accepted,
                 loop: group.next(),

@@ -113,8 +113,9 @@ final class ConnectionBIO {
     static let inboundChunkBytes = 256 * 1024
 
     // Ciphertext received but not yet handed to OpenSSL: `inbound[inboundStart..<inboundEnd]`.
-    // Allocated for a refill and freed once OpenSSL took it all, so an idle
-    // connection holds none.
+    // Allocated for a refill; freed once OpenSSL took it all unless the
+    // refill filled it (a bulk transfer, whose next refill comes at once),
+    // so an idle connection holds none.
     private var inbound: UnsafeMutableRawBufferPointer?
     private var inboundStart = 0
     private var inboundEnd = 0
@@ -157,7 +158,11 @@ final class ConnectionBIO {
         let count = min(buffer.count, inboundEnd - inboundStart)
         buffer.baseAddress!.copyMemory(from: inbound!.baseAddress! + inboundStart, byteCount: count)
         inboundStart += count
-        if inboundStart == inboundEnd { releaseInbound() }
+        if inboundStart == inboundEnd {
+            if inboundEnd < Self.inboundChunkBytes { releaseInbound() }
+            inboundStart = 0
+            inboundEnd = 0
+        }
         read?.pointee = count
         return 1
     }
