@@ -5,8 +5,9 @@ set -eu
 
 packages="libsqlite3-dev libssl-dev zlib1g-dev pkg-config openssl busybox-static curl skopeo docker-registry umoci"
 # Peers that only benchmarks run beside Shoal (`shoal-bench cluster` compares
-# with a 3-member etcd); tests never need them, so CI does not install them.
-bench_packages="etcd-server"
+# with a 3-member etcd, `shoal-bench runtime` with crun and runc); tests never
+# need them, so CI does not install them.
+bench_packages="etcd-server crun runc"
 
 # `--list` prints the package names (for .ci/run) and installs nothing.
 if [ "${1:-}" = "--list" ]; then

@@ -32,6 +32,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -865,6 +866,12 @@ int shoal_netns_create(void) {
 int shoal_socket_in_netns(int netns_fd, int domain, int type, int protocol) {
     NetnsRequest request = {netns_fd, domain, type, protocol, -EINVAL};
     return run_netns_thread(&request);
+}
+
+int shoal_overlay_opaque(const char *path) {
+    char value[2] = {0, 0};
+    ssize_t n = lgetxattr(path, "trusted.overlay.opaque", value, sizeof value);
+    return n == 1 && value[0] == 'y';
 }
 
 int shoal_errno(void) {

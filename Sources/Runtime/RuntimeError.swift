@@ -31,6 +31,9 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible, Sendable {
     case containerSetupFailed(SystemError)
     /// The runtime could not prepare the container on the host side.
     case hostSetupFailed(SystemError)
+    /// diff/export/commit need image layers with a writable layer on top
+    /// (an overlay root); the container runs on a plain directory.
+    case noWritableLayer(id: String, operation: String)
     /// The cgroup freezer did not reach the wanted state (pause/unpause).
     case freezerFailed(id: String, SystemError)
     /// The spec maps ids through a user namespace, but the kernel refuses to
@@ -78,6 +81,9 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible, Sendable {
             return "container setup failed before exec: \(error)"
         case .hostSetupFailed(let error):
             return "could not prepare the container on the host: \(error)"
+        case .noWritableLayer(let id, let operation):
+            return "cannot \(operation) container \(id): it runs on a plain root directory, not on image layers with a writable layer; "
+                + "only containers created from an image have changes to show"
         case .freezerFailed(let id, let error):
             return "could not freeze or thaw container \(id) through its cgroup: \(error): "
                 + "check that the freezer controller is mounted (cgroup v1) or the kernel has cgroup.freeze (v2)"

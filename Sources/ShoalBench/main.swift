@@ -8,6 +8,7 @@ let usage = """
            shoal-bench net [--duration SECONDS] [--bulk-mib MIB]
            shoal-bench cluster [--duration SECONDS]
            shoal-bench registry [--layer-mib MIB] [--rounds N]
+           shoal-bench runtime [--runs N] [--concurrent N]
 
     raft   committed proposals/s and commit latency p50/p99 of a 3-member
            in-process cluster, in memory and on SQLite, for 1 and 64 proposers,
@@ -29,6 +30,12 @@ let usage = """
            push and pull MiB/s of Shoal's client against Shoal's registry, beside
            skopeo against the CNCF distribution registry (docker-registry) in the
            same run, and the ratios ours/skopeo (median of --rounds, default 3)
+
+    runtime  start-to-exit of /bin/true on one busybox rootfs, same run:
+           Shoal's runtime API, crun run, runc run and the kernel floor
+           (unshare of the same namespaces), as medians; then N containers
+           (100) started at once, Shoal against crun; ratios ours/theirs.
+           Needs root, busybox-static, crun and runc (install-dependencies.sh --bench)
     """
 
 guard let suite = arguments.first else {
@@ -72,6 +79,25 @@ case "registry":
         try await RegistryBenchmark(options: options).run()
     } catch {
         FileHandle.standardError.write(Data("shoal-bench registry: \(error)\n".utf8))
+        exit(1)
+    }
+case "runtime":
+    do {
+        var benchmark = RuntimeBenchmark()
+        var rest = Array(arguments.dropFirst())[...]
+        while let flag = rest.popFirst() {
+            guard let value = rest.popFirst().flatMap(Int.init), value > 0 else {
+                throw BenchmarkError(description: "usage: shoal-bench runtime [--runs N] [--concurrent N]")
+            }
+            switch flag {
+            case "--runs": benchmark.runs = value
+            case "--concurrent": benchmark.concurrent = value
+            default: throw BenchmarkError(description: "unknown option \(flag): usage: shoal-bench runtime [--runs N] [--concurrent N]")
+            }
+        }
+        try benchmark.run()
+    } catch {
+        FileHandle.standardError.write(Data("shoal-bench runtime: \(error)\n".utf8))
         exit(1)
     }
 case "help", "--help", "-h":

@@ -201,6 +201,10 @@ int shoal_netns_create(void);
 /// socket from here configures that namespace's interfaces. fd or -errno.
 int shoal_socket_in_netns(int netns_fd, int domain, int type, int protocol);
 
+/// 1 when `path` is a directory overlayfs marks opaque
+/// (trusted.overlay.opaque = "y"), else 0 (lgetxattr is not in Swift's Glibc).
+int shoal_overlay_opaque(const char *path);
+
 /// errno, readable from Swift without the thread-local macro.
 int shoal_errno(void);
 

@@ -1,0 +1,44 @@
+import Posix
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+extension ContainerRuntime {
+    /// The container's writable layer as an OCI layer tar stream (the
+    /// building block of `commit`): what the upper directory holds, with
+    /// overlayfs whiteouts written as `.wh.NAME` files and opaque
+    /// directories marked by `.wh..wh..opq`, so that extracting it on top of
+    /// the image gives the container's root. Mount points the runtime added
+    /// are left out, as in ``diff(_:)``. Written uncompressed to
+    /// `descriptor` (the caller compresses and stores it).
+    public func exportChanges(_ id: String, to descriptor: Int32) throws {
+        let container = try lookup(id)
+        let spec = container.state.spec
+        guard case .overlay(let lower, let upper, _, _) = spec.rootFilesystem else {
+            throw RuntimeError.noWritableLayer(id: id, operation: "export the changes of")
+        }
+        let runtimeMountPoints = Set(Self.networkFileMountPoints + spec.mounts.map(\.destination))
+        let writer = RootfsTarWriter(descriptor: descriptor)
+        do {
+            try Self.walk(upper, relative: "") { relative, info in
+                let path = "/" + relative
+                let parent = (relative as NSString).deletingLastPathComponent
+                let name = (relative as NSString).lastPathComponent
+                if Self.isWhiteout(info) {
+                    try writer.addEmptyFile(name: parent.isEmpty ? ".wh." + name : parent + "/.wh." + name)
+                    return false
+                }
+                if runtimeMountPoints.contains(path) && !Self.existsBelow(path, lower: lower) { return false }
+                try writer.add(name: relative, source: upper + "/" + relative, info: info)
+                if (info.st_mode & S_IFMT) == S_IFDIR, Self.isOpaque(upper + "/" + relative) {
+                    try writer.addEmptyFile(name: relative + "/.wh..wh..opq")
+                }
+                return true
+            }
+            try writer.finish()
+        } catch let error as SystemError {
+            throw RuntimeError.hostSetupFailed(error)
+        }
+    }
+}

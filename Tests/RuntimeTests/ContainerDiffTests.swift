@@ -1,0 +1,123 @@
+import Foundation
+import Runtime
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Container diff", .serialized, .enabled(if: TestImage.available, "needs root and busybox-static"),
+       .timeLimit(.minutes(5)))
+struct ContainerDiffTests {
+    func overlay(_ fixture: RuntimeFixture, _ name: String) -> RootFilesystem {
+        let base = fixture.stateDirectory + "/overlay-" + name
+        return .overlay(lowerDirectories: [fixture.rootfs], upperDirectory: base + "/upper",
+                        workDirectory: base + "/work", mountPoint: base + "/merged")
+    }
+
+    @Test func addedChangedAndDeletedPathsOfTheWritableLayer() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let result = try fixture.run("changer", ["sh", "-c", """
+            echo x > /tmp/new && echo more >> /etc/passwd && rm /etc/group && mkdir -p /data/sub && touch /data/sub/f
+            """]) { $0.rootFilesystem = overlay(fixture, "changer") }
+        #expect(result.status == .exited(0), "\(result.error)")
+        let changes = try fixture.runtime.diff("changer").map(\.description)
+        #expect(changes == [
+            "A /data", "A /data/sub", "A /data/sub/f",
+            "C /etc", "D /etc/group", "C /etc/passwd",
+            "C /tmp", "A /tmp/new",
+        ], "\(changes)")
+        // The image itself is untouched.
+        #expect(FileManager.default.fileExists(atPath: fixture.rootfs + "/etc/group"))
+    }
+
+    @Test func aRunningContainersChangesShowAtOnce() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        try fixture.runtime.run(fixture.spec("live", ["sh", "-c", "touch /root/marker; sleep 1000"]) {
+            $0.rootFilesystem = overlay(fixture, "live")
+        })
+        #expect(try fixture.eventually { try fixture.runtime.diff("live").map(\.description).contains("A /root/marker") })
+        try fixture.runtime.stop("live", gracePeriod: .zero)
+    }
+
+    @Test func aPlainDirectoryRootHasNoLayerToCompare() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        try fixture.runtime.create(fixture.spec("plain", ["true"]))
+        #expect(throws: RuntimeError.noWritableLayer(id: "plain", operation: "diff")) {
+            try fixture.runtime.diff("plain")
+        }
+        #expect(throws: RuntimeError.noSuchContainer("nobody")) { try fixture.runtime.diff("nobody") }
+    }
+
+    /// `export` is read back by GNU tar (the peer): the merged view, with the
+    /// container's additions, without what it deleted, busybox intact.
+    @Test func exportIsTheMergedRootAsATarStream() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let result = try fixture.run("exported", ["sh", "-c", """
+            echo hello > /root/made-here && rm /etc/group && mkdir -p /deep/\(String(repeating: "d", count: 90))/\(String(repeating: "e", count: 40))
+            """]) { $0.rootFilesystem = overlay(fixture, "exported") }
+        #expect(result.status == .exited(0), "\(result.error)")
+        let archive = fixture.stateDirectory + "/export.tar"
+        let descriptor = open(archive, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        try #require(descriptor >= 0)
+        try fixture.runtime.export("exported", to: descriptor)
+        close(descriptor)
+
+        let unpacked = fixture.stateDirectory + "/unpacked"
+        try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/bin/tar")
+        tar.arguments = ["-xf", archive, "-C", unpacked]
+        let errors = Pipe()
+        tar.standardError = errors
+        try tar.run()
+        tar.waitUntilExit()
+        let complaint = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(tar.terminationStatus == 0, "GNU tar refused the stream: \(complaint)")
+        #expect(try String(contentsOfFile: unpacked + "/root/made-here", encoding: .utf8) == "hello\n")
+        #expect(!FileManager.default.fileExists(atPath: unpacked + "/etc/group"), "a whiteout hides the image's file")
+        #expect(try String(contentsOfFile: unpacked + "/etc/passwd", encoding: .utf8)
+            == String(contentsOfFile: fixture.rootfs + "/etc/passwd", encoding: .utf8))
+        #expect(FileManager.default.contentsEqual(atPath: unpacked + "/bin/busybox", andPath: fixture.rootfs + "/bin/busybox"))
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: unpacked + "/bin/sh") == "/bin/busybox")
+        #expect(FileManager.default.isExecutableFile(atPath: unpacked + "/bin/busybox"))
+        let longPath = "/deep/" + String(repeating: "d", count: 90) + "/" + String(repeating: "e", count: 40)
+        var isDirectory: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: unpacked + longPath, isDirectory: &isDirectory) && isDirectory.boolValue,
+                "a name over 100 bytes survives (PAX path)")
+    }
+    /// The writable layer as an OCI layer: additions, `.wh.` whiteouts for
+    /// deletions and `.wh..wh..opq` for a directory replaced wholesale, as
+    /// GNU tar lists them; the runtime's own mount points are not in it.
+    @Test func theWritableLayerExportsAsAnOCILayer() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let result = try fixture.run("layer", ["sh", "-c", """
+            echo hi > /tmp/x && rm /etc/group && rm -rf /home && mkdir -p /home && touch /home/fresh
+            """]) { $0.rootFilesystem = overlay(fixture, "layer") }
+        #expect(result.status == .exited(0), "\(result.error)")
+        let archive = fixture.stateDirectory + "/layer.tar"
+        let descriptor = open(archive, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        try #require(descriptor >= 0)
+        try fixture.runtime.exportChanges("layer", to: descriptor)
+        close(descriptor)
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/bin/tar")
+        tar.arguments = ["-tf", archive]
+        let listing = Pipe()
+        tar.standardOutput = listing
+        try tar.run()
+        let names = String(decoding: listing.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .split(separator: "\n").map(String.init)
+        tar.waitUntilExit()
+        #expect(tar.terminationStatus == 0)
+        #expect(names == ["etc/", "etc/.wh.group", "home/", "home/.wh..wh..opq", "home/fresh", "tmp/", "tmp/x"], "\(names)")
+        #expect(throws: RuntimeError.noWritableLayer(id: "plain", operation: "export the changes of")) {
+            try fixture.runtime.create(fixture.spec("plain", ["true"]))
+            try fixture.runtime.exportChanges("plain", to: -1)
+        }
+    }
+}
