@@ -15,7 +15,7 @@ extension ContainerRuntime {
     public func exportChanges(_ id: String, to descriptor: Int32) throws {
         let container = try lookup(id)
         let spec = container.state.spec
-        guard case .overlay(let lower, let upper, _, _) = spec.rootFilesystem else {
+        guard case .overlay(_, let upper, _, _) = spec.rootFilesystem else {
             throw RuntimeError.noWritableLayer(id: id, operation: "export the changes of")
         }
         let runtimeMountPoints = Set(Self.networkFileMountPoints + spec.mounts.map(\.destination))
@@ -25,11 +25,11 @@ extension ContainerRuntime {
                 let path = "/" + relative
                 let parent = (relative as NSString).deletingLastPathComponent
                 let name = (relative as NSString).lastPathComponent
+                if runtimeMountPoints.contains(path) { return false }
                 if Self.isWhiteout(info) {
                     try writer.addEmptyFile(name: parent.isEmpty ? ".wh." + name : parent + "/.wh." + name)
                     return false
                 }
-                if runtimeMountPoints.contains(path) && !Self.existsBelow(path, lower: lower) { return false }
                 try writer.add(name: relative, source: upper + "/" + relative, info: info)
                 if (info.st_mode & S_IFMT) == S_IFDIR, Self.isOpaque(upper + "/" + relative) {
                     try writer.addEmptyFile(name: relative + "/.wh..wh..opq")

@@ -10,9 +10,9 @@ extension ContainerRuntime {
     /// path. A whiteout (a 0:0 character device) is a deletion; a directory
     /// or file that also exists below is a change, else an addition.
     /// Works whether the container runs or not; a container on a plain
-    /// directory root has no layer to compare and is refused. Mount points
-    /// the runtime itself added (/etc/hosts, /etc/hostname,
-    /// /etc/resolv.conf, volume targets) are left out, as Docker does.
+    /// directory root has no layer to compare and is refused. The runtime's
+    /// own mount points (/etc/hosts, /etc/hostname, /etc/resolv.conf, volume
+    /// targets) are left out, as Docker does.
     public func diff(_ id: String) throws -> [FilesystemChange] {
         let container = try lookup(id)
         let spec = container.state.spec
@@ -23,11 +23,13 @@ extension ContainerRuntime {
         var changes: [FilesystemChange] = []
         try Self.walk(upper, relative: "") { relative, info in
             let path = "/" + relative
-            if Self.isWhiteout(info) {
+            if runtimeMountPoints.contains(path) {
+                // The runtime's, whatever the image has there (Docker leaves them out too).
+            } else if Self.isWhiteout(info) {
                 changes.append(FilesystemChange(kind: .deleted, path: path))
             } else if Self.existsBelow(path, lower: lower) {
                 changes.append(FilesystemChange(kind: .changed, path: path))
-            } else if !runtimeMountPoints.contains(path) {
+            } else {
                 changes.append(FilesystemChange(kind: .added, path: path))
             }
             // Below a deleted or new directory everything is new; below an opaque one too.
