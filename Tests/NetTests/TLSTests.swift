@@ -206,6 +206,82 @@ struct TLSTests {
         await server.stop()
     }
 
+    /// The bulk path as `shoal-bench net` runs it: each end on an event loop
+    /// of its own (socket registered there, task preferring it as executor),
+    /// 1 MiB writes, reads of up to 1 MiB. Every byte arrives, in order.
+    @Test func oneWayBulkTransferWithEachEndOnItsOwnLoopArrivesIntact() async throws {
+        let cluster = try TestCluster()
+        let readerLoop = try EventLoopGroup(threadCount: 1)
+        let writerLoop = try EventLoopGroup(threadCount: 1)
+        defer {
+            readerLoop.shutdown()
+            writerLoop.shutdown()
+        }
+        let serverContext = try cluster.serverContext()
+        let clientContext = try cluster.clientContext()
+        let listener = try TCPListener.bind(.loopbackIPv4(), group: readerLoop)
+        defer { listener.close() }
+        let totalBytes = 8 << 20
+        func pattern(_ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: index &* 7 &+ index >> 13) }
+        let readerThread = await readerLoop.loops[0].currentThread()
+        let reader = Task(executorPreference: readerLoop.loops[0]) { () throws -> (intact: Bool, count: Int, onLoop: Bool) in
+            let tls = try await TLSConnection.handshake(over: listener.accept(deadline: .now + .seconds(10)), context: serverContext, deadline: .now + .seconds(10))
+            var count = 0
+            var intact = true
+            while true {
+                let chunk = try await tls.read(maxBytes: 1 << 20, deadline: .now + .seconds(30))
+                if chunk.isEmpty { break }
+                for (offset, byte) in chunk.enumerated() where byte != pattern(count + offset) { intact = false }
+                count += chunk.count
+            }
+            let onLoop = pthread_equal(pthread_self(), readerThread) != 0
+            try await tls.close(deadline: .now + .seconds(5))
+            return (intact, count, onLoop)
+        }
+        let block = (0..<totalBytes).map(pattern)
+        let writerOnLoop = try await withTaskExecutorPreference(writerLoop.loops[0]) {
+            let client = try await TLSConnection.connect(to: listener.localAddress, context: clientContext, deadline: .now + .seconds(10), group: writerLoop)
+            for start in stride(from: 0, to: totalBytes, by: 1 << 20) {
+                try await client.write(Array(block[start..<start + (1 << 20)]), deadline: .now + .seconds(30))
+            }
+            let onLoop = pthread_equal(pthread_self(), await writerLoop.loops[0].currentThread()) != 0
+            try await client.close(deadline: .now + .seconds(10))
+            return onLoop
+        }
+        let received = try await reader.value
+        #expect(received.count == totalBytes)
+        #expect(received.intact)
+        #expect(received.onLoop)
+        #expect(writerOnLoop)
+    }
+
+    /// A TCP end without close_notify may be a truncation attack: a read says so
+    /// instead of returning end of stream.
+    @Test func tcpEndWithoutCloseNotifyIsUnexpectedEndOfStream() async throws {
+        let cluster = try TestCluster()
+        let serverContext = try cluster.serverContext()
+        let listener = try TCPListener.bind(.loopbackIPv4())
+        defer { listener.close() }
+        let server = Task {
+            let tls = try await TLSConnection.handshake(over: listener.accept(deadline: .now + .seconds(10)), context: serverContext, deadline: .now + .seconds(10))
+            try await tls.write([1, 2, 3])
+            try await tls.connection.shutdownWrite(deadline: .now + .seconds(5))
+            return tls
+        }
+        let client = try await TLSConnection.connect(to: listener.localAddress, context: cluster.clientContext(), deadline: .now + .seconds(10))
+        var received: [UInt8] = []
+        let error = await #expect(throws: TLSError.self) {
+            while true { received += try await client.read(deadline: .now + .seconds(10)) }
+        }
+        guard case .unexpectedEndOfStream = error else {
+            Issue.record("expected unexpectedEndOfStream, got \(String(describing: error))")
+            return
+        }
+        #expect(received == [1, 2, 3])
+        client.abort()
+        try await server.value.abort()
+    }
+
     @Test func mutualTLSOverUnixSocket() async throws {
         let cluster = try TestCluster()
         let directory = try temporaryDirectory()
@@ -228,5 +304,12 @@ final class ContextBox: @unchecked Sendable {
     var value: TLSContext {
         get { lock.withLock { context } }
         set { lock.withLock { context = newValue } }
+    }
+}
+
+extension EventLoop {
+    /// The loop's thread, asked of the loop itself.
+    func currentThread() async -> pthread_t {
+        await withCheckedContinuation { continuation in execute { continuation.resume(returning: pthread_self()) } }
     }
 }
