@@ -566,6 +566,25 @@ static int container_child_entry(void *plan) {
 
 #define SHOAL_CHILD_STACK_BYTES (1 << 20)
 
+// Runs entry(arg) in a child on a fresh stack that shares our memory, as
+// posix_spawn does (CLONE_VM: no copy of a large multithreaded parent's page
+// tables, tens of ms), with the calling thread suspended until the child
+// execs or exits (CLONE_VFORK) and every signal blocked meanwhile so that no
+// handler of ours runs on the child's stack. Returns the pid or -errno.
+static pid_t clone_vfork(int (*entry)(void *), int flags, void *arg) {
+    void *stack = mmap(NULL, SHOAL_CHILD_STACK_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -errno;
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
+    int pid = clone(entry, (char *)stack + SHOAL_CHILD_STACK_BYTES, flags | CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    munmap(stack, SHOAL_CHILD_STACK_BYTES);
+    return pid < 0 ? -saved : pid;
+}
+
 static pid_t spawn_container_here(const ShoalSpawnPlan *plan);
 
 pid_t shoal_spawn_container(const ShoalSpawnPlan *plan) {
@@ -599,23 +618,8 @@ static pid_t spawn_container_here(const ShoalSpawnPlan *plan) {
         if (pid == 0) container_child(plan);
         return (pid_t)pid;
     }
-    // As posix_spawn does: share the address space (CLONE_VM) instead of
-    // copying the page tables of a large multithreaded parent (tens of ms),
-    // with the calling thread suspended until execve (CLONE_VFORK) and every
-    // signal blocked so no handler of ours runs on the child's stack. The
-    // child joins its cgroups itself (plan->cgroup_procs_fds).
-    void *stack = mmap(NULL, SHOAL_CHILD_STACK_BYTES, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) return -errno;
-    sigset_t all, previous;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &previous);
-    int pid = clone(container_child_entry, (char *)stack + SHOAL_CHILD_STACK_BYTES,
-                    plan->clone_flags | CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)plan);
-    int saved = errno;
-    pthread_sigmask(SIG_SETMASK, &previous, NULL);
-    munmap(stack, SHOAL_CHILD_STACK_BYTES);
-    return pid < 0 ? -saved : pid;
+    // The child joins its cgroups itself (plan->cgroup_procs_fds).
+    return clone_vfork(container_child_entry, plan->clone_flags, (void *)plan);
 }
 
 typedef struct MonitorLaunch {
@@ -642,14 +646,8 @@ static int monitor_helper_entry(void *raw) {
         pid = raw_clone((unsigned long)p->clone_flags | SIGCHLD);
         if (pid == 0) container_child(p);
     } else {
-        void *stack = mmap(NULL, SHOAL_CHILD_STACK_BYTES, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-        if (stack == MAP_FAILED) fail_syscall("mmap", "container stack");
-        pid = clone(container_child_entry, (char *)stack + SHOAL_CHILD_STACK_BYTES,
-                    p->clone_flags | CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)p);
-        int saved = errno;
-        munmap(stack, SHOAL_CHILD_STACK_BYTES);
-        errno = saved;
+        pid = clone_vfork(container_child_entry, p->clone_flags, (void *)p);
+        if (pid < 0) errno = (int)-pid;
     }
     if (pid < 0) fail_syscall("clone", "container");
     launch->container_pid = (pid_t)pid;
@@ -691,19 +689,9 @@ static int monitor_helper_entry(void *raw) {
 pid_t shoal_spawn_monitored_container(const ShoalSpawnPlan *plan, const char *monitor_path, int status_fd,
                                       pid_t *container_pid) {
     MonitorLaunch launch = {plan, monitor_path, status_fd, -1};
-    void *stack = mmap(NULL, SHOAL_CHILD_STACK_BYTES, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) return -errno;
-    sigset_t all, previous;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &previous);
-    int pid = clone(monitor_helper_entry, (char *)stack + SHOAL_CHILD_STACK_BYTES,
-                    CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)&launch);
-    int saved = errno;
-    pthread_sigmask(SIG_SETMASK, &previous, NULL);
-    munmap(stack, SHOAL_CHILD_STACK_BYTES);
+    pid_t pid = clone_vfork(monitor_helper_entry, 0, (void *)&launch);
     *container_pid = launch.container_pid;
-    return pid < 0 ? -saved : pid;
+    return pid;
 }
 
 pid_t shoal_spawn_exec(const ShoalSpawnPlan *plan) {

@@ -8,6 +8,31 @@ import Glibc
 @Suite("Container diff", .serialized, .enabled(if: TestImage.available, "needs root and busybox-static"),
        .timeLimit(.minutes(5)))
 struct ContainerDiffTests {
+    /// Writes what `produce` streams into a file under the fixture's directory.
+    func archive(_ fixture: RuntimeFixture, _ name: String, _ produce: (Int32) throws -> Void) throws -> String {
+        let path = fixture.stateDirectory + "/" + name
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        try #require(descriptor >= 0)
+        defer { close(descriptor) }
+        try produce(descriptor)
+        return path
+    }
+
+    /// GNU tar, the peer that reads our streams: exit status, stdout, stderr.
+    func tar(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/tar")
+        process.arguments = arguments
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let complaint = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, printed, complaint)
+    }
+
     func overlay(_ fixture: RuntimeFixture, _ name: String) -> RootFilesystem {
         let base = fixture.stateDirectory + "/overlay-" + name
         return .overlay(lowerDirectories: [fixture.rootfs], upperDirectory: base + "/upper",
@@ -60,23 +85,11 @@ struct ContainerDiffTests {
             echo hello > /root/made-here && rm /etc/group && mkdir -p /deep/\(String(repeating: "d", count: 90))/\(String(repeating: "e", count: 40))
             """]) { $0.rootFilesystem = overlay(fixture, "exported") }
         #expect(result.status == .exited(0), "\(result.error)")
-        let archive = fixture.stateDirectory + "/export.tar"
-        let descriptor = open(archive, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        try #require(descriptor >= 0)
-        try fixture.runtime.export("exported", to: descriptor)
-        close(descriptor)
-
+        let exported = try archive(fixture, "export.tar") { try fixture.runtime.export("exported", to: $0) }
         let unpacked = fixture.stateDirectory + "/unpacked"
         try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
-        let tar = Process()
-        tar.executableURL = URL(fileURLWithPath: "/bin/tar")
-        tar.arguments = ["-xf", archive, "-C", unpacked]
-        let errors = Pipe()
-        tar.standardError = errors
-        try tar.run()
-        tar.waitUntilExit()
-        let complaint = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(tar.terminationStatus == 0, "GNU tar refused the stream: \(complaint)")
+        let extraction = try tar(["-xf", exported, "-C", unpacked])
+        #expect(extraction.status == 0, "GNU tar refused the stream: \(extraction.error)")
         #expect(try String(contentsOfFile: unpacked + "/root/made-here", encoding: .utf8) == "hello\n")
         #expect(!FileManager.default.fileExists(atPath: unpacked + "/etc/group"), "a whiteout hides the image's file")
         #expect(try String(contentsOfFile: unpacked + "/etc/passwd", encoding: .utf8)
@@ -99,21 +112,10 @@ struct ContainerDiffTests {
             echo hi > /tmp/x && rm /etc/group && rm -rf /home && mkdir -p /home && touch /home/fresh
             """]) { $0.rootFilesystem = overlay(fixture, "layer") }
         #expect(result.status == .exited(0), "\(result.error)")
-        let archive = fixture.stateDirectory + "/layer.tar"
-        let descriptor = open(archive, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        try #require(descriptor >= 0)
-        try fixture.runtime.exportChanges("layer", to: descriptor)
-        close(descriptor)
-        let tar = Process()
-        tar.executableURL = URL(fileURLWithPath: "/bin/tar")
-        tar.arguments = ["-tf", archive]
-        let listing = Pipe()
-        tar.standardOutput = listing
-        try tar.run()
-        let names = String(decoding: listing.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .split(separator: "\n").map(String.init)
-        tar.waitUntilExit()
-        #expect(tar.terminationStatus == 0)
+        let layer = try archive(fixture, "layer.tar") { try fixture.runtime.exportChanges("layer", to: $0) }
+        let listing = try tar(["-tf", layer])
+        #expect(listing.status == 0, "\(listing.error)")
+        let names = listing.output.split(separator: "\n").map(String.init)
         #expect(names == ["etc/", "etc/.wh.group", "home/", "home/.wh..wh..opq", "home/fresh", "tmp/", "tmp/x"], "\(names)")
         #expect(throws: RuntimeError.noWritableLayer(id: "plain", operation: "export the changes of")) {
             try fixture.runtime.create(fixture.spec("plain", ["true"]))
