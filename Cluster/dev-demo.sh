@@ -22,10 +22,11 @@ IMAGE="127.0.0.1:$REGISTRY_PORT/busybox:latest"
 SOCKET="$DATA/shoal.sock"
 export SHOAL_HOST="unix://$SOCKET"
 
-echo "dev-demo: building shoal (release)"
+echo "dev-demo: building shoal and shoal-monitor (release)"
 # SHOAL_SCRATCH_PATH: build somewhere else than .build (a tree shared with other builds).
 set -- ${SHOAL_SCRATCH_PATH:+--scratch-path "$SHOAL_SCRATCH_PATH"}
-if ! swift build -c release --product shoal "$@" > /tmp/shoal-dev-demo-build.log 2>&1; then
+# shoal-monitor sits beside shoal: it holds each container's exit status while the daemon is down.
+if ! { swift build -c release --product shoal "$@" && swift build -c release --product shoal-monitor "$@"; } > /tmp/shoal-dev-demo-build.log 2>&1; then
     tail -n 40 /tmp/shoal-dev-demo-build.log >&2
     echo "dev-demo: the release build failed (log: /tmp/shoal-dev-demo-build.log)" >&2
     exit 1

@@ -62,6 +62,19 @@ enum ClusterCommands {
 
         func value(_ name: String) -> String? { values[name]?.last }
         func all(_ name: String) -> [String] { values[name] ?? [] }
+
+        /// Refuses flags outside `known`: a long-running daemon that silently
+        /// ignored a misspelt `--socket` would serve somewhere else.
+        func rejectingUnknown(_ known: Set<String>, positionals: Int = 0) throws -> Arguments {
+            let unknown = Set(values.keys).union(switches).subtracting(known).sorted()
+            guard unknown.isEmpty else {
+                throw Failure(description: "unknown flag\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); known: \(known.sorted().joined(separator: " "))")
+            }
+            guard positional.count <= positionals else {
+                throw Failure(description: "unexpected argument '\(positional[positionals])'")
+            }
+            return self
+        }
     }
 
     static func run(_ command: String, _ rest: [String]) -> Int32 {
@@ -114,7 +127,7 @@ enum ClusterCommands {
     static func runDaemon(_ rest: [String]) -> Int32 {
         let arguments: Arguments
         do {
-            arguments = try Arguments(rest, switches: [])
+            arguments = try Arguments(rest, switches: []).rejectingUnknown(["--host", "--data", "--hostname", "--cgroup-parent"])
         } catch {
             FileHandle.standardError.write(Data("shoal daemon: \(error)\n".utf8))
             return 2

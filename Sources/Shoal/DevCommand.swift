@@ -15,6 +15,7 @@ enum DevCommand {
         let arguments: ClusterCommands.Arguments
         do {
             arguments = try ClusterCommands.Arguments(rest, switches: [])
+                .rejectingUnknown(["--data", "--host", "--heartbeat-period", "--registry-port"])
         } catch {
             FileHandle.standardError.write(Data("shoal dev: \(error)\nusage: \(usage)\n".utf8))
             return 2

@@ -171,6 +171,23 @@ struct ProcessTests {
         }
     }
 
+    @Test("shoal daemon and shoal dev refuse a flag they do not know instead of starting with defaults")
+    func unknownFlagsAreRefused() throws {
+        guard let binary = Self.shoalBinary else {
+            Issue.record("the shoal binary is not built next to the tests")
+            return
+        }
+        let processes = try Processes(binary: binary)
+        defer { processes.stopAll() }
+        for command in [["daemon"], ["dev"]] {
+            let (status, output) = try processes.shoal("none", command + ["--socket", "\(processes.root)/misspelt.sock", "--data", "\(processes.root)/data"])
+            #expect(status == 2, "\(command): \(output)")
+            #expect(output.contains("unknown flag --socket"), "\(output)")
+            #expect(output.contains("--host"), "the message lists the flags that exist: \(output)")
+            #expect(!FileManager.default.fileExists(atPath: "\(processes.root)/data"), "nothing is created before the flags are checked")
+        }
+    }
+
     @Test("shoal daemon ×3, shoal init, shoal join, shoal node ls; kill -9 the leader under a stream of writes and the others carry on, losing no acknowledged write")
     func realBinary() async throws {
         guard let binary = Self.shoalBinary else {
