@@ -58,7 +58,7 @@ let package = Package(
 
         // Executables
         .executableTarget(name: "Shoal", dependencies: ["Simulation", "Storage", "Daemon", "Images", "Registry"], path: "Sources/Shoal"),
-        .executableTarget(name: "ShoalBench", dependencies: ["Raft", "Storage", "Net", "RPC", "HTTP", "Daemon", "Images", "Registry", "CZlib", "Runtime"], path: "Sources/ShoalBench"),
+        .executableTarget(name: "ShoalBench", dependencies: ["Raft", "ClusterState", "Scheduler", "Storage", "Net", "RPC", "HTTP", "Daemon", "Images", "Registry", "CZlib", "Runtime"], path: "Sources/ShoalBench"),
 
         // Tests
         .testTarget(name: "WireTests", dependencies: ["Wire", "RaftWire", "Raft"], path: "Tests/WireTests"),

@@ -9,6 +9,7 @@ let usage = """
            shoal-bench cluster [--duration SECONDS]
            shoal-bench registry [--layer-mib MIB] [--rounds N]
            shoal-bench runtime [--runs N] [--concurrent N]
+           shoal-bench scheduler [--nodes N] [--tasks N] [--batch N]
 
     raft   committed proposals/s and commit latency p50/p99 of a 3-member
            in-process cluster, in memory and on SQLite, for 1 and 64 proposers,
@@ -36,6 +37,11 @@ let usage = """
            (unshare of the same namespaces), as medians; then N containers
            (100) started at once, Shoal against crun; ratios ours/theirs.
            Needs root, busybox-static, crun and runc (install-dependencies.sh --bench)
+
+    scheduler  the Scheduler core placing 1,000,000 tasks on 10,000 nodes
+           (constraints zone!=z3 and role==worker, spread over zones) in passes
+           of one 10,000-task service as the leader loop runs it: placements/s,
+           seconds, peak RSS; placements checked against the constraints
     """
 
 guard let suite = arguments.first else {
@@ -98,6 +104,13 @@ case "runtime":
         try benchmark.run()
     } catch {
         FileHandle.standardError.write(Data("shoal-bench runtime: \(error)\n".utf8))
+        exit(1)
+    }
+case "scheduler":
+    do {
+        try SchedulerBenchmark(options: SchedulerBenchmark.Options(parsing: Array(arguments.dropFirst()))).run()
+    } catch {
+        FileHandle.standardError.write(Data("shoal-bench scheduler: \(error)\n".utf8))
         exit(1)
     }
 case "help", "--help", "-h":
