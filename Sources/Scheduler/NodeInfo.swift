@@ -2,7 +2,7 @@ import ClusterState
 
 /// A host port a task publishes in `mode=host`: `8080/tcp`.
 /// In the template's order, so reasons name ports in spec order.
-struct HostPort: Hashable, Comparable, CustomStringConvertible {
+struct HostPort: Hashable, Comparable, CustomStringConvertible, Sendable {
     var port: Int
     var transportProtocol: TemplateProtocol
 
@@ -12,7 +12,9 @@ struct HostPort: Hashable, Comparable, CustomStringConvertible {
     var description: String { "\(port)/\(transportProtocol.rawValue)" }
 
     static func of(_ template: TaskTemplate) -> [HostPort] {
-        template.ports.filter { $0.mode == .host }.map { HostPort(port: $0.publishedPort, transportProtocol: $0.transportProtocol) }
+        // Most tasks publish nothing: no array to build per task.
+        if template.ports.isEmpty { return [] }
+        return template.ports.filter { $0.mode == .host }.map { HostPort(port: $0.publishedPort, transportProtocol: $0.transportProtocol) }
     }
 }
 
@@ -21,23 +23,21 @@ struct HostPort: Hashable, Comparable, CustomStringConvertible {
 /// assigned earlier in this batch) hold.
 struct NodeInfo {
     let node: Node
-    var reservedNanoCPUs: Int64 = 0
-    var reservedMemoryBytes: Int64 = 0
-    var taskCount = 0
-    var tasksPerService: [ObjectID: Int] = [:]
-    var hostPorts: Set<HostPort> = []
+    var load: NodeLoad
 
-    init(node: Node) {
+    init(node: Node, load: NodeLoad = NodeLoad()) {
         self.node = node
+        self.load = load
     }
+
+    var reservedNanoCPUs: Int64 { load.reservedNanoCPUs }
+    var reservedMemoryBytes: Int64 { load.reservedMemoryBytes }
+    var taskCount: Int { load.taskCount }
+    var hostPorts: Set<HostPort> { load.hostPorts }
 
     mutating func add(serviceID: ObjectID, template: TaskTemplate, hostPorts ports: [HostPort]) {
-        reservedNanoCPUs += template.resources.reservedNanoCPUs
-        reservedMemoryBytes += template.resources.reservedMemoryBytes
-        taskCount += 1
-        tasksPerService[serviceID, default: 0] += 1
-        for port in ports { hostPorts.insert(port) }
+        load.add(serviceID: serviceID, template: template, hostPorts: ports)
     }
 
-    func tasks(of serviceID: ObjectID) -> Int { tasksPerService[serviceID] ?? 0 }
+    func tasks(of serviceID: ObjectID) -> Int { load.tasksPerService[serviceID] ?? 0 }
 }

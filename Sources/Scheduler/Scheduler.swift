@@ -14,7 +14,10 @@ import ClusterState
 /// Cost: pending tasks are grouped by service and template; each group runs
 /// the filters once per node (O(nodes)), then places its N tasks through a
 /// heap, re-running only the dynamic filters on the node that took a task:
-/// O(nodes + N log nodes) per group, not O(N × nodes).
+/// O(nodes + N log nodes) per group, not O(N × nodes). What placed tasks
+/// hold is a ``NodeLoads``, which a caller placing batches keeps across
+/// passes (``schedule(nodes:pending:loads:)``), so a batch does not pay for
+/// every task placed before it.
 public struct Scheduler: Sendable {
     public init() {}
 
@@ -25,20 +28,37 @@ public struct Scheduler: Sendable {
 
     /// The same over explicit lists: `tasks` are all tasks (the non-terminal
     /// ones with a node hold resources there; the pending ones are placed).
-    public func schedule(nodes unsortedNodes: [Node], tasks: [ServiceTask]) -> SchedulingDecision {
-        let nodes = unsortedNodes.sorted { $0.id < $1.id }
-        var infos = nodes.map(NodeInfo.init)
-        var nodeIndex: [ObjectID: Int] = [:]
-        for (index, node) in nodes.enumerated() { nodeIndex[node.id] = index }
-
+    /// Costs O(tasks) to count the loads: a caller that schedules often keeps
+    /// a ``NodeLoads`` instead and calls ``schedule(nodes:pending:loads:)``.
+    public func schedule(nodes: [Node], tasks: [ServiceTask]) -> SchedulingDecision {
+        var loads = NodeLoads()
         var pending: [ServiceTask] = []
-        for task in tasks where !task.status.state.isTerminal {
-            if task.status.state == .pending || task.status.state == .new {
-                if task.desiredState <= .running { pending.append(task) }
-            } else if let nodeID = task.nodeID, let index = nodeIndex[nodeID] {
-                infos[index].add(serviceID: task.serviceID, template: task.template, hostPorts: HostPort.of(task.template))
+        for task in tasks {
+            if NodeLoads.holdsNode(task) {
+                loads.add(task)
+            } else if task.status.state == .pending || task.status.state == .new {
+                pending.append(task)
             }
         }
+        return schedule(nodes: nodes, pending: pending, loads: &loads)
+    }
+
+    /// Places `pending` (tasks in state new or pending; others are ignored)
+    /// on `nodes`, given what the placed tasks hold (`loads`), and adds the
+    /// assignments it returns to `loads`. O(nodes + N log nodes) for N
+    /// pending tasks of one service, whatever the number of tasks placed
+    /// before. The caller proposes the assignments; if the store refuses
+    /// one, it removes that task from `loads` again (``NodeLoads/remove(_:)``
+    /// with the task as assigned) or rebuilds the loads from the store.
+    public func schedule(nodes unsortedNodes: [Node], pending candidates: [ServiceTask], loads: inout NodeLoads) -> SchedulingDecision {
+        let nodes = unsortedNodes.sorted { $0.id < $1.id }
+        var infos = nodes.map { NodeInfo(node: $0, load: loads.load(of: $0.id)) }
+        let taskCountsBefore = infos.map(\.taskCount)
+        var nodeIndex: [ObjectID: Int] = [:]
+        nodeIndex.reserveCapacity(nodes.count)
+        for (index, node) in nodes.enumerated() { nodeIndex[node.id] = index }
+
+        var pending = candidates.filter { ($0.status.state == .pending || $0.status.state == .new) && $0.desiredState <= .running }
         pending.sort { ($0.serviceID, $0.slot, $0.id) < ($1.serviceID, $1.slot, $1.id) }
 
         // Group identical tasks; tasks bound to a node already (global services) go first, as they have one choice.
@@ -69,6 +89,9 @@ public struct Scheduler: Sendable {
         }
         for group in groups { decision.filterEvaluations += group.pipeline?.evaluations ?? 0 }
         decision.unplaced.sort { ($0.serviceID, $0.taskID) < ($1.serviceID, $1.taskID) }
+        for index in infos.indices where infos[index].taskCount != taskCountsBefore[index] {
+            loads.loadByNode[infos[index].node.id] = infos[index].load
+        }
         return decision
     }
 

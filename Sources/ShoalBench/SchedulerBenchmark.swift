@@ -4,9 +4,12 @@ import Scheduler
 
 /// `shoal-bench scheduler`: the Scheduler core placing `taskCount` tasks on
 /// `nodeCount` nodes, in passes as the leader loop runs it. Each pass adds
-/// one service's pending tasks (a batch) and hands the scheduler every node
-/// and every task placed so far (they hold resources and count for spread),
-/// then marks the assignments as the store would (node set, state assigned).
+/// one service's pending tasks (a batch) and hands the scheduler every node,
+/// the batch and the loads of the tasks placed so far (a ``NodeLoads`` the
+/// scheduler updates with its assignments), then marks the assignments as
+/// the store would (node set, state assigned). `--full-scan` hands it every
+/// task instead (``Scheduler/schedule(nodes:tasks:)``, the leader loop's
+/// path today), which recounts every placed task on every pass.
 ///
 /// Nodes: one in ten is a manager; labels zone=z1...z5 (round robin),
 /// 16 CPUs and 64 GiB each. Every service has the constraints
@@ -20,10 +23,16 @@ struct SchedulerBenchmark {
         var nodeCount = 10_000
         var taskCount = 1_000_000
         var batchTasks = 10_000
+        /// Hand the scheduler every task each pass (as `schedule(state)` does today) instead of a kept NodeLoads.
+        var fullScan = false
 
         init(parsing arguments: [String]) throws {
             var rest = arguments[...]
             while let flag = rest.popFirst() {
+                if flag == "--full-scan" {
+                    fullScan = true
+                    continue
+                }
                 guard let text = rest.popFirst(), let value = Int(text), value > 0 else {
                     throw BenchmarkError(description: "\(flag) needs a positive whole number\n\(Self.usage)")
                 }
@@ -36,7 +45,7 @@ struct SchedulerBenchmark {
             }
         }
 
-        static let usage = "usage: shoal-bench scheduler [--nodes N] [--tasks N] [--batch N]"
+        static let usage = "usage: shoal-bench scheduler [--nodes N] [--tasks N] [--batch N] [--full-scan]"
     }
 
     static let zones = ["z1", "z2", "z3", "z4", "z5"]
@@ -55,6 +64,7 @@ struct SchedulerBenchmark {
         var schedulingNanoseconds: UInt64 = 0
         var passes = 0
         var unplaced = 0
+        var loads = NodeLoads()
         let start = MonotonicClock.nanoseconds
         var serviceNumber = 0
         while tasks.count < options.taskCount {
@@ -64,7 +74,9 @@ struct SchedulerBenchmark {
             tasks += makePendingTasks(service: serviceNumber, count: batch, index: UInt64(passes + 2))
 
             let passStart = MonotonicClock.nanoseconds
-            let decision = scheduler.schedule(nodes: nodes, tasks: tasks)
+            let decision = options.fullScan
+                ? scheduler.schedule(nodes: nodes, tasks: tasks)
+                : scheduler.schedule(nodes: nodes, pending: Array(tasks[first...]), loads: &loads)
             schedulingNanoseconds += MonotonicClock.nanoseconds - passStart
             passes += 1
             unplaced += decision.unplaced.count
@@ -86,14 +98,15 @@ struct SchedulerBenchmark {
         let placed = tasks.count - unplaced
         try check(tasks: tasks, nodes: nodes)
 
-        print("scheduler_nodes \(options.nodeCount) nodes")
-        print("scheduler_tasks \(options.taskCount) tasks")
-        print("scheduler_passes \(passes) passes")
-        print("scheduler_unplaced \(unplaced) tasks")
-        print("scheduler_placements_per_second \(Int(Double(placed) / schedulingSeconds)) placements/s")
-        print("scheduler_scheduling_seconds \(String(format: "%.3f", schedulingSeconds)) s")
-        print("scheduler_total_seconds \(String(format: "%.3f", totalSeconds)) s")
-        print("scheduler_peak_rss \(ProcessMemory.peakResidentMebibytes()) MiB")
+        print("scheduler.full_scan \(options.fullScan ? 1 : 0) bool")
+        print("scheduler.nodes \(options.nodeCount) nodes")
+        print("scheduler.tasks \(options.taskCount) tasks")
+        print("scheduler.passes \(passes) passes")
+        print("scheduler.unplaced \(unplaced) tasks")
+        print("scheduler.placements_per_second \(Int(Double(placed) / schedulingSeconds)) placements/s")
+        print("scheduler.scheduling_seconds \(String(format: "%.3f", schedulingSeconds)) s")
+        print("scheduler.total_seconds \(String(format: "%.3f", totalSeconds)) s")
+        print("scheduler.peak_rss \(ProcessMemory.peakResidentMebibytes()) MiB")
     }
 
     /// Nodes come from the store, as the leader reads them.
