@@ -243,3 +243,10 @@ public struct VolumeView: Codable, Sendable, Equatable {
     /// Ids of the containers that mount it.
     public var usedBy: [String]
 }
+
+/// `GET /v1/containers/{id}/changes`: one path the container's writable
+/// layer added (A), changed (C) or deleted (D), as `docker diff` lists them.
+public struct ContainerChange: Codable, Sendable {
+    public var kind: String
+    public var path: String
+}

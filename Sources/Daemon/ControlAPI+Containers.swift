@@ -27,6 +27,8 @@ extension ControlAPI {
         add(.post, "/v1/containers/<id>/exec") { request in try await postContainersByIDExec(request) }
         add(.get, "/v1/containers/<id>/top") { request in try await getContainersByIDTop(request) }
         add(.get, "/v1/containers/<id>/stats") { request in try await getContainersByIDStats(request) }
+        add(.get, "/v1/containers/<id>/changes") { request in try await getContainersByIDChanges(request) }
+        add(.get, "/v1/containers/<id>/export") { request in try await getContainersByIDExport(request) }
         add(.get, "/v1/volumes") { request in try await getVolumes(request) }
         add(.post, "/v1/volumes") { request in try await postVolumes(request) }
         add(.get, "/v1/volumes/<id>") { request in try await getVolumesByID(request) }
@@ -238,6 +240,62 @@ extension ControlAPI {
     static func getContainersByIDStats(_ request: Request) async throws -> HTTPServerResponse {
         let engine = try request.context.daemon.containerEngine()
         return json(try engine.stats(try engine.resolve(try request.parameter("id"))))
+    }
+
+    /// GET /v1/containers/{id}/changes: the writable layer against the image (`diff`).
+    static func getContainersByIDChanges(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        let record = try engine.resolve(try request.parameter("id"))
+        let changes: [FilesystemChange]
+        do {
+            changes = try await ContainerEngine.blocking { try engine.runtime.diff(record.id) }
+        } catch {
+            throw ContainerEngine.apiError(error, name: record.name)
+        }
+        return json(changes.map { ContainerChange(kind: $0.kind.rawValue, path: $0.path) })
+    }
+
+    /// Bytes read from the spooled export per body write.
+    static let exportChunkBytes = 1 << 16
+
+    /// GET /v1/containers/{id}/export: the merged root filesystem as a tar.
+    /// Written to an unlinked temporary file first, so a failure is an
+    /// error status rather than a truncated tar with a 200.
+    static func getContainersByIDExport(_ request: Request) async throws -> HTTPServerResponse {
+        let engine = try request.context.daemon.containerEngine()
+        let record = try engine.resolve(try request.parameter("id"))
+        let template = NSTemporaryDirectory() + "/shoal-export-XXXXXX"
+        var name = Array(template.utf8CString)
+        let descriptor = mkstemp(&name)
+        guard descriptor >= 0 else {
+            throw APIError(status: 500, code: "runtime_failed", message: "cannot create a temporary file for the export: \(String(cString: strerror(errno)))",
+                           hint: "check that \(NSTemporaryDirectory()) is writable and has room")
+        }
+        unlink(name)  // gone with the descriptor, whatever happens
+        let length: Int
+        do {
+            try await ContainerEngine.blocking { try engine.runtime.export(record.id, to: descriptor) }
+            length = Int(lseek(descriptor, 0, SEEK_END))
+            lseek(descriptor, 0, SEEK_SET)
+        } catch {
+            close(descriptor)
+            throw ContainerEngine.apiError(error, name: record.name)
+        }
+        return HTTPServerResponse(status: .ok, headers: ["Content-Type": "application/x-tar"], body: .stream(length: length) { writer in
+            try await streamFile(descriptor, to: writer)
+        })
+    }
+
+    @inline(never)  // see Request.body()
+    static func streamFile(_ descriptor: Int32, to writer: HTTPBodyWriter) async throws {
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: exportChunkBytes)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return }  // a read error shows as a length mismatch to the client
+            try await writer.write(Array(buffer[..<count]))
+        }
     }
 
     // MARK: Volumes

@@ -113,6 +113,32 @@ public final class ControlClient: Sendable {
         }
     }
 
+    /// Streams a binary answer (a container export) into `descriptor`,
+    /// which the caller owns; returns the bytes written.
+    @discardableResult
+    public func download(_ target: String, to descriptor: Int32) async throws -> Int {
+        let response = try await client.execute(HTTPClientRequest(method: .get, url: base.with(target: target)))
+        if !(200..<300).contains(response.status.code) {
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            throw Response(status: response.status.code, headers: response.headers, body: bytes).error!
+        }
+        var written = 0
+        for try await chunk in response.body {
+            var offset = 0
+            while offset < chunk.count {
+                let count = chunk.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else {
+                    throw APIError(status: 500, code: "write_failed", message: "cannot write the download: \(String(cString: strerror(errno)))",
+                                   hint: "check the destination's free space and permissions")
+                }
+                offset += count
+            }
+            written += chunk.count
+        }
+        return written
+    }
+
     public func shutdown() async {
         await client.shutdown()
     }

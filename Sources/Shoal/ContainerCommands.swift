@@ -15,7 +15,7 @@ enum ContainerCommands {
                             [--health-cmd CMD [--health-interval 30s] [--health-timeout 30s] [--health-retries 3] [--health-start-period 0s]] IMAGE [CMD...]
         shoal container create ... (as run, without -d) | start [-a] C... | stop [-t SECONDS] C... | restart [-t SECONDS] C... | kill [-s SIGNAL] C...
         shoal container pause C... | unpause C... | rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited] | logs [-f] [--tail N] [-t] C | exec [-i] [-e K=V] [-u U] [-w DIR] C CMD... (-i: stdin read to its end, then passed)
-        shoal container inspect [-f '{{.State.Pid}}'] C... | top C | stats [--no-stream] [C...] | port C [PORT]
+        shoal container inspect [-f '{{.State.Pid}}'] C... | top C | stats [--no-stream] [C...] | port C [PORT] | diff C | export [-o FILE] C
           (--format json on every command)
         """
 
@@ -134,8 +134,14 @@ enum ContainerCommands {
             let flags = try ContainerFlags(arguments, definitions: [])
             let client = try client(flags)
             return try await forEach(flags, client: client) { try await client.perform(.post, path($0, "/\(subcommand)")) }
-        case "diff", "export", "commit":
-            throw notYet("shoal container \(subcommand) (a container's writable layer as changes, a tarball or an image)", "inspect the files with `shoal container exec C ls`")
+        case "diff":
+            let flags = try ContainerFlags(arguments, definitions: [.option("--format")])
+            return try await diff(flags)
+        case "export":
+            let flags = try ContainerFlags(arguments, definitions: [.option("--output", "-o")])
+            return try await export(flags)
+        case "commit":
+            throw notYet("shoal container commit (a container's writable layer as an image)", "save its files with `shoal container export -o FILE C`")
         case "cp":
             throw notYet("shoal container cp", "mount a volume (-v NAME:/path) and copy through its directory (`shoal volume inspect NAME`)")
         case "attach":
@@ -471,6 +477,57 @@ enum ContainerCommands {
         let reply: ContainerTopReply = try await client.call(.get, path(flags.positional[0], "/top"))
         if format(flags) == "json" { return ClusterCommands.output(reply) }
         ClusterCommands.printTable(reply.titles, reply.processes)
+        return 0
+    }
+
+    /// `docker diff`: `A /path`, `C /path`, `D /path`, one per line, sorted.
+    static func diff(_ flags: ContainerFlags) async throws -> Int32 {
+        guard flags.positional.count == 1 else { throw ClusterCommands.Failure(description: "usage: shoal container diff CONTAINER") }
+        let client = try client(flags)
+        defer { Task { await client.shutdown() } }
+        let changes: [ContainerChange] = try await client.call(.get, path(flags.positional[0], "/changes"))
+        if format(flags) == "json" { return ClusterCommands.output(changes) }
+        for change in changes { print("\(change.kind) \(change.path)") }
+        return 0
+    }
+
+    /// `docker export`: the container's root filesystem as a tar, to stdout
+    /// (never a terminal) or to `-o FILE`, which appears only once complete.
+    static func export(_ flags: ContainerFlags) async throws -> Int32 {
+        guard flags.positional.count == 1 else { throw ClusterCommands.Failure(description: "usage: shoal container export [-o FILE] CONTAINER") }
+        let target = path(flags.positional[0], "/export")
+        guard let output = flags.value("--output") else {
+            guard isatty(STDOUT_FILENO) == 0 else {
+                throw ClusterCommands.Failure(description: "refusing to write a tar archive to a terminal\nhint: pass -o FILE or redirect the output (`> FILE`)")
+            }
+            let client = try client(flags)
+            defer { Task { await client.shutdown() } }
+            try await client.download(target, to: STDOUT_FILENO)
+            return 0
+        }
+        let partial = output + ".partial-\(getpid())"
+        let descriptor = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw ClusterCommands.Failure(description: "cannot create \(partial): \(String(cString: strerror(errno)))\nhint: check that the directory exists and is writable")
+        }
+        do {
+            let client = try client(flags)
+            defer { Task { await client.shutdown() } }
+            try await client.download(target, to: descriptor)
+            guard fsync(descriptor) == 0 else {
+                throw ClusterCommands.Failure(description: "cannot write \(partial): \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            close(descriptor)
+            unlink(partial)
+            throw error
+        }
+        close(descriptor)
+        guard rename(partial, output) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(partial)
+            throw ClusterCommands.Failure(description: "cannot move the export to \(output): \(reason)")
+        }
         return 0
     }
 

@@ -190,6 +190,40 @@ struct ContainerCommandTests {
         }
     }
 
+    @Test("diff lists the writable layer's additions and deletions; export -o writes the merged root as a tar")
+    func diffAndExport() async throws {
+        try await ContainerHost.with { host in
+            _ = try host.ok(["container", "run", "--name", "changed", "busybox", "sh", "-c", "echo new > /made; rm /etc/group"])
+            let changes = try host.ok(["container", "diff", "changed"]).split(separator: "\n").map(String.init)
+            #expect(changes.contains("A /made"), "\(changes)")
+            #expect(changes.contains("D /etc/group"), "\(changes)")
+            #expect(changes.contains("C /etc"), "\(changes)")
+            #expect(!changes.contains { $0.hasSuffix(" /etc/hosts") }, "the runtime's mount points are left out: \(changes)")
+
+            let archive = host.root + "/changed.tar"
+            #expect(try host.ok(["container", "export", "-o", archive, "changed"]) == "")
+            let listing = Process()
+            listing.executableURL = URL(fileURLWithPath: "/bin/sh")
+            listing.arguments = ["-c", "tar -tf \(archive)"]
+            let output = Pipe()
+            listing.standardOutput = output
+            try listing.run()
+            let names = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                .split(separator: "\n").map { $0.hasPrefix("./") ? String($0.dropFirst(2)) : String($0) }
+            listing.waitUntilExit()
+            #expect(listing.terminationStatus == 0)
+            #expect(names.contains("made"), "\(names.prefix(20))")
+            #expect(names.contains("etc/passwd") && !names.contains("etc/group"), "\(names.filter { $0.hasPrefix("etc") })")
+
+            let missing = try host.shoal(["container", "diff", "no-such"])
+            #expect(missing.status == 1 && missing.errors.contains("no such container"), "\(missing)")
+            let failedExport = try host.shoal(["container", "export", "-o", host.root + "/none.tar", "no-such"])
+            #expect(failedExport.status == 1 && failedExport.errors.contains("no such container"), "\(failedExport)")
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: host.root).filter { $0.hasPrefix("none.tar") }
+            #expect(leftovers.isEmpty, "a failed export leaves nothing: \(leftovers)")
+        }
+    }
+
     @Test("a restart policy restarts a failing container up to its limit; start runs an exited one again")
     func restartPolicy() async throws {
         try await ContainerHost.with { host in
