@@ -561,6 +561,8 @@ public final class ContainerEngine: @unchecked Sendable {
             return APIError(status: 400, code: "not_executable", message: "container \(name): \(error)", hint: "check the file's mode inside the image")
         case .workingDirectoryNotFound, .noSuchUser, .noSuchGroup, .invalidSpec, .rootFilesystemNotFound:
             return APIError(status: 400, code: "invalid_argument", message: "container \(name): \(error)", hint: "fix the command, user, working directory or options and run it again")
+        case .noWritableLayer:
+            return APIError(status: 409, code: "no_writable_layer", message: "container \(name): \(error)", hint: "export it with `shoal container export` instead")
         default:
             return APIError(status: 500, code: "runtime_failed", message: "container \(name): \(error)", hint: "check the daemon's log and the host (cgroups, overlayfs)")
         }
