@@ -8,14 +8,14 @@ import Net
 /// restarts. Stops on SIGINT/SIGTERM,
 /// leaving its containers running (the next start re-adopts them).
 enum DevCommand {
-    static let usage = "shoal dev [--data DIR] [--host unix:///run/shoal/shoal.sock] [--heartbeat-period 5s] [--registry-port 5000|0|off]"
+    static let usage = "shoal dev [--data DIR] [--host unix:///run/shoal/shoal.sock] [--heartbeat-period 5s] [--registry-port 5000|0|off] [--cgroup-parent shoal]"
     static let defaultRegistryPort: UInt16 = 5000
 
     static func run(_ rest: [String]) -> Int32 {
         let arguments: ClusterCommands.Arguments
         do {
             arguments = try ClusterCommands.Arguments(rest, switches: [])
-                .rejectingUnknown(["--data", "--host", "--heartbeat-period", "--registry-port"])
+                .rejectingUnknown(["--data", "--host", "--heartbeat-period", "--registry-port", "--cgroup-parent"])
         } catch {
             FileHandle.standardError.write(Data("shoal dev: \(error)\nusage: \(usage)\n".utf8))
             return 2
@@ -46,6 +46,14 @@ enum DevCommand {
             settings.registryListenAddress = .loopbackIPv4(port: port)
         case nil:
             settings.registryListenAddress = .loopbackIPv4(port: defaultRegistryPort)
+        }
+        // Benchmarks and tests beside another shoal dev keep their containers' cgroups apart with it.
+        if let parent = arguments.value("--cgroup-parent") {
+            guard !parent.isEmpty, !parent.contains(".."), !parent.hasPrefix("/") else {
+                FileHandle.standardError.write(Data("shoal dev: --cgroup-parent must be a relative cgroup name like shoal\n".utf8))
+                return 2
+            }
+            settings.cgroupParent = parent
         }
         let daemon = Daemon(settings: settings)
         let socketPath = settings.socketPath

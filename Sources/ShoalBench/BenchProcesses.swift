@@ -30,6 +30,11 @@ final class BenchProcesses: @unchecked Sendable {
         running[name] = process
     }
 
+    /// The PID of a process started by ``start(_:_:_:environment:)``, while it is ours.
+    func pid(_ name: String) -> Int32? { running[name]?.processIdentifier }
+
+    func isRunning(_ name: String) -> Bool { running[name]?.isRunning ?? false }
+
     /// Runs a command to completion; returns its exit status and output.
     func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let process = Process()

@@ -8,8 +8,8 @@ let usage = """
            shoal-bench net [--duration SECONDS] [--bulk-mib MIB]
            shoal-bench cluster [--duration SECONDS]
            shoal-bench registry [--layer-mib MIB] [--rounds N]
-           shoal-bench runtime [--runs N] [--concurrent N]
-           shoal-bench scheduler [--nodes N] [--tasks N] [--batch N]
+           shoal-bench scheduler [--nodes N] [--tasks N] [--batch N] [--full-scan]
+           shoal-bench services
 
     raft   committed proposals/s and commit latency p50/p99 of a 3-member
            in-process cluster, in memory and on SQLite, for 1 and 64 proposers,
@@ -41,7 +41,16 @@ let usage = """
     scheduler  the Scheduler core placing 1,000,000 tasks on 10,000 nodes
            (constraints zone!=z3 and role==worker, spread over zones) in passes
            of one 10,000-task service as the leader loop runs it: placements/s,
-           seconds, peak RSS; placements checked against the constraints
+           seconds, peak RSS; placements checked against the constraints.
+           --full-scan hands every task to each pass (the leader loop's path)
+           instead of the node loads kept across passes
+
+    services  the release `shoal dev` (temp data dir, no registry, own cgroup
+           parent) with 100 busybox replicas (sleep 3600): seconds from
+           `service create` to 100 running, from `service scale` to 200 running,
+           and the shoal dev process's RSS with 200 running tasks and with
+           10,000 more pending in the store (a service constrained to a node
+           label nobody has); then removes everything. Needs root
     """
 
 guard let suite = arguments.first else {
@@ -111,6 +120,14 @@ case "scheduler":
         try SchedulerBenchmark(options: SchedulerBenchmark.Options(parsing: Array(arguments.dropFirst()))).run()
     } catch {
         FileHandle.standardError.write(Data("shoal-bench scheduler: \(error)\n".utf8))
+        exit(1)
+    }
+case "services":
+    do {
+        guard arguments.count == 1 else { throw BenchmarkError(description: "usage: shoal-bench services") }
+        try await ServicesBenchmark().run()
+    } catch {
+        FileHandle.standardError.write(Data("shoal-bench services: \(error)\n".utf8))
         exit(1)
     }
 case "help", "--help", "-h":
