@@ -38,25 +38,37 @@ enum ContainerCommands {
     ]
 
     static func run(_ rest: [String]) -> Int32 {
+        runSubcommand(of: "container", rest, usage: usage) { subcommand, arguments in
+            try await dispatch(subcommand, arguments)
+        }
+    }
+
+    /// The shared frame of `shoal container` and `shoal volume`: usage on
+    /// help, the body run to completion, and every error printed the same way
+    /// (exit 2 for what is not built yet, 1 otherwise).
+    static func runSubcommand(of group: String, _ rest: [String], usage: String,
+                              _ body: @escaping @Sendable (String, [String]) async throws -> Int32) -> Int32 {
         guard let subcommand = rest.first, subcommand != "--help", subcommand != "help" else {
             print("usage:\n" + usage)
             return rest.isEmpty ? 2 : 0
         }
+        let label = "\(group) \(subcommand)"
         return ClusterCommands.blocking {
             do {
-                return try await dispatch(subcommand, Array(rest.dropFirst()))
+                return try await body(subcommand, Array(rest.dropFirst()))
             } catch let error as APIError {
-                return fail(subcommand, error.message, hint: error.hint, code: error.code == "not_implemented" ? 2 : 1)
+                return fail(label, error.message, hint: error.hint, code: error.code == "not_implemented" ? 2 : 1)
             } catch let error as GoTemplate.Failure {
-                return fail(subcommand, error.description)
+                return fail(label, error.description)
             } catch {
-                return fail(subcommand, ClusterCommands.describe(error))
+                return fail(label, ClusterCommands.describe(error))
             }
         }
     }
 
-    static func fail(_ subcommand: String, _ message: String, hint: String = "", code: Int32 = 1) -> Int32 {
-        var text = "shoal container \(subcommand): \(message)"
+    /// Prints `shoal GROUP SUBCOMMAND: message` and the hint; returns `code`.
+    static func fail(_ label: String, _ message: String, hint: String = "", code: Int32 = 1) -> Int32 {
+        var text = "shoal \(label): \(message)"
         if !hint.isEmpty { text += "\nhint: \(hint)" }
         FileHandle.standardError.write(Data((text + "\n").utf8))
         return code

@@ -9,33 +9,14 @@ enum VolumeCommands {
         """
 
     static func run(_ rest: [String]) -> Int32 {
-        guard let subcommand = rest.first, subcommand != "--help", subcommand != "help" else {
-            print("usage:\n" + usage)
-            return rest.isEmpty ? 2 : 0
+        ContainerCommands.runSubcommand(of: "volume", rest, usage: usage) { subcommand, arguments in
+            let flags = try ContainerFlags(arguments, definitions: [
+                .option("--label"), .option("--format"), .flag("--quiet", "-q"), .flag("--force", "-f"), .option("--driver", "-d"),
+            ])
+            let client = try ContainerCommands.client(flags)
+            defer { Task { await client.shutdown() } }
+            return try await dispatch(subcommand, flags, client: client)
         }
-        return ClusterCommands.blocking {
-            do {
-                let flags = try ContainerFlags(Array(rest.dropFirst()), definitions: [
-                    .option("--label"), .option("--format"), .flag("--quiet", "-q"), .flag("--force", "-f"), .option("--driver", "-d"),
-                ])
-                let client = try ContainerCommands.client(flags)
-                defer { Task { await client.shutdown() } }
-                return try await dispatch(subcommand, flags, client: client)
-            } catch let error as APIError {
-                return fail(subcommand, error.message, hint: error.hint)
-            } catch let error as GoTemplate.Failure {
-                return fail(subcommand, error.description)
-            } catch {
-                return fail(subcommand, ClusterCommands.describe(error))
-            }
-        }
-    }
-
-    static func fail(_ subcommand: String, _ message: String, hint: String = "") -> Int32 {
-        var text = "shoal volume \(subcommand): \(message)"
-        if !hint.isEmpty { text += "\nhint: \(hint)" }
-        FileHandle.standardError.write(Data((text + "\n").utf8))
-        return 1
     }
 
     static func path(_ name: String) -> String { "/v1/volumes/" + PercentEncoding.encode(name) }
