@@ -1,23 +1,13 @@
+import struct Raft.SeededGenerator
 import Testing
 @testable import ClusterState
 
-/// SplitMix64, so the random states are the same on every run.
-struct TestGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("ClusterState snapshots and determinism")
 struct ClusterStateSnapshotTests {
     /// A random sequence of commands, some of which fail (as in real life).
     static func randomCommands(seed: UInt64, count: Int) -> [ClusterCommand] {
-        var generator = TestGenerator(state: seed)
+        var generator = SeededGenerator(seed: seed)
         var commands: [ClusterCommand] = []
         var serviceIDs: [ObjectID] = []
         var taskIDs: [ObjectID] = []

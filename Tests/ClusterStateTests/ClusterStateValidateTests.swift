@@ -1,3 +1,4 @@
+import struct Raft.SeededGenerator
 import Testing
 @testable import ClusterState
 
@@ -7,7 +8,7 @@ struct ClusterStateValidateTests {
     /// names and unknown ids), node and config removals and batches, so that
     /// every kind of refusal shows up.
     static func commands(seed: UInt64, count: Int) -> [ClusterCommand] {
-        var generator = TestGenerator(state: seed &+ 1_000)
+        var generator = SeededGenerator(seed: seed &+ 1_000)
         var configIDs: [ObjectID] = []
         var result: [ClusterCommand] = []
         for command in ClusterStateSnapshotTests.randomCommands(seed: seed, count: count) {

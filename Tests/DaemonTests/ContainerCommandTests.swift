@@ -1,3 +1,4 @@
+import TestSupport
 import Daemon
 import Foundation
 import Runtime
@@ -311,30 +312,8 @@ final class ContainerHost: @unchecked Sendable {
 
     /// Runs `shoal ARGUMENTS` against this daemon.
     func shoal(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, errors: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary!)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["SHOAL_HOST"] = "unix://" + socket
-        process.environment = environment
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        let stdin = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-        try process.run()
-        if let input {
-            stdin.fileHandleForWriting.write(Data(input.utf8))
-            try stdin.fileHandleForWriting.close()
-        }
-        // Both pipes at once: a full stderr pipe must not block the CLI.
-        let errorData = LockedData()
-        let reader = Thread { errorData.set(errors.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData.wait(), as: UTF8.self))
+        let result = try runToExit(Self.binary!, arguments, environment: ["SHOAL_HOST": "unix://" + socket], input: input)
+        return (result.status, result.output, result.error)
     }
 
     /// Runs `shoal ARGUMENTS`, which must succeed; returns its stdout.
@@ -355,22 +334,3 @@ final class ContainerHost: @unchecked Sendable {
     }
 }
 
-/// Data handed from a reader thread.
-final class LockedData: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var data: Data?
-
-    func set(_ value: Data) {
-        condition.lock()
-        data = value
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func wait() -> Data {
-        condition.lock()
-        defer { condition.unlock() }
-        while data == nil { condition.wait() }
-        return data!
-    }
-}

@@ -1,3 +1,4 @@
+import TestSupport
 import Daemon
 import Foundation
 import Testing
@@ -9,16 +10,7 @@ import Glibc
 /// The real `shoal` binary: daemons as processes, the CLI as processes.
 @Suite("shoal daemon processes", .serialized, .timeLimit(.minutes(2)))
 struct ProcessTests {
-    /// `shoal` next to the test bundle in the build directory.
-    static var shoalBinary: String? {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("shoal").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        return nil
-    }
+    static var shoalBinary: String? { ShoalBinary.path }
 
     final class Processes: @unchecked Sendable {
         let root: String
@@ -32,34 +24,14 @@ struct ProcessTests {
         }
 
         func startDaemon(_ name: String) throws {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["daemon", "--data", "\(root)/\(name)", "--host", "unix://\(root)/\(name).sock"]
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-            let log = "\(root)/\(name).log"
-            FileManager.default.createFile(atPath: log, contents: nil)
-            process.standardError = FileHandle(forWritingAtPath: log)
-            try process.run()
-            daemons[name] = process
+            daemons[name] = try startBackground(binary, ["daemon", "--data", "\(root)/\(name)", "--host", "unix://\(root)/\(name).sock"],
+                                                logPath: "\(root)/\(name).log")
         }
 
         /// Runs the CLI against `name`'s socket; returns exit status and stdout.
         func shoal(_ name: String, _ arguments: [String]) throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments
-            var environment = ProcessInfo.processInfo.environment
-            environment["SHOAL_HOST"] = "unix://\(root)/\(name).sock"
-            process.environment = environment
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+            let result = try runToExit(binary, arguments, environment: ["SHOAL_HOST": "unix://\(root)/\(name).sock"], mergingError: true)
+            return (result.status, result.output)
         }
 
         func waitForSocket(_ name: String) async throws {
@@ -70,21 +42,12 @@ struct ProcessTests {
 
         func kill9(_ name: String) {
             guard let process = daemons.removeValue(forKey: name) else { return }
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            TestSupport.kill9(process)
         }
 
         /// Ends only the processes this test started, by PID.
         func stopAll() {
-            for (_, process) in daemons where process.isRunning {
-                kill(process.processIdentifier, SIGTERM)
-            }
-            let deadline = Date().addingTimeInterval(5)
-            for (_, process) in daemons {
-                while process.isRunning && Date() < deadline { usleep(20_000) }
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                process.waitUntilExit()
-            }
+            terminate(Array(daemons.values))
             daemons.removeAll()
             try? FileManager.default.removeItem(atPath: root)
         }

@@ -1,17 +1,7 @@
+import struct Raft.SeededGenerator
 import Testing
 @testable import HTTP
 
-/// SplitMix64: the fuzz tests' seeded randomness (HTTPTests does not link Raft's generator).
-private struct FuzzGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// How one input ended: the events (adjacent body pieces merged, so that
 /// splits do not change it) and the error, if any.
@@ -89,7 +79,7 @@ struct HTTPParserFuzzTests {
         return limits
     }
 
-    private func randomInput(_ random: inout FuzzGenerator) -> [UInt8] {
+    private func randomInput(_ random: inout SeededGenerator) -> [UInt8] {
         var bytes: [UInt8] = []
         for _ in 0..<Int.random(in: 0...24, using: &random) {
             if Int.random(in: 0..<4, using: &random) == 0 {
@@ -101,7 +91,7 @@ struct HTTPParserFuzzTests {
         return bytes
     }
 
-    private func mutate(_ valid: [UInt8], _ random: inout FuzzGenerator) -> [UInt8] {
+    private func mutate(_ valid: [UInt8], _ random: inout SeededGenerator) -> [UInt8] {
         var bytes = valid
         for _ in 0..<Int.random(in: 1...4, using: &random) {
             let position = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &random)
@@ -121,7 +111,7 @@ struct HTTPParserFuzzTests {
 
     @Test func randomAndMutatedRequestsEndInRequestsOrTypedErrorsAtEverySplit() {
         let seed: UInt64 = 0x4854_5450_0001
-        var random = FuzzGenerator(state: seed)
+        var random = SeededGenerator(seed: seed)
         var tally = (requests: 0, errors: 0, empty: 0)
         var errorKinds = Set<String>()
         for iteration in 0..<Self.inputCount {
@@ -159,7 +149,7 @@ struct HTTPParserFuzzTests {
     }
 
     @Test func byteAtATimeMatchesWholeFeed() {
-        var random = FuzzGenerator(state: 0x4854_5450_0002)
+        var random = SeededGenerator(seed: 0x4854_5450_0002)
         for iteration in 0..<2_000 {
             let input = mutate(Self.corpus.randomElement(using: &random)!, &random)
             let whole = run([input[...]], limits: .default)

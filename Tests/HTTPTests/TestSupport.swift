@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Testing
 import Net
@@ -30,39 +31,6 @@ func temporaryDirectory() throws -> String {
     let path = NSTemporaryDirectory() + "shoal-http-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
-}
-
-/// Runs a process on threads of its own (not Dispatch's global queues: blocked
-/// workers there starve the pool, and libdispatch adds a thread only after
-/// about a second, which would show up as a one-second stall in every test).
-func run(_ executable: String, _ arguments: [String]) async throws -> (output: String, error: String, status: Int32) {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            let output = Pipe(), error = Pipe()
-            process.standardOutput = output
-            process.standardError = error
-            process.standardInput = FileHandle.nullDevice
-            do {
-                try process.run()
-                final class Box: @unchecked Sendable { var data = Data() }
-                let stderrBox = Box()
-                let stderrDone = DispatchSemaphore(value: 0)
-                Thread {
-                    stderrBox.data = error.fileHandleForReading.readDataToEndOfFile()
-                    stderrDone.signal()
-                }.start()
-                let data = output.fileHandleForReading.readDataToEndOfFile()
-                stderrDone.wait()
-                process.waitUntilExit()
-                continuation.resume(returning: (String(decoding: data, as: UTF8.self), String(decoding: stderrBox.data, as: UTF8.self), process.terminationStatus))
-            } catch {
-                continuation.resume(throwing: error)
-            }
-        }.start()
-    }
 }
 
 let curlPath = "/usr/bin/curl"

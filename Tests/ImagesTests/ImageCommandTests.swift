@@ -1,14 +1,7 @@
+import TestSupport
 import Foundation
 @testable import Images
 import Testing
-
-/// The `shoal` binary built next to this test bundle (or `SHOAL_EXECUTABLE`), if any.
-let shoalBinary: String? = {
-    if let override = ProcessInfo.processInfo.environment["SHOAL_EXECUTABLE"] { return override }
-    let directory = ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]) as NSString
-    let candidate = directory.deletingLastPathComponent + "/shoal"
-    return FileManager.default.isExecutableFile(atPath: candidate) ? candidate : nil
-}()
 
 /// `shoal image import --change`, `history`, `save`, `rm`, `load` as a user
 /// runs them: the real binary on a scratch data directory.
@@ -27,26 +20,15 @@ struct ImageCommandTests {
     }
 
     func shoal(_ arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: shoalBinary!)
-        process.arguments = ["image"] + arguments + ["--data", directory.file("data")]
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-                      error: String(decoding: errorData, as: UTF8.self))
+        let result = try runToExit(ShoalBinary.path!, ["image"] + arguments + ["--data", directory.file("data")])
+        return Result(status: result.status, output: result.output, error: result.error)
     }
 
     func blobCount() -> Int {
         (try? FileManager.default.contentsOfDirectory(atPath: directory.file("data/images/blobs/sha256")).count) ?? 0
     }
 
-    @Test(.enabled(if: shoalBinary != nil, "the shoal binary is not built next to the tests (swift build --build-tests)"))
+    @Test(.enabled(if: ShoalBinary.path != nil, "the shoal binary is not built next to the tests (swift build --build-tests)"))
     func importHistorySaveRemoveLoad() throws {
         var tar = TarBuilder()
         tar.file("./greeting", "hello\n")

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Glibc
 import Images
@@ -58,20 +59,11 @@ struct TreeEntry: Equatable, CustomStringConvertible {
 /// Runs a command to completion; throws on a non-zero exit.
 @discardableResult
 func run(_ executable: String, _ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    guard process.terminationStatus == 0 else {
-        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(executable) \(arguments) failed: \(text)"])
+    let result = try runToExit(executable, arguments, mergingError: true)
+    guard result.status == 0 else {
+        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(executable) \(arguments) failed: \(result.output)"])
     }
-    return text
+    return result.output
 }
 
 /// The busybox-static binary, if installed.

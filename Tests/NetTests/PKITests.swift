@@ -1,3 +1,4 @@
+import struct Raft.SeededGenerator
 import Foundation
 import Testing
 @testable import Net
@@ -227,18 +228,6 @@ struct PKITests {
     }
 }
 
-/// SplitMix64: a tiny deterministic generator for tests.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Runs the `openssl` command-line tool (an independent implementation to check our output against).
 func runOpenSSL(_ arguments: [String], input: String? = nil) throws -> String {

@@ -1,19 +1,8 @@
+import struct Raft.SeededGenerator
 import ClusterState
 import Orchestrator
 import Scheduler
 
-/// SplitMix64: the seeded source of task ids and of the fake agent's failures.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// A cluster driven as a manager drives it: commands applied at consecutive
 /// log indexes with the clock `time`, the orchestrator and scheduler run on

@@ -1,3 +1,4 @@
+import struct Raft.SeededGenerator
 import ClusterState
 import Orchestrator
 import Testing

@@ -1,3 +1,4 @@
+import struct Raft.SeededGenerator
 import Testing
 import Wire
 @testable import RPC

@@ -1,3 +1,4 @@
+import struct Raft.SeededGenerator
 import Foundation
 import Net
 import RPC

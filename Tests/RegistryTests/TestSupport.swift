@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import HTTP
 import Images
@@ -7,23 +8,6 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A fresh directory under the system temporary directory, removed with its contents on release.
-final class TemporaryDirectory: @unchecked Sendable {
-    let path: String
-
-    init(_ label: String = #function) throws {
-        let name = "shoal-registry-tests-\(label.filter { $0.isLetter || $0.isNumber }.prefix(40))-\(UUID().uuidString.prefix(8))"
-        path = (NSTemporaryDirectory() as NSString).appendingPathComponent(name)
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    deinit {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-}
 
 /// A registry on a loopback port over a fresh store; shut down by the test.
 struct RegistryFixture {
@@ -75,43 +59,6 @@ func pattern(_ count: Int, seed: UInt8 = 7) -> [UInt8] {
     (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed) &+ ($0 >> 12)) }
 }
 
-/// Runs a process on a thread of its own (not Dispatch's pool, whose
-/// blocked workers starve the cooperative pool) and collects its output.
-func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> (output: String, error: String, status: Int32) {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-            let output = Pipe(), error = Pipe()
-            process.standardOutput = output
-            process.standardError = error
-            process.standardInput = FileHandle.nullDevice
-            do {
-                try process.run()
-                final class Box: @unchecked Sendable { var data = Data() }
-                let stderrBox = Box()
-                let stderrDone = DispatchSemaphore(value: 0)
-                Thread {
-                    stderrBox.data = error.fileHandleForReading.readDataToEndOfFile()
-                    stderrDone.signal()
-                }.start()
-                let data = output.fileHandleForReading.readDataToEndOfFile()
-                stderrDone.wait()
-                process.waitUntilExit()
-                continuation.resume(returning: (String(decoding: data, as: UTF8.self), String(decoding: stderrBox.data, as: UTF8.self), process.terminationStatus))
-            } catch {
-                continuation.resume(throwing: error)
-            }
-        }.start()
-    }
-}
-
-func executable(_ candidates: [String]) -> String? {
-    candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-}
-
 let curlPath = executable(["/usr/bin/curl"])
 let skopeoPath = executable(["/usr/bin/skopeo"])
 let distributionPath = executable(["/usr/bin/docker-registry"])
@@ -149,20 +96,6 @@ func importLargeImage(into store: ContentStore, tag: String, layerBytes: Int, in
     let tar = try await run(tarPath!, ["--numeric-owner", "-C", rootfs, "-cf", tarball, "."])
     #expect(tar.status == 0, "tar: \(tar.error)")
     return try ImageImporter(store: store).importRootfs(tarballAt: tarball, tag: tag)
-}
-
-/// Picks a free loopback port (bind to 0, read it, close).
-func freePort() throws -> UInt16 {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
-    return UInt16(bigEndian: address.sin_port)
 }
 
 /// A long-running child process (a peer registry) the test owns and kills by its pid.

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Runtime
 import Synchronization
@@ -67,7 +68,7 @@ struct BridgeNetworkTests {
     @Test func publishedPortAnswersCurlFromTheHostAndSurvivesARestart() throws {
         let fixture = try RuntimeFixture()
         defer { Self.close(fixture) }
-        let explicitPort = try Self.freePort()
+        let explicitPort = try freePort()
         let web = try fixture.runtime.run(fixture.spec("published", ["sh", "-c", Self.webScript]) {
             $0.network = .bridge
             $0.publishedPorts = [
@@ -199,21 +200,6 @@ struct BridgeNetworkTests {
         unlink("/run/shoal/bridges/\(name).lock")
     }
 
-    /// A port the kernel says is free now.
-    static func freePort() throws -> UInt16 {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { Glibc.close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
-        }
-        try #require(bound)
-        return UInt16(bigEndian: address.sin_port)
-    }
-
     /// curl's body from 127.0.0.1:port, retried until `within` passes; nil when it never answered.
     static func curl(_ port: UInt16, within: Duration) -> String? {
         let deadline = ContinuousClock.now + within
@@ -227,16 +213,8 @@ struct BridgeNetworkTests {
     /// stdout of a successful run, else nil.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String]) -> String? {
-        guard FileManager.default.isExecutableFile(atPath: executable) else { return nil }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
+        guard FileManager.default.isExecutableFile(atPath: executable),
+              let result = try? runToExit(executable, arguments), result.status == 0 else { return nil }
+        return result.output
     }
 }

@@ -1,3 +1,4 @@
+import TestSupport
 import ClusterState
 @testable import Daemon
 import Foundation
@@ -15,16 +16,7 @@ import Glibc
 final class WorkerCluster: @unchecked Sendable {
     static let heartbeatPeriod: Duration = .milliseconds(300)
 
-    /// `shoal` next to the test bundle in the build directory.
-    static var shoalBinary: String? {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("shoal").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        return nil
-    }
+    static var shoalBinary: String? { ShoalBinary.path }
 
     static var available: Bool { DevNode.available && shoalBinary != nil }
 
@@ -58,15 +50,8 @@ final class WorkerCluster: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         _ = try ImageImporter(store: try ContentStore(root: data + "/images")).importRootfs(tarballAt: try #require(DevNode.busyboxTarball),
                                                                                             tag: "shoal.local/busybox:latest")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["daemon", "--data", data, "--host", "unix://\(data).sock", "--hostname", name, "--cgroup-parent", cgroupParent]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        FileManager.default.createFile(atPath: data + ".log", contents: nil)
-        process.standardError = FileHandle(forWritingAtPath: data + ".log")
-        try process.run()
-        workers[name] = process
+        workers[name] = try startBackground(binary, ["daemon", "--data", data, "--host", "unix://\(data).sock", "--hostname", name, "--cgroup-parent", cgroupParent],
+                                            logPath: data + ".log")
         let deadline = ContinuousClock.now + .seconds(20)
         while !FileManager.default.fileExists(atPath: data + ".sock") && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         let (status, output) = try shoal(["join", "--token", initialized.workerToken, "--listen-addr", "127.0.0.1:0", initialized.advertiseAddress],
@@ -75,20 +60,8 @@ final class WorkerCluster: @unchecked Sendable {
     }
 
     func shoal(_ arguments: [String], socket: String) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(Self.shoalBinary))
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["SHOAL_HOST"] = "unix://\(socket)"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try runToExit(try #require(Self.shoalBinary), arguments, environment: ["SHOAL_HOST": "unix://\(socket)"], mergingError: true)
+        return (result.status, result.output)
     }
 
     func nodes() async throws -> [NodeView] { try await client.call(.get, "/v1/nodes") }
@@ -134,19 +107,12 @@ final class WorkerCluster: @unchecked Sendable {
 
     func kill9(_ name: String) {
         guard let process = workers.removeValue(forKey: name) else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        TestSupport.kill9(process)
     }
 
     /// Stops the workers this test started (by PID), removes every task container they left, then the manager and the files.
     func close() async {
-        for (_, process) in workers where process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        for (_, process) in workers {
-            let deadline = Date().addingTimeInterval(5)
-            while process.isRunning && Date() < deadline { usleep(20_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-        }
+        terminate(Array(workers.values))
         workers.removeAll()
         let directories = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { $0.hasPrefix("w") && !$0.contains(".") }
         for name in directories {

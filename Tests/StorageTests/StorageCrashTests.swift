@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Raft
 import Storage
@@ -24,7 +25,7 @@ import Glibc
         let seed = ProcessInfo.processInfo.environment["SHOAL_STORAGE_CRASH_SEED"].flatMap { UInt64($0) } ?? Self.defaultSeed
         // The seed fixes the writes and when to kill; the exact moment also depends on timing.
         let replay = "seed \(seed): rerun with SHOAL_STORAGE_CRASH_SEED=\(seed) swift test --filter StorageCrashTests"
-        let shoal = try Self.shoalExecutable()
+        let shoal = try ShoalBinary.url()
         let directory = try TemporaryDirectory()
         let path = directory.file("raft.db")
         var random = SeededGenerator(seed: seed)
@@ -134,33 +135,6 @@ import Glibc
     static func summary(_ state: PersistentState) -> String {
         let entries = state.entries.isEmpty ? "none" : "\(state.entries.first!.index)...\(state.entries.last!.index)"
         return "hard state \(state.hardState), snapshot \(state.snapshot.map { "\($0.metadata.index)@\($0.metadata.term)" } ?? "none"), entries \(entries)"
-    }
-
-    /// The `shoal` binary built next to this test bundle (swift build puts all
-    /// products in one directory), or `SHOAL_EXECUTABLE`.
-    static func shoalExecutable() throws -> URL {
-        if let override = ProcessInfo.processInfo.environment["SHOAL_EXECUTABLE"] {
-            return URL(fileURLWithPath: override)
-        }
-        var directories: [URL] = []
-        if let self_ = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            directories.append(URL(fileURLWithPath: self_).deletingLastPathComponent())
-        }
-        directories.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
-        directories.append(Bundle.main.bundleURL.deletingLastPathComponent())
-        for directory in directories {
-            let candidate = directory.appendingPathComponent("shoal")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        }
-        throw MissingExecutable(searched: directories.map(\.path))
-    }
-
-    struct MissingExecutable: Error, CustomStringConvertible {
-        var searched: [String]
-        var description: String {
-            "no shoal executable next to the tests (looked in \(searched.joined(separator: ", "))): "
-                + "build it with `swift build --build-tests` before `swift test --skip-build`, or set SHOAL_EXECUTABLE"
-        }
     }
 }
 
