@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "CContainer", path: "Sources/CContainer"),
         // Static: SwiftPM links every executable with the Swift runtime, which this C program never calls;
         // loading libswiftCore.so would add ~8 ms to every container start (static: ~1 ms, as /bin/true).
-        .executableTarget(name: "ShoalMonitor", path: "Sources/ShoalMonitor", linkerSettings: [.unsafeFlags(["-static-executable"])]),
+        .executableTarget(name: "ShoalMonitor", dependencies: ["CContainer"], path: "Sources/ShoalMonitor", linkerSettings: [.unsafeFlags(["-static-executable"])]),
 
         // Cores (sans-IO)
         .target(name: "Raft", path: "Sources/Raft"),
@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(name: "ShoalSim", dependencies: ["Simulation"], path: "Simulations/ShoalSim"),
 
         // Executables
-        .executableTarget(name: "Shoal", dependencies: ["Simulation", "Storage", "Daemon", "Images", "Registry"], path: "Sources/Shoal"),
+        .executableTarget(name: "Shoal", dependencies: ["Simulation", "Storage", "Daemon", "Images", "Registry", "Runtime"], path: "Sources/Shoal"),
         .executableTarget(name: "ShoalBench", dependencies: ["Raft", "ClusterState", "Scheduler", "Storage", "Net", "RPC", "HTTP", "Daemon", "Images", "Registry", "CZlib", "Runtime"], path: "Sources/ShoalBench"),
 
         // Tests. TestSupport: helpers every test target may share (temporary directories, child processes,

@@ -437,6 +437,60 @@ static void setup_stdio(const ShoalSpawnPlan *p) {
     }
 }
 
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+// Sends `fd` over the Unix socket `socket_fd` (SCM_RIGHTS); 0 or -1.
+static int send_fd(int socket_fd, int fd) {
+    char byte = 'T';
+    struct iovec vector = {&byte, 1};
+    union { char buffer[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    char *raw = control.buffer;
+    for (size_t i = 0; i < sizeof control.buffer; i++) raw[i] = 0;
+    struct msghdr message;
+    raw = (char *)&message;
+    for (size_t i = 0; i < sizeof message; i++) raw[i] = 0;
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = control.buffer;
+    message.msg_controllen = sizeof control.buffer;
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    int *slot = (int *)CMSG_DATA(header);
+    *slot = fd;
+    ssize_t sent;
+    do { sent = sendmsg(socket_fd, &message, MSG_NOSIGNAL); } while (sent < 0 && errno == EINTR);
+    return sent == 1 ? 0 : -1;
+}
+
+// `-t`: a pseudo-terminal from the container's own devpts (/dev/ptmx links
+// to pts/ptmx), so `tty` inside names /dev/pts/N; the master goes to its
+// keeper, the slave becomes the controlling terminal and fds 0-2.
+static void setup_console(const ShoalSpawnPlan *p) {
+    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) fail_syscall("open", "/dev/ptmx");
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0) fail_syscall("ioctl TIOCSPTLCK", "/dev/ptmx");
+    int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) fail_syscall("ioctl TIOCGPTPEER", "/dev/ptmx");
+    if (p->window_rows > 0 && p->window_columns > 0) {
+        struct winsize size = {p->window_rows, p->window_columns, 0, 0};
+        if (ioctl(slave, TIOCSWINSZ, &size) < 0) fail_syscall("ioctl TIOCSWINSZ", "terminal");
+    }
+    if (send_fd(p->console_socket_fd, master) < 0) fail_syscall("sendmsg", "terminal master");
+    close(master);
+    close(p->console_socket_fd);
+    if (setsid() < 0) fail_syscall("setsid", "terminal");
+    if (ioctl(slave, TIOCSCTTY, 0) < 0) fail_syscall("ioctl TIOCSCTTY", "terminal");
+    for (int fd = 0; fd < 3; fd++) {
+        if (dup2(slave, fd) < 0) fail_syscall("dup2", "terminal");
+    }
+    if (slave > 2) close(slave);
+}
+
 __attribute__((noreturn))
 static void finish_and_exec(const ShoalSpawnPlan *p) {
     for (size_t i = 0; i < p->rlimit_count; i++) {
@@ -481,7 +535,8 @@ static void finish_and_exec(const ShoalSpawnPlan *p) {
     const char *cwd = p->cwd && p->cwd[0] ? p->cwd : "/";
     if (chdir(cwd) < 0) fail_syscall("chdir", cwd);
 
-    setup_stdio(p);
+    if (p->console_socket_fd >= 0) setup_console(p);
+    else setup_stdio(p);
     mark_fds_cloexec();
 
     const char *name = p->argv[0];
@@ -625,9 +680,14 @@ static pid_t spawn_container_here(const ShoalSpawnPlan *plan) {
 typedef struct MonitorLaunch {
     const ShoalSpawnPlan *plan;
     const char *monitor_path;
-    int status_fd;
+    // The monitor's fds 3-7: exit record, then the ShoalMonitorStreams (-1: none).
+    int monitor_fds[5];
     pid_t container_pid;       // written by the helper (shared memory)
 } MonitorLaunch;
+
+#define MONITOR_FD_COUNT 5
+// Above the monitor's fds 0-7 while they are being put in place.
+#define MONITOR_SCRATCH_FD 16
 
 // The helper that becomes the monitor: runs on its own stack in the caller's
 // memory (CLONE_VM | CLONE_VFORK, caller suspended) until its execve.
@@ -653,32 +713,34 @@ static int monitor_helper_entry(void *raw) {
     launch->container_pid = (pid_t)pid;
     adopt_error_fd(p->error_fd);  // the CLONE_VM child ran on our TLS and may have moved it
 
-    // Become the monitor: 0-2 /dev/null, the status file as 3, everything
-    // else (the caller's sockets, the error pipe) closed by execve.
+    // Become the monitor: 0-2 /dev/null, the exit record as 3, its streams
+    // as 4-7, everything else (the caller's sockets, the error pipe) closed
+    // by execve. Every source is first copied above 7, so no dup2 onto
+    // 0-7 can clobber another's source.
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null < 0) fail_syscall("open", "/dev/null");
-    if (child_error_fd == 3) {
-        int moved = fcntl(child_error_fd, F_DUPFD_CLOEXEC, 4);
+    null = fcntl(null, F_DUPFD_CLOEXEC, MONITOR_SCRATCH_FD);
+    if (null < 0) fail_syscall("fcntl", "/dev/null");
+    if (child_error_fd >= 0 && child_error_fd < MONITOR_SCRATCH_FD) {
+        int moved = fcntl(child_error_fd, F_DUPFD_CLOEXEC, MONITOR_SCRATCH_FD);
         if (moved < 0) fail_syscall("fcntl", "error pipe");
         child_error_fd = moved;
     }
-    int status_fd = launch->status_fd;
-    if (null == 3 || status_fd < 3) {
-        int moved = fcntl(status_fd, F_DUPFD_CLOEXEC, 4);
-        if (moved < 0) fail_syscall("fcntl", "status file");
-        status_fd = moved;
+    int sources[MONITOR_FD_COUNT];
+    for (int i = 0; i < MONITOR_FD_COUNT; i++) {
+        sources[i] = -1;
+        if (launch->monitor_fds[i] < 0) continue;
+        sources[i] = fcntl(launch->monitor_fds[i], F_DUPFD_CLOEXEC, MONITOR_SCRATCH_FD);
+        if (sources[i] < 0) fail_syscall("fcntl", "monitor stream");
     }
-    if (null == 3) {
-        int moved = fcntl(null, F_DUPFD_CLOEXEC, 4);
-        if (moved < 0) fail_syscall("fcntl", "/dev/null");
-        null = moved;
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) mark_fds_cloexec();
+    for (int i = 0; i < MONITOR_FD_COUNT; i++) {
+        // dup2 leaves the copy without FD_CLOEXEC: it survives the execve.
+        if (sources[i] >= 0 && dup2(sources[i], 3 + i) < 0) fail_syscall("dup2", "monitor stream");
     }
-    if (dup2(status_fd, 3) < 0) fail_syscall("dup2", "status file");
     for (int fd = 0; fd < 3; fd++) {
         if (dup2(null, fd) < 0) fail_syscall("dup2", "/dev/null");
     }
-    if (syscall(SYS_close_range, 4U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) mark_fds_cloexec();
-    (void)fcntl(3, F_SETFD, 0);
     (void)setsid();
     char *const argv[] = {(char *)"shoal-monitor", NULL};
     char *const envp[] = {NULL};
@@ -687,11 +749,50 @@ static int monitor_helper_entry(void *raw) {
 }
 
 pid_t shoal_spawn_monitored_container(const ShoalSpawnPlan *plan, const char *monitor_path, int status_fd,
-                                      pid_t *container_pid) {
-    MonitorLaunch launch = {plan, monitor_path, status_fd, -1};
+                                      const ShoalMonitorStreams *streams, pid_t *container_pid) {
+    MonitorLaunch launch = {plan, monitor_path, {status_fd, -1, -1, -1, -1}, -1};
+    if (streams) {
+        launch.monitor_fds[1] = streams->input_fifo;
+        launch.monitor_fds[2] = streams->stdin_pipe;
+        launch.monitor_fds[3] = streams->console_socket;
+        launch.monitor_fds[4] = streams->output_fifo;
+    }
     pid_t pid = clone_vfork(monitor_helper_entry, 0, (void *)&launch);
     *container_pid = launch.container_pid;
     return pid;
+}
+
+int shoal_receive_fd(int socket_fd) {
+    char byte = 0;
+    struct iovec vector = {&byte, 1};
+    union { char buffer[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr message;
+    memset(&message, 0, sizeof message);
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = control.buffer;
+    message.msg_controllen = sizeof control.buffer;
+    ssize_t received;
+    do { received = recvmsg(socket_fd, &message, MSG_CMSG_CLOEXEC); } while (received < 0 && errno == EINTR);
+    if (received < 0) return -1;
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    if (received == 0 || !header || header->cmsg_type != SCM_RIGHTS || header->cmsg_len != CMSG_LEN(sizeof(int))) {
+        errno = received == 0 ? 0 : EPROTO;
+        return -1;
+    }
+    int fd;
+    memcpy(&fd, CMSG_DATA(header), sizeof fd);
+    return fd;
+}
+
+int shoal_socketpair_cloexec(int fds[2]) {
+    return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
+}
+
+int shoal_set_window_size(int fd, uint16_t rows, uint16_t columns) {
+    struct winsize size = {rows, columns, 0, 0};
+    return ioctl(fd, TIOCSWINSZ, &size);
 }
 
 pid_t shoal_spawn_exec(const ShoalSpawnPlan *plan) {

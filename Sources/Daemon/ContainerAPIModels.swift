@@ -49,10 +49,16 @@ public struct ContainerCreateRequest: Codable, Sendable, Equatable {
     public var healthTimeout: String?
     public var healthStartPeriod: String?
     public var healthRetries: Int?
-    /// `-i`: keep stdin open (not built yet for containers: refused).
+    /// `-i`: keep stdin open; attached clients write to it
+    /// (`POST /v1/containers/{id}/attach`).
     public var interactive: Bool?
-    /// `-t`: a pseudo-terminal (not built yet: refused).
+    /// With `-i`: the first attached client's end of input closes the
+    /// container's stdin (Docker's StdinOnce; `run -i` without `-d`).
+    public var stdinOnce: Bool?
+    /// `-t`: a pseudo-terminal is the main process's stdin, stdout and stderr.
     public var tty: Bool?
+    /// With `-t`: the terminal's `[rows, columns]` at start (Docker's ConsoleSize).
+    public var consoleSize: [Int]?
 
     public init(image: String) { self.image = image }
 }
@@ -177,10 +183,15 @@ public struct ContainerExecRequest: Codable, Sendable {
     public var environment: [String]?
     public var user: String?
     public var workingDirectory: String?
-    /// `-t`: refused (not built yet).
+    /// `-t`: a pseudo-terminal (only on the streaming form, an upgrade to
+    /// `tcp`; see ``ContainerStreamFrame``).
     public var tty: Bool?
-    /// `-i`: base64 of what the client read from its stdin (to end of
-    /// file), written to the process's stdin.
+    /// `-i` on the streaming form: stdin comes from the client's frames.
+    public var interactive: Bool?
+    /// With `-t`: the terminal's `[rows, columns]` at start.
+    public var consoleSize: [Int]?
+    /// `-i` on the run-to-completion form: base64 of what the client read
+    /// from its stdin (to end of file), written to the process's stdin.
     public var standardInput: String?
 
     public init(command: [String]) { self.command = command }

@@ -137,14 +137,6 @@ public final class ContainerEngine: @unchecked Sendable {
     // MARK: Create
 
     func create(_ request: ContainerCreateRequest) async throws -> Record {
-        if request.tty == true {
-            throw APIError(status: 501, code: "not_implemented", message: "-t (a pseudo-terminal) is not built yet",
-                           hint: "run without -t; output is still shown, and `exec` runs commands inside")
-        }
-        if request.interactive == true {
-            throw APIError(status: 501, code: "not_implemented", message: "-i (stdin of the container's main process) is not built yet",
-                           hint: "pass input through a volume, or use `shoal container exec -i` which forwards stdin")
-        }
         guard !request.image.isEmpty else { throw APIError.invalid("image", "it is required: give the image to run") }
         let id = Self.randomID()
         let name = try reserveName(request.name, id: id)
@@ -272,7 +264,8 @@ public final class ContainerEngine: @unchecked Sendable {
             command: command, environment: environment, user: user, workingDirectory: workdir,
             hostname: request.hostname ?? String(id.prefix(12)), network: network, limits: limits,
             mounts: mounts.map { BindMount(source: $0.Source, destination: $0.Destination, readOnly: !$0.RW) },
-            publishedPorts: ports, links: links, logging: logging, healthCheck: healthCheck)
+            publishedPorts: ports, links: links, logging: logging, healthCheck: healthCheck,
+            stdio: try ContainerOptions.stdio(request))
         do {
             try runtime.create(spec)
         } catch {

@@ -33,6 +33,7 @@ extension ControlAPI {
         add(.post, "/v1/volumes") { request in try await postVolumes(request) }
         add(.get, "/v1/volumes/<id>") { request in try await getVolumesByID(request) }
         add(.delete, "/v1/volumes/<id>") { request in try await deleteVolumesByID(request) }
+        addAttachRoutes(add)
     }
 
     // MARK: Containers
@@ -203,15 +204,20 @@ extension ControlAPI {
         let engine = try request.context.daemon.containerEngine()
         let record = try engine.resolve(try request.parameter("id"))
         let body = try await request.decode(ContainerExecRequest.self)
-        if body.tty == true {
-            throw APIError(status: 501, code: "not_implemented", message: "exec -t (a pseudo-terminal) is not built yet", hint: "run without -t")
-        }
         guard !body.command.isEmpty else { throw APIError.invalid("command", "give the command to run in the container") }
         guard try engine.container(record).state.status == .running else {
             if try engine.container(record).state.status == .paused {
                 throw APIError(status: 409, code: "paused", message: "container \(record.name) is paused", hint: "unpause it first: `shoal container unpause \(record.name)`")
             }
             throw APIError(status: 409, code: "not_running", message: "container \(record.name) is not running", hint: "start it first: `shoal container start \(record.name)`")
+        }
+        if request.raw.headers.contains(name: "Upgrade") {
+            try requireUpgrade(request, "a streaming exec")
+            return try await streamExec(request, engine: engine, record: record, body: body)
+        }
+        if body.tty == true || body.interactive == true {
+            throw APIError(status: 400, code: "upgrade_required", message: "exec with a terminal or interactive stdin is a stream",
+                           hint: "send `Connection: Upgrade` and `Upgrade: \(attachProtocol)` (as `shoal container exec -it` does), or pass stdin as base64 in standardInput")
         }
         var input: Data?
         if let text = body.standardInput {

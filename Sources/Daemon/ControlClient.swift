@@ -8,8 +8,8 @@ import Net
 /// `client.crt`, `client.key` and `ca.crt` from `shoal ca issue-client`).
 public final class ControlClient: Sendable {
     public let host: String
-    private let base: HTTPURL
-    private let client: HTTPClient
+    let base: HTTPURL
+    let client: HTTPClient
 
     /// A response: status, headers, whole body.
     public struct Response: Sendable {

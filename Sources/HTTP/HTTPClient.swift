@@ -344,3 +344,92 @@ public final class HTTPClient: @unchecked Sendable {
         }
     }
 }
+
+extension HTTPClient {
+    /// What the server answered to an upgrade request.
+    public enum UpgradeOutcome: Sendable {
+        /// `101 Switching Protocols`: the connection now carries the new protocol.
+        case switched(HTTPResponseHead, HTTPUpgradedStream)
+        /// Any other final answer, with its whole body (an error, usually).
+        case refused(HTTPResponseHead, [UInt8])
+    }
+
+    /// The most of a refused upgrade's body that is read.
+    static let maxRefusalBodyBytes = 1 << 20
+
+    /// Sends `request` with `Connection: Upgrade` and `Upgrade: protocolName`
+    /// on a connection of its own (never pooled) and waits for the answer.
+    public func upgrade(_ request: HTTPClientRequest, to protocolName: String) async throws -> UpgradeOutcome {
+        let deadline = ContinuousClock.now + configuration.connectTimeout
+        let transport: any HTTPTransport
+        if request.url.usesTLS {
+            guard let tls = configuration.tls else {
+                throw HTTPError.invalidURL(request.url.description, reason: "https needs a client TLS context in HTTPClient.Configuration.tls")
+            }
+            transport = try await TLSConnection.connect(to: request.url.address, context: tls, deadline: deadline, group: group)
+        } else {
+            transport = try await Connection.connect(to: request.url.address, deadline: deadline, group: group)
+        }
+        do {
+            var headers = request.headers
+            if !headers.contains(name: "Host") { headers.add(name: "Host", value: request.url.host) }
+            headers.replaceOrAdd(name: "Connection", value: "Upgrade")
+            headers.replaceOrAdd(name: "Upgrade", value: protocolName)
+            guard case .bytes(let body) = request.body.storage else {
+                throw HTTPError.bodyNotReplayable("an upgrade request's body must be in memory")
+            }
+            headers.replaceOrAdd(name: "Content-Length", value: String(body.count))
+            let head = HTTPRequestHead(method: request.method, target: request.url.target, version: .http1_1, headers: headers)
+            try await transport.write(HTTPSerializer.encode(head) + body, deadline: .now + configuration.writeTimeout)
+            var parser = HTTPParser(kind: .response, limits: configuration.limits)
+            parser.expectResponse(to: request.method)
+            let responseDeadline = ContinuousClock.now + configuration.responseTimeout
+            var final: HTTPResponseHead?
+            var collected: [UInt8] = []
+            var peerClosed = false
+            while true {
+                if let event = try parser.next() {
+                    switch event {
+                    case .response(let response) where response.status == .switchingProtocols:
+                        return .switched(response, HTTPUpgradedStream(transport: transport, leftover: parser.takeBufferedBytes()))
+                    case .response(let response) where response.status.isInformational:
+                        continue
+                    case .response(let response):
+                        final = response
+                    case .body(let bytes):
+                        if collected.count + bytes.count <= Self.maxRefusalBodyBytes { collected += bytes }
+                    case .end:
+                        transport.abort()
+                        return .refused(final!, collected)
+                    case .request:
+                        preconditionFailure("a response parser produced a request")
+                    }
+                    continue
+                }
+                if peerClosed {
+                    transport.abort()
+                    if let final { return .refused(final, collected) }
+                    throw HTTPError.connectionClosed("before the response to \(request.method) \(request.url)")
+                }
+                let bytes: [UInt8]
+                do {
+                    bytes = try await transport.read(maxBytes: configuration.readChunkBytes, deadline: responseDeadline)
+                } catch let error as NetError {
+                    if case .timedOut = error {
+                        throw HTTPError.responseTimedOut(url: request.url.description, timeout: configuration.responseTimeout)
+                    }
+                    throw error
+                }
+                if bytes.isEmpty {
+                    peerClosed = true
+                    parser.finishInput()
+                } else {
+                    parser.feed(bytes)
+                }
+            }
+        } catch {
+            transport.abort()
+            throw error
+        }
+    }
+}

@@ -92,6 +92,17 @@ public struct HTTPParser: Sendable {
     /// Tells the parser the peer closed its side; later `next()` calls report
     /// the end of an until-close body, or ``HTTPParseError/unexpectedEndOfStream(_:)``
     /// inside a message.
+    /// Hands over the bytes buffered past the current message and forgets
+    /// them: after a `101 Switching Protocols` they belong to the new protocol.
+    public mutating func takeBufferedBytes() -> [UInt8] {
+        defer {
+            buffer.removeAll(keepingCapacity: false)
+            readIndex = 0
+            scanIndex = 0
+        }
+        return Array(buffer[readIndex...])
+    }
+
     public mutating func finishInput() {
         inputFinished = true
     }

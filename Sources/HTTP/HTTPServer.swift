@@ -318,6 +318,18 @@ public final class HTTPServer: @unchecked Sendable {
             }
         }
         if shuttingDown { canContinue = false }
+        if let upgrade = response.upgradeHandler, response.status == .switchingProtocols {
+            // The handler answered with an upgrade: the body (if any) was
+            // read, so what the parser holds past it is the new protocol's.
+            guard source.finished || framing == .none || framing == .length(0) else {
+                try await write(.text(.badRequest, "an upgrade request carries no body\n"), for: head, keepAlive: false, transport: transport)
+                return false
+            }
+            let headBytes = HTTPSerializer.encode(HTTPResponseHead(status: response.status, version: .http1_1, headers: response.headers))
+            try await transport.write(headBytes, deadline: .now + configuration.writeTimeout)
+            await upgrade(HTTPUpgradedStream(transport: transport, leftover: reader.parser.takeBufferedBytes()))
+            return false
+        }
         try await write(response, for: head, keepAlive: canContinue, transport: transport)
         return canContinue
     }

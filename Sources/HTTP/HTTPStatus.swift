@@ -10,6 +10,7 @@ public struct HTTPStatus: Hashable, Sendable, CustomStringConvertible {
     }
 
     public static let `continue` = HTTPStatus(code: 100)
+    public static let switchingProtocols = HTTPStatus(code: 101)
     public static let ok = HTTPStatus(code: 200)
     public static let created = HTTPStatus(code: 201)
     public static let accepted = HTTPStatus(code: 202)

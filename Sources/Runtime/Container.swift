@@ -14,6 +14,10 @@ public final class Container: @unchecked Sendable {
     public let directory: String
     public let cgroup: any Cgroup
     var monitor: ContainerMonitor?
+    /// Output as it arrives, for attached clients (`attach`, `run -it`).
+    public let output = ContainerOutputHub()
+    /// Stdin and terminal size of a `-i`/`-t` container, through its monitor.
+    let input: ContainerInputChannel
     /// Published ports being relayed while the container runs; start,
     /// exit (monitor thread), delete and detach may touch them at once.
     private let proxyLock = NSLock()
@@ -50,6 +54,7 @@ public final class Container: @unchecked Sendable {
         self.current = state
         self.directory = directory
         self.cgroup = cgroup
+        self.input = ContainerInputChannel(path: ContainerRuntime.inputFifoPath(directory: directory))
     }
 
     public var id: String { current.spec.id }

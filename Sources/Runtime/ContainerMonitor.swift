@@ -27,15 +27,18 @@ final class ContainerMonitor: @unchecked Sendable {
     private let pidfd: Int32
     private var streams: [LogStream]
     private let log: ContainerLogFile?
+    private let output: ContainerOutputHub?
     private let wakeDescriptor: Int32
     private var onExit: (@Sendable (ExitStatus) -> Void)?
     private let finished = DispatchSemaphore(value: 0)
 
     /// Takes ownership of `pidfd` and of the stream descriptors.
-    init(pidfd: Int32, streams: [LogStream], log: ContainerLogFile?, onExit: @escaping @Sendable (ExitStatus) -> Void) throws(SystemError) {
+    init(pidfd: Int32, streams: [LogStream], log: ContainerLogFile?, output: ContainerOutputHub? = nil,
+         onExit: @escaping @Sendable (ExitStatus) -> Void) throws(SystemError) {
         self.pidfd = pidfd
         self.streams = streams
         self.log = log
+        self.output = output
         self.onExit = onExit
         self.wakeDescriptor = try Syscall.run("eventfd") { shoal_eventfd() }
     }
@@ -120,6 +123,7 @@ final class ContainerMonitor: @unchecked Sendable {
             let count = buffer.withUnsafeMutableBytes { read(stream.fifo, $0.baseAddress, $0.count) }
             if count > 0 {
                 log?.append(buffer[0..<count], stream: stream.name)
+                output?.publish(buffer[0..<count], stream: stream.name)
                 continue
             }
             if count == 0 { return false }

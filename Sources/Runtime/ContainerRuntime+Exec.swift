@@ -11,6 +11,43 @@ extension ContainerRuntime {
     /// output. The joining happens in C in a freshly forked helper, because
     /// setns into a mount namespace refuses multithreaded callers.
     public func exec(_ id: String, _ exec: ExecSpec) throws -> ExecResult {
+        var launched = try launchExec(id, exec, streams: exec.standardInput != nil ? .standardInput : .none)
+        defer { launched.descriptors.forEach(Syscall.close) }
+        if let bytes = exec.standardInput {
+            // Its own copy of the write end: the original is closed on return.
+            // A process that exits without reading gets EPIPE, not SIGPIPE
+            // (the daemon ignores SIGPIPE).
+            let writer = dup(launched.standardInput)
+            Thread.detachNewThread {
+                if writer >= 0 {
+                    try? Syscall.writeAll(writer, Array(bytes), path: "exec stdin")
+                    Syscall.close(writer)
+                }
+            }
+            Syscall.close(launched.standardInput)
+            launched.descriptors.removeAll { $0 == launched.standardInput }
+        }
+        let deadline = exec.timeout.map { ContinuousClock.now + $0 }
+        let (standardOutput, standardError, timedOut) = Self.drainBoth(launched.standardOutput, launched.standardError, until: deadline)
+        if timedOut { Glibc.kill(launched.pid, SIGKILL) }
+        var result = ExecResult(status: Self.reap(launched.pid), standardOutput: standardOutput, standardError: standardError)
+        result.timedOut = timedOut
+        return result
+    }
+
+    /// Starts `exec` inside a running container and hands back its streams
+    /// to be driven by the caller (`exec -i`, `exec -t`): a pipe to its stdin
+    /// (``ExecStreams/standardInput``), or a pseudo-terminal from the
+    /// container's devpts (``ExecStreams/terminal``), whose master we keep.
+    /// The caller reaps it with ``ExecProcess/wait()``.
+    public func startExec(_ id: String, _ exec: ExecSpec, streams: ExecStreams) throws -> ExecProcess {
+        let launched = try launchExec(id, exec, streams: streams)
+        return ExecProcess(launched)
+    }
+
+    /// The common part of `exec` and `startExec`: joins the container and
+    /// starts the process; its descriptors belong to the caller.
+    func launchExec(_ id: String, _ exec: ExecSpec, streams: ExecStreams) throws -> LaunchedExec {
         let container = try lookup(id)
         let state = container.state
         guard state.status == .running, let pid = state.pid, let ticks = state.processStartTicks else {
@@ -53,29 +90,50 @@ extension ContainerRuntime {
         let procs = try container.cgroup.procsFiles.map { file in
             try Self.hostCall { () throws(SystemError) in keep(try Syscall.open(file, O_WRONLY)) }
         }
-        let output = try Self.hostCall(Syscall.pipe)
-        _ = keep(output.read)
-        let error = try Self.hostCall(Syscall.pipe)
-        _ = keep(error.read)
         let report = try Self.hostCall(Syscall.pipe)
         _ = keep(report.read)
         let failure = try Self.hostCall(Syscall.pipe)
         _ = keep(failure.read)
-        var childEnds = [output.write, error.write, report.write, failure.write]
-        // stdin: a pipe a writer thread fills and closes once the process runs.
-        var input: (read: Int32, write: Int32)?
-        if exec.standardInput != nil {
-            let pipe = try Self.hostCall(Syscall.pipe)
-            childEnds.append(pipe.read)
-            _ = keep(pipe.write)
-            input = pipe
+        var childEnds = [report.write, failure.write]
+        defer { childEnds.forEach(Syscall.close) }
+        var launched = LaunchedExec()
+        let plan = SpawnPlan()
+        switch streams {
+        case .terminal:
+            var pair: [Int32] = [-1, -1]
+            try Self.hostCall { () throws(SystemError) in
+                try Syscall.run("socketpair", path: "console socket") { shoal_socketpair_cloexec(&pair) }
+            }
+            _ = keep(pair[1])
+            childEnds.append(pair[0])
+            plan.raw.console_socket_fd = pair[0]
+            plan.raw.window_rows = exec.windowSize?.rows ?? 0
+            plan.raw.window_columns = exec.windowSize?.columns ?? 0
+            launched.consoleSocket = pair[1]
+        case .none, .standardInput:
+            let output = try Self.hostCall(Syscall.pipe)
+            let error = try Self.hostCall(Syscall.pipe)
+            childEnds += [output.write, error.write]
+            launched.standardOutput = output.read
+            launched.standardError = error.read
+            plan.raw.stdout_fd = output.write
+            plan.raw.stderr_fd = error.write
+            if streams == .standardInput {
+                // stdin: a pipe the caller writes and closes.
+                let input = try Self.hostCall(Syscall.pipe)
+                childEnds.append(input.read)
+                launched.standardInput = input.write
+                plan.raw.stdin_fd = input.read
+            }
         }
+        // From here the caller owns them (closed below if the start fails).
+        launched.descriptors = [launched.standardOutput, launched.standardError, launched.standardInput].filter { $0 >= 0 }
+        defer { if launched.pid < 0 { launched.descriptors.forEach(Syscall.close) } }
 
         var namespaces = Int32(SHOAL_CLONE_NEWIPC | SHOAL_CLONE_NEWUTS | SHOAL_CLONE_NEWPID | SHOAL_CLONE_NEWNS)
         if state.spec.network != .host { namespaces |= Int32(SHOAL_CLONE_NEWNET) }
         if state.spec.userNamespace != nil { namespaces |= Int32(SHOAL_CLONE_NEWUSER) }
 
-        let plan = SpawnPlan()
         plan.raw.clone_flags = state.spec.userNamespace != nil ? Int32(SHOAL_CLONE_NEWUSER) : 0
         plan.setProcess(
             command: exec.command,
@@ -89,9 +147,6 @@ extension ContainerRuntime {
         plan.raw.cgroup_procs_fds = UnsafePointer(plan.array(procs))
         plan.raw.cgroup_procs_count = procs.count
         plan.raw.root_fd = root
-        plan.raw.stdin_fd = input?.read ?? -1
-        plan.raw.stdout_fd = output.write
-        plan.raw.stderr_fd = error.write
         plan.raw.sync_fd = report.write
         plan.raw.error_fd = failure.write
 
@@ -114,26 +169,19 @@ extension ContainerRuntime {
         guard let process else {
             throw RuntimeError.hostSetupFailed(SystemError(call: "clone", errno: EPROTO, path: "exec helper reported no pid"))
         }
-        if let input, let bytes = exec.standardInput {
-            // Its own copy of the write end: `descriptors` closes the original
-            // on return. A process that exits without reading gets EPIPE, not
-            // SIGPIPE (the daemon ignores SIGPIPE).
-            let writer = dup(input.write)
-            Thread.detachNewThread {
-                if writer >= 0 {
-                    try? Syscall.writeAll(writer, Array(bytes), path: "exec stdin")
-                    Syscall.close(writer)
-                }
+        if launched.consoleSocket >= 0 {
+            // Sent before the process's execve, which the failure pipe's end of file confirmed.
+            let master = shoal_receive_fd(launched.consoleSocket)
+            guard master >= 0 else {
+                Glibc.kill(process, SIGKILL)
+                Self.reap(process)
+                throw RuntimeError.hostSetupFailed(SystemError(call: "recvmsg", errno: shoal_errno() == 0 ? EPROTO : shoal_errno(), path: "exec terminal"))
             }
-            descriptors.removeAll { $0 == input.write }
-            Syscall.close(input.write)
+            launched.terminal = master
+            launched.descriptors.append(master)
         }
-        let deadline = exec.timeout.map { ContinuousClock.now + $0 }
-        let (standardOutput, standardError, timedOut) = Self.drainBoth(output.read, error.read, until: deadline)
-        if timedOut { Glibc.kill(process, SIGKILL) }
-        var result = ExecResult(status: Self.reap(process), standardOutput: standardOutput, standardError: standardError)
-        result.timedOut = timedOut
-        return result
+        launched.pid = process
+        return launched
     }
 
     @discardableResult

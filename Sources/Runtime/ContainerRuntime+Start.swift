@@ -68,8 +68,12 @@ extension ContainerRuntime {
                 }
             }
 
+            var stdio = try prepareStdio(container, state.spec.stdio, outputFifo: childEnds[0])
+            defer { stdio.descriptors.forEach(Syscall.close) }
+
             let plan = SpawnPlan()
             fill(plan, state: state, extraMounts: networkFiles)
+            stdio.apply(to: plan, windowSize: state.spec.stdio?.windowSize)
             plan.raw.net_namespace_fd = network?.attachment.namespace ?? -1
             plan.raw.stdout_fd = childEnds[0]
             plan.raw.stderr_fd = childEnds[1]
@@ -84,7 +88,9 @@ extension ContainerRuntime {
                 }
                 var containerPid: pid_t = -1
                 monitorPid = withExtendedLifetime(plan) {
-                    monitorPath.withCString { shoal_spawn_monitored_container(&plan.raw, $0, statusFile, &containerPid) }
+                    monitorPath.withCString { path in
+                        withUnsafePointer(to: stdio.streams) { shoal_spawn_monitored_container(&plan.raw, path, statusFile, $0, &containerPid) }
+                    }
                 }
                 Syscall.close(statusFile)
                 pid = monitorPid < 0 ? monitorPid : containerPid
@@ -95,6 +101,8 @@ extension ContainerRuntime {
             Syscall.close(failure.write)
             childEnds.forEach(Syscall.close)
             childEnds = []
+            stdio.descriptors.forEach(Syscall.close)
+            stdio.descriptors = []
             if pid < 0 {
                 Syscall.close(sync.write)
                 var code = -pid

@@ -497,7 +497,12 @@ public final class ContainerRuntime: @unchecked Sendable {
     }
 
     func startMonitor(_ container: Container, pidfd: Int32, streams: [ContainerMonitor.LogStream], log: ContainerLogFile?) throws {
-        let monitor = try ContainerMonitor(pidfd: pidfd, streams: streams, log: log) { [weak self, container] status in
+        let monitor = try ContainerMonitor(pidfd: pidfd, streams: streams, log: log, output: container.output) { [weak self, container] status in
+            // Attached clients end once the exit is recorded (they report it).
+            defer {
+                container.input.reset()
+                container.output.finish()
+            }
             if let self {
                 self.finish(container, reaped: status)
             } else {

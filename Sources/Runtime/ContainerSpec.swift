@@ -40,6 +40,9 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
     /// `--health-cmd` and friends (Docker's HEALTHCHECK); nil: no checks,
     /// ``ContainerState/health`` stays nil.
     public var healthCheck: HealthCheck?
+    /// `-i`/`-t`: stdin kept open for attached clients, a pseudo-terminal;
+    /// nil: stdin is /dev/null and stdout/stderr are pipes to the log.
+    public var stdio: StdioOptions?
 
     public init(
         id: String,
@@ -62,7 +65,8 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
         maskedPaths: [String] = ContainerSpec.defaultMaskedPaths,
         readOnlyPaths: [String] = ContainerSpec.defaultReadOnlyPaths,
         logging: LogOptions? = nil,
-        healthCheck: HealthCheck? = nil
+        healthCheck: HealthCheck? = nil,
+        stdio: StdioOptions? = nil
     ) {
         self.id = id
         self.rootFilesystem = rootFilesystem
@@ -85,12 +89,13 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
         self.readOnlyPaths = readOnlyPaths
         self.logging = logging
         self.healthCheck = healthCheck
+        self.stdio = stdio
     }
 
     private enum CodingKeys: String, CodingKey {
         case id, rootFilesystem, command, environment, user, workingDirectory, hostname, network
         case publishedPorts, links, limits, mounts, readOnlyRootFilesystem, capabilities, noNewPrivileges
-        case resourceLimits, userNamespace, maskedPaths, readOnlyPaths, logging, healthCheck
+        case resourceLimits, userNamespace, maskedPaths, readOnlyPaths, logging, healthCheck, stdio
     }
 
     /// Decodes state written before published ports and links existed
@@ -118,6 +123,7 @@ public struct ContainerSpec: Codable, Equatable, Sendable {
         readOnlyPaths = try values.decode([String].self, forKey: .readOnlyPaths)
         logging = try values.decodeIfPresent(LogOptions.self, forKey: .logging)
         healthCheck = try values.decodeIfPresent(HealthCheck.self, forKey: .healthCheck)
+        stdio = try values.decodeIfPresent(StdioOptions.self, forKey: .stdio)
     }
 
     /// Docker's masked paths: kernel data a container must not read.

@@ -14,6 +14,8 @@ public struct ExecSpec: Sendable {
     /// Written to the process's stdin, which then reaches end of file
     /// (`exec -i` with piped input); nil: /dev/null.
     public var standardInput: Data?
+    /// The terminal's size at start (``ExecStreams/terminal``); nil: the kernel's default.
+    public var windowSize: TerminalSize?
 
     public init(command: [String], environment: [String] = [], user: String? = nil, workingDirectory: String? = nil,
                 timeout: Duration? = nil, standardInput: Data? = nil) {

@@ -22,6 +22,7 @@ final class SpawnPlan {
         raw.error_fd = -1
         raw.root_fd = -1
         raw.net_namespace_fd = -1
+        raw.console_socket_fd = -1
     }
 
     deinit {

@@ -9,12 +9,13 @@ import Glibc
 /// against the daemon's local API (`/v1/containers`).
 enum ContainerCommands {
     static let usage = """
-        shoal container run [-d] [-i] [--rm] [--name N] [-h HOST] [-e K=V]... [--env-file F]... [-v NAME:/path[:ro]]... [--volumes-from C]...
+        shoal container run [-d] [-i] [-t] [--detach-keys ctrl-p,ctrl-q] [--rm] [--name N] [-h HOST] [-e K=V]... [--env-file F]... [-v NAME:/path[:ro]]... [--volumes-from C]...
                             [-w DIR] [-u USER] [--entrypoint CMD] [--memory 64m] [--cpus 1.5] [--pids-limit N] [--restart POLICY]
                             [--network none|host|bridge] [-p [IP:]HOST:CTR]... [-P] [--link C[:ALIAS]]... [--log-opt max-size=10m]
                             [--health-cmd CMD [--health-interval 30s] [--health-timeout 30s] [--health-retries 3] [--health-start-period 0s]] IMAGE [CMD...]
         shoal container create ... (as run, without -d) | start [-a] C... | stop [-t SECONDS] C... | restart [-t SECONDS] C... | kill [-s SIGNAL] C...
-        shoal container pause C... | unpause C... | rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited] | logs [-f] [--tail N] [-t] C | exec [-i] [-e K=V] [-u U] [-w DIR] C CMD... (-i: stdin read to its end, then passed)
+        shoal container pause C... | unpause C... | rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited] | logs [-f] [--tail N] [-t] C | exec [-i] [-t] [-e K=V] [-u U] [-w DIR] C CMD...
+        shoal container attach [--no-stdin] [--detach-keys KEYS] C   (detach from -it with Ctrl-P Ctrl-Q; the container runs on)
         shoal container inspect [-f '{{.State.Pid}}'] C... | top C | stats [--no-stream] [C...] | port C [PORT] | diff C | export [-o FILE] C
           (--format json on every command)
         """
@@ -32,7 +33,7 @@ enum ContainerCommands {
         .option("--name"), .option("--hostname", "-h"), .option("--env", "-e"), .option("--env-file"), .option("--volume", "-v"),
         .option("--volumes-from"), .option("--workdir", "-w"), .option("--user", "-u"), .option("--entrypoint"), .option("--memory", "-m"),
         .option("--cpus"), .option("--pids-limit"), .option("--restart"), .option("--network", "--net"), .option("--publish", "-p"),
-        .option("--link"), .option("--log-opt"), .option("--format"),
+        .option("--link"), .option("--log-opt"), .option("--format"), .option("--detach-keys"),
         .option("--health-cmd"), .option("--health-interval"), .option("--health-timeout"), .option("--health-retries"),
         .option("--health-start-period"), .flag("--no-healthcheck"),
     ]
@@ -127,7 +128,8 @@ enum ContainerCommands {
             return try await logs(flags)
         case "exec":
             let flags = try ContainerFlags(arguments, definitions: [.flag("--interactive", "-i"), .flag("--tty", "-t"), .flag("--detach", "-d"),
-                                                                    .option("--env", "-e"), .option("--user", "-u"), .option("--workdir", "-w")],
+                                                                    .option("--env", "-e"), .option("--user", "-u"), .option("--workdir", "-w"),
+                                                                    .option("--detach-keys")],
                                            leadingPositionals: 1)
             return try await exec(flags)
         case "inspect":
@@ -157,7 +159,8 @@ enum ContainerCommands {
         case "cp":
             throw notYet("shoal container cp", "mount a volume (-v NAME:/path) and copy through its directory (`shoal volume inspect NAME`)")
         case "attach":
-            throw notYet("shoal container attach", "use `shoal container logs -f C` to watch the output")
+            let flags = try ContainerFlags(arguments, definitions: [.flag("--no-stdin"), .option("--detach-keys"), .option("--sig-proxy")])
+            return try await attach(flags)
         case "wait":
             let flags = try ContainerFlags(arguments, definitions: [])
             let client = try client(flags)
@@ -242,6 +245,8 @@ enum ContainerCommands {
         request.logOptions = logOptions.isEmpty ? nil : logOptions
         request.interactive = flags.has("--interactive") ? true : nil
         request.tty = flags.has("--tty") ? true : nil
+        request.stdinOnce = flags.has("--interactive") && !flags.has("--detach") ? true : nil
+        request.consoleSize = flags.has("--tty") ? TerminalMode.size().map { [Int($0.rows), Int($0.columns)] } : nil
         return request
     }
 
@@ -261,6 +266,8 @@ enum ContainerCommands {
 
     static func runOrCreate(_ flags: ContainerFlags, run: Bool) async throws -> Int32 {
         let request = try createRequest(flags)
+        let attached = run && !flags.has("--detach") && (flags.has("--interactive") || flags.has("--tty"))
+        if attached { try checkInputTerminal(flags) }
         let client = try client(flags)
         defer { Task { await client.shutdown() } }
         let created: ContainerCreateReply = try await client.call(.post, "/v1/containers", json: request)
@@ -276,6 +283,7 @@ enum ContainerCommands {
             print(created.id)
             return 0
         }
+        if attached { return try await runAttached(client, created.id, flags) }
         return try await attachAndStart(client, created.id)
     }
 
@@ -383,11 +391,8 @@ enum ContainerCommands {
         request.environment = environment.isEmpty ? nil : environment
         request.user = flags.value("--user")
         request.workingDirectory = flags.value("--workdir")
-        request.tty = flags.has("--tty") ? true : nil
-        if flags.has("--interactive") {
-            // Read to end of file, then run: piped input works; typing
-            // interactively needs a streaming attach, not built yet.
-            request.standardInput = FileHandle.standardInput.readDataToEndOfFile().base64EncodedString()
+        if flags.has("--interactive") || flags.has("--tty") {
+            return try await streamExec(client, container, request, flags)
         }
         let reply: ContainerExecReply = try await client.call(.post, path(container, "/exec"), json: request)
         FileHandle.standardOutput.write(Data(base64Encoded: reply.standardOutput) ?? Data())

@@ -131,7 +131,39 @@ typedef struct ShoalSpawnPlan {
     // The calling thread enters it around clone(), so the child is in it
     // before any user namespace of its own exists.
     int net_namespace_fd;
+
+    // -1, or one end of a Unix socket pair: the process gets a
+    // pseudo-terminal (`-t`). The child opens /dev/ptmx in the container's
+    // own devpts (after its mounts and identity change, so the slave is
+    // /dev/pts/N inside and owned by the process's user), sets the window
+    // size below, becomes a session leader with the slave as its controlling
+    // terminal and as fds 0-2 (stdin_fd/stdout_fd/stderr_fd are ignored), and
+    // sends the master over this socket (SCM_RIGHTS) to whoever keeps it:
+    // the container's monitor, or the runtime for exec.
+    int console_socket_fd;
+    uint16_t window_rows;      // 0: leave the kernel's default size
+    uint16_t window_columns;
 } ShoalSpawnPlan;
+
+/// The streams a container's monitor keeps for it besides its exit record
+/// (`shoal-monitor`'s fds 4-7; -1: none). See Sources/ShoalMonitor/main.c.
+/// Frames the runtime writes to a monitor's input FIFO, each in one write of
+/// at most PIPE_BUF bytes (atomic, so writers never interleave): 'D' + a
+/// big-endian u16 length + that many bytes of stdin; 'W' + rows and columns
+/// (big-endian u16 each) for the terminal; 'E': the end of stdin.
+enum {
+    SHOAL_MONITOR_FRAME_DATA = 'D',
+    SHOAL_MONITOR_FRAME_WINDOW = 'W',
+    SHOAL_MONITOR_FRAME_END = 'E',
+    SHOAL_MONITOR_MAX_DATA_BYTES = 4096 - 3,
+};
+
+typedef struct ShoalMonitorStreams {
+    int input_fifo;            // frames from the runtime: stdin data, window size, end of stdin
+    int stdin_pipe;            // write end of the container's stdin pipe (-i without -t)
+    int console_socket;        // receives the pty master from the container (-t)
+    int output_fifo;           // where the pty's output goes (-t): the stdout log FIFO
+} ShoalMonitorStreams;
 
 /// Clones the container's init process into new namespaces and returns its
 /// pid (in the caller's pid namespace), or -errno when clone() fails. The
@@ -154,7 +186,16 @@ pid_t shoal_spawn_container(const ShoalSpawnPlan *plan);
 /// monitor's pid (the caller's child) or -errno; a failed clone of the
 /// container or exec of the monitor arrives on plan->error_fd.
 pid_t shoal_spawn_monitored_container(const ShoalSpawnPlan *plan, const char *monitor_path, int status_fd,
-                                      pid_t *container_pid);
+                                      const ShoalMonitorStreams *streams, pid_t *container_pid);
+
+/// Receives one descriptor sent with SCM_RIGHTS on `socket_fd` (the pty
+/// master of an exec -t process): the fd (O_CLOEXEC), or -1 with errno
+/// (0 at end of file: the sender died before sending).
+int shoal_receive_fd(int socket_fd);
+
+/// socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC); TIOCSWINSZ on `fd`.
+int shoal_socketpair_cloexec(int fds[2]);
+int shoal_set_window_size(int fd, uint16_t rows, uint16_t columns);
 
 /// Starts a process inside a running container: forks a helper that joins
 /// the cgroups and namespaces in plan->join_namespaces, which clones the
