@@ -75,7 +75,7 @@ struct ContainerCommandTests {
                 (["--restart", "sometimes"], "--restart"),
                 (["-v", "relative:dir"], "absolute"),
                 (["--rm", "--restart", "always"], "exclude"),
-                (["-t"], "not built yet"),
+                (["-i", "-t"], "not a TTY"),
                 (["-p", "99999:80"], "port number"),
                 (["--network", "overlay"], "none, host or bridge"),
                 (["--health-interval", "1s"], "--health-cmd"),
