@@ -8,13 +8,15 @@ import Runtime
 /// recorded) the exit frame goes last and the connection closes. A client
 /// that closes the connection first has detached: the process runs on.
 struct ContainerAttachSession: Sendable {
-    var output: AsyncStream<ContainerOutput>
+    var output: any AsyncSequence<ContainerOutput, Never> & Sendable
     /// Applies one client frame (stdin, end of input, resize).
     var input: @Sendable (ContainerStreamFrame) async throws -> Void
     /// How the process ended; called once the output has ended.
     var exit: @Sendable () async -> ContainerStreamExit
     /// Called when the client went away first (detach) or broke the protocol.
     var detached: @Sendable () -> Void = {}
+    /// Whether the output ended because the client did not keep up (no exit to report then).
+    var outputWasCutOff: @Sendable () -> Bool = { false }
 
     /// How long the last frames may take to reach a client that stopped reading.
     static let closeTimeout: Duration = .seconds(5)
@@ -23,14 +25,14 @@ struct ContainerAttachSession: Sendable {
 
     func run(_ stream: HTTPUpgradedStream) async {
         let ending = await withTaskGroup(of: Ending.self) { group in
-            group.addTask { [output, exit] in
+            group.addTask { [output, exit, outputWasCutOff] in
                 do {
                     for await chunk in output {
                         let kind: ContainerStreamFrame.Kind = chunk.stream == "stderr" ? .standardError : .standardOutput
                         try await stream.write(ContainerStreamFrame(kind, chunk.bytes).encoded())
                     }
-                    // Cancelled (the client left): no exit to report.
-                    if Task.isCancelled { return .clientGone }
+                    // Cancelled (the client left) or cut off: no exit to report.
+                    if Task.isCancelled || outputWasCutOff() { return .clientGone }
                     try await stream.write(ContainerStreamFrame.exit(await exit()).encoded())
                     return .outputEnded
                 } catch {

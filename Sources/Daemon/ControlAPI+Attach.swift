@@ -62,7 +62,8 @@ extension ControlAPI {
             exit: {
                 let state = container.state
                 return ContainerStreamExit(exitCode: state.exitStatus?.code ?? -1, error: state.startError)
-            })
+            },
+            outputWasCutOff: { output.wasCutOff })
         var headers = HTTPHeaders()
         headers.add(name: terminalHeader, value: String(stdio?.terminal == true))
         headers.add(name: standardInputHeader, value: String(attachInput && (stdio?.openStandardInput == true || stdio?.terminal == true)))

@@ -16,22 +16,27 @@ extension ContainerCommands {
         }
     }
 
-    /// `run -i/-t` without `-d`: attaches to the created container, starts
-    /// it, and stays until it exits (its exit code) or the detach keys.
-    static func runAttached(_ client: ControlClient, _ id: String, _ flags: ContainerFlags) async throws -> Int32 {
+    /// `run -i/-t` without `-d`, `start -a -i`: attaches to the container,
+    /// starts it, and stays until it exits (its exit code) or the detach keys.
+    static func runAttached(_ client: ControlClient, _ id: String, _ flags: ContainerFlags, label: String = "run") async throws -> Int32 {
         let interactive = flags.has("--interactive")
         let detachKeys = try ContainerStreamCommand.parseDetachKeys(flags.value("--detach-keys"))
-        let (_, stream) = try await client.upgrade(.post, path(id, "/attach?stdin=\(interactive)"))
-        let command = ContainerStreamCommand(stream: stream, sendsInput: interactive, terminal: flags.has("--tty"), detachKeys: detachKeys)
+        let (headers, stream) = try await client.upgrade(.post, path(id, "/attach?stdin=\(interactive)"))
+        let terminal = headers[ControlAPI.terminalHeader] == "true"
+        if terminal, interactive, isatty(STDIN_FILENO) == 0 {
+            stream.abort()
+            throw ClusterCommands.Failure(description: "the input device is not a TTY: the container has a terminal; \(label) it from a terminal")
+        }
+        let command = ContainerStreamCommand(stream: stream, sendsInput: interactive, terminal: terminal, detachKeys: detachKeys)
         let outcome: ContainerStreamCommand.Outcome
         do {
             outcome = try await command.run(ready: { try await startChecked(client, id) })
         } catch let error as APIError {
             stream.abort()
-            FileHandle.standardError.write(Data("shoal container run: \(error.message)\n".utf8))
+            FileHandle.standardError.write(Data("shoal container \(label): \(error.message)\n".utf8))
             return exitCode(forStartError: error)
         }
-        return finish(outcome, label: "run")
+        return finish(outcome, label: label)
     }
 
     /// `exec -i/-t`: the process's streams over an upgraded exec request.

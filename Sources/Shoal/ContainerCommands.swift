@@ -13,7 +13,7 @@ enum ContainerCommands {
                             [-w DIR] [-u USER] [--entrypoint CMD] [--memory 64m] [--cpus 1.5] [--pids-limit N] [--restart POLICY]
                             [--network none|host|bridge] [-p [IP:]HOST:CTR]... [-P] [--link C[:ALIAS]]... [--log-opt max-size=10m]
                             [--health-cmd CMD [--health-interval 30s] [--health-timeout 30s] [--health-retries 3] [--health-start-period 0s]] IMAGE [CMD...]
-        shoal container create ... (as run, without -d) | start [-a] C... | stop [-t SECONDS] C... | restart [-t SECONDS] C... | kill [-s SIGNAL] C...
+        shoal container create ... (as run, without -d) | start [-a] [-i] C... | stop [-t SECONDS] C... | restart [-t SECONDS] C... | kill [-s SIGNAL] C...
         shoal container pause C... | unpause C... | rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited] | logs [-f] [--tail N] [-t] C | exec [-i] [-t] [-e K=V] [-u U] [-w DIR] C CMD...
         shoal container attach [--no-stdin] [--detach-keys KEYS] C   (detach from -it with Ctrl-P Ctrl-Q; the container runs on)
         shoal container inspect [-f '{{.State.Pid}}'] C... | top C | stats [--no-stream] [C...] | port C [PORT] | diff C | export [-o FILE] C
@@ -98,7 +98,7 @@ enum ContainerCommands {
             let flags = try ContainerFlags(arguments, definitions: runFlags, leadingPositionals: 1)
             return try await runOrCreate(flags, run: subcommand == "run")
         case "start":
-            let flags = try ContainerFlags(arguments, definitions: [.flag("--attach", "-a"), .flag("--interactive", "-i")])
+            let flags = try ContainerFlags(arguments, definitions: [.flag("--attach", "-a"), .flag("--interactive", "-i"), .option("--detach-keys")])
             return try await start(flags)
         case "stop", "restart":
             let flags = try ContainerFlags(arguments, definitions: [.option("--time", "-t", "--timeout")])
@@ -335,9 +335,13 @@ enum ContainerCommands {
     }
 
     static func start(_ flags: ContainerFlags) async throws -> Int32 {
-        if flags.has("--interactive") { throw notYet("start -i (stdin of the container's main process)", "start without -i") }
         let client = try client(flags)
         defer { Task { await client.shutdown() } }
+        if flags.has("--interactive") {
+            // Docker's start -i attaches stdin (and the output) before starting.
+            guard flags.positional.count == 1 else { throw ClusterCommands.Failure(description: "start -i takes one container") }
+            return try await runAttached(client, flags.positional[0], flags, label: "start")
+        }
         if flags.has("--attach") {
             guard flags.positional.count == 1 else { throw ClusterCommands.Failure(description: "start -a takes one container") }
             return try await attachAndStart(client, flags.positional[0])

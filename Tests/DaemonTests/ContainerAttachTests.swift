@@ -85,6 +85,10 @@ struct ContainerAttachTests {
             _ = try host.ok(["container", "run", "-d", "-i", "--name", "reader", "--network", "none", "busybox", "sh", "-c", "read line; echo got $line; exit 7"])
             let attached = try host.shoal(["container", "attach", "reader"], input: "hello\n")
             #expect(attached.status == 7 && attached.output == "got hello\n", "\(attached)")
+            // start -i: a created -i container reads what start pipes in, and its exit code comes back.
+            _ = try host.ok(["container", "create", "-i", "--name", "again", "--network", "none", "busybox", "sh", "-c", "read line; echo start $line; exit 8"])
+            let started = try host.shoal(["container", "start", "-a", "-i", "again"], input: "piped\n")
+            #expect(started.status == 8 && started.output == "start piped\n", "\(started)")
             let exited = try host.shoal(["container", "attach", "reader"])
             #expect(exited.status == 1 && exited.errors.contains("not running"), "\(exited.errors)")
         }

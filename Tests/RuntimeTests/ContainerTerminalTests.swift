@@ -11,7 +11,7 @@ import Glibc
        .timeLimit(.minutes(3)))
 struct ContainerTerminalTests {
     /// Everything an output stream yields until it ends (the container exited).
-    static func collect(_ output: AsyncStream<ContainerOutput>) async -> String {
+    static func collect(_ output: ContainerOutputSubscription) async -> String {
         var text = ""
         for await chunk in output { text += String(decoding: chunk.bytes, as: UTF8.self) }
         return text
@@ -56,6 +56,31 @@ struct ContainerTerminalTests {
         // Without -i there is no stdin to write to.
         _ = try fixture.runtime.run(fixture.spec("plain", ["sleep", "5"]))
         #expect(throws: RuntimeError.self) { try fixture.runtime.writeInput("plain", Array("x".utf8)) }
+    }
+
+    @Test func aSlowSubscriberGetsEveryByteAndHoldsTheContainerBack() async throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        // Several times the subscriber's queue bound: without back-pressure it would pile up (or be dropped).
+        let total = 3 * ContainerOutputHub.maxQueuedBytes
+        let container = try fixture.runtime.create(fixture.spec("flood", ["sh", "-c", "head -c \(total) /dev/zero | tr '\\0' x"]))
+        let output = container.output.subscribe()
+        try fixture.runtime.start("flood")
+        var received = 0
+        var iterator = output.makeAsyncIterator()
+        var sawRunningWhileBehind = false
+        while let chunk = await iterator.next() {
+            if received == 0 {
+                // Hold back: the container cannot finish while we take nothing.
+                try await Task.sleep(for: .milliseconds(500))
+                sawRunningWhileBehind = container.state.status == .running
+            }
+            received += chunk.bytes.count
+        }
+        #expect(container.wait(timeout: .seconds(60)) == .exited(0))
+        #expect(received == total)
+        #expect(sawRunningWhileBehind)
+        #expect(!output.wasCutOff)
     }
 
     @Test func aTerminalAndStdinOutliveTheRuntime() async throws {
