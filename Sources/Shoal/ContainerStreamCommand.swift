@@ -59,9 +59,11 @@ struct ContainerStreamCommand {
             for await bytes in outgoing { try await stream.write(bytes) }
         }
         var resizes: DispatchSourceSignal?
+        var endings: [DispatchSourceSignal] = []
         let detached = DetachFlag()
         defer {
             resizes?.cancel()
+            endings.forEach { $0.cancel() }
             send.finish()
             writer.cancel()
             mode?.restore()
@@ -75,6 +77,19 @@ struct ContainerStreamCommand {
             }
             source.resume()
             resizes = source
+        }
+        if let mode {
+            // Killed while raw (a closed window, kill): give the terminal back first.
+            for number in [SIGTERM, SIGHUP] {
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler {
+                    mode.restore()
+                    exit(128 + number)
+                }
+                source.resume()
+                endings.append(source)
+            }
         }
         try await ready()
         mode?.makeRaw()
