@@ -23,6 +23,7 @@ struct ContainerAttachTests {
         try await ContainerHost.with { host in
             let session = try terminal(host, ["container", "run", "--rm", "-it", "--network", "none", "busybox", "sh"])
             try session.waitFor("/ # ")
+            #expect(session.isRaw)
             session.type("tty; stty size\n")
             try session.waitFor("37 101\r\n")
             #expect(session.screen.contains("/dev/pts/0\r\n"), "\(session.screen.debugDescription)")
@@ -73,7 +74,16 @@ struct ContainerAttachTests {
             try first.waitFor("one-21")
             first.type("\u{10}\u{11}")
             #expect(try first.exitStatus() == 0)
+            #expect(!first.isRaw, "the terminal is given back on detach")
             #expect(try host.ok(["container", "ps", "--format", "{{.Names}} {{.State}}"]) == "shell running\n")
+
+            // Killed while attached: the terminal is given back too.
+            let killed = try terminal(host, ["container", "attach", "shell"])
+            killed.type("echo three-$((1+2))\n")
+            try killed.waitFor("three-3")
+            #expect(killed.isRaw)
+            killed.process.terminate()
+            #expect(try killed.exitStatus() == 128 + SIGTERM && !killed.isRaw)
 
             let second = try terminal(host, ["container", "attach", "shell"])
             second.type("echo two-$((40+2)); exit 3\n")

@@ -65,6 +65,13 @@ final class PseudoTerminalSession: @unchecked Sendable {
         return String(decoding: received, as: UTF8.self)
     }
 
+    /// Whether the CLI has the terminal in raw mode (no echo, no line editing).
+    var isRaw: Bool {
+        var attributes = termios()
+        guard tcgetattr(master, &attributes) == 0 else { return false }
+        return attributes.c_lflag & tcflag_t(ECHO | ICANON) == 0
+    }
+
     func type(_ text: String) {
         _ = text.utf8CString.withUnsafeBufferPointer { write(master, $0.baseAddress, $0.count - 1) }
     }
