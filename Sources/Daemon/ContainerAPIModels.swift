@@ -153,6 +153,10 @@ public struct ContainerInspectView: Codable, Sendable {
         public var Entrypoint: [String]
         public var Image: String
         public var WorkingDir: String
+        /// `-t`, `-i`, and whether the first attach's end of input closes stdin (`run -i`).
+        public var Tty: Bool
+        public var OpenStdin: Bool
+        public var StdinOnce: Bool
     }
 
     public struct NetworkSettings: Codable, Sendable {

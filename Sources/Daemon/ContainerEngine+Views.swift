@@ -90,7 +90,9 @@ extension ContainerEngine {
                               LogConfig: record.request.logOptions ?? [:]),
             Mounts: record.mounts,
             Config: .init(Hostname: spec.hostname ?? "", User: spec.user ?? "", Env: spec.environment, Cmd: record.cmd,
-                          Entrypoint: record.entrypoint, Image: record.image, WorkingDir: spec.workingDirectory ?? ""),
+                          Entrypoint: record.entrypoint, Image: record.image, WorkingDir: spec.workingDirectory ?? "",
+                          Tty: spec.stdio?.terminal == true, OpenStdin: spec.stdio?.openStandardInput == true,
+                          StdinOnce: spec.stdio?.standardInputOnce == true),
             NetworkSettings: .init(IPAddress: state.network?.address ?? "", Gateway: state.network?.gateway ?? "", Ports: ports),
             LogPath: container.logPath)
     }

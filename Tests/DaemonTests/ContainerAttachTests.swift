@@ -69,6 +69,7 @@ struct ContainerAttachTests {
     func attachAndDetach() async throws {
         try await ContainerHost.with { host in
             _ = try host.ok(["container", "run", "-d", "-it", "--name", "shell", "--network", "none", "busybox", "sh"])
+            #expect(try host.ok(["container", "inspect", "-f", "{{.Config.Tty}} {{.Config.OpenStdin}} {{.Config.StdinOnce}}", "shell"]) == "true true false\n")
             let first = try terminal(host, ["container", "attach", "shell"])
             first.type("echo one-$((20+1))\n")
             try first.waitFor("one-21")
