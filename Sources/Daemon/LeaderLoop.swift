@@ -12,12 +12,22 @@ import Scheduler
 /// deadline passed; the commands are proposed in batches. On a manager
 /// that is not the leader the loop idles, and starts over (fresh
 /// heartbeat deadlines) when it becomes leader.
+///
+/// The scheduler works from a ``SchedulingIndex`` (node loads and pending
+/// task ids) that the loop keeps from the task change events, so a pass
+/// costs what its pending tasks cost, not a sort of the whole task table.
+/// It is rebuilt from the store when the loop becomes leader and every
+/// ``resyncInterval`` (a guard against a change event the watch dropped).
 final class LeaderLoop: @unchecked Sendable {
     /// A full pass at least this often even without changes.
     static let safetyTick: Duration = .seconds(2)
     /// How often deadlines and wake-ups are checked.
     static let checkInterval: Duration = .milliseconds(200)
     static let maxCommandsPerProposal = 500
+    /// How often the scheduling index is rebuilt from the store anyway.
+    static let resyncInterval: Duration = .seconds(30)
+    /// Task changes buffered between passes beyond which the index is rebuilt instead.
+    static let maxBufferedTaskChanges = 100_000
 
     weak var manager: ManagerNode?
     let dispatcher: Dispatcher
@@ -26,22 +36,45 @@ final class LeaderLoop: @unchecked Sendable {
     private var tasks: [Task<Void, Never>] = []
     private let lock = NSLock()
     private var dirty = true
-    /// Passes run since start (tests, figures).
-    private(set) var passCount = 0
+    /// What the scheduler keeps between passes; only the pass task touches it.
+    private var schedulingIndex: SchedulingIndex?
+    /// Tasks changed since the last pass (log index, id), in log order, kept while leader.
+    private var changedTasks: [(index: UInt64, id: ObjectID)] = []
+    private var tracksChanges = false
+    /// Set when tracking (re)starts: changes before it were not kept, so the next pass rebuilds.
+    private var indexStale = true
+    private var passes = 0
+    private var rebuilds = 0
+    private var nextResyncMilliseconds: Int64 = 0
 
     init(manager: ManagerNode, dispatcher: Dispatcher) {
         self.manager = manager
         self.dispatcher = dispatcher
     }
 
+    /// Passes run since start (tests, figures).
+    var passCount: Int { lock.withLock { passes } }
+    /// Scheduling index rebuilds from the whole store (tests): one per leadership and resync.
+    var rebuildCount: Int { lock.withLock { rebuilds } }
+
     func start() {
         guard let manager else { return }
         let events = manager.raft.watch()
         let (kicks, kick) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         tasks.append(Task { [weak self] in
-            for await _ in events {
+            for await event in events {
                 guard let self else { return }
-                self.lock.withLock { self.dirty = true }
+                self.lock.withLock {
+                    self.dirty = true
+                    guard event.kind == .task, self.tracksChanges else { return }
+                    if self.changedTasks.count < Self.maxBufferedTaskChanges {
+                        self.changedTasks.append((event.index, event.id))
+                    } else {
+                        // Cheaper to rebuild than to remember: the next pass reads the whole store.
+                        self.tracksChanges = false
+                        self.changedTasks = []
+                    }
+                }
                 kick.yield()
             }
         })
@@ -60,11 +93,15 @@ final class LeaderLoop: @unchecked Sendable {
                 guard let self, let manager = self.manager else { return }
                 let leader = manager.raft.status.role == .leader
                 defer { wasLeader = leader }
-                guard leader else { continue }
+                guard leader else {
+                    if wasLeader { self.stopTrackingChanges() }
+                    continue
+                }
                 let now = Support.nowMilliseconds()
                 if !wasLeader {
                     guard let state = try? await manager.raft.read(linearizable: false, { $0 }) else { continue }
                     self.dispatcher.leadershipStarted(state, now: now)
+                    self.stopTrackingChanges()
                     self.lock.withLock { self.dirty = true }
                 }
                 await self.markDown(self.dispatcher.expiredNodes(now: now), manager: manager, now: now)
@@ -87,14 +124,56 @@ final class LeaderLoop: @unchecked Sendable {
 
     /// One orchestrator + scheduler pass; returns the next wake-up time.
     private func pass(manager: ManagerNode, now: Int64) async -> Int64? {
+        // Before the read: every change the state below lacks is then buffered (the orchestrator's new tasks too).
+        lock.withLock {
+            if !tracksChanges {
+                tracksChanges = true
+                changedTasks = []
+                indexStale = true
+            }
+        }
         guard let state = try? await manager.raft.read(linearizable: false, { $0 }) else { return nil }
-        lock.withLock { passCount += 1 }
+        lock.withLock { passes += 1 }
         var generator = SystemRandomNumberGenerator()
         let reconciliation = orchestrator.reconcile(state, now: now, idGenerator: &generator)
         await propose(reconciliation.commands, manager: manager, now: now)
-        let decision = scheduler.schedule(state)
+        let decision = schedule(state, now: now)
         await propose(decision.commands + decision.statusUpdates(in: state, now: now), manager: manager, now: now)
         return reconciliation.nextWakeUpMilliseconds
+    }
+
+    /// Brings the scheduling index up to `state` (the changes it already
+    /// holds, or a rebuild) and places the pending tasks.
+    private func schedule(_ state: ClusterState, now: Int64) -> SchedulingDecision {
+        let changes: [(index: UInt64, id: ObjectID)]? = lock.withLock {
+            // Changes up to `state` are in it; later ones wait for the pass that reads them.
+            let applied = changedTasks.prefix { $0.index <= state.appliedIndex }
+            changedTasks.removeFirst(applied.count)
+            defer { indexStale = false }
+            guard tracksChanges, !indexStale, schedulingIndex != nil, now < nextResyncMilliseconds else { return nil }
+            return Array(applied)
+        }
+        var index: SchedulingIndex
+        if let changes, let kept = schedulingIndex {
+            index = kept
+            schedulingIndex = nil
+            for change in changes { index.update(change.id, to: state.task(change.id)) }
+        } else {
+            index = SchedulingIndex(tasks: state.tasks)
+            nextResyncMilliseconds = now + Self.resyncInterval.components.seconds * 1000
+            lock.withLock { rebuilds += 1 }
+        }
+        let decision = index.schedule(with: scheduler, nodes: state.nodes, task: { state.task($0) })
+        schedulingIndex = index
+        return decision
+    }
+
+    /// Stops keeping changes (a new leadership or a lost one); the next pass rebuilds the index.
+    private func stopTrackingChanges() {
+        lock.withLock {
+            tracksChanges = false
+            changedTasks = []
+        }
     }
 
     private func markDown(_ nodes: [ObjectID], manager: ManagerNode, now: Int64) async {
