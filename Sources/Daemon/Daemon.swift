@@ -176,7 +176,10 @@ public final class Daemon: @unchecked Sendable {
             return self.registry
         }
         await registry?.stop()
-        withLock { engineInstance }?.stop()
+        if let engine = withLock({ engineInstance }) {
+            engine.stop()
+            await engine.images.shutdown()
+        }
     }
 
     private func stopMember(_ member: Member) async {
@@ -269,7 +272,9 @@ public final class Daemon: @unchecked Sendable {
         install(.manager(manager))
         do {
             try await waitForLeadership(manager)
-            let status = Node.Status(state: .ready, hostname: settings.hostname, address: Support.host(of: try Support.parseAddress(manager.advertiseAddress, defaultPort: 0, field: "advertise")),
+            // Not ready until its agent opens a dispatcher session: a manager that runs no agent takes no tasks.
+            let status = Node.Status(state: .unknown, message: Dispatcher.awaitingAgentMessage, hostname: settings.hostname,
+                                     address: Support.host(of: try Support.parseAddress(manager.advertiseAddress, defaultPort: 0, field: "advertise")),
                                      platform: ManagerNode.platform)
             try await manager.propose(.createNode(id: manager.nodeID, spec: Node.Spec(role: .manager), status: status,
                                                   managerStatus: Node.ManagerStatus(raftID: raftID, address: manager.advertiseAddress)))

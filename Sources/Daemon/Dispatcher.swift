@@ -20,6 +20,10 @@ import RPC
 /// - `status`: task status batches, proposed as one command; only forward
 ///   transitions of the caller's own tasks pass.
 final class Dispatcher: @unchecked Sendable {
+    /// The status of a node no agent has opened a session from: not ready,
+    /// so the scheduler gives it no tasks (a manager that runs no agent).
+    static let awaitingAgentMessage = "no agent session yet: the node takes tasks once its agent connects"
+
     weak var manager: ManagerNode?
     let heartbeatPeriod: Duration
     private let lock = NSLock()

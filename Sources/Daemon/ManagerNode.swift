@@ -485,9 +485,15 @@ final class ManagerNode: @unchecked Sendable {
 
         registerJSON(ManagerMethods.register, access: .anyNode, NodeRegistration.self) { [unowned self] identity, registration in
             let (id, role) = try caller(identity)
-            let status = Node.Status(state: .ready, hostname: registration.hostname, address: registration.address, platform: Self.platform)
-            let exists = try await read { $0.node(id) != nil }
-            if exists {
+            // Ready only once the node's agent opens a dispatcher session (Dispatcher.open), as a Swarm node;
+            // a known node keeps the state its session and heartbeats gave it.
+            var status = Node.Status(state: .unknown, message: Dispatcher.awaitingAgentMessage, hostname: registration.hostname,
+                                     address: registration.address, platform: Self.platform)
+            let existing = try await read { $0.node(id)?.status }
+            if let existing {
+                status.state = existing.state
+                status.message = existing.message
+                status.resources = existing.resources
                 try await propose(.updateNodeStatus(id: id, status: status))
             } else {
                 do {

@@ -164,6 +164,27 @@ struct SingleNodeServicesTests {
         await node.close()
     }
 
+    @Test("a manager that runs no agent is not a ready node: a service's tasks stay pending and say why; the leader schedules from its kept index")
+    func managerWithoutAgent() async throws {
+        let node = try await DevNode(runsAgent: false)
+        do {
+            let manager = try #require(node.daemon.manager)
+            let nodes = try await manager.read(stale: true) { $0.nodes }
+            #expect(nodes.count == 1 && nodes.allSatisfy { $0.status.state != .ready }, "\(nodes.map(\.status))")
+            let service = try await node.create(webSpec("idle", replicas: 2))
+            try await node.wait(service.id, "both tasks pending with the reason") { tasks in
+                tasks.count == 2 && tasks.allSatisfy { $0.status.state == .pending && $0.status.message.contains("1 node is not ready") }
+            }
+            // Every pass after the first worked from the change events, not from a rebuild of the whole store.
+            let loop = try #require(manager.leaderLoop)
+            #expect(loop.passCount > 1 && loop.rebuildCount < loop.passCount, "passes \(loop.passCount), rebuilds \(loop.rebuildCount)")
+        } catch {
+            await node.close()
+            throw error
+        }
+        await node.close()
+    }
+
     @Test("bad specs answer 400 naming the field, and store nothing")
     func badSpecs() async throws {
         let node = try await DevNode(runsAgent: false)
