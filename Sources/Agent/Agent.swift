@@ -109,6 +109,8 @@ public final class Agent: @unchecked Sendable {
         for loop in all { loop.cancel() }
         await current?.close()
         for loop in all { await loop.value }
+        // Pulls of tasks that will not start now, and the registry connections: nothing outlives the agent.
+        await images.shutdown()
         if detachRuntime { runtime.detach() }
     }
 

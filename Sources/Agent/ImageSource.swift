@@ -24,9 +24,16 @@ public protocol ImageSource: Sendable {
     /// advances. Throws an ``AgentError`` a user can act on when the image
     /// is unknown, cannot be pulled or is broken.
     func prepare(reference: String, progress: @escaping @Sendable (String) -> Void) async throws -> PreparedImage
+
+    /// Ends the work under way and lets go of what the source holds
+    /// (registry connections); the owner calls it when it stops. A source
+    /// may be used again afterwards: it opens what it needs anew.
+    func shutdown() async
 }
 
 extension ImageSource {
+    public func shutdown() async {}
+
     public func prepare(reference: String) async throws -> PreparedImage {
         try await prepare(reference: reference, progress: { _ in })
     }

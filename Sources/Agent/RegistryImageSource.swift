@@ -8,9 +8,13 @@ import Registry
 /// (`127.0.0.1:5000/web:1`; a name without a registry, `web:1`, is looked
 /// for on ``defaultRegistry``), then unpacked as ``LocalImageSource`` does.
 ///
-/// A tag already in the store is not pulled again (roll out new content
-/// under a new tag or by digest). Tasks that start at once with the same
-/// image share one pull; each hears its progress as `pulling N/M layers`.
+/// A tag this source pulled before is checked against its registry when a
+/// task starts (a `HEAD` of the manifest): if the tag was pushed again, the
+/// new image is pulled, as Swarm's agents run what the tag names now. If
+/// the registry cannot be reached, the copy in the store is used. Tags the
+/// store got otherwise (`shoal image import`, `load`) are never looked up
+/// on a registry. Tasks that start at once with the same image share one
+/// pull (and one check); each hears its progress as `pulling N/M layers`.
 public final class RegistryImageSource: ImageSource, @unchecked Sendable {
     public let local: LocalImageSource
     public let client: RegistryClient
@@ -42,22 +46,36 @@ public final class RegistryImageSource: ImageSource, @unchecked Sendable {
 
     private let lock = NSLock()
     private var pulls: [String: Pull] = [:]
+    /// Tags this source pulled (local tag -> the digest the registry named
+    /// then), kept in ``pulledTagsPath`` across restarts.
+    private var pulledTags: [String: Digest] = [:]
+    /// Where ``pulledTags`` is kept: beside the content store.
+    public let pulledTagsPath: String
 
     public init(local: LocalImageSource, client: RegistryClient = RegistryClient(), defaultRegistry: String = ImageReference.shoalDefaultRegistry) {
         self.local = local
         self.client = client
         self.defaultRegistry = defaultRegistry
+        pulledTagsPath = local.store.root + "/pulled-tags.json"
+        if let data = FileManager.default.contents(atPath: pulledTagsPath),
+           let saved = try? JSONDecoder().decode([String: String].self, from: data) {
+            pulledTags = saved.compactMapValues { try? Digest(parsing: $0) }
+        }
     }
 
     public func prepare(reference: String, progress: @escaping @Sendable (String) -> Void) async throws -> PreparedImage {
-        if local.resolve(reference) != nil { return try await local.prepare(reference: reference, progress: progress) }
+        let parsedOrNil = try? ImageReference(parsing: reference, defaultRegistry: defaultRegistry)
+        let pulledBefore = parsedOrNil.map { $0.digest == nil && pulledDigest($0.localTag) != nil } ?? false
+        if local.resolve(reference) != nil && !pulledBefore { return try await local.prepare(reference: reference, progress: progress) }
         let parsed: ImageReference
         do {
             parsed = try ImageReference(parsing: reference, defaultRegistry: defaultRegistry)
         } catch {
             throw AgentError.imageUnusable(reference, "it is not a valid image reference (\(error.reason)); write [REGISTRY[:PORT]/]NAME[:TAG]")
         }
-        if local.resolve(parsed.localTag) == nil {
+        var needsPull = local.resolve(parsed.localTag) == nil
+        if !needsPull && pulledBefore { needsPull = await tagMoved(parsed) }
+        if needsPull {
             do {
                 _ = try await pull(parsed, progress: progress)
             } catch is CancellationError {
@@ -71,6 +89,29 @@ public final class RegistryImageSource: ImageSource, @unchecked Sendable {
         return image
     }
 
+    /// The registry digest recorded when `localTag` was pulled, if this source pulled it.
+    func pulledDigest(_ localTag: String) -> Digest? { lock.withLock { pulledTags[localTag] } }
+
+    /// True when the registry's tag names another image than the one pulled
+    /// (pushed again since). False when it cannot tell (registry down, tag
+    /// gone): the task runs the copy in the store rather than not at all.
+    private func tagMoved(_ reference: ImageReference) async -> Bool {
+        guard let pulled = pulledDigest(reference.localTag),
+              let current = try? await client.currentDigest(of: reference) else { return false }
+        return current != pulled
+    }
+
+    private func recordPull(_ result: PullResult) {
+        let saved = lock.withLock { () -> [String: String] in
+            pulledTags[result.reference.localTag] = result.index ?? result.manifest
+            return pulledTags.mapValues(\.description)
+        }
+        // Temp file and rename: a crash leaves the old record, never half of one.
+        guard let data = try? JSONEncoder().encode(saved) else { return }
+        let temporary = pulledTagsPath + ".partial"
+        if FileManager.default.createFile(atPath: temporary, contents: data) { _ = rename(temporary, pulledTagsPath) }
+    }
+
     /// Pulls `reference` into the store, joining a pull of it already under way.
     func pull(_ reference: ImageReference, progress: @escaping @Sendable (String) -> Void) async throws -> PullResult {
         let key = reference.localTag
@@ -82,9 +123,11 @@ public final class RegistryImageSource: ImageSource, @unchecked Sendable {
             created.publish("pulling \(reference)")
             created.task = Task { [client, store = local.store, weak self] in
                 defer { self?.finished(key, created) }
-                return try await client.pull(reference, into: store, platform: platform) { event in
+                let result = try await client.pull(reference, into: store, platform: platform) { event in
                     if let line = counter.record(event) { created.publish(line) }
                 }
+                if reference.digest == nil { self?.recordPull(result) }
+                return result
             }
             pulls[key] = created
             return created
@@ -92,6 +135,23 @@ public final class RegistryImageSource: ImageSource, @unchecked Sendable {
         pull.listen(progress)
         return try await pull.task!.value
     }
+
+    /// Cancels the pulls under way (their tasks fail with a cancellation),
+    /// waits for them to end, then closes the registry client's pooled
+    /// connections. The agent calls it when it stops, so a stopped agent
+    /// holds no registry connection and runs no pull.
+    public func shutdown() async {
+        let running = lock.withLock { () -> [Pull] in
+            defer { pulls = [:] }
+            return Array(pulls.values)
+        }
+        for pull in running { pull.task?.cancel() }
+        for pull in running { _ = try? await pull.task?.value }
+        await client.shutdown()
+    }
+
+    /// Pulls under way now (tests).
+    var pullsInFlight: Int { lock.withLock { pulls.count } }
 
     private func finished(_ key: String, _ pull: Pull) {
         lock.withLock {

@@ -28,7 +28,8 @@ extension Daemon {
             // One runtime per node: the engine's (`shoal container`) runs the tasks too.
             let engine = try containerEngine()
             let runtime = engine.runtime
-            let images = engine.images
+            // The agent's own registry client and pulls (ended when it stops) over the engine's store and layers.
+            let images = RegistryImageSource(local: engine.images.local)
             let connector = RPCDispatcherConnector(addresses: { [weak self] in self?.dispatcherAddresses() ?? [] },
                                                    context: { [weak self] in self?.clientContext() })
             let configuration = AgentConfiguration(stateDirectory: data + "/agent", hostname: settings.hostname,

@@ -140,9 +140,13 @@ public final class RegistryClient: @unchecked Sendable {
         http = HTTPClient(configuration: httpConfiguration)
     }
 
+    /// Closes the pooled keep-alive connections (a later call opens new ones).
     public func shutdown() async {
         await http.shutdown()
     }
+
+    /// Keep-alive connections pooled now (tests: a stopped owner holds none).
+    public var idleConnectionCount: Int { http.idleConnectionCount }
 
     static let manifestAccept = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest]
         .joined(separator: ", ")
@@ -280,6 +284,22 @@ public final class RegistryClient: @unchecked Sendable {
         }
         let mediaType = response.headers["Content-Type"].map { String($0.split(separator: ";").first ?? "").trimmingCharacters(in: .whitespaces) }
         return FetchedManifest(bytes: bytes, mediaType: mediaType, digest: actual)
+    }
+
+    /// The digest `reference` names on its registry now (a `HEAD` of the
+    /// manifest: its `Docker-Content-Digest`; a `GET` if the registry sends
+    /// none), without downloading the image: an index's digest for a
+    /// multi-platform image, as ``PullResult/index`` records it.
+    public func currentDigest(of reference: ImageReference) async throws -> Digest {
+        let registry = reference.registry, repository = reference.repository
+        let path = "/v2/\(repository)/manifests/\(reference.manifestReference)"
+        let response = try await send(registry, scope: "repository:\(repository):pull") {
+            HTTPClientRequest(method: .head, url: try url(registry, path), headers: ["Accept": Self.manifestAccept])
+        }
+        try await check(response, "HEAD \(baseURL(registry))\(path)", [200])
+        await drain(response)
+        if let digest = response.headers["Docker-Content-Digest"].flatMap({ try? Digest(parsing: $0) }) { return digest }
+        return try await fetchManifest(registry: registry, repository: repository, reference: reference.manifestReference).digest
     }
 
     // MARK: Pull

@@ -1,4 +1,4 @@
-import Agent
+@testable import Agent
 import ClusterState
 @testable import Daemon
 import Foundation
@@ -73,6 +73,72 @@ struct RegistryServicesTests {
             throw error
         }
         await node.close()
+    }
+
+    @Test("the agent's registry client holds no connection and runs no pull once the agent stops")
+    func agentStopShutsDownRegistryClient() async throws {
+        let node = try await DevNode(registry: true)
+        do {
+            let registry = try #require(node.daemon.registryAddress)
+            let (store, manifest) = try makeWebImage(in: node.directory, greeting: "pulled once")
+            let pusher = RegistryClient()
+            _ = try await pusher.push(from: store, manifest: manifest, to: try ImageReference(parsing: "\(registry)/web:1"))
+            await pusher.shutdown()
+            var spec = webSpec("web", replicas: 1)
+            spec.task.image = "\(registry)/web:1"
+            let service = try await node.create(spec)
+            try await node.wait(service.id, "the task running from the pulled image") { running($0) == 1 }
+            let agent = try #require(node.daemon.agent)
+            let images = try #require(agent.images as? RegistryImageSource)
+            #expect(images.client.idleConnectionCount > 0, "the pull left its keep-alive connection in the pool")
+            await node.daemon.stopAgent()
+            #expect(images.client.idleConnectionCount == 0, "the stopped agent's registry connections are closed")
+            #expect(images.pullsInFlight == 0)
+        } catch {
+            await node.close()
+            throw error
+        }
+        await node.close()
+    }
+
+    @Test("a tag pushed again is pulled again when a task starts; with the registry gone the stored copy runs")
+    func repushedTagIsPulledAgain() async throws {
+        let directory = NSTemporaryDirectory() + "shoal-repush-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory + "/node", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try RegistryServer(store: try ContentStore(root: directory + "/registry"), configuration: .init())
+        let address = try server.listen(on: .loopbackIPv4())
+        let reference = "\(address)/web:1"
+        let pusher = RegistryClient()
+        func push(_ greeting: String) async throws {
+            let built = directory + "/" + greeting
+            try FileManager.default.createDirectory(atPath: built, withIntermediateDirectories: true)
+            let (store, manifest) = try makeWebImage(in: built, greeting: greeting)
+            _ = try await pusher.push(from: store, manifest: manifest, to: try ImageReference(parsing: reference))
+        }
+        func served(_ image: PreparedImage) -> String? {
+            image.lowerDirectories.lazy.compactMap { try? String(contentsOfFile: $0 + "/www/index.html", encoding: .utf8) }.first
+        }
+        let nodeImages = try LocalImageSource(store: try ContentStore(root: directory + "/node/images"), layerCacheDirectory: directory + "/node/layers")
+        let source = RegistryImageSource(local: nodeImages)
+        do {
+            try await push("first")
+            #expect(served(try await source.prepare(reference: reference)) == "first\n")
+            #expect(served(try await source.prepare(reference: reference)) == "first\n", "the tag has not moved: the stored image")
+            try await push("second")
+            #expect(served(try await source.prepare(reference: reference)) == "second\n", "the tag was pushed again: the new image")
+            // A restarted agent remembers what it pulled (and still checks the tag).
+            let restarted = RegistryImageSource(local: nodeImages)
+            #expect(restarted.pulledDigest(try ImageReference(parsing: reference).localTag) != nil)
+            await server.shutdown(gracePeriod: .milliseconds(300))
+            #expect(served(try await restarted.prepare(reference: reference)) == "second\n", "registry gone: the stored copy runs")
+            await restarted.shutdown()
+        } catch {
+            await server.shutdown(gracePeriod: .milliseconds(300))
+            throw error
+        }
+        await source.shutdown()
+        await pusher.shutdown()
     }
 
     @Test("tasks that start together share one pull and hear its progress as layers done")
