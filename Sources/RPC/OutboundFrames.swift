@@ -2,9 +2,16 @@ import Foundation
 import Wire
 
 /// The sending half of an RPC connection: frames from any task are encoded
-/// into one buffer that a single writer task hands to the transport, so
-/// concurrent calls never interleave bytes and many small frames leave in
-/// one write.
+/// and written in order, never interleaving bytes.
+///
+/// A frame sent while nothing else is being written leaves at once from the
+/// sender's thread (the Raft loop, the reader answering an inline call):
+/// a hop to a writer task would cost a thread wake-up on every Raft
+/// message, which is most of a commit's latency on a loaded host. Frames
+/// sent meanwhile, or while the socket is backed up past its low-water
+/// mark, queue into one buffer that a single writer task hands to the
+/// transport, so many small frames leave in one write and a slow peer
+/// makes the writer wait instead of the sender.
 ///
 /// Small control frames (requests, cancels, credits) are queued at once with
 /// `send(_:)`; answers and stream messages use `sendWhenRoom(_:)`, which
@@ -18,6 +25,15 @@ final class OutboundFrames: @unchecked Sendable {
     private let lock = NSLock()
     // Guarded by `lock`.
     private var pending: [UInt8] = []
+    /// A write is under way (a sender's inline write or the writer task's):
+    /// frames queue behind it.
+    private var writing = false
+    /// An inline write left the socket's buffer above its low-water mark:
+    /// frames queue for the writer task, which waits for the drain.
+    private var congested = false
+    /// An inline write failed: the writer task reports it (the sender may
+    /// hold locks that `onFailure` takes).
+    private var failureToReport: (any Error)?
     private var writerWaiter: CheckedContinuation<Void, Never>?
     private var roomWaiters: [(token: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
     private var nextToken: UInt64 = 0
@@ -50,11 +66,46 @@ final class OutboundFrames: @unchecked Sendable {
             lock.unlock()
             throw RPCError.connectionClosed(method: "", reason: "the connection is closing")
         }
+        if !writing && !congested && pending.isEmpty {
+            writing = true
+            lock.unlock()
+            try writeInline(bytes)
+            return
+        }
         pending.append(contentsOf: bytes)
-        let writer = writerWaiter
-        writerWaiter = nil
+        let writer = writing ? nil : takeWriterWaiterLocked()
         lock.unlock()
         writer?.resume()
+    }
+
+    /// Writes `bytes` on the calling thread (`writing` is set), then hands
+    /// over to the writer task whatever queued meanwhile.
+    private func writeInline(_ bytes: [UInt8]) throws(RPCError) {
+        let buffered: Int
+        do {
+            buffered = try transport.writeNow(bytes)
+        } catch {
+            let failure = RPCError.connectionClosed(method: "", reason: "writing to the peer failed: \(error)")
+            let writer: CheckedContinuation<Void, Never>? = lock.withLock {
+                writing = false
+                failureToReport = error
+                return takeWriterWaiterLocked()
+            }
+            fail(failure)
+            writer?.resume()
+            throw failure
+        }
+        let writer: CheckedContinuation<Void, Never>? = lock.withLock {
+            writing = false
+            if buffered > transport.lowWaterMarkBytes { congested = true }
+            return pending.isEmpty && !isFinishing ? nil : takeWriterWaiterLocked()
+        }
+        writer?.resume()
+    }
+
+    private func takeWriterWaiterLocked() -> CheckedContinuation<Void, Never>? {
+        defer { writerWaiter = nil }
+        return writerWaiter
     }
 
     /// Waits until the queue is below its high-water mark, then queues `frame`.
@@ -142,23 +193,37 @@ final class OutboundFrames: @unchecked Sendable {
     private func runWriter() async {
         while true {
             await waitForWork()
-            let (batch, waiters, done): ([UInt8], [CheckedContinuation<Void, any Error>], Bool) = lock.withLock {
-                if failure != nil || (pending.isEmpty && isFinishing) { return ([], [], true) }
+            let (batch, waiters, done, report): ([UInt8], [CheckedContinuation<Void, any Error>], Bool, (any Error)?) = lock.withLock {
+                if failure != nil {
+                    defer { failureToReport = nil }
+                    return ([], [], true, failureToReport)
+                }
+                if writing { return ([], [], false, nil) } // an inline write ends and wakes us
+                if pending.isEmpty { return ([], [], isFinishing, nil) }
                 let batch = pending
                 pending = []
+                writing = true
                 defer { roomWaiters = [] }
-                return (batch, roomWaiters.map(\.continuation), false)
+                return (batch, roomWaiters.map(\.continuation), false, nil)
             }
+            if let report { onFailure(report) }
             if done { return }
+            if batch.isEmpty { continue }
             for waiter in waiters { waiter.resume() }
             do {
                 // No deadline: a peer that stops reading is caught by the
                 // callers' deadlines, which cancel calls and close connections.
                 try await transport.write(batch, deadline: nil)
             } catch {
+                lock.withLock { writing = false }
                 fail(RPCError.connectionClosed(method: "", reason: "writing to the peer failed: \(error)"))
                 onFailure(error)
                 return
+            }
+            // `write` returned with the socket's buffer drained below its low-water mark.
+            lock.withLock {
+                writing = false
+                congested = false
             }
         }
     }
@@ -167,7 +232,7 @@ final class OutboundFrames: @unchecked Sendable {
     private func waitForWork() async {
         await withCheckedContinuation { (wake: CheckedContinuation<Void, Never>) in
             lock.lock()
-            if !pending.isEmpty || isFinishing || failure != nil {
+            if (!pending.isEmpty && !writing) || (isFinishing && !writing) || failure != nil {
                 lock.unlock()
                 wake.resume()
             } else {

@@ -65,7 +65,10 @@ public final class RPCClient: @unchecked Sendable {
             self?.failAll(.connectionClosed(method: "", reason: "writing to the server failed: \(error)"))
         }
         timer = DeadlineTimer { [weak self] callID in self?.expire(callID) }
-        reader = Task { [self] in await self.runReader() }
+        // On the connection's loop: an answer is read and handed to its
+        // caller (often a Raft transport that sends its next batch from
+        // there) on the thread that saw the socket readable.
+        reader = Task(executorPreference: transport.eventLoop) { [self] in await self.runReader() }
     }
 
     /// The largest payload one call or message may carry.

@@ -62,7 +62,8 @@ public final class RPCServer: @unchecked Sendable {
     /// Registers a unary method whose handler runs inline, in arrival order,
     /// without a task of its own: for short non-blocking handlers whose
     /// callers keep several calls in flight and rely on their order (Raft's
-    /// message batches). It sees no cancellation and no deadline.
+    /// message batches). It sees no cancellation and no deadline, and runs
+    /// on the connection's event-loop thread, so it must never block.
     public func registerInline(_ method: String, access: RPCAccess, handler: @escaping InlineHandler) {
         add(method, Method(access: access, handler: .inline(handler)))
     }
@@ -102,9 +103,14 @@ public final class RPCServer: @unchecked Sendable {
         try await serve(transport: connection, peer: peer)
     }
 
+    /// Frames are read, and inline handlers run and answered, on the
+    /// transport's event loop (no hop to another thread per request); other
+    /// handlers run in tasks on the global executor.
     public func serve(transport: any RPCTransport, peer: NodeIdentity?) async throws {
         let connection = RPCServerConnection(server: self, transport: transport, peer: peer)
-        try await connection.run()
+        try await withTaskExecutorPreference(transport.eventLoop) {
+            try await connection.run()
+        }
     }
 
     /// Accepts connections on `listener`, completes each TLS handshake with

@@ -171,7 +171,10 @@ final class RPCServerConnection: @unchecked Sendable {
         lock.withLock {
             guard !isClosed else { return }
             calls[callID] = ActiveCall(task: nil, stream: stream)
-            calls[callID]!.task = Task { await self.run(request, handler: method.handler, stream: stream) }
+            // Off the event loop the reader runs on: a handler may block or compute.
+            calls[callID]!.task = Task(executorPreference: globalConcurrentExecutor) {
+                await self.run(request, handler: method.handler, stream: stream)
+            }
         }
         if let deadline { timer.schedule(callID, at: deadline) }
         return nil

@@ -12,24 +12,58 @@ import Glibc
 /// timeouts (1 s): API writes/s and latency for 1 and 64 concurrent clients,
 /// and failover time from kill -9 of the leader to the first committed write.
 struct ClusterBenchmark {
-    var durationSeconds: Double
+    var durationSeconds = 3.0
+    /// Measure only this system ("shoal" or "etcd").
+    var only: String?
+    /// Measure only this concurrency, and no failover.
+    var clients: Int?
     static let valueBytes = 256
     static let concurrencies = [1, 64]
+    static let usage = "usage: shoal-bench cluster [--duration SECONDS] [--only shoal|etcd] [--clients N]"
+
+    init(parsing arguments: [String]) throws {
+        var rest = arguments[...]
+        while let flag = rest.popFirst() {
+            guard let value = rest.popFirst() else { throw BenchmarkError(description: "\(flag) needs a value; \(Self.usage)") }
+            switch flag {
+            case "--duration":
+                guard let seconds = Double(value), seconds > 0 else { throw BenchmarkError(description: "--duration takes positive seconds, got \(value)") }
+                durationSeconds = seconds
+            case "--only":
+                guard ["shoal", "etcd"].contains(value) else { throw BenchmarkError(description: "--only takes shoal or etcd, got \(value)") }
+                only = value
+            case "--clients":
+                guard let count = Int(value), count > 0 else { throw BenchmarkError(description: "--clients takes a positive count, got \(value)") }
+                clients = count
+            default:
+                throw BenchmarkError(description: "unknown option \(flag); \(Self.usage)")
+            }
+        }
+    }
 
     func run() async throws {
-        let shoal = try await ShoalClusterTarget.start()
-        defer { shoal.stop() }
+        var shoal: ShoalClusterTarget?
+        if only != "etcd" { shoal = try await ShoalClusterTarget.start() }
+        defer { shoal?.stop() }
         var etcd: EtcdClusterTarget?
-        do {
-            etcd = try await EtcdClusterTarget.start()
-        } catch {
-            FileHandle.standardError.write(Data("shoal-bench cluster: etcd is not measured: \(error)\n".utf8))
+        if only != "shoal" {
+            do {
+                etcd = try await EtcdClusterTarget.start()
+            } catch {
+                FileHandle.standardError.write(Data("shoal-bench cluster: etcd is not measured: \(error)\n".utf8))
+            }
         }
         defer { etcd?.stop() }
+        let targets: [ClusterTarget] = (shoal.map { [$0] } ?? []) + (etcd.map { [$0] } ?? [])
 
         var throughputs: [String: Double] = [:]
-        for concurrency in Self.concurrencies {
-            for target in [shoal as ClusterTarget] + (etcd.map { [$0 as ClusterTarget] } ?? []) {
+        for concurrency in clients.map({ [$0] }) ?? Self.concurrencies {
+            for target in targets {
+                if only != nil || clients != nil {
+                    // For a profiler attached from outside (perf stat -p ...).
+                    let pids = target.memberPIDs.map(String.init).joined(separator: " ")
+                    FileHandle.standardError.write(Data("measuring \(target.name) with \(concurrency) clients for \(durationSeconds) s; members' pids: \(pids)\n".utf8))
+                }
                 let result = try await measureWrites(target, member: target.leaderHint, concurrency: concurrency)
                 let name = "cluster.\(target.name).clients\(concurrency)"
                 report("\(name).throughput", result.throughput, "writes/s")
@@ -42,12 +76,17 @@ struct ClusterBenchmark {
                 report("cluster.clients\(concurrency).throughput_ratio_shoal_to_etcd", ours / theirs, "ratio")
             }
         }
-        let ourFailover = try await measureFailover(shoal)
-        report("cluster.shoal.failover", ourFailover, "ms")
+        guard clients == nil else { return }
+        var ourFailover: Double?
+        if let shoal {
+            let failover = try await measureFailover(shoal)
+            report("cluster.shoal.failover", failover, "ms")
+            ourFailover = failover
+        }
         if let etcd {
             let theirFailover = try await measureFailover(etcd)
             report("cluster.etcd.failover", theirFailover, "ms")
-            report("cluster.failover_ratio_shoal_to_etcd", ourFailover / theirFailover, "ratio")
+            if let ourFailover { report("cluster.failover_ratio_shoal_to_etcd", ourFailover / theirFailover, "ratio") }
         }
     }
 
@@ -136,6 +175,8 @@ protocol ClusterTarget: AnyObject, Sendable {
     func leader() async throws -> Int
     func kill(member: Int)
     func stop()
+    /// The members' process ids, in member order.
+    var memberPIDs: [Int32] { get }
 }
 
 /// Polls `condition` until it returns a value or `seconds` pass.

@@ -123,5 +123,7 @@ final class EtcdClusterTarget: ClusterTarget, @unchecked Sendable {
 
     func kill(member: Int) { processes.kill9("e\(member)") }
 
+    var memberPIDs: [Int32] { (0..<3).compactMap { processes.pid("e\($0)") } }
+
     func stop() { processes.stopAll() }
 }

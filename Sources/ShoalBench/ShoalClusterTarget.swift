@@ -98,5 +98,7 @@ final class ShoalClusterTarget: ClusterTarget, @unchecked Sendable {
 
     func kill(member: Int) { processes.kill9(members[member]) }
 
+    var memberPIDs: [Int32] { members.compactMap { processes.pid($0) } }
+
     func stop() { processes.stopAll() }
 }

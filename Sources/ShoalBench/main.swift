@@ -6,7 +6,7 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 let usage = """
     usage: shoal-bench raft [--duration SECONDS] [--dir PATH]
            shoal-bench net [--duration SECONDS] [--bulk-mib MIB]
-           shoal-bench cluster [--duration SECONDS]
+           shoal-bench cluster [--duration SECONDS] [--only shoal|etcd] [--clients N]
            shoal-bench registry [--layer-mib MIB] [--rounds N]
            shoal-bench scheduler [--nodes N] [--tasks N] [--batch N] [--full-scan]
            shoal-bench services
@@ -25,7 +25,9 @@ let usage = """
     cluster  3 Shoal managers (shoal daemon processes, mutual TLS, SQLite) and
            3 etcd members (TLS) on loopback, same run, equal 1 s election
            timeouts: API writes/s and p50/p99 latency with 1 and 64 clients,
-           and failover time from kill -9 of the leader to the next write
+           and failover time from kill -9 of the leader to the next write;
+           --only measures one system, --clients one concurrency (no failover),
+           for profiling a phase from outside
 
     registry  one image with a 200 MiB layer (seeded random bytes) on loopback:
            push and pull MiB/s of Shoal's client against Shoal's registry, beside
@@ -76,14 +78,7 @@ case "net":
     }
 case "cluster":
     do {
-        var seconds = 3.0
-        let rest = Array(arguments.dropFirst())
-        if rest.count == 2, rest[0] == "--duration", let value = Double(rest[1]), value > 0 {
-            seconds = value
-        } else if !rest.isEmpty {
-            throw BenchmarkError(description: "usage: shoal-bench cluster [--duration SECONDS]")
-        }
-        try await ClusterBenchmark(durationSeconds: seconds).run()
+        try await ClusterBenchmark(parsing: Array(arguments.dropFirst())).run()
     } catch {
         FileHandle.standardError.write(Data("shoal-bench cluster: \(error)\n".utf8))
         exit(1)

@@ -36,6 +36,9 @@ public final class Connection: EventHandler, @unchecked Sendable {
     public var lowWaterMarkBytes: Int { highWaterMarkBytes / 2 }
 
     let loop: EventLoop
+    /// The loop that reports this socket's readiness: a task that prefers it
+    /// as executor reads and writes with no hop between threads per wake-up.
+    public var eventLoop: EventLoop { loop }
     private let descriptor: Int32
     private let readable: Readiness
     private let writable: Readiness
@@ -281,6 +284,14 @@ public final class Connection: EventHandler, @unchecked Sendable {
                 try await waitForDrain(toBytes: lowWaterMarkBytes, deadline: deadline)
             }
         } while start < bytes.count
+    }
+
+    /// Sends `bytes` now, on the calling thread, without waiting: what the
+    /// kernel does not take is buffered and sent as the socket drains.
+    /// Returns the bytes still buffered; above ``lowWaterMarkBytes`` the
+    /// caller should let the buffer drain (``write(_:deadline:)``) before more.
+    public func writeNow(_ bytes: [UInt8]) throws -> Int {
+        try enqueue(bytes[...])
     }
 
     /// Appends to the send buffer in call order and starts sending; returns the

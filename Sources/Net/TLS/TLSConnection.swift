@@ -208,6 +208,34 @@ public final class TLSConnection: @unchecked Sendable {
         } while start < bytes.count
     }
 
+    /// Encrypts and sends `bytes` now, on the calling thread, without
+    /// waiting: what the kernel does not take stays in the connection's
+    /// send buffer (see ``Connection/writeNow(_:)``). Returns the bytes
+    /// still buffered; above ``Connection/lowWaterMarkBytes`` the caller
+    /// should let the buffer drain (``write(_:deadline:)``) before more.
+    public func writeNow(_ bytes: [UInt8]) throws -> Int {
+        try lock.withLock {
+            var start = 0
+            repeat {
+                let end = min(bytes.count, start + Self.plaintextChunkBytes)
+                switch session.write(bytes[start..<end]) {
+                case .progressed: break
+                case .failed(let error): throw error
+                case .transportFailed(let error): throw error
+                case let step: throw TLSError.failed(operation: "write", details: "OpenSSL did not take the data (\(step))")
+                }
+                start = end
+            } while start < bytes.count
+            return connection.bufferedBytes
+        }
+    }
+
+    /// The loop of the connection underneath (see ``Connection/eventLoop``).
+    public var eventLoop: EventLoop { connection.loop }
+
+    /// The low-water mark of the connection underneath.
+    public var lowWaterMarkBytes: Int { connection.lowWaterMarkBytes }
+
     /// Sends close_notify, then closes the connection gracefully (see
     /// ``Connection/close(deadline:)``). Must not overlap a `read`.
     public func close(deadline: ContinuousClock.Instant? = nil) async throws {
