@@ -7,11 +7,15 @@ public struct PreparedImage: Sendable {
     public var reference: String
     public var lowerDirectories: [String]
     public var config: ImageConfig.ContainerConfig?
+    /// The image manifest the layers come from (an index resolved to its
+    /// platform's manifest): what `commit` builds on.
+    public var manifestDigest: Digest?
 
-    public init(reference: String, lowerDirectories: [String], config: ImageConfig.ContainerConfig?) {
+    public init(reference: String, lowerDirectories: [String], config: ImageConfig.ContainerConfig?, manifestDigest: Digest? = nil) {
         self.reference = reference
         self.lowerDirectories = lowerDirectories
         self.config = config
+        self.manifestDigest = manifestDigest
     }
 }
 
@@ -70,7 +74,7 @@ public final class LocalImageSource: ImageSource, @unchecked Sendable {
     }
 
     /// The manifest (or index) a reference names in the store, if any.
-    func resolve(_ reference: String) -> Digest? {
+    public func resolve(_ reference: String) -> Digest? {
         for candidate in Self.candidates(reference) {
             if let digest = try? store.resolve(tag: candidate) { return digest }
         }
@@ -84,6 +88,7 @@ public final class LocalImageSource: ImageSource, @unchecked Sendable {
 
     func prepareBlocking(reference: String, manifestDigest: Digest) throws -> PreparedImage {
         let manifest: ImageManifest
+        var imageManifestDigest = manifestDigest
         do {
             var document = try ImageDocument.decode(try store.read(manifestDigest, maximumBytes: Int64(ImageDocument.maximumManifestBytes)))
             if case .index(let index) = document {
@@ -91,6 +96,7 @@ public final class LocalImageSource: ImageSource, @unchecked Sendable {
                     throw AgentError.imageUnusable(reference, "the index has no linux/\(Self.architecture) manifest")
                 }
                 document = try ImageDocument.decode(try store.read(entry.digest, maximumBytes: Int64(ImageDocument.maximumManifestBytes)))
+                imageManifestDigest = entry.digest
             }
             guard case .manifest(let decoded) = document else { throw AgentError.imageUnusable(reference, "nested indexes are not supported") }
             manifest = decoded
@@ -109,7 +115,8 @@ public final class LocalImageSource: ImageSource, @unchecked Sendable {
             directories.append(try unpack(layer.digest, expectedDiffID: expected, reference: reference))
         }
         guard !directories.isEmpty else { throw AgentError.imageUnusable(reference, "the image has no layers") }
-        return PreparedImage(reference: reference, lowerDirectories: directories.reversed(), config: config?.config)
+        return PreparedImage(reference: reference, lowerDirectories: directories.reversed(), config: config?.config,
+                             manifestDigest: imageManifestDigest)
     }
 
     /// Unpacks one layer unless it already is; one extraction at a time.

@@ -49,6 +49,8 @@ public struct ContainerCreateRequest: Codable, Sendable, Equatable {
     public var healthTimeout: String?
     public var healthStartPeriod: String?
     public var healthRetries: Int?
+    /// `--no-healthcheck`: the image's HEALTHCHECK is not run.
+    public var noHealthcheck: Bool?
     /// `-i`: keep stdin open; attached clients write to it
     /// (`POST /v1/containers/{id}/attach`).
     public var interactive: Bool?

@@ -33,6 +33,9 @@ public final class ContainerEngine: @unchecked Sendable {
         var id: String
         var name: String
         var image: String
+        /// The image manifest the container runs on (what `commit` builds
+        /// on); nil in records written before it was kept.
+        var imageDigest: String?
         var request: ContainerCreateRequest
         var createdAt: Date
         var restartPolicy: RestartPolicy
@@ -229,22 +232,7 @@ public final class ContainerEngine: @unchecked Sendable {
             return ContainerLink(container: target.id, alias: parts.count > 1 ? parts[1] : target.name)
         }
         let logging = try ContainerOptions.logging(request.logOptions)
-        var healthCheck: HealthCheck?
-        if let command = request.healthCommand {
-            guard !command.isEmpty else { throw APIError.invalid("--health-cmd", "give the command that exits 0 when the container is healthy") }
-            var check = HealthCheck(command: ["sh", "-c", command])
-            if let text = request.healthInterval { check.intervalMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-interval") }
-            if let text = request.healthTimeout { check.timeoutMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-timeout") }
-            if let text = request.healthStartPeriod { check.startPeriodMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-start-period") }
-            if let retries = request.healthRetries {
-                guard retries >= 1 else { throw APIError.invalid("--health-retries", "\(retries) must be at least 1") }
-                check.retries = retries
-            }
-            healthCheck = check
-        } else if request.healthInterval != nil || request.healthTimeout != nil || request.healthStartPeriod != nil || request.healthRetries != nil {
-            throw APIError.invalid("--health-cmd", "the other --health-* options need it (images' HEALTHCHECK is not read yet)")
-        }
-        let mounts = try resolveMounts(request)
+        let healthCheck = try Self.healthCheck(request, image: config?.healthcheck)
         var environment = config?.env ?? []
         for entry in request.environment ?? [] {
             guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
@@ -258,6 +246,14 @@ public final class ContainerEngine: @unchecked Sendable {
         let rw = rwDirectory(id)
         let user = request.user ?? config?.user.flatMap { $0.isEmpty ? nil : $0 }
         let workdir = request.workingDirectory ?? config?.workingDir.flatMap { $0.isEmpty ? nil : $0 }
+        // Volumes last: anonymous ones are created here and removed again if the create fails.
+        var mounts = try resolveMounts(request)
+        do {
+            mounts += try imageVolumes(Array((config?.volumes ?? [:]).keys), besides: mounts, image: request.image)
+        } catch {
+            removeAnonymousVolumes(mounts)
+            throw error
+        }
         let spec = ContainerSpec(
             id: id,
             rootFilesystem: .overlay(lowerDirectories: image.lowerDirectories, upperDirectory: rw + "/upper", workDirectory: rw + "/work", mountPoint: rw + "/merged"),
@@ -270,9 +266,11 @@ public final class ContainerEngine: @unchecked Sendable {
             try runtime.create(spec)
         } catch {
             try? FileManager.default.removeItem(atPath: rw)
+            removeAnonymousVolumes(mounts)
             throw Self.apiError(error, name: name)
         }
-        return Record(id: id, name: name, image: request.image, request: request, createdAt: Date(), restartPolicy: restartPolicy,
+        return Record(id: id, name: name, image: request.image, imageDigest: image.manifestDigest?.description, request: request,
+                      createdAt: Date(), restartPolicy: restartPolicy,
                       mounts: mounts, entrypoint: entrypoint, cmd: cmd)
     }
 
@@ -399,11 +397,14 @@ public final class ContainerEngine: @unchecked Sendable {
         }
         lock.withLock { _ = records.removeValue(forKey: record.id) }
         removeFiles(record.id)
-        if removeVolumes {
-            for mount in record.mounts where mount.Type == "volume" {
-                guard let name = mount.Name, volumes.read(name)?.anonymous == true, users(ofVolume: name).isEmpty else { continue }
-                try? volumes.remove(name)
-            }
+        if removeVolumes { removeAnonymousVolumes(record.mounts) }
+    }
+
+    /// Removes the anonymous volumes among `mounts` that no container uses.
+    func removeAnonymousVolumes(_ mounts: [ContainerInspectView.Mount]) {
+        for mount in mounts where mount.Type == "volume" {
+            guard let name = mount.Name, volumes.read(name)?.anonymous == true, users(ofVolume: name).isEmpty else { continue }
+            try? volumes.remove(name)
         }
     }
 

@@ -29,6 +29,7 @@ extension ControlAPI {
         add(.get, "/v1/containers/<id>/stats") { request in try await getContainersByIDStats(request) }
         add(.get, "/v1/containers/<id>/changes") { request in try await getContainersByIDChanges(request) }
         add(.get, "/v1/containers/<id>/export") { request in try await getContainersByIDExport(request) }
+        add(.post, "/v1/containers/<id>/commit") { request in try await postContainersByIDCommit(request) }
         add(.get, "/v1/volumes") { request in try await getVolumes(request) }
         add(.post, "/v1/volumes") { request in try await postVolumes(request) }
         add(.get, "/v1/volumes/<id>") { request in try await getVolumesByID(request) }

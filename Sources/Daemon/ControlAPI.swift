@@ -70,6 +70,10 @@ public enum ControlAPI {
         let context = Context(daemon: daemon, local: local, fixed: manager)
         var router = HTTPRouter()
         func add(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping @Sendable (Request) async throws -> HTTPServerResponse) {
+            add(method, pattern, maxBodyBytes: maxBodyBytes, handler)
+        }
+        func add(_ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int,
+                 _ handler: @escaping @Sendable (Request) async throws -> HTTPServerResponse) {
             record?(method, pattern)
             router.add(method, pattern, maxBodyBytes: maxBodyBytes) { request in
                 do {
@@ -93,6 +97,7 @@ public enum ControlAPI {
             add(.post, "/v1/leave") { request in try await postLeave(request) }
             add(.post, "/v1/ca/client-certificates") { request in try await postCaClientCertificates(request) }
             addContainerRoutes(add)
+            addCopyRoutes(add, upload: { add($0, $1, maxBodyBytes: copyMaxBodyBytes, $2) })
         }
 
         // MARK: cluster

@@ -122,21 +122,7 @@ public final class ControlClient: Sendable {
             let bytes = try await response.body.collect(upTo: 1 << 20)
             throw Response(status: response.status.code, headers: response.headers, body: bytes).error!
         }
-        var written = 0
-        for try await chunk in response.body {
-            var offset = 0
-            while offset < chunk.count {
-                let count = chunk.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-                if count < 0 && errno == EINTR { continue }
-                guard count > 0 else {
-                    throw APIError(status: 500, code: "write_failed", message: "cannot write the download: \(String(cString: strerror(errno)))",
-                                   hint: "check the destination's free space and permissions")
-                }
-                offset += count
-            }
-            written += chunk.count
-        }
-        return written
+        return try await Self.write(response.body, to: descriptor)
     }
 
     public func shutdown() async {

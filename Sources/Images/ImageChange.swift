@@ -20,9 +20,10 @@ public enum ImageChange: Equatable, Sendable {
     case label([(name: String, value: String)])
     case stopSignal(String)
     case volume([String])
+    case healthcheck(HealthConfig)
 
-    /// The instructions `--change` accepts.
-    public static let keywords = ["CMD", "ENTRYPOINT", "ENV", "WORKDIR", "USER", "EXPOSE", "LABEL", "STOPSIGNAL", "VOLUME"]
+    /// The instructions `--change` accepts (Docker's commit and import take these too).
+    public static let keywords = ["CMD", "ENTRYPOINT", "ENV", "WORKDIR", "USER", "EXPOSE", "LABEL", "STOPSIGNAL", "VOLUME", "HEALTHCHECK"]
 
     /// Parses one instruction. `config` is the config built so far: its `Env`
     /// feeds variable expansion and its `WorkingDir` anchors a relative `WORKDIR`.
@@ -33,7 +34,7 @@ public enum ImageChange: Equatable, Sendable {
         let keyword = String(trimmed.prefix { !$0.isWhitespace }).uppercased()
         let arguments = String(trimmed.dropFirst(keyword.count)).trimmingCharacters(in: .whitespaces)
         guard keywords.contains(keyword) else {
-            if ["RUN", "COPY", "ADD", "FROM", "ONBUILD", "HEALTHCHECK", "ARG", "SHELL", "MAINTAINER"].contains(keyword) {
+            if ["RUN", "COPY", "ADD", "FROM", "ONBUILD", "ARG", "SHELL", "MAINTAINER"].contains(keyword) {
                 throw fail("\(keyword) cannot be applied by import (it is not a config setting)")
             }
             throw fail("unknown instruction \(String(keyword.prefix(40)).debugDescription)")
@@ -96,6 +97,8 @@ public enum ImageChange: Equatable, Sendable {
                     throw fail("VOLUME needs one or more non-empty paths")
                 }
                 return .volume(paths)
+            case "HEALTHCHECK":
+                return .healthcheck(try healthcheck(arguments))
             default:
                 preconditionFailure("keyword \(keyword) is listed in ImageChange.keywords but not parsed")
             }
@@ -139,6 +142,7 @@ public enum ImageChange: Equatable, Sendable {
             var volumes = config.volumes ?? [:]
             for path in paths { volumes[path] = .init() }
             config.volumes = volumes
+        case .healthcheck(let check): config.healthcheck = check
         }
     }
 
@@ -160,6 +164,8 @@ public enum ImageChange: Equatable, Sendable {
             return a.map(\.name) == b.map(\.name) && a.map(\.value) == b.map(\.value)
         case let (.workdir(a), .workdir(b)), let (.user(a), .user(b)), let (.stopSignal(a), .stopSignal(b)):
             return a == b
+        case let (.healthcheck(a), .healthcheck(b)):
+            return a == b
         default:
             return false
         }
@@ -179,6 +185,82 @@ public enum ImageChange: Equatable, Sendable {
                 + "(write [\"executable\", \"argument\"] with double quotes, or drop the brackets for the shell form)")
         }
         return decoded
+    }
+
+    /// `HEALTHCHECK NONE` or `HEALTHCHECK [--interval=D] [--timeout=D]
+    /// [--start-period=D] [--start-interval=D] [--retries=N] CMD command`
+    /// (JSON form: `["CMD", argv...]`; shell form: `["CMD-SHELL", text]`).
+    /// Options not given stay unset (Docker's defaults apply at run time).
+    private static func healthcheck(_ arguments: String) throws -> HealthConfig {
+        var rest = Substring(arguments)
+        var check = HealthConfig(test: nil)
+        while rest.hasPrefix("--") {
+            let option = rest.prefix { !$0.isWhitespace }
+            rest = rest.dropFirst(option.count).drop { $0.isWhitespace }
+            let parts = option.dropFirst(2).split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[1].isEmpty else {
+                throw DockerfileWords.Problem(reason: "HEALTHCHECK option \(String(option).debugDescription) must be written --NAME=VALUE")
+            }
+            if parts[0] == "retries" {
+                guard let retries = Int(parts[1]), retries >= 0 else {
+                    throw DockerfileWords.Problem(reason: "HEALTHCHECK --retries=\(parts[1]) must be a whole number, 0 or more")
+                }
+                check.retries = retries
+                continue
+            }
+            guard let nanoseconds = goDuration(parts[1]), nanoseconds == 0 || nanoseconds >= 1_000_000 else {
+                throw DockerfileWords.Problem(reason: "HEALTHCHECK --\(parts[0])=\(parts[1]) must be a duration of at least 1ms such as 500ms, 30s or 1m30s")
+            }
+            switch parts[0] {
+            case "interval": check.intervalNanoseconds = nanoseconds
+            case "timeout": check.timeoutNanoseconds = nanoseconds
+            case "start-period": check.startPeriodNanoseconds = nanoseconds
+            case "start-interval": check.startIntervalNanoseconds = nanoseconds
+            default:
+                throw DockerfileWords.Problem(reason: "unknown HEALTHCHECK option --\(parts[0]): use --interval, --timeout, --start-period, --start-interval or --retries")
+            }
+        }
+        let kind = rest.prefix { !$0.isWhitespace }.uppercased()
+        let command = rest.dropFirst(kind.count).trimmingCharacters(in: .whitespaces)
+        switch kind {
+        case "NONE":
+            guard command.isEmpty, check == HealthConfig(test: nil) else {
+                throw DockerfileWords.Problem(reason: "HEALTHCHECK NONE takes no options or arguments")
+            }
+            check.test = ["NONE"]
+        case "CMD":
+            guard !command.isEmpty else { throw DockerfileWords.Problem(reason: "HEALTHCHECK CMD needs the command to run") }
+            if command.hasPrefix("[") {
+                let argv = try jsonStrings(command, keyword: "HEALTHCHECK CMD")
+                guard !(argv.first ?? "").isEmpty else { throw DockerfileWords.Problem(reason: "HEALTHCHECK CMD needs the command to run") }
+                check.test = ["CMD"] + argv
+            } else {
+                check.test = ["CMD-SHELL", command]
+            }
+        default:
+            throw DockerfileWords.Problem(reason: "HEALTHCHECK takes NONE or [OPTIONS] CMD command")
+        }
+        return check
+    }
+
+    /// Go's duration syntax (`300ms`, `1.5s`, `1m30s`) in nanoseconds; nil if invalid.
+    static func goDuration(_ text: String) -> Int64? {
+        if text == "0" { return 0 }
+        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
+        var rest = Substring(text)
+        var total = 0.0
+        guard !rest.isEmpty else { return nil }
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+            guard !number.isEmpty, let value = Double(number) else { return nil }
+            rest = rest.dropFirst(number.count)
+            let unitText = rest.prefix { !($0.isASCII && ($0.isNumber || $0 == ".")) }
+            guard let unit = units.first(where: { $0.0 == unitText }) else { return nil }
+            rest = rest.dropFirst(unitText.count)
+            total += value * unit.1
+        }
+        guard total < Double(Int64.max) else { return nil }
+        return Int64(total)
     }
 
     /// `NAME=VALUE ...` or the old single-pair `NAME VALUE` form.
@@ -235,7 +317,7 @@ public enum ImageChange: Equatable, Sendable {
     }
 
     /// Removes `.`, `..` and repeated slashes from an absolute path (`..` stops at `/`).
-    static func normalize(_ path: String) -> String {
+    public static func normalize(_ path: String) -> String {
         var components: [Substring] = []
         for component in path.split(separator: "/") {
             if component == "." { continue }

@@ -13,6 +13,6 @@ public struct ImageChangeError: Error, Equatable, Sendable, CustomStringConverti
     public var description: String {
         "invalid --change \(String(instruction.prefix(300)).debugDescription): \(reason). "
             + "Write one Dockerfile instruction per --change: CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL, STOPSIGNAL "
-            + "or VOLUME, e.g. --change 'CMD [\"/bin/sh\"]' --change 'ENV PATH=/usr/bin:/bin'"
+            + "VOLUME or HEALTHCHECK, e.g. --change 'CMD [\"/bin/sh\"]' --change 'ENV PATH=/usr/bin:/bin'"
     }
 }

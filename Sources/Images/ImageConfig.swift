@@ -70,6 +70,7 @@ public struct ImageConfig: Codable, Hashable, Sendable {
         public var workingDir: String?
         public var labels: [String: String]?
         public var stopSignal: String?
+        public var healthcheck: HealthConfig?
 
         enum CodingKeys: String, CodingKey {
             case user = "User"
@@ -81,6 +82,7 @@ public struct ImageConfig: Codable, Hashable, Sendable {
             case workingDir = "WorkingDir"
             case labels = "Labels"
             case stopSignal = "StopSignal"
+            case healthcheck = "Healthcheck"
         }
 
         public init(env: [String]? = nil, entrypoint: [String]? = nil, cmd: [String]? = nil,

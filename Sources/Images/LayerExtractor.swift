@@ -36,6 +36,11 @@ public final class LayerExtractor {
         case overlay
         /// Layers are applied one over another into this directory: whiteouts delete.
         case flatten
+        /// An archive of files, not a layer (`cp`): `.wh.` names are
+        /// ordinary names, nothing is deleted, only `user.*` extended
+        /// attributes are set, and without ``Options/preserveOwnership``
+        /// set-user/group-ID bits are dropped (the owner is not the archive's).
+        case plain
     }
 
     /// How parent directories are resolved.
@@ -182,7 +187,12 @@ public final class LayerExtractor {
     // MARK: Entries
 
     /// Applies one entry; returns the data bytes written.
-    private func apply(_ entry: TarEntry, reader: TarReader) throws(LayerExtractionError) -> Int64 {
+    private func apply(_ original: TarEntry, reader: TarReader) throws(LayerExtractionError) -> Int64 {
+        var entry = original
+        if options.mode == .plain {
+            if !options.preserveOwnership { entry.mode &= ~UInt32(0o6000) }
+            entry.extendedAttributes = entry.extendedAttributes.filter { $0.name.hasPrefix("user.") && !$0.name.hasPrefix("user.overlay.") }
+        }
         let components = try Self.clean(entry.path, entry: entry.displayPath)
         guard let name = components.last else {
             // The root itself ("./"): keep its mode and time, as tar does.
@@ -192,7 +202,7 @@ public final class LayerExtractor {
             return 0
         }
         let parentComponents = components.dropLast()
-        if name.starts(with: Self.whiteoutPrefix) {
+        if options.mode != .plain && name.starts(with: Self.whiteoutPrefix) {
             try applyWhiteout(name: name, parent: parentComponents, entry: entry)
             return 0
         }
@@ -356,6 +366,8 @@ public final class LayerExtractor {
                         try remove(parent: parentDescriptor, name: Self.cString(child))
                     }
                 }
+            case .plain:
+                preconditionFailure("whiteouts are ordinary names in plain mode")
             }
             return
         }
@@ -379,6 +391,8 @@ public final class LayerExtractor {
             if fstatat(parentDescriptor, cTarget, &info, AT_SYMLINK_NOFOLLOW) == 0 {
                 try remove(parent: parentDescriptor, name: cTarget)
             }
+        case .plain:
+            preconditionFailure("whiteouts are ordinary names in plain mode")
         }
     }
 

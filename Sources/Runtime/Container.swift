@@ -36,6 +36,10 @@ public final class Container: @unchecked Sendable {
         }
     }
 
+    /// Held by `start` and by a copy into or out of a stopped container's
+    /// mounted root, so the two never mount the same writable layer at once.
+    let filesystemLock = NSLock()
+
     private let healthLock = NSLock()
     private var healthChecker: HealthChecker?
 

@@ -26,6 +26,8 @@ extension ContainerRuntime {
     /// recorded in the state, and the error thrown: nothing is left behind.
     public func start(_ id: String) throws {
         let container = try lookup(id)
+        container.filesystemLock.lock()
+        defer { container.filesystemLock.unlock() }
         let state = container.state
         guard state.status == .created else {
             throw RuntimeError.invalidState(id: id, state: state.status, operation: "start")

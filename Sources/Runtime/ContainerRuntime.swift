@@ -390,6 +390,8 @@ public final class ContainerRuntime: @unchecked Sendable {
         detachNetwork(container)
         releaseAddress(container.state)
         try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
+        // Never recurse into a copy's mount (volumes may be bound under it).
+        container.filesystemLock.withLock { Self.unmountStoppedRoot(container.directory + "/" + Self.copyMountDirectory) }
         try? FileManager.default.removeItem(atPath: container.directory)
         lock.lock()
         containers[id] = nil

@@ -6,35 +6,55 @@ import Foundation
 
 /// Writes a POSIX tar stream (ustar headers, a PAX header for names or
 /// link targets over 100 bytes) of files taken from the host, for
-/// `export`: regular files, directories, symlinks, devices and FIFOs with
+/// `export`, `commit` and `cp`: regular files, directories, symlinks, devices and FIFOs with
 /// their mode, owner and mtime. Sockets are skipped, as tar does.
-final class RootfsTarWriter {
+public final class RootfsTarWriter {
     static let blockBytes = 512
     static let copyChunkBytes = 1 << 20
     private let descriptor: Int32
     private var buffer: [UInt8] = []
 
-    init(descriptor: Int32) {
+    public init(descriptor: Int32) {
         self.descriptor = descriptor
         buffer.reserveCapacity(Self.copyChunkBytes + Self.blockBytes * 4)
     }
 
     /// Adds the entry at host path `source` as `name` (relative, "/"-separated).
-    func add(name: String, source: String, info: stat) throws(SystemError) {
+    /// The file is opened without following a symbolic link and must still
+    /// be the file `info` describes (a file swapped meanwhile is an error,
+    /// never another file's contents).
+    public func add(name: String, source: String, info: stat) throws(SystemError) {
         let type = info.st_mode & S_IFMT
-        var linkName = ""
+        let linkName = type == S_IFLNK ? try Self.readLink(source) : ""
+        guard type == S_IFREG && info.st_size > 0 else {
+            return try add(name: name, info: info, linkName: linkName, contents: nil)
+        }
+        let file = try Syscall.open(source, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+        defer { Syscall.close(file) }
+        try add(name: name, info: info, linkName: linkName, contents: file)
+    }
+
+    /// Adds an entry described by `info` (a link's target in `linkName`); a
+    /// regular file's bytes are read from `contents`, which must be that
+    /// same file (checked by device and inode).
+    public func add(name: String, info: stat, linkName: String, contents: Int32?) throws(SystemError) {
+        let type = info.st_mode & S_IFMT
         var size: Int64 = 0
         let flag: UInt8
         switch type {
         case S_IFREG: flag = UInt8(ascii: "0"); size = Int64(info.st_size)
         case S_IFDIR: flag = UInt8(ascii: "5")
-        case S_IFLNK:
-            flag = UInt8(ascii: "2")
-            linkName = try Self.readLink(source)
+        case S_IFLNK: flag = UInt8(ascii: "2")
         case S_IFCHR: flag = UInt8(ascii: "3")
         case S_IFBLK: flag = UInt8(ascii: "4")
         case S_IFIFO: flag = UInt8(ascii: "6")
         default: return
+        }
+        if type == S_IFREG && size > 0 {
+            var opened = stat()
+            guard let contents, fstat(contents, &opened) == 0, opened.st_dev == info.st_dev, opened.st_ino == info.st_ino else {
+                throw SystemError(call: "open", errno: ESTALE, path: name + " (replaced while being archived)")
+            }
         }
         let entryName = type == S_IFDIR ? name + "/" : name
         if entryName.utf8.count > 100 || linkName.utf8.count > 100 {
@@ -48,7 +68,7 @@ final class RootfsTarWriter {
         try append(header(name: entryName, mode: Int(info.st_mode & 0o7777), uid: Int(info.st_uid), gid: Int(info.st_gid),
                           size: size, mtime: Int(info.st_mtim.tv_sec), flag: flag, linkName: linkName,
                           major: Self.major(UInt64(info.st_rdev)), minor: Self.minor(UInt64(info.st_rdev))))
-        if type == S_IFREG && size > 0 { try copyContents(source, size: size) }
+        if let contents, type == S_IFREG && size > 0 { try copyContents(contents, size: size, name: name) }
     }
 
     /// An empty regular file that exists only in the archive (whiteouts).
@@ -56,18 +76,16 @@ final class RootfsTarWriter {
         var info = stat()
         info.st_mode = S_IFREG | 0o644
         info.st_mtim.tv_sec = time(nil)
-        try add(name: name, source: "", info: info)
+        try add(name: name, info: info, linkName: "", contents: nil)
     }
 
     /// Two zero blocks end the archive; flushes everything.
-    func finish() throws(SystemError) {
+    public func finish() throws(SystemError) {
         try append([UInt8](repeating: 0, count: Self.blockBytes * 2))
         try flush()
     }
 
-    private func copyContents(_ path: String, size: Int64) throws(SystemError) {
-        let file = try Syscall.open(path, O_RDONLY)
-        defer { Syscall.close(file) }
+    private func copyContents(_ file: Int32, size: Int64, name: String) throws(SystemError) {
         var remaining = size
         var chunk = [UInt8](repeating: 0, count: Self.copyChunkBytes)
         while remaining > 0 {
@@ -75,7 +93,7 @@ final class RootfsTarWriter {
             let count = chunk.withUnsafeMutableBytes { read(file, $0.baseAddress, wanted) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw SystemError(call: "read", errno: errno, path: path)
+                throw SystemError(call: "read", errno: errno, path: name)
             }
             // A file that shrank meanwhile is padded with zeros: the header already promised its size.
             let data = count == 0 ? [UInt8](repeating: 0, count: wanted) : Array(chunk[0..<count])

@@ -52,6 +52,10 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible, Sendable {
     case portUnavailable(address: String, port: UInt16, SystemError)
     /// `--link` names a container that is not on the bridge of this runtime.
     case linkUnavailable(container: String, reason: String)
+    /// `cp`: the path does not exist inside the container.
+    case noSuchPath(id: String, path: String)
+    /// `cp`: the path inside the container must be a directory and is not.
+    case notADirectory(id: String, path: String)
 
     public var description: String {
         switch self {
@@ -104,6 +108,10 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible, Sendable {
             return "cannot publish on \(address):\(port): \(reason): pick another host port, or 0 (-P) for a free one"
         case .linkUnavailable(let container, let reason):
             return "cannot link to container \(container): \(reason)"
+        case .noSuchPath(let id, let path):
+            return "no such file or directory in container \(id): \(path)"
+        case .notADirectory(let id, let path):
+            return "\(path) in container \(id) is not a directory"
         }
     }
 }

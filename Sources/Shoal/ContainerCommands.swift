@@ -17,6 +17,8 @@ enum ContainerCommands {
         shoal container pause C... | unpause C... | rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited] | logs [-f] [--tail N] [-t] C | exec [-i] [-t] [-e K=V] [-u U] [-w DIR] C CMD...
         shoal container attach [--no-stdin] [--detach-keys KEYS] C   (detach from -it with Ctrl-P Ctrl-Q; the container runs on)
         shoal container inspect [-f '{{.State.Pid}}'] C... | top C | stats [--no-stream] [C...] | port C [PORT] | diff C | export [-o FILE] C
+        shoal container cp [-a] [-L] C:SRC DEST|- | cp [-a] [-L] SRC|- C:DEST
+        shoal container commit [-m MESSAGE] [-a AUTHOR] [-c 'INSTRUCTION']... [--pause=false] C [REPOSITORY[:TAG]]
           (--format json on every command)
         """
 
@@ -155,9 +157,9 @@ enum ContainerCommands {
             let flags = try ContainerFlags(arguments, definitions: [.option("--output", "-o")])
             return try await export(flags)
         case "commit":
-            throw notYet("shoal container commit (a container's writable layer as an image)", "save its files with `shoal container export -o FILE C`")
+            return try await ContainerCommitCommand.run(arguments)
         case "cp":
-            throw notYet("shoal container cp", "mount a volume (-v NAME:/path) and copy through its directory (`shoal volume inspect NAME`)")
+            return try await ContainerCopyCommand.run(arguments)
         case "attach":
             let flags = try ContainerFlags(arguments, definitions: [.flag("--no-stdin"), .option("--detach-keys"), .option("--sig-proxy")])
             return try await attach(flags)
@@ -199,15 +201,14 @@ enum ContainerCommands {
             throw ClusterCommands.Failure(description: "give an image: shoal container run [OPTIONS] IMAGE [COMMAND [ARG...]]")
         }
         var request = ContainerCreateRequest(image: image)
-        if !flags.has("--no-healthcheck") {
-            request.healthCommand = flags.value("--health-cmd")
-            request.healthInterval = flags.value("--health-interval")
-            request.healthTimeout = flags.value("--health-timeout")
-            request.healthStartPeriod = flags.value("--health-start-period")
-            if let retries = flags.value("--health-retries") {
-                guard let value = Int(retries) else { throw ClusterCommands.Failure(description: "--health-retries \(retries): give a number") }
-                request.healthRetries = value
-            }
+        request.noHealthcheck = flags.has("--no-healthcheck") ? true : nil
+        request.healthCommand = flags.value("--health-cmd")
+        request.healthInterval = flags.value("--health-interval")
+        request.healthTimeout = flags.value("--health-timeout")
+        request.healthStartPeriod = flags.value("--health-start-period")
+        if let retries = flags.value("--health-retries") {
+            guard let value = Int(retries) else { throw ClusterCommands.Failure(description: "--health-retries \(retries): give a number") }
+            request.healthRetries = value
         }
         request.name = flags.value("--name")
         request.command = flags.trailing.isEmpty ? nil : flags.trailing

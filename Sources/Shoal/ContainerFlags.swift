@@ -17,6 +17,8 @@ struct ContainerFlags {
 
     var values: [String: [String]] = [:]
     var switches: Set<String> = []
+    /// Switches turned off by name (`--pause=false`), for those on by default.
+    var disabled: Set<String> = []
     var positional: [String] = []
     /// What follows the leading positionals of a run-like command.
     var trailing: [String] = []
@@ -54,7 +56,11 @@ struct ContainerFlags {
                     values[canonical(definition), default: []].append(value!)
                 } else {
                     if let value, value != "true" {
-                        if value == "false" { continue }
+                        if value == "false" {
+                            switches.remove(canonical(definition))
+                            disabled.insert(canonical(definition))
+                            continue
+                        }
                         throw ClusterCommands.Failure(description: "\(name) takes no value (got '\(value)')")
                     }
                     switches.insert(canonical(definition))

@@ -239,12 +239,7 @@ enum ImageCommands {
     /// Docker's grammar or names a digest (a name given to an image cannot
     /// pin content).
     static func localName(_ text: String) throws -> String {
-        let reference = try ImageReference(parsing: text, defaultRegistry: defaultRegistry)
-        if reference.digest != nil {
-            throw ClusterCommands.Failure(description: "\(text.debugDescription) names a digest; give the image a NAME[:TAG] instead")
-        }
-        let lastComponent = text.split(separator: "/").last ?? ""
-        return lastComponent.contains(":") ? text : text + ":latest"
+        try ImageReference.localName(text, defaultRegistry: defaultRegistry)
     }
 
     /// Whether the text names a registry (`host.domain/`, `host:port/`, `localhost/`).

@@ -22,6 +22,18 @@ import Testing
         #expect(try ImageChange.parse("LABEL maintainer someone@example.com") == .label([("maintainer", "someone@example.com")]))
     }
 
+    @Test func healthchecksTakeOptionsAndBothCommandForms() throws {
+        #expect(try ImageChange.parse("HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=2s --retries=5 CMD wget -q localhost || exit 1")
+                == .healthcheck(HealthConfig(test: ["CMD-SHELL", "wget -q localhost || exit 1"], intervalNanoseconds: 90_000_000_000,
+                                             timeoutNanoseconds: 500_000_000, startPeriodNanoseconds: 2_000_000_000, retries: 5)))
+        #expect(try ImageChange.parse(#"healthcheck CMD ["test", "-e", "/ready"]"#) == .healthcheck(HealthConfig(test: ["CMD", "test", "-e", "/ready"])))
+        let none = try ImageChange.apply(["HEALTHCHECK CMD true", "HEALTHCHECK NONE"])
+        #expect(none.healthcheck?.disablesChecks == true && none.healthcheck?.command == nil)
+        #expect(HealthConfig(test: ["CMD-SHELL", "true"]).command == ["/bin/sh", "-c", "true"])
+        #expect(ImageChange.goDuration("1.5s") == 1_500_000_000 && ImageChange.goDuration("1h") == 3_600_000_000_000)
+        #expect(ImageChange.goDuration("5") == nil && ImageChange.goDuration("s") == nil && ImageChange.goDuration("") == nil)
+    }
+
     @Test func variablesFromEarlierChangesExpand() throws {
         let config = try ImageChange.apply([
             "ENV BASE=/opt/app PATH=/usr/bin:/bin",
@@ -53,7 +65,17 @@ import Testing
         ("", "empty instruction"),
         ("RUN apt-get update", "RUN cannot be applied by import"),
         ("FROM busybox", "FROM cannot be applied by import"),
-        ("HEALTHCHECK NONE", "HEALTHCHECK cannot be applied by import"),
+        ("ONBUILD RUN true", "ONBUILD cannot be applied by import"),
+        ("HEALTHCHECK", "HEALTHCHECK needs an argument"),
+        ("HEALTHCHECK CMD", "HEALTHCHECK CMD needs the command to run"),
+        ("HEALTHCHECK --interval=soon CMD true", "must be a duration"),
+        ("HEALTHCHECK --interval=10us CMD true", "at least 1ms"),
+        ("HEALTHCHECK --retries=-1 CMD true", "--retries=-1 must be a whole number"),
+        ("HEALTHCHECK --every=1s CMD true", "unknown HEALTHCHECK option --every"),
+        ("HEALTHCHECK --interval 1s CMD true", "must be written --NAME=VALUE"),
+        ("HEALTHCHECK NONE extra", "takes no options"),
+        ("HEALTHCHECK CMD [\"\"]", "needs the command"),
+        ("HEALTHCHECK RUN true", "takes NONE or [OPTIONS] CMD"),
         ("BOGUS x", "unknown instruction"),
         ("CMD", "CMD needs an argument"),
         (#"CMD ["/bin/sh", 1]"#, "not a JSON array of strings"),

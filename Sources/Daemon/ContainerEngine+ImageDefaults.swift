@@ -1,0 +1,77 @@
+import Foundation
+import Images
+import Runtime
+
+extension ContainerEngine {
+    /// The container's health check, as Docker decides it: `--no-healthcheck`
+    /// turns checks off (and excludes the `--health-*` options); else
+    /// `--health-cmd` or the image's HEALTHCHECK gives the command
+    /// (`HEALTHCHECK NONE` gives none), and each timing comes from its
+    /// option, else the image, else Docker's default.
+    static func healthCheck(_ request: ContainerCreateRequest, image: HealthConfig?) throws -> HealthCheck? {
+        let timingGiven = request.healthInterval != nil || request.healthTimeout != nil || request.healthStartPeriod != nil
+            || request.healthRetries != nil
+        if request.noHealthcheck == true {
+            if request.healthCommand != nil || timingGiven {
+                throw APIError.invalid("--no-healthcheck", "it conflicts with the --health-* options: give one or the other")
+            }
+            return nil
+        }
+        var check: HealthCheck
+        if let command = request.healthCommand {
+            guard !command.isEmpty else { throw APIError.invalid("--health-cmd", "give the command that exits 0 when the container is healthy") }
+            check = HealthCheck(command: ["sh", "-c", command])
+        } else if let image, !image.disablesChecks, let command = image.command {
+            check = HealthCheck(command: command)
+        } else {
+            if timingGiven {
+                throw APIError.invalid("--health-cmd", "the other --health-* options need a health check: give --health-cmd (the image has no HEALTHCHECK)")
+            }
+            return nil
+        }
+        // The image's timings apply to its own command and to --health-cmd alike (Docker merges them).
+        func milliseconds(_ nanoseconds: Int64?) -> Int? {
+            guard let nanoseconds, nanoseconds > 0 else { return nil }
+            return Int(max(1, nanoseconds / 1_000_000))
+        }
+        if let image {
+            if let value = milliseconds(image.intervalNanoseconds) { check.intervalMilliseconds = value }
+            if let value = milliseconds(image.timeoutNanoseconds) { check.timeoutMilliseconds = value }
+            if let value = milliseconds(image.startPeriodNanoseconds) { check.startPeriodMilliseconds = value }
+            if let retries = image.retries, retries > 0 { check.retries = retries }
+        }
+        if let text = request.healthInterval { check.intervalMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-interval") }
+        if let text = request.healthTimeout { check.timeoutMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-timeout") }
+        if let text = request.healthStartPeriod { check.startPeriodMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-start-period") }
+        if let retries = request.healthRetries {
+            guard retries >= 1 else { throw APIError.invalid("--health-retries", "\(retries) must be at least 1") }
+            check.retries = retries
+        }
+        return check
+    }
+
+    /// An anonymous volume for each of the image's VOLUME paths that no
+    /// `-v` or `--volumes-from` mount covers (as Docker does; `rm -v`
+    /// removes them with the container), sorted by path.
+    func imageVolumes(_ paths: [String], besides mounts: [ContainerInspectView.Mount], image: String) throws -> [ContainerInspectView.Mount] {
+        var added: [ContainerInspectView.Mount] = []
+        for path in paths.sorted() {
+            let destination = ImageChange.normalize(path)
+            guard path.hasPrefix("/") else {
+                throw APIError(status: 400, code: "image_unusable", message: "image \(image) declares VOLUME \(path.debugDescription), which is not an absolute path",
+                               hint: "fix the image (VOLUME takes absolute paths), or commit a corrected one with -c 'VOLUME /path'")
+            }
+            guard destination != "/" else {
+                throw APIError(status: 400, code: "image_unusable", message: "image \(image) declares VOLUME /, which would hide the whole root filesystem",
+                               hint: "fix the image's VOLUME")
+            }
+            if mounts.contains(where: { ImageChange.normalize($0.Destination) == destination }) || added.contains(where: { $0.Destination == destination }) {
+                continue
+            }
+            let name = Self.randomID()
+            _ = try volumes.ensure(name, anonymous: true)
+            added.append(.init(Type: "volume", Name: name, Source: volumes.dataPath(name), Destination: destination, RW: true))
+        }
+        return added
+    }
+}
