@@ -1,6 +1,9 @@
 import Foundation
 import Images
 import Runtime
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension ContainerEngine {
     /// The container's health check, as Docker decides it: `--no-healthcheck`
@@ -73,5 +76,26 @@ extension ContainerEngine {
             added.append(.init(Type: "volume", Name: name, Source: volumes.dataPath(name), Destination: destination, RW: true))
         }
         return added
+    }
+
+    /// Copies what the image holds at each volume's path into the volume
+    /// when the volume is empty (Docker's copy-up on first use), owners and
+    /// modes kept; a path the image lacks, or that is not a directory there,
+    /// leaves the volume empty. Called on the created container.
+    func seedVolumes(_ id: String, mounts: [ContainerInspectView.Mount]) throws {
+        for mount in mounts where mount.Type == "volume" {
+            let contents = (try? FileManager.default.contentsOfDirectory(atPath: mount.Source)) ?? ["?"]
+            guard contents.isEmpty else { continue }
+            let spool = try Self.spoolFile(in: root)
+            defer { close(spool) }
+            do {
+                try runtime.archive(id, path: mount.Destination, rootName: ".", followLink: true, includeVolumes: false, to: spool)
+            } catch RuntimeError.noSuchPath, RuntimeError.notADirectory {
+                continue
+            }
+            lseek(spool, 0, SEEK_SET)
+            let extractor = try LayerExtractor(rootPath: mount.Source, options: .init(mode: .plain, preserveOwnership: true))
+            _ = try extractor.extract(from: FileByteSource(descriptor: spool, path: "the image's \(mount.Destination)"), compression: LayerCompression.none)
+        }
     }
 }

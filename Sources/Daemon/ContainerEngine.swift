@@ -269,6 +269,15 @@ public final class ContainerEngine: @unchecked Sendable {
             removeAnonymousVolumes(mounts)
             throw Self.apiError(error, name: name)
         }
+        do {
+            try seedVolumes(id, mounts: mounts)
+        } catch {
+            try? runtime.delete(id, force: true)
+            try? FileManager.default.removeItem(atPath: rw)
+            removeAnonymousVolumes(mounts)
+            throw APIError(status: 500, code: "runtime_failed", message: "container \(name): copying the image's files into its volumes failed: \(error)",
+                           hint: "check the daemon's data directory (free space, permissions); nothing was created")
+        }
         return Record(id: id, name: name, image: request.image, imageDigest: image.manifestDigest?.description, request: request,
                       createdAt: Date(), restartPolicy: restartPolicy,
                       mounts: mounts, entrypoint: entrypoint, cmd: cmd)

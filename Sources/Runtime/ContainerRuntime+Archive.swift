@@ -18,8 +18,9 @@ extension ContainerRuntime {
     /// container its init's root (`/proc/PID/root`, in the container's
     /// mount namespace); for a created or exited one its layers mounted on
     /// a private mount point with its volumes bound inside, unmounted
-    /// afterwards. The container cannot start meanwhile.
-    public func withRootDirectory<T>(_ id: String, _ body: (Int32) throws -> T) throws -> T {
+    /// afterwards (without its volumes when `includeVolumes` is false: the
+    /// image's files at their paths). The container cannot start meanwhile.
+    public func withRootDirectory<T>(_ id: String, includeVolumes: Bool = true, _ body: (Int32) throws -> T) throws -> T {
         let container = try lookup(id)
         container.filesystemLock.lock()
         defer { container.filesystemLock.unlock() }
@@ -37,7 +38,9 @@ extension ContainerRuntime {
             return try body(root)
         }
         let mountPoint = container.directory + "/" + Self.copyMountDirectory
-        try mountStoppedRoot(state.spec, at: mountPoint)
+        var spec = state.spec
+        if !includeVolumes { spec.mounts = [] }
+        try mountStoppedRoot(spec, at: mountPoint)
         defer { Self.unmountStoppedRoot(mountPoint) }
         let root = Glibc.open(mountPoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard root >= 0 else { throw RuntimeError.hostSetupFailed(SystemError(call: "open", errno: errno, path: mountPoint)) }
@@ -69,8 +72,9 @@ extension ContainerRuntime {
     /// The contents of /proc, /sys and other kernel file systems mounted
     /// inside are left out. Returns what `path` is.
     @discardableResult
-    public func archive(_ id: String, path: String, rootName: String? = nil, followLink: Bool = false, to descriptor: Int32) throws -> ContainerPathStat {
-        try withRootDirectory(id) { root in
+    public func archive(_ id: String, path: String, rootName: String? = nil, followLink: Bool = false, includeVolumes: Bool = true,
+                        to descriptor: Int32) throws -> ContainerPathStat {
+        try withRootDirectory(id, includeVolumes: includeVolumes) { root in
             let (opened, stat) = try Self.openInRoot(root, path, id: id, followLink: followLink)
             defer { Syscall.close(opened) }
             let writer = RootfsTarWriter(descriptor: descriptor)
@@ -80,7 +84,10 @@ extension ContainerRuntime {
                 guard fstat(opened, &info) == 0 else { throw SystemError(call: "fstat", errno: errno, path: path) }
                 if name == "." {
                     guard stat.isDirectory else { throw RuntimeError.notADirectory(id: id, path: path) }
-                    try Self.archiveChildren(of: opened, prefix: "", writer: writer)
+                    let directory = Glibc.open("/proc/self/fd/\(opened)", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                    guard directory >= 0 else { throw SystemError(call: "open", errno: errno, path: path) }
+                    defer { Syscall.close(directory) }
+                    try Self.archiveChildren(of: directory, prefix: "", writer: writer)
                 } else {
                     try Self.archiveEntry(opened, name: name, info: info, linkTarget: stat.linkTarget, writer: writer)
                 }
@@ -178,13 +185,17 @@ extension ContainerRuntime {
             throw SystemError(call: "fdopendir", errno: errno, path: prefix)
         }
         var names: [String] = []
+        errno = 0
         while let entry = readdir(stream) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
             if name != "." && name != ".." { names.append(name) }
         }
+        let listingError = errno
         closedir(stream)
+        // readdir ends with NULL both at the end and on an error: only errno tells them apart.
+        if listingError != 0 { throw SystemError(call: "readdir", errno: listingError, path: prefix.isEmpty ? "." : prefix) }
         for name in names.sorted() {
             let child = openat(directory, name, openPathOnly | O_NOFOLLOW | O_CLOEXEC)
             guard child >= 0 else {

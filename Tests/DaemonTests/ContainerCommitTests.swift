@@ -110,7 +110,7 @@ struct ContainerCommitTests {
         }
     }
 
-    @Test("an image's VOLUME gets an anonymous volume (kept by rm, removed by rm -v); -v on the same path replaces it")
+    @Test("an image's VOLUME gets an anonymous volume (kept by rm, removed by rm -v), seeded with the image's files; -v on the same path replaces it")
     func imageVolumes() async throws {
         try await ContainerHost.with { host in
             _ = try host.ok(["image", "import", host.root + "/busybox.tar", "withvolume:1", "--data", host.data, "--change", "VOLUME /data /cache"])
@@ -129,6 +129,14 @@ struct ContainerCommitTests {
             #expect(afterNamed.contains("mine") && afterNamed.count == 2, "only /cache gets an anonymous volume: \(afterNamed)")
             _ = try host.ok(["container", "rm", "named"])
             #expect(try host.ok(["volume", "ls", "-q"]).split(separator: "\n").count == 2, "rm without -v keeps volumes")
+
+            // A new, empty volume starts with the image's files at its path; a volume with files keeps its own.
+            _ = try host.ok(["container", "run", "--name", "seeder", "busybox", "sh", "-c", "mkdir -p /seeded/sub && echo seed > /seeded/sub/file && chown 7:7 /seeded/sub/file"])
+            _ = try host.ok(["container", "commit", "-c", "VOLUME /seeded", "seeder", "seeded:1"])
+            #expect(try host.ok(["container", "run", "--rm", "seeded:1", "stat", "-c", "%u %n", "/seeded/sub/file"]) == "7 /seeded/sub/file\n")
+            #expect(try host.ok(["container", "run", "--rm", "-v", "fresh:/seeded", "seeded:1", "cat", "/seeded/sub/file"]) == "seed\n")
+            _ = try host.ok(["container", "run", "--rm", "-v", "used:/data", "busybox", "touch", "/data/mine"])
+            #expect(try host.ok(["container", "run", "--rm", "-v", "used:/seeded", "seeded:1", "ls", "/seeded"]) == "mine\n")
         }
     }
 }

@@ -50,6 +50,12 @@ struct ContainerCopyTests {
             #expect(try FileManager.default.destinationOfSymbolicLink(atPath: out + "/data/link") == "/etc/passwd")
             _ = try host.ok(["container", "cp", "box:/data/.", out + "/contents"])
             #expect(Self.read(out + "/contents/sub/f") == "hi\n")
+            // Onto an existing directory: SRC/. copies the contents, SRC the directory itself.
+            try FileManager.default.createDirectory(atPath: out + "/existing", withIntermediateDirectories: true)
+            _ = try host.ok(["container", "cp", "box:/data/.", out + "/existing"])
+            _ = try host.ok(["container", "cp", "box:/data/sub", out + "/existing"])
+            #expect(Self.read(out + "/existing/sub/f") == "hi\n" && FileManager.default.fileExists(atPath: out + "/existing/link"))
+            #expect(!FileManager.default.fileExists(atPath: out + "/existing/data"))
             // -L follows the link inside the container: its passwd, not the host's.
             _ = try host.ok(["container", "cp", "-L", "box:/data/link", out + "/passwd"])
             #expect(Self.read(out + "/passwd") == "root:x:0:0:root:/root:/bin/sh\n")
@@ -59,6 +65,8 @@ struct ContainerCopyTests {
             try Self.write("b\n", to: out + "/tree/deeper/b")
             _ = try host.ok(["container", "cp", out + "/in.txt", "box:/tmp/"])
             _ = try host.ok(["container", "cp", out + "/tree", "box:/tmp/newtree"])
+            _ = try host.ok(["container", "cp", out + "/tree/.", "box:/root"])
+            #expect(try host.ok(["container", "exec", "box", "ls", "/root"]) == "a\ndeeper\n")
             _ = try host.ok(["container", "cp", out + "/in.txt", "box:/tmp/named.txt"])
             #expect(try host.ok(["container", "exec", "box", "cat", "/tmp/in.txt", "/tmp/newtree/a", "/tmp/newtree/deeper/b", "/tmp/named.txt"])
                     == "into a dir\na\nb\ninto a dir\n")
