@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "Agent", dependencies: ["ClusterState", "Runtime", "Images", "Registry", "RPC", "Net"], path: "Sources/Agent"),
 
         // Simulation: deterministic whole-cluster runs
-        .target(name: "Simulation", dependencies: ["Raft", "ClusterState"], path: "Simulations/Simulation"),
+        .target(name: "Simulation", dependencies: ["Raft", "ClusterState", "Scheduler", "Orchestrator"], path: "Simulations/Simulation"),
         .executableTarget(name: "ShoalSim", dependencies: ["Simulation"], path: "Simulations/ShoalSim"),
 
         // Executables
@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Images", "HTTP", "Net", "TestSupport"], path: "Tests/RegistryTests"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Net", "TestSupport"], path: "Tests/RuntimeTests"),
         .testTarget(name: "ServicesTests", dependencies: ["Daemon", "Agent", "Manager", "ClusterState", "Images", "Registry", "Runtime", "RPC", "Net", "HTTP", "TestSupport"], path: "Tests/ServicesTests"),
-        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Raft", "ClusterState"], path: "Tests/SimulationTests"),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Raft", "ClusterState", "Scheduler", "Orchestrator"], path: "Tests/SimulationTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -18,6 +18,8 @@ public enum FaultKind: String, Sendable, CaseIterable, Comparable {
     case transfer
     /// Log compaction into application snapshots, hence snapshot installs.
     case snapshot
+    /// `services`: worker hosts die with their containers and come back later.
+    case workerDeath = "worker-death"
 
     public static func < (lhs: FaultKind, rhs: FaultKind) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!

@@ -136,6 +136,8 @@ public final class RaftSimulation {
             case .cluster:
                 clusterClients.append(ClusterClient(id: UInt64(index + 1)))
                 queue.schedule(.clusterClientStart(client: index), at: clientRandom.uniform(0...50))
+            case .services:
+                preconditionFailure("shoal-sim services runs in ServicesSimulation")
             }
         }
         queue.schedule(.nemesis, at: nemesisRandom.uniform(plan.nemesisIntervalMs))

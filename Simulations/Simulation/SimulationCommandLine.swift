@@ -2,15 +2,17 @@
 import Glibc
 #endif
 import Raft
+import Scheduler
 
 /// The command line of `shoal-sim` (and `shoal sim`): parses flags, runs the
 /// seeds, prints failures with their replay commands, and returns the exit
 /// code (0 all passed, 1 a seed failed, 2 bad usage).
 public enum SimulationCommandLine {
     public static let usage = """
-        usage: shoal-sim raft|cluster [--seed S | --seeds N [--seed S]] [--members 3|5|7]
+        usage: shoal-sim raft|cluster|services [--seed S | --seeds N [--seed S]] [--members 3|5|7]
                               [--steps N | --duration MS] [--faults LIST] [--bug NAME] [-v]
-               shoal-sim raft --list-bugs
+                              [--workers N] [--tasks N]
+               shoal-sim raft|services --list-bugs
 
         Runs a Raft group in one process on simulated time with a simulated network
         and disks, from one UInt64 seed; the same seed replays the same run byte for
@@ -22,14 +24,24 @@ public enum SimulationCommandLine {
                           clients create services and update them with
                           compare-and-set; checked: no lost update, a linearizable
                           API history, equal snapshots, no acknowledged write lost
+          services        5 managers (default) run the leader loop (Orchestrator,
+                          Scheduler) and the dispatcher on ClusterState; simulated
+                          workers register, heartbeat, start tasks after a latency,
+                          crash them and die; an operator creates, updates, scales
+                          and drains. Checked: no slot running on two nodes, no
+                          placement against a constraint, no acknowledged spec
+                          lost, every service converged within 60 s (simulated)
+                          of the faults healing
 
           --seed S        run seed S (with --seeds: the first seed; default 1)
           --seeds N       run N consecutive seeds
-          --members M     founding voters: 3, 5 or 7 (default 3)
+          --members M     founding voters: 3, 5 or 7 (default 3; services: 5)
+          --workers N     services: simulated workers (default \(SimulationOptions.defaultWorkers))
+          --tasks N       services: tasks the services ask for in all (default \(SimulationOptions.defaultTasks))
           --steps N       length of the fault phase in events
-          --duration MS   length of the fault phase in simulated ms (default \(SimulationOptions.defaultDurationMs))
+          --duration MS   length of the fault phase in simulated ms (default \(SimulationOptions.defaultDurationMs); services: \(SimulationOptions.defaultServicesDurationMs))
           --faults LIST   comma list of: \(FaultKind.allCases.map(\.rawValue).joined(separator: ",")) (default all; 'none' for none)
-          --bug NAME      plant a known Raft defect (debug builds only)
+          --bug NAME      plant a known Raft, Scheduler or Orchestrator defect (debug builds only)
           --list-bugs     list the defects that can be planted (debug builds only)
           -v              print every seed's trace
 
@@ -60,6 +72,14 @@ public enum SimulationCommandLine {
         text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
     }
 
+    /// One seed of the chosen simulation.
+    public static func runSeed(_ seed: UInt64, options: SimulationOptions) -> SimulationResult {
+        switch options.workload {
+        case .raft, .cluster: return RaftSimulation(seed: seed, options: options).run()
+        case .services: return ServicesSimulation(seed: seed, options: options).run()
+        }
+    }
+
     private static func runChecked(_ arguments: [String]) throws -> Int32 {
         var arguments = arguments
         if arguments.isEmpty || arguments.contains("--help") || arguments.contains("-h") {
@@ -68,10 +88,10 @@ public enum SimulationCommandLine {
         }
         let name = arguments.removeFirst()
         guard let workload = SimulationWorkload(rawValue: name) else {
-            throw UsageFailure(message: "unknown simulation '\(name)'; choose raft or cluster\n\(usage)")
+            throw UsageFailure(message: "unknown simulation '\(name)'; choose raft, cluster or services\n\(usage)")
         }
 
-        var options = SimulationOptions(workload: workload)
+        var options = SimulationOptions(members: workload == .services ? 5 : 3, workload: workload)
         var firstSeed: UInt64 = 1
         var seedCount: UInt64 = 1
         var verbose = false
@@ -105,6 +125,11 @@ public enum SimulationCommandLine {
             case "--duration":
                 options.durationMs = try number(value(after: flag), flag: flag)
                 if options.durationMs == 0 { throw UsageFailure(message: "--duration must be at least 1 ms") }
+            case "--workers", "--tasks":
+                guard workload == .services else { throw UsageFailure(message: "\(flag) applies to 'shoal-sim services' only") }
+                let count: Int = try number(value(after: flag), flag: flag)
+                if count == 0 { throw UsageFailure(message: "\(flag) must be at least 1") }
+                if flag == "--workers" { options.workers = count } else { options.tasks = count }
             case "--faults":
                 do {
                     options.faults = try FaultKind.parseList(value(after: flag))
@@ -114,16 +139,22 @@ public enum SimulationCommandLine {
             case "--bug":
                 let name = try value(after: flag)
                 #if DEBUG
-                guard let bug = PlantedBug(rawValue: name) else {
-                    throw UsageFailure(message: "unknown planted bug '\(name)'; --list-bugs shows them")
+                if let bug = PlantedBug(rawValue: name) {
+                    options.plantedBug = bug
+                } else if let bug = ServicesPlantedBug(rawValue: name), workload == .services {
+                    options.servicesPlantedBug = bug
+                } else {
+                    throw UsageFailure(message: "unknown planted bug '\(name)' for \(workload.rawValue); --list-bugs shows them")
                 }
-                options.plantedBug = bug
                 #else
                 throw UsageFailure(message: "planted bugs exist only in debug builds; build without -c release to use --bug \(name)")
                 #endif
             case "--list-bugs":
                 #if DEBUG
                 for bug in PlantedBug.allCases { print(bug.rawValue) }
+                if workload == .services {
+                    for bug in ServicesPlantedBug.allCases { print(bug.rawValue) }
+                }
                 return 0
                 #else
                 throw UsageFailure(message: "planted bugs exist only in debug builds; build without -c release to use --list-bugs")
@@ -144,7 +175,7 @@ public enum SimulationCommandLine {
         for offset in 0..<seedCount {
             let (seed, overflow) = firstSeed.addingReportingOverflow(offset)
             if overflow { break }
-            let result = RaftSimulation(seed: seed, options: options).run()
+            let result = runSeed(seed, options: options)
             totals.add(result.statistics)
             if verbose {
                 for line in result.trace { print(line) }
@@ -159,7 +190,7 @@ public enum SimulationCommandLine {
                     // what led up to the failure.
                     var traced = options
                     traced.recordTrace = true
-                    let replay = RaftSimulation(seed: seed, options: traced).run()
+                    let replay = runSeed(seed, options: traced)
                     print("  last events:")
                     for line in replay.trace.suffix(failureTraceLines) { print("    \(line)") }
                 }

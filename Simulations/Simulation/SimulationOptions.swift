@@ -1,4 +1,5 @@
 import Raft
+import Scheduler
 
 /// What to simulate. Everything else (fault rates, delays, client mix,
 /// compaction interval) is drawn from the seed by ``FaultPlan``.
@@ -15,6 +16,12 @@ public struct SimulationOptions: Sendable {
     public var faults: [FaultKind] = FaultKind.allCases
     /// A defect to plant in every member (debug builds only).
     public var plantedBug: PlantedBug? = nil
+    /// `services`: a defect to plant in the Scheduler or Orchestrator of every manager (debug builds only).
+    public var servicesPlantedBug: ServicesPlantedBug? = nil
+    /// `services`: simulated worker nodes.
+    public var workers = SimulationOptions.defaultWorkers
+    /// `services`: tasks the services ask for in all (replicated, global and job).
+    public var tasks = SimulationOptions.defaultTasks
     /// Keep a human-readable line per event in ``SimulationResult/trace``.
     public var recordTrace: Bool = false
     /// After healing, the simulated time within which a proposal must commit
@@ -28,11 +35,18 @@ public struct SimulationOptions: Sendable {
     var confirmRefusals = true
 
     public static let defaultDurationMs: UInt64 = 3_000
+    public static let defaultServicesDurationMs: UInt64 = 20_000
+    public static let defaultWorkers = 1_000
+    public static let defaultTasks = 10_000
     public static let allowedMemberCounts = [3, 5, 7]
 
     public init(members: Int = 3, workload: SimulationWorkload = .raft) {
         self.members = members
         self.workload = workload
+        if workload == .services {
+            durationMs = Self.defaultServicesDurationMs
+            livenessBoundMs = 60_000
+        }
     }
 
     public func has(_ fault: FaultKind) -> Bool { faults.contains(fault) }
@@ -45,10 +59,12 @@ public struct SimulationOptions: Sendable {
         } else {
             words += ["--duration", "\(durationMs)"]
         }
+        if workload == .services { words += ["--workers", "\(workers)", "--tasks", "\(tasks)"] }
         if faults != FaultKind.allCases {
             words += ["--faults", faults.isEmpty ? "none" : faults.map(\.rawValue).joined(separator: ",")]
         }
         if let plantedBug { words += ["--bug", plantedBug.rawValue] }
+        if let servicesPlantedBug { words += ["--bug", servicesPlantedBug.rawValue] }
         return words.joined(separator: " ")
     }
 }

@@ -24,6 +24,21 @@ public struct SimulationStatistics: Sendable, Equatable {
     public var versionConflicts = 0
     /// Cluster writes a leader refused by validating before proposing.
     public var refusedBeforeProposing = 0
+    /// `services`: what the leader loops, workers and faults did.
+    public var leaderPasses = 0
+    public var assignments = 0
+    public var nodesMarkedDown = 0
+    public var workersKilled = 0
+    public var sessionsOpened = 0
+    public var sessionsLost = 0
+    public var containersStarted = 0
+    public var containersCrashed = 0
+    public var operatorCalls = 0
+    public var safetyChecks = 0
+    /// A slot started while its old task still ran on a live worker the cluster had marked down (at-least-once).
+    public var slotsRestartedBesideDownNodes = 0
+    /// The longest time any seed took to converge after healing.
+    public var convergedAfterMs: UInt64 = 0
 
     public init() {}
 
@@ -48,6 +63,18 @@ public struct SimulationStatistics: Sendable, Equatable {
         linearizabilityUndecided += other.linearizabilityUndecided
         versionConflicts += other.versionConflicts
         refusedBeforeProposing += other.refusedBeforeProposing
+        leaderPasses += other.leaderPasses
+        assignments += other.assignments
+        nodesMarkedDown += other.nodesMarkedDown
+        workersKilled += other.workersKilled
+        sessionsOpened += other.sessionsOpened
+        sessionsLost += other.sessionsLost
+        containersStarted += other.containersStarted
+        containersCrashed += other.containersCrashed
+        operatorCalls += other.operatorCalls
+        safetyChecks += other.safetyChecks
+        slotsRestartedBesideDownNodes += other.slotsRestartedBesideDownNodes
+        convergedAfterMs = max(convergedAfterMs, other.convergedAfterMs)
     }
 
     public var summary: String {
@@ -57,5 +84,10 @@ public struct SimulationStatistics: Sendable, Equatable {
             + " config-changes=\(configurationChangesCommitted) transfers=\(transfersRequested) committed=\(entriesCommitted)"
             + " writes-acked=\(writesAcknowledged) reads=\(readsAnswered) unknown-outcome=\(operationsWithUnknownOutcome)"
             + " linearizability-undecided=\(linearizabilityUndecided) version-conflicts=\(versionConflicts) refused-before-proposing=\(refusedBeforeProposing)"
+            + (leaderPasses == 0 ? "" : " leader-passes=\(leaderPasses) assignments=\(assignments) containers-started=\(containersStarted)"
+                + " containers-crashed=\(containersCrashed) workers-killed=\(workersKilled) nodes-marked-down=\(nodesMarkedDown)"
+                + " sessions-opened=\(sessionsOpened) sessions-lost=\(sessionsLost) operator-calls=\(operatorCalls) safety-checks=\(safetyChecks)"
+                + " restarted-beside-down-node=\(slotsRestartedBesideDownNodes)"
+                + " max-converged-after=\(convergedAfterMs)ms")
     }
 }

@@ -7,4 +7,9 @@ public enum SimulationWorkload: String, Sendable, CaseIterable {
     /// ``ClusterState`` (the managers' state machine); clients create
     /// services and update them with compare-and-set on their version.
     case cluster
+    /// `shoal-sim services`: managers run the leader's orchestration loop
+    /// (``LeaderCycle``: Orchestrator and Scheduler) and the dispatcher's
+    /// rules on the replicated ClusterState; simulated workers register,
+    /// heartbeat, start tasks on a fake runtime, crash them and die.
+    case services
 }

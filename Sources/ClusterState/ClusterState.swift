@@ -67,7 +67,23 @@ public struct ClusterState: Sendable, Equatable {
     public mutating func apply(_ command: ClusterCommand, context: ApplyContext) throws(ClusterStateError) -> [ClusterEvent] {
         precondition(context.index > appliedIndex, "applying index \(context.index) after \(appliedIndex)")
         appliedIndex = context.index
-        if case .batch = command {
+        if case .batch(let commands) = command {
+            if Self.touchDistinctTasks(commands) {
+                // Checked first, then applied in place: the commands cannot
+                // affect one another's checks, and a copy of the tables per
+                // batch cost O(tasks) (the leader's and agents' batches are
+                // most of the log).
+                for command in commands { _ = try applyOne(command, context, effects: .check) }
+                var events: [ClusterEvent] = []
+                for command in commands {
+                    do {
+                        events += try applyOne(command, context)
+                    } catch {
+                        preconditionFailure("command \(command) passed its check but failed to apply: \(error)")
+                    }
+                }
+                return events
+            }
             // Apply to a copy so that a failure half-way leaves no trace.
             var copy = self
             let events = try copy.applyOne(command, context)
@@ -75,6 +91,31 @@ public struct ClusterState: Sendable, Equatable {
             return events
         }
         return try applyOne(command, context)
+    }
+
+    /// True when every command of a batch writes only tasks (and node
+    /// statuses) that no other command of the batch names, and none creates
+    /// or removes what another's checks read (services, nodes): then each
+    /// command's check gives the same answer before the batch as at its
+    /// turn within it.
+    static func touchDistinctTasks(_ commands: [ClusterCommand]) -> Bool {
+        var tasks = Set<ObjectID>()
+        var nodes = Set<ObjectID>()
+        for command in commands {
+            switch command {
+            case .updateTaskStatus(let id, _), .assignTask(let id, _, _), .setTaskDesiredState(let id, _, _):
+                if !tasks.insert(id).inserted { return false }
+            case .createTasks(let newTasks):
+                for task in newTasks where !tasks.insert(task.id).inserted { return false }
+            case .removeTasks(let ids):
+                for id in ids where !tasks.insert(id).inserted { return false }
+            case .updateNodeStatus(let id, _):
+                if !nodes.insert(id).inserted { return false }
+            default:
+                return false
+            }
+        }
+        return true
     }
 
     /// Checks `command` as ``apply(_:context:)`` would at `context.index`,

@@ -3,6 +3,7 @@ import ClusterState
 import Foundation
 import Manager
 import Net
+import Orchestrator
 import RPC
 
 /// The manager side of agent sessions (swarmkit's dispatcher). Every
@@ -94,14 +95,9 @@ final class Dispatcher: @unchecked Sendable {
             iterator = signals.makeAsyncIterator()
         }
 
-        /// Tasks the agent acts on: assigned (or later), or told to stop.
-        static func concerns(_ task: ServiceTask) -> Bool {
-            task.status.state >= .assigned || task.desiredState > .running
-        }
-
         /// The full list as of `state`; events up to its applied index are already in it.
         func snapshot(_ state: ClusterState) {
-            let tasks = state.tasks(onNode: nodeID).filter(Self.concerns)
+            let tasks = state.tasks(onNode: nodeID).filter(DispatchRules.concerns)
             lock.withLock {
                 for task in tasks { sentDesired[task.id] = task.desiredState }
                 first = AssignmentBatch(sessionID: id, full: true, tasks: tasks, removedTaskIDs: [], heartbeatPeriodMilliseconds: periodMilliseconds)
@@ -128,7 +124,7 @@ final class Dispatcher: @unchecked Sendable {
                 if sentDesired.removeValue(forKey: task.id) != nil { pendingRemoved.insert(task.id) }
                 return
             }
-            guard Self.concerns(task), sentDesired[task.id] != task.desiredState else { return }
+            guard DispatchRules.concerns(task), sentDesired[task.id] != task.desiredState else { return }
             sentDesired[task.id] = task.desiredState
             pendingTasks[task.id] = task
             pendingRemoved.remove(task.id)
@@ -246,25 +242,15 @@ final class Dispatcher: @unchecked Sendable {
         guard let manager else { return }
         let now = Support.nowMilliseconds()
         lock.withLock { tracker.beat(nodeID, now: now) }
-        if let node = try await manager.raft.read(linearizable: false, { $0.node(nodeID) }), node.status.state != .ready {
-            var status = node.status
-            status.state = .ready
-            status.message = ""
-            _ = try await manager.raft.propose(.updateNodeStatus(id: nodeID, status: status), timeMilliseconds: now)
+        if let command = try await manager.raft.read(linearizable: false, { HeartbeatTracker.readyCommand(for: nodeID, in: $0) }) {
+            _ = try await manager.raft.propose(command, timeMilliseconds: now)
         }
     }
 
     /// A new leader expects every ready node that holds live tasks to
-    /// heartbeat within one deadline (nodes without tasks are not chased).
+    /// heartbeat within one deadline (``HeartbeatTracker/leadershipStarted(_:now:)``).
     func leadershipStarted(_ state: ClusterState, now: Int64) {
-        var fresh = HeartbeatTracker(periodMilliseconds: heartbeatPeriodMilliseconds)
-        for node in state.nodes where node.status.state == .ready {
-            if state.tasks(onNode: node.id).contains(where: { !$0.status.state.isTerminal }) { fresh.expect(node.id, now: now) }
-        }
-        lock.withLock {
-            for (node, deadline) in tracker.deadlines where deadline > now { fresh.beat(node, now: deadline - fresh.deadlineMilliseconds) }
-            tracker = fresh
-        }
+        lock.withLock { tracker.leadershipStarted(state, now: now) }
     }
 
     /// On the leader: the nodes whose deadline passed, to be marked down.
@@ -272,7 +258,10 @@ final class Dispatcher: @unchecked Sendable {
         lock.withLock { tracker.expire(now: now) }
     }
 
-    var deadlineMilliseconds: Int64 { lock.withLock { tracker.deadlineMilliseconds } }
+    /// The commands that mark `expired` down (``HeartbeatTracker/markDownCommands(_:in:)``).
+    func markDownCommands(_ expired: [ObjectID], in state: ClusterState) -> [ClusterCommand] {
+        lock.withLock { tracker.markDownCommands(expired, in: state) }
+    }
 
     // MARK: Status
 
@@ -281,12 +270,7 @@ final class Dispatcher: @unchecked Sendable {
         _ = try session(sessionID, of: nodeID)
         guard let manager else { return }
         let commands: [ClusterCommand] = try await manager.read(stale: true) { state in
-            reports.compactMap { report in
-                guard let task = state.task(report.taskID), task.nodeID == nodeID else { return nil }
-                let current = task.status.state
-                if report.status.state < current || (current.isTerminal && report.status.state != current) || report.status == task.status { return nil }
-                return .updateTaskStatus(id: report.taskID, status: report.status)
-            }
+            DispatchRules.statusCommands(reports.map { ($0.taskID, $0.status) }, from: nodeID, in: state)
         }
         guard !commands.isEmpty else { return }
         do {

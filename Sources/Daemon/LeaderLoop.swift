@@ -4,9 +4,10 @@ import Manager
 import Orchestrator
 import Scheduler
 
-/// The orchestration loops of the Raft leader: on every committed change
-/// (marked dirty by a watch), at the orchestrator's wake-up time and on a
-/// periodic safety tick, one pass reconciles services to tasks
+/// The orchestration loops of the Raft leader, around the sans-IO
+/// ``LeaderCycle`` (which `shoal-sim services` drives too): on every
+/// committed change (marked dirty by a watch), at the orchestrator's wake-up
+/// time and on a periodic safety tick, one pass reconciles services to tasks
 /// (``Orchestrator``), places pending tasks (``Scheduler``, whose reasons
 /// land on the tasks still pending) and marks down nodes whose heartbeat
 /// deadline passed; the commands are proposed in batches. On a manager
@@ -19,11 +20,8 @@ import Scheduler
 /// It is rebuilt from the store when the loop becomes leader and every
 /// ``resyncInterval`` (a guard against a change event the watch dropped).
 final class LeaderLoop: @unchecked Sendable {
-    /// A full pass at least this often even without changes.
-    static let safetyTick: Duration = .seconds(2)
     /// How often deadlines and wake-ups are checked.
-    static let checkInterval: Duration = .milliseconds(200)
-    static let maxCommandsPerProposal = 500
+    static let checkInterval: Duration = .milliseconds(LeaderCycle.checkIntervalMilliseconds)
     /// How often the scheduling index is rebuilt from the store anyway.
     static let resyncInterval: Duration = .seconds(30)
     /// Task changes buffered between passes beyond which the index is rebuilt instead.
@@ -31,8 +29,8 @@ final class LeaderLoop: @unchecked Sendable {
 
     weak var manager: ManagerNode?
     let dispatcher: Dispatcher
-    let orchestrator = Orchestrator()
-    let scheduler = Scheduler()
+    /// Pass timing and decisions; only the pass task touches it.
+    private var cycle = LeaderCycle()
     private var tasks: [Task<Void, Never>] = []
     private let lock = NSLock()
     private var dirty = true
@@ -86,9 +84,6 @@ final class LeaderLoop: @unchecked Sendable {
         })
         tasks.append(Task { [weak self] in
             var wasLeader = false
-            var nextWakeUp: Int64?
-            var lastPass: Int64 = 0
-            let safetyMilliseconds = Self.safetyTick.components.seconds * 1000
             for await _ in kicks {
                 guard let self, let manager = self.manager else { return }
                 let leader = manager.raft.status.role == .leader
@@ -99,19 +94,26 @@ final class LeaderLoop: @unchecked Sendable {
                 }
                 let now = Support.nowMilliseconds()
                 if !wasLeader {
-                    guard let state = try? await manager.raft.read(linearizable: false, { $0 }) else { continue }
+                    // Linearizable: the state holds every entry earlier leaders
+                    // committed (ReadIndex waits for this term's first commit),
+                    // so the first pass does not create tasks for slots that
+                    // already have one.
+                    guard let state = try? await manager.raft.read(linearizable: true, { $0 }) else { continue }
                     self.dispatcher.leadershipStarted(state, now: now)
                     self.stopTrackingChanges()
-                    self.lock.withLock { self.dirty = true }
+                    self.cycle.leadershipStarted()
                 }
-                await self.markDown(self.dispatcher.expiredNodes(now: now), manager: manager, now: now)
+                let expired = self.dispatcher.expiredNodes(now: now)
+                if !expired.isEmpty, let state = try? await manager.raft.read(linearizable: false, { $0 }) {
+                    await self.propose(self.dispatcher.markDownCommands(expired, in: state), manager: manager, now: now)
+                }
                 let wasDirty = self.lock.withLock { () -> Bool in
                     defer { self.dirty = false }
                     return self.dirty
                 }
-                if wasDirty || (nextWakeUp.map { now >= $0 } ?? false) || now - lastPass >= safetyMilliseconds {
-                    lastPass = now
-                    nextWakeUp = await self.pass(manager: manager, now: now)
+                if wasDirty { self.cycle.markDirty() }
+                if self.cycle.isPassDue(now: now) {
+                    await self.pass(manager: manager, now: now)
                 }
             }
         })
@@ -122,8 +124,8 @@ final class LeaderLoop: @unchecked Sendable {
         tasks = []
     }
 
-    /// One orchestrator + scheduler pass; returns the next wake-up time.
-    private func pass(manager: ManagerNode, now: Int64) async -> Int64? {
+    /// One orchestrator + scheduler pass (``LeaderCycle/pass(_:now:idGenerator:schedule:)``), placing from the kept index.
+    private func pass(manager: ManagerNode, now: Int64) async {
         // Before the read: every change the state below lacks is then buffered (the orchestrator's new tasks too).
         lock.withLock {
             if !tracksChanges {
@@ -132,19 +134,18 @@ final class LeaderLoop: @unchecked Sendable {
                 indexStale = true
             }
         }
-        guard let state = try? await manager.raft.read(linearizable: false, { $0 }) else { return nil }
+        guard let state = try? await manager.raft.read(linearizable: false, { $0 }) else { return }
         lock.withLock { passes += 1 }
         var generator = SystemRandomNumberGenerator()
-        let reconciliation = orchestrator.reconcile(state, now: now, idGenerator: &generator)
-        await propose(reconciliation.commands, manager: manager, now: now)
-        let decision = schedule(state, now: now)
-        await propose(decision.commands + decision.statusUpdates(in: state, now: now), manager: manager, now: now)
-        return reconciliation.nextWakeUpMilliseconds
+        let scheduler = cycle.scheduler
+        let pass = cycle.pass(state, now: now, idGenerator: &generator, schedule: { self.schedule($0, now: now, with: scheduler) })
+        await propose(pass.reconcileCommands, manager: manager, now: now)
+        await propose(pass.placementCommands, manager: manager, now: now)
     }
 
     /// Brings the scheduling index up to `state` (the changes it already
     /// holds, or a rebuild) and places the pending tasks.
-    private func schedule(_ state: ClusterState, now: Int64) -> SchedulingDecision {
+    private func schedule(_ state: ClusterState, now: Int64, with scheduler: Scheduler) -> SchedulingDecision {
         let changes: [(index: UInt64, id: ObjectID)]? = lock.withLock {
             // Changes up to `state` are in it; later ones wait for the pass that reads them.
             let applied = changedTasks.prefix { $0.index <= state.appliedIndex }
@@ -176,31 +177,16 @@ final class LeaderLoop: @unchecked Sendable {
         }
     }
 
-    private func markDown(_ nodes: [ObjectID], manager: ManagerNode, now: Int64) async {
-        guard !nodes.isEmpty, let state = try? await manager.raft.read(linearizable: false, { $0 }) else { return }
-        let seconds = Double(dispatcher.deadlineMilliseconds) / 1000
-        let commands: [ClusterCommand] = nodes.compactMap { id in
-            guard var status = state.node(id)?.status, status.state == .ready else { return nil }
-            status.state = .down
-            status.message = "heartbeat deadline missed: no heartbeat for \(seconds) s"
-            return .updateNodeStatus(id: id, status: status)
-        }
-        await propose(commands, manager: manager, now: now)
-    }
-
     /// Proposes in batches (all or none each); a refused batch is retried
     /// command by command, so one stale compare-and-set does not hold back
     /// the others. Refusals are expected (the next pass decides again).
     private func propose(_ commands: [ClusterCommand], manager: ManagerNode, now: Int64) async {
-        var start = 0
-        while start < commands.count {
+        for proposal in LeaderCycle.proposals(commands) {
             guard manager.raft.status.role == .leader else { return }
-            let chunk = Array(commands[start..<min(start + Self.maxCommandsPerProposal, commands.count)])
-            start += chunk.count
             do {
-                _ = try await manager.raft.propose(chunk.count == 1 ? chunk[0] : .batch(chunk), timeMilliseconds: now)
+                _ = try await manager.raft.propose(proposal, timeMilliseconds: now)
             } catch {
-                guard chunk.count > 1 else { continue }
+                guard case .batch(let chunk) = proposal else { continue }
                 for command in chunk { _ = try? await manager.raft.propose(command, timeMilliseconds: now) }
             }
         }

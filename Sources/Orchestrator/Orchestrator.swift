@@ -1,4 +1,5 @@
 import ClusterState
+import Scheduler
 
 /// Reconciles services to tasks (swarmkit's replicated, global and job
 /// orchestrators, restart supervisor, constraint enforcer and task reaper in
@@ -50,10 +51,13 @@ public struct Orchestrator: Sendable {
 
     /// Terminal tasks kept per slot (per node for global services).
     public var taskHistoryRetentionPerSlot: Int
+    /// A defect to plant, for checker tests. Ignored by release builds.
+    public var plantedBug: ServicesPlantedBug?
 
-    public init(taskHistoryRetentionPerSlot: Int = Orchestrator.defaultTaskHistoryRetentionPerSlot) {
+    public init(taskHistoryRetentionPerSlot: Int = Orchestrator.defaultTaskHistoryRetentionPerSlot, plantedBug: ServicesPlantedBug? = nil) {
         precondition(taskHistoryRetentionPerSlot >= 1, "a slot must keep its latest terminal task to apply the restart policy")
         self.taskHistoryRetentionPerSlot = taskHistoryRetentionPerSlot
+        self.plantedBug = plantedBug
     }
 
     /// One pass over every service. `now` is the proposer's clock in
@@ -62,7 +66,8 @@ public struct Orchestrator: Sendable {
     /// state, time and generator give the same commands.
     public func reconcile<Generator: RandomNumberGenerator>(_ state: ClusterState, now: Int64,
                                                             idGenerator: inout Generator) -> Reconciliation {
-        var pass = ReconcilePass(state: state, now: now, retention: taskHistoryRetentionPerSlot, generator: idGenerator)
+        var pass = ReconcilePass(state: state, now: now, retention: taskHistoryRetentionPerSlot, generator: idGenerator,
+                                 keepsReplacedTasks: ServicesPlantedBug.isPlanted(.orchestratorKeepsReplacedTask, in: plantedBug))
         pass.run()
         idGenerator = pass.generator
         return pass.result

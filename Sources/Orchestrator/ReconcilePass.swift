@@ -9,12 +9,15 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
     var result = Reconciliation()
     let facts: TaskFacts
     let nodes: [Node]
+    /// ``ServicesPlantedBug/orchestratorKeepsReplacedTask``.
+    let keepsReplacedTasks: Bool
 
-    init(state: ClusterState, now: Int64, retention: Int, generator: Generator) {
+    init(state: ClusterState, now: Int64, retention: Int, generator: Generator, keepsReplacedTasks: Bool = false) {
         self.state = state
         self.now = now
         self.retention = retention
         self.generator = generator
+        self.keepsReplacedTasks = keepsReplacedTasks
         nodes = state.nodes
         var byID: [ObjectID: Node] = [:]
         for node in nodes { byID[node.id] = node }
@@ -221,7 +224,12 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
             // `service ps` shows) once replaced, or at once when the slot goes.
             plan.retired = tasks.filter { $0.status.state.isTerminal && TaskFacts.isDesiredRunning($0) }
         }
-        for task in tasks where task.id != keeper?.id && !overlapping.contains(task.id) {
+        // The planted bug: a task that must move is neither stopped nor waited for.
+        let forgotten = { (task: ServiceTask) in
+            keepsReplacedTasks && wanted && facts.isActive(task) && TaskFacts.isDesiredRunning(task) && !facts.isUnassigned(task)
+                && (!TaskFacts.isCurrent(task, of: service) || !rules.mayKeep(on: facts.nodes[task.nodeID!]))
+        }
+        for task in tasks where task.id != keeper?.id && !overlapping.contains(task.id) && !forgotten(task) {
             if facts.isUnassigned(task) && !task.status.state.isTerminal {
                 if TaskFacts.isDesiredRunning(task) { plan.cancels.append(task) } else { plan.removals.append(task.id) }
             } else if TaskFacts.isDesiredRunning(task) && !task.status.state.isTerminal {
@@ -236,7 +244,7 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
             return plan
         }
         let stillStopping = tasks.contains { task in
-            facts.isActive(task) && !facts.isUnassigned(task) && !overlapping.contains(task.id)
+            facts.isActive(task) && !facts.isUnassigned(task) && !overlapping.contains(task.id) && !forgotten(task)
         }
         if stillStopping {
             plan.outcome = .stopping

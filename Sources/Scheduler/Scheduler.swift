@@ -19,7 +19,12 @@ import ClusterState
 /// passes (``schedule(nodes:pending:loads:)``), so a batch does not pay for
 /// every task placed before it.
 public struct Scheduler: Sendable {
-    public init() {}
+    /// A defect to plant, for checker tests. Ignored by release builds.
+    public var plantedBug: ServicesPlantedBug?
+
+    public init(plantedBug: ServicesPlantedBug? = nil) {
+        self.plantedBug = plantedBug
+    }
 
     /// Schedules every pending task of `state` whose desired state is still running.
     public func schedule(_ state: ClusterState) -> SchedulingDecision {
@@ -75,7 +80,8 @@ public struct Scheduler: Sendable {
             } else {
                 index = groups.count
                 groupIndex[TaskGroup.Key(serviceID: task.serviceID, template: task.template)] = index
-                groups.append(TaskGroup(serviceID: task.serviceID, template: task.template))
+                groups.append(TaskGroup(serviceID: task.serviceID, template: task.template,
+                                        ignoresConstraints: ServicesPlantedBug.isPlanted(.schedulerIgnoresConstraints, in: plantedBug)))
             }
             if task.nodeID != nil { bound.append((task, index)) } else { groups[index].tasks.append(task) }
         }
@@ -171,10 +177,13 @@ struct TaskGroup {
     var hostPorts: [HostPort] = []
     var pipeline: FilterPipeline?
     var invalidReason: String?
+    /// ``ServicesPlantedBug/schedulerIgnoresConstraints``.
+    let ignoresConstraints: Bool
 
-    init(serviceID: ObjectID, template: TaskTemplate) {
+    init(serviceID: ObjectID, template: TaskTemplate, ignoresConstraints: Bool = false) {
         self.serviceID = serviceID
         self.template = template
+        self.ignoresConstraints = ignoresConstraints
     }
 
     /// Parses the placement rules on first use; false if they are malformed.
@@ -185,7 +194,7 @@ struct TaskGroup {
             let constraints = try PlacementConstraint.parse(all: template.placement.constraints)
             preferences = try PlacementPreference.parse(all: template.placement.preferences)
             hostPorts = HostPort.of(template)
-            pipeline = FilterPipeline(serviceID: serviceID, template: template, constraints: constraints)
+            pipeline = FilterPipeline(serviceID: serviceID, template: template, constraints: ignoresConstraints ? [] : constraints)
             return true
         } catch {
             invalidReason = error.description
