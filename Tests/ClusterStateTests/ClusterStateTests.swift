@@ -97,6 +97,41 @@ struct ClusterStateTests {
         #expect(applier.state.tasks(ofService: web).map(\.slot) == [1, 2])
     }
 
+    /// Batches on distinct tasks are checked first and applied in place (no
+    /// copy of the tables); batches whose commands build on one another
+    /// still see the earlier ones. Both stay all or nothing.
+    @Test("a batch on distinct tasks is all or nothing, and a batch may build on its own commands")
+    func batchOnDistinctTasks() throws {
+        var applier = Applier()
+        try applier.apply(.createService(id: web, spec: webSpec()))
+        try applier.apply(.createNode(id: node1, spec: Node.Spec(role: .worker), status: Node.Status(state: .ready), managerStatus: nil))
+        try applier.apply(.batch([
+            .createTasks([.init(id: "t1", serviceID: web, slot: 1)]),
+            .assignTask(id: "t1", expectedVersion: applier.index + 1, nodeID: node1),
+        ]))
+        #expect(applier.state.task("t1")?.status.state == .assigned)
+        try applier.apply(.createTasks([.init(id: "t2", serviceID: web, slot: 2), .init(id: "t3", serviceID: web, slot: 3)]))
+        let before = applier.state
+        // The last command is refused (t1 cannot go back to pending): nothing changes.
+        #expect(throws: ClusterStateError.self) {
+            try applier.apply(.batch([
+                .assignTask(id: "t2", expectedVersion: before.task("t2")!.meta.version, nodeID: node1),
+                .setTaskDesiredState(id: "t3", expectedVersion: nil, desiredState: .shutdown),
+                .updateTaskStatus(id: "t1", status: ServiceTask.Status(state: .pending)),
+            ]))
+        }
+        #expect(applier.state.tasks == before.tasks)
+        let events = try applier.apply(.batch([
+            .assignTask(id: "t2", expectedVersion: before.task("t2")!.meta.version, nodeID: node1),
+            .setTaskDesiredState(id: "t3", expectedVersion: nil, desiredState: .shutdown),
+            .updateTaskStatus(id: "t1", status: ServiceTask.Status(state: .running, timestampMilliseconds: 5)),
+        ]))
+        #expect(events.map(\.id) == ["t2", "t3", "t1"])
+        #expect(applier.state.task("t1")?.status.state == .running)
+        #expect(applier.state.task("t2")?.nodeID == node1)
+        #expect(applier.state.task("t3")?.desiredState == .shutdown)
+    }
+
     @Test("removing a service shuts its tasks down; removing a node orphans its tasks")
     func removalsCascade() throws {
         var applier = Applier()
