@@ -9,19 +9,22 @@ extension ServicesSimulation {
     // MARK: The leader's loop
 
     func leaderCheck(_ member: SimulatedMember) throws(InvariantViolation) {
-        guard let node = member.node, let shell = shell(member.id), node.role == .leader else {
+        // (No `let node = member.node` held across a proposal: that copy would
+        // make the proposal copy the whole log.)
+        guard member.node?.role == .leader, let shell = shell(member.id) else {
             shell(member.id)?.ledTerm = 0
             return
         }
-        if shell.ledTerm != node.term {
+        let term = member.node!.term
+        if shell.ledTerm != term {
             // Not before this term's first entry is applied: the state may
             // lack entries an earlier leader committed.
-            guard node.term(at: member.appliedIndex) == node.term else { return }
-            shell.ledTerm = node.term
+            guard member.node!.term(at: member.appliedIndex) == term else { return }
+            shell.ledTerm = term
             shell.passBarrier = 0
             shell.heartbeats.leadershipStarted(member.cluster, now: Int64(now))
             shell.cycle.leadershipStarted()
-            record("manager \(member.id) starts leading term \(node.term) at applied index \(member.appliedIndex)")
+            record("manager \(member.id) starts leading term \(term) at applied index \(member.appliedIndex)")
         }
         let expired = shell.heartbeats.expire(now: Int64(now))
         let markDown = shell.heartbeats.markDownCommands(expired, in: member.cluster)
@@ -47,10 +50,10 @@ extension ServicesSimulation {
     /// Proposes `command` at `member` (the caller drains it); nil if it is not the leader.
     @discardableResult
     func propose(_ command: ClusterCommand, at member: SimulatedMember, waiting: SimulatedManager.Waiting?) -> UInt64? {
-        guard let node = member.node, let shell = shell(member.id) else { return nil }
+        guard member.isRunning, let shell = shell(member.id) else { return nil }
         let data = ClusterProposal(timeMilliseconds: Int64(now), command: command).encoded()
         guard let index = try? member.node!.propose(data) else { return nil }
-        if let waiting { shell.waiting[index] = (node.term, waiting) }
+        if let waiting { shell.waiting[index] = (member.node!.term, waiting) }
         return index
     }
 
@@ -85,7 +88,8 @@ extension ServicesSimulation {
 
     /// A worker's call reaches the manager its session is (being) opened on.
     func managerReceives(_ call: WorkerCall, from index: Int, at id: NodeID) throws(InvariantViolation) {
-        guard let member = member(id), let node = member.node, let shell = shell(id) else { return }  // the worker times out
+        guard let member = member(id), member.isRunning, let shell = shell(id) else { return }  // the worker times out
+        let role = member.node!.role, leaderID = member.node!.leader
         let worker = workers[index]
         hasher.combine(0x4341_4c4c)  // "CALL"
         hasher.combine((UInt64(index) << 8) | id)
@@ -103,22 +107,22 @@ extension ServicesSimulation {
             shell.sessionWorkerByNode[worker.nodeID] = index
             sendToWorker(worker, .assignments(epoch: epoch, full: true, tasks: tasks, removed: []))
         } else if shell.sessions[index]?.epoch != call.epoch {
-            sendToWorker(worker, .refused(epoch: call.epoch, sequence: call.sequence, leaderHint: node.leader))
+            sendToWorker(worker, .refused(epoch: call.epoch, sequence: call.sequence, leaderHint: leaderID))
             return
         }
-        if node.role == .leader {
+        if role == .leader {
             try leaderReceives(call, from: index, via: id, at: id)
-        } else if node.leader != 0, let leader = self.member(node.leader), leader.isRunning, !network.isCut(from: id, to: node.leader) {
-            queue.schedule(.forwardedCall(worker: index, via: id, leader: node.leader, call: call), at: now + networkRandom.uniform(plan.baseDelayMs))
+        } else if leaderID != 0, let leader = self.member(leaderID), leader.isRunning, !network.isCut(from: id, to: leaderID) {
+            queue.schedule(.forwardedCall(worker: index, via: id, leader: leaderID, call: call), at: now + networkRandom.uniform(plan.baseDelayMs))
         } else {
-            sendToWorker(worker, .refused(epoch: call.epoch, sequence: call.sequence, leaderHint: node.leader))
+            sendToWorker(worker, .refused(epoch: call.epoch, sequence: call.sequence, leaderHint: leaderID))
         }
     }
 
     /// The leader handles a worker's call (its own session's, or forwarded `via` a follower).
     func leaderReceives(_ call: WorkerCall, from index: Int, via: NodeID, at id: NodeID) throws(InvariantViolation) {
         let worker = workers[index]
-        guard let member = member(id), let node = member.node, let shell = shell(id), node.role == .leader,
+        guard let member = member(id), member.node?.role == .leader, let shell = shell(id),
               via == id || !network.isCut(from: via, to: id)
         else {
             reply(.refused(epoch: call.epoch, sequence: call.sequence, leaderHint: member(id)?.node?.leader ?? 0), to: index, from: id, via: via)
@@ -157,7 +161,7 @@ extension ServicesSimulation {
             if propose(command, at: member, waiting: .worker(worker: index, via: via, epoch: epoch, sequence: sequence, command: command)) != nil {
                 try drain(member)
             } else {
-                reply(.refused(epoch: epoch, sequence: sequence, leaderHint: node.leader), to: index, from: id, via: via)
+                reply(.refused(epoch: epoch, sequence: sequence, leaderHint: member.node?.leader ?? 0), to: index, from: id, via: via)
             }
         }
     }
