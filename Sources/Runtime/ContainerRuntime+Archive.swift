@@ -179,24 +179,8 @@ extension ContainerRuntime {
     /// entry is opened relative to its directory without following links.
     static func archiveChildren(of directory: Int32, prefix: String, writer: RootfsTarWriter) throws {
         if kernelFilesystemTypes.contains(shoal_filesystem_type("/proc/self/fd/\(directory)")) { return }
-        let listing = dup(directory)
-        guard listing >= 0, let stream = fdopendir(listing) else {
-            if listing >= 0 { Syscall.close(listing) }
-            throw SystemError(call: "fdopendir", errno: errno, path: prefix)
-        }
-        var names: [String] = []
-        errno = 0
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        let listingError = errno
-        closedir(stream)
-        // readdir ends with NULL both at the end and on an error: only errno tells them apart.
-        if listingError != 0 { throw SystemError(call: "readdir", errno: listingError, path: prefix.isEmpty ? "." : prefix) }
-        for name in names.sorted() {
+        let names = try listDirectory(directory, path: prefix)
+        for name in names {
             let child = openat(directory, name, openPathOnly | O_NOFOLLOW | O_CLOEXEC)
             guard child >= 0 else {
                 if errno == ENOENT { continue }  // gone meanwhile

@@ -21,16 +21,26 @@ extension ContainerRuntime {
         let runtimeMountPoints = Set(Self.networkFileMountPoints + spec.mounts.map(\.destination))
         let writer = RootfsTarWriter(descriptor: descriptor)
         do {
-            try Self.walk(upper, relative: "") { relative, info in
+            try Self.walk(upper, relative: "") { relative, info, directory, name in
                 let path = "/" + relative
                 let parent = (relative as NSString).deletingLastPathComponent
-                let name = (relative as NSString).lastPathComponent
                 if runtimeMountPoints.contains(path) { return false }
                 if Self.isWhiteout(info) {
                     try writer.addEmptyFile(name: parent.isEmpty ? ".wh." + name : parent + "/.wh." + name)
                     return false
                 }
-                try writer.add(name: relative, source: upper + "/" + relative, info: info)
+                // Opened relative to its directory, never through a path a running container could redirect.
+                switch info.st_mode & S_IFMT {
+                case S_IFREG:
+                    let file = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+                    guard file >= 0 else { throw SystemError(call: "openat", errno: errno, path: relative) }
+                    defer { Syscall.close(file) }
+                    try writer.add(name: relative, info: info, linkName: "", contents: file)
+                case S_IFLNK:
+                    try writer.add(name: relative, info: info, linkName: try Self.readLink(at: directory, name: name), contents: nil)
+                default:
+                    try writer.add(name: relative, info: info, linkName: "", contents: nil)
+                }
                 if (info.st_mode & S_IFMT) == S_IFDIR, Self.isOpaque(upper + "/" + relative) {
                     try writer.addEmptyFile(name: relative + "/.wh..wh..opq")
                 }

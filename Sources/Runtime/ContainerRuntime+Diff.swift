@@ -21,7 +21,7 @@ extension ContainerRuntime {
         }
         let runtimeMountPoints = Set(Self.networkFileMountPoints + spec.mounts.map(\.destination))
         var changes: [FilesystemChange] = []
-        try Self.walk(upper, relative: "") { relative, info in
+        try Self.walk(upper, relative: "") { relative, info, _, _ in
             let path = "/" + relative
             if runtimeMountPoints.contains(path) {
                 // The runtime's, whatever the image has there (Docker leaves them out too).
@@ -58,22 +58,59 @@ extension ContainerRuntime {
     }
 
     /// Visits every entry under `root` depth-first (parents before
-    /// children, names sorted); `visit` returns whether to descend.
-    static func walk(_ root: String, relative: String, _ visit: (String, stat) throws -> Bool) throws {
-        let directory = relative.isEmpty ? root : root + "/" + relative
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
-        } catch {
-            throw RuntimeError.hostSetupFailed(SystemError(call: "opendir", errno: errno == 0 ? EIO : errno, path: directory))
+    /// children, names sorted); `visit` returns whether to descend. Each
+    /// directory is opened relative to its parent without following links,
+    /// so a running container that swaps a directory for a symbolic link
+    /// mid-walk cannot lead it outside `root`; `visit` also gets the
+    /// entry's directory (a descriptor valid during the call) and name, to
+    /// open the entry the same way.
+    static func walk(_ root: String, relative: String, _ visit: (String, stat, Int32, String) throws -> Bool) throws {
+        let directory = Glibc.open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard directory >= 0 else {
+            throw RuntimeError.hostSetupFailed(SystemError(call: "open", errno: errno, path: root))
         }
-        for name in names {
+        defer { Syscall.close(directory) }
+        try walk(directory, relative: relative, visit)
+    }
+
+    static func walk(_ directory: Int32, relative: String, _ visit: (String, stat, Int32, String) throws -> Bool) throws {
+        for name in try listDirectory(directory, path: relative) {
             let child = relative.isEmpty ? name : relative + "/" + name
             var info = stat()
-            guard lstat(root + "/" + child, &info) == 0 else { continue }  // gone meanwhile
-            if try visit(child, info), (info.st_mode & S_IFMT) == S_IFDIR {
-                try walk(root, relative: child, visit)
+            guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }  // gone meanwhile
+            guard try visit(child, info, directory, name), (info.st_mode & S_IFMT) == S_IFDIR else { continue }
+            let opened = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard opened >= 0 else {
+                if errno == ENOENT { continue }
+                // ELOOP/ENOTDIR: replaced by a link or a file since it was listed; never followed.
+                throw RuntimeError.hostSetupFailed(SystemError(call: "openat", errno: errno, path: child))
             }
+            defer { Syscall.close(opened) }
+            try walk(opened, relative: child, visit)
         }
+    }
+
+    /// The names in the directory `directory` (an O_RDONLY descriptor), sorted, without `.` and `..`.
+    static func listDirectory(_ directory: Int32, path: String) throws -> [String] {
+        let listing = dup(directory)
+        guard listing >= 0, let stream = fdopendir(listing) else {
+            if listing >= 0 { Syscall.close(listing) }
+            throw RuntimeError.hostSetupFailed(SystemError(call: "fdopendir", errno: errno, path: path.isEmpty ? "." : path))
+        }
+        var names: [String] = []
+        errno = 0
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        let listingError = errno
+        closedir(stream)
+        // readdir ends with NULL both at the end and on an error: only errno tells them apart.
+        if listingError != 0 {
+            throw RuntimeError.hostSetupFailed(SystemError(call: "readdir", errno: listingError, path: path.isEmpty ? "." : path))
+        }
+        return names.sorted()
     }
 }
