@@ -5,14 +5,16 @@
 # image store (as a developer's machine holds it), starts
 # `shoal dev --data /tmp/shoal-dev` in the background, pushes the image to
 # the registry shoal dev serves on 127.0.0.1:5000 ($SHOAL_DEMO_REGISTRY_PORT),
-# creates the service from it (the agent pulls it), waits for 3/3 running,
-# curls every replica, then removes the service and stops the daemon it
-# started.
+# creates the service from it (the agent pulls it), waits for 3/3 running
+# (healthy), curls every replica, shows `service logs`, then removes the
+# service and stops the daemon it started.
 #
-# Tasks use host networking (bridge networking is not built yet), so three
-# replicas on one node cannot all bind one port: each replica listens on
-# 8080 + its slot (8081, 8082, 8083), from the SHOAL_TASK_SLOT variable the
-# agent gives every task (as Docker's {{.Task.Slot}} template).
+# Every replica runs on the node bridge (shoal0) with its own address, and
+# its httpd listens on container port 80. `--publish mode=host,target=80`
+# leaves the published port out, so each task gets a free host port of its
+# own on 127.0.0.1 (Swarm's mode=host: a fixed published port can be held
+# by one task per node, so on this one node it would run one replica);
+# `service ps` shows them in PORTS.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -80,15 +82,19 @@ done
 echo "dev-demo: shoal image push busybox:latest $IMAGE"
 "$BIN" image push busybox:latest "$IMAGE" --data "$WORK/developer"
 
-echo "dev-demo: shoal service create --name web --replicas 3 $IMAGE sh -c '... httpd -p \$((8080 + SHOAL_TASK_SLOT)) ...'"
+echo "dev-demo: shoal service create --name web --replicas 3 --publish mode=host,target=80 --health-cmd 'wget -q -O /dev/null http://127.0.0.1/' $IMAGE sh -c '... httpd -p 80 ...'"
 START=$(date +%s%N)
-"$BIN" service create --name web --replicas 3 --stop-grace-period 1s "$IMAGE" \
-    sh -c 'mkdir -p /www && echo "hello from web.$SHOAL_TASK_SLOT (task $SHOAL_TASK_ID)" > /www/index.html && exec httpd -f -p $((8080 + SHOAL_TASK_SLOT)) -h /www'
+"$BIN" service create --name web --replicas 3 --stop-grace-period 1s --publish mode=host,target=80 \
+    --health-cmd 'wget -q -O /dev/null http://127.0.0.1/' --health-interval 500ms --health-retries 3 "$IMAGE" \
+    sh -c 'mkdir -p /www && echo "hello from web.$SHOAL_TASK_SLOT (task $SHOAL_TASK_ID)" > /www/index.html && echo "web.$SHOAL_TASK_SLOT serving on port 80" && exec httpd -f -v -p 80 -h /www'
 END=$(date +%s%N)
-echo "dev-demo: 3/3 running after $(( (END - START) / 1000000 )) ms"
+echo "dev-demo: 3/3 running (healthy) after $(( (END - START) / 1000000 )) ms"
 "$BIN" service ps web
 
-for port in 8081 8082 8083; do
+# The host ports the tasks got: "*:41234->80/tcp" in the PORTS column.
+PORTS=$("$BIN" service ps web | grep ' Running ' | grep -o '\*:[0-9]*->80/tcp' | sed 's/^\*:\([0-9]*\)->.*/\1/')
+[ "$(echo "$PORTS" | grep -c .)" -eq 3 ] || { echo "dev-demo: expected 3 published ports, got: $PORTS" >&2; exit 1; }
+for port in $PORTS; do
     answer=""
     for _ in $(seq 1 50); do
         answer=$(curl -fsS "http://127.0.0.1:$port/" 2>/dev/null) && break
@@ -97,4 +103,6 @@ for port in 8081 8082 8083; do
     [ -n "$answer" ] || { echo "dev-demo: nothing answers on 127.0.0.1:$port" >&2; exit 1; }
     echo "curl http://127.0.0.1:$port/ -> $answer"
 done
+echo "dev-demo: shoal service logs web"
+"$BIN" service logs web
 echo "dev-demo: ok; removing the service and stopping shoal dev"

@@ -20,6 +20,9 @@ public struct AgentConfiguration: Sendable {
     public var reconnectMaxBackoff: Duration = .seconds(5)
     /// Status changes are sent in batches at most this often.
     public var statusFlushInterval: Duration = .milliseconds(50)
+    /// Where tasks' published ports listen on this host: every interface
+    /// (Swarm's mode=host), or one address (a loopback-only node).
+    public var publishAddress = "0.0.0.0"
 
     public init(stateDirectory: String, hostname: String, address: String, platform: String) {
         self.stateDirectory = stateDirectory
@@ -60,6 +63,9 @@ public final class Agent: @unchecked Sendable {
         var stopping = false
         /// An exit watcher is attached.
         var watched = false
+        /// Why we stopped the container for failing its health check (the
+        /// exit then reports the task failed with it).
+        var unhealthy: String?
 
         enum CodingKeys: String, CodingKey { case task, observed }
         init(task: ServiceTask, observed: ServiceTask.Status) {
@@ -74,6 +80,8 @@ public final class Agent: @unchecked Sendable {
     private var pendingReports: [ObjectID: ServiceTask.Status] = [:]
     private var session: (id: String, connection: any DispatcherConnection)?
     private var loops: [Task<Void, Never>] = []
+    /// Task starts under way (image preparation, create, start).
+    private var runs: [ObjectID: Task<Void, Never>] = [:]
     private var stopped = false
     private var sessionsOpened = 0
 
@@ -109,6 +117,11 @@ public final class Agent: @unchecked Sendable {
         for loop in all { loop.cancel() }
         await current?.close()
         for loop in all { await loop.value }
+        // A start under way would use the runtime after it is detached (and
+        // claim its bridge again): cancel the preparation and wait.
+        let starts = lock.withLock { Array(runs.values) }
+        for start in starts { start.cancel() }
+        for start in starts { await start.value }
         // Pulls of tasks that will not start now, and the registry connections: nothing outlives the agent.
         await images.shutdown()
         if detachRuntime { runtime.detach() }
@@ -177,6 +190,7 @@ public final class Agent: @unchecked Sendable {
                         }
                     }
                     apply(batch)
+                    for request in batch.logRequests { serveLogs(request, sessionID: batch.sessionID, connection: opened) }
                 }
             } catch {
             }
@@ -213,12 +227,20 @@ public final class Agent: @unchecked Sendable {
     }
 
     /// Records and queues an observed status (state only moves forward).
-    private func report(_ taskID: ObjectID, _ state: ServiceTask.State, message: String = "", error: String = "", exitCode: Int32? = nil) {
+    /// The health verdict and the bound ports carry over from the last
+    /// status unless given.
+    private func report(_ taskID: ObjectID, _ state: ServiceTask.State, message: String = "", error: String = "", exitCode: Int32? = nil,
+                        health: ServiceTask.Health? = nil, ports: [TaskTemplate.PublishedPort]? = nil) {
         let changed = lock.withLock { () -> Bool in
             guard var record = records[taskID] else { return false }
             if state < record.observed.state || (record.observed.state.isTerminal && state != record.observed.state) { return false }
+            let old = record.observed
+            let health = health ?? old.health
+            let ports = ports ?? old.publishedPorts
+            // The same news again (a re-attached watcher): no new timestamp.
+            if old.state == state && old.message == message && old.error == error && old.health == health && old.publishedPorts == ports { return false }
             let status = ServiceTask.Status(state: state, timestampMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), message: message,
-                                            error: error, exitCode: exitCode, containerID: Self.containerID(taskID))
+                                            error: error, exitCode: exitCode, containerID: Self.containerID(taskID), health: health, publishedPorts: ports)
             record.observed = status
             records[taskID] = record
             pendingReports[taskID] = status
@@ -265,7 +287,13 @@ public final class Agent: @unchecked Sendable {
         }
         switch action {
         case .none: break
-        case .start: Task { await self.run(task) }
+        case .start:
+            lock.withLock {
+                runs[task.id] = Task {
+                    await self.run(task)
+                    _ = self.lock.withLock { self.runs.removeValue(forKey: task.id) }
+                }
+            }
         case .shutdown: shutdown(task.id)
         case .adopt: adopt(task.id)
         }
@@ -321,8 +349,12 @@ public final class Agent: @unchecked Sendable {
                 self?.report(task.id, .preparing, message: line)
             }
         } catch {
-            lock.withLock { records[task.id]?.starting = false }
-            report(task.id, .rejected, message: "preparing failed", error: "\(error)")
+            let stopping = lock.withLock { () -> Bool in
+                records[task.id]?.starting = false
+                return stopped
+            }
+            // Interrupted by the agent's stop: the next agent starts it again.
+            if !stopping { report(task.id, .rejected, message: "preparing failed", error: "\(error)") }
             return
         }
         if lock.withLock({ records[task.id]?.stopping ?? true }) {
@@ -337,6 +369,10 @@ public final class Agent: @unchecked Sendable {
         } catch {
             lock.withLock { records[task.id]?.starting = false }
             report(task.id, .rejected, message: "invalid task", error: "\(error)")
+            return
+        }
+        if lock.withLock({ stopped }) {
+            lock.withLock { records[task.id]?.starting = false }
             return
         }
         let result: Result<Void, any Error> = await blocking { [runtime] in
@@ -355,7 +391,13 @@ public final class Agent: @unchecked Sendable {
         lock.withLock { records[task.id]?.starting = false }
         switch result {
         case .success:
-            report(task.id, .running, message: "started")
+            let ports = boundPorts(task.id)
+            if spec.healthCheck != nil {
+                // Swarm's rule: a task with a health check runs once it is healthy.
+                report(task.id, .starting, message: "started; waiting for the health check to pass", health: .starting, ports: ports)
+            } else {
+                report(task.id, .running, message: "started", ports: ports)
+            }
             watch(task.id)
             if lock.withLock({ records[task.id]?.stopping ?? false }) { shutdown(task.id) }
         case .failure(let error):
@@ -363,7 +405,17 @@ public final class Agent: @unchecked Sendable {
         }
     }
 
-    /// Attaches an exit watcher (a thread: `wait` blocks).
+    /// The host ports the task's container got (the spec's, or the ones
+    /// the kernel picked for published 0).
+    private func boundPorts(_ taskID: ObjectID) -> [TaskTemplate.PublishedPort] {
+        (runtime.container(Self.containerID(taskID))?.state.network?.ports ?? []).map { port in
+            TaskTemplate.PublishedPort(publishedPort: Int(port.hostPort), targetPort: Int(port.containerPort),
+                                       transportProtocol: port.transport == .udp ? .udp : .tcp, mode: .host)
+        }
+    }
+
+    /// Attaches a watcher thread (`waitUntil` blocks) that follows the
+    /// container's health verdicts until it exits, then reports the exit.
     private func watch(_ taskID: ObjectID) {
         let id = Self.containerID(taskID)
         guard let container = runtime.container(id) else { return }
@@ -374,19 +426,55 @@ public final class Agent: @unchecked Sendable {
         }
         if already { return }
         Thread.detachNewThread { [weak self] in
+            var verdict: HealthStatus?
+            while true {
+                let state = container.waitUntil { state in
+                    !state.status.hasProcess || (state.health.map { $0.status != verdict } ?? false)
+                }
+                guard state.status.hasProcess, let health = state.health else { break }
+                verdict = health.status
+                self?.healthChanged(taskID, health)
+            }
             let status = container.wait()
             self?.exited(taskID, status: status ?? .unknown, oomKilled: container.state.oomKilled)
         }
     }
 
+    /// A new health verdict: healthy makes a starting task running; unhealthy
+    /// stops the container (its exit reports the task failed, and the
+    /// restart policy replaces it), as Swarm does.
+    private func healthChanged(_ taskID: ObjectID, _ health: HealthState) {
+        switch health.status {
+        case .starting:
+            break
+        case .healthy:
+            if lock.withLock({ records[taskID].map { $0.stopping || $0.unhealthy != nil } ?? true }) { return }
+            report(taskID, .running, message: "started; health check passed", health: .healthy)
+        case .unhealthy:
+            let last = health.log.last.map { "last check: exit \($0.exitCode)\($0.output.isEmpty ? "" : ", " + $0.output.trimmingCharacters(in: .whitespacesAndNewlines))" } ?? ""
+            let grace = lock.withLock { () -> Int64? in
+                guard var record = records[taskID], !record.stopping, record.unhealthy == nil else { return nil }
+                record.unhealthy = "\(health.failingStreak) failed health checks in a row" + (last.isEmpty ? "" : "; " + last)
+                records[taskID] = record
+                return record.task.template.stopGracePeriodMilliseconds
+            }
+            guard let grace else { return }
+            _ = try? runtime.stop(Self.containerID(taskID), gracePeriod: .milliseconds(grace))
+        }
+    }
+
     private func exited(_ taskID: ObjectID, status: ExitStatus, oomKilled: Bool) {
-        let (stopping, limit) = lock.withLock { () -> (Bool, Int64) in
+        let (stopping, limit, unhealthy) = lock.withLock { () -> (Bool, Int64, String?) in
             records[taskID]?.watched = false
             let record = records[taskID]
-            return ((record?.stopping ?? true) || (record?.task.desiredState ?? .shutdown) > .running, record?.task.template.resources.limitMemoryBytes ?? 0)
+            return ((record?.stopping ?? true) || (record?.task.desiredState ?? .shutdown) > .running, record?.task.template.resources.limitMemoryBytes ?? 0,
+                    record?.unhealthy)
         }
         if stopping {
             report(taskID, .shutdown, message: "stopped (\(status))", exitCode: status.code)
+        } else if let unhealthy {
+            report(taskID, .failed, message: "unhealthy", error: "task: unhealthy container (\(unhealthy)); stopped (\(status))",
+                   exitCode: status.code, health: .unhealthy)
         } else if status == .exited(0) {
             report(taskID, .complete, message: "finished (exit code 0)", exitCode: 0)
         } else if oomKilled {
@@ -415,6 +503,86 @@ public final class Agent: @unchecked Sendable {
         for id in ids.sorted() { adopt(id) }
     }
 
+    // MARK: Logs
+
+    /// How often a followed log is read for new lines.
+    static let logFollowPollInterval: Duration = .milliseconds(100)
+    /// A quiet followed log yields an empty batch this often: a remote
+    /// reader answers each batch, so the agent learns when it went away.
+    static let logFollowKeepAlive: Duration = .seconds(1)
+    /// Lines of one ``TaskLogChunk`` stay under this (RPC frames are bounded).
+    static let maxLogChunkBytes = 256 * 1024
+
+    /// A task's log as its container wrote it (rotated files included): at
+    /// most the last `tail` lines, then with `follow` what it writes next
+    /// until it exits (and, while it is quiet, an empty batch every
+    /// ``logFollowKeepAlive``). Local `service logs` reads it directly; a
+    /// manager elsewhere gets it through ``serveLogs(_:sessionID:connection:)``.
+    public func logLines(taskID: ObjectID, follow: Bool, tail: Int?) throws -> AsyncThrowingStream<[TaskLogLine], any Error> {
+        guard let container = runtime.container(Self.containerID(taskID)) else {
+            throw AgentError.runtime("task \(taskID) has no container on node \(configuration.hostname) (it was removed, or never started there)")
+        }
+        let follower = ContainerLogFollower(path: container.logPath, maxFiles: container.state.spec.logging?.maxFiles ?? 1)
+        let existing = follower.existing(tail: tail)
+        return AsyncThrowingStream { continuation in
+            let reader = Task {
+                let first = Self.decodeLogLines(existing)
+                if !first.isEmpty { continuation.yield(first) }
+                var quietSince = ContinuousClock.now
+                while follow && !Task.isCancelled {
+                    // Checked before reading: the monitor writes the last lines before it records the exit.
+                    let running = container.state.status.hasProcess
+                    let lines = Self.decodeLogLines(follower.next())
+                    if !lines.isEmpty || ContinuousClock.now - quietSince >= Self.logFollowKeepAlive {
+                        continuation.yield(lines)
+                        quietSince = ContinuousClock.now
+                    }
+                    if !running { break }
+                    try? await Task.sleep(for: Self.logFollowPollInterval)
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in reader.cancel() }
+        }
+    }
+
+    static func decodeLogLines(_ lines: [ArraySlice<UInt8>]) -> [TaskLogLine] {
+        let decoder = JSONDecoder()
+        return lines.compactMap { line in
+            (try? decoder.decode(LogEntry.self, from: Data(line))).map { TaskLogLine(stream: $0.stream, time: $0.time, log: $0.log) }
+        }
+    }
+
+    /// Answers a manager's ``TaskLogRequest`` with chunks on the session's
+    /// connection until the log ends or the manager stops wanting it.
+    private func serveLogs(_ request: TaskLogRequest, sessionID: String, connection: any DispatcherConnection) {
+        Task {
+            func send(_ lines: [TaskLogLine], end: Bool = false, error: String? = nil) async throws -> Bool {
+                try await connection.sendLogs(TaskLogChunk(sessionID: sessionID, requestID: request.requestID, lines: lines, end: end, error: error))
+            }
+            do {
+                for try await lines in try logLines(taskID: request.taskID, follow: request.follow, tail: request.tail) {
+                    var chunk: [TaskLogLine] = []
+                    var bytes = 0
+                    for line in lines {
+                        if bytes + line.log.utf8.count > Self.maxLogChunkBytes && !chunk.isEmpty {
+                            guard try await send(chunk) else { return }
+                            chunk = []
+                            bytes = 0
+                        }
+                        chunk.append(line)
+                        bytes += line.log.utf8.count + line.time.utf8.count
+                    }
+                    // An empty batch goes too: it asks whether the reader is still there.
+                    guard try await send(chunk) else { return }
+                }
+                _ = try await send([], end: true)
+            } catch {
+                _ = try? await send([], end: true, error: "\(error)")
+            }
+        }
+    }
+
     // MARK: Container spec
 
     func rwDirectory(_ taskID: ObjectID) -> String { configuration.stateDirectory + "/rw/" + taskID.rawValue }
@@ -431,8 +599,13 @@ public final class Agent: @unchecked Sendable {
         guard !command.isEmpty else {
             throw AgentError.invalidTask("no command: image \(template.image) has no entrypoint or cmd; give one after the image name")
         }
-        for port in template.ports where port.publishedPort != port.targetPort {
-            throw AgentError.invalidTask("port \(port.publishedPort):\(port.targetPort): with host networking a task listens on the published port itself; publish P:P (bridge networking comes later)")
+        for port in template.ports where port.transportProtocol == .udp || port.mode != .host {
+            throw AgentError.invalidTask("port \(port.publishedPort):\(port.targetPort)/\(port.transportProtocol.rawValue) mode=\(port.mode.rawValue): only TCP ports in mode=host are published so far")
+        }
+        // Tasks sit on the node bridge as containers do: each its own
+        // address, so every replica can listen on the same container port.
+        let ports = template.ports.map { port in
+            PortMapping(hostAddress: configuration.publishAddress, hostPort: UInt16(port.publishedPort), containerPort: UInt16(port.targetPort))
         }
         var environment = config?.env ?? []
         environment += template.environment
@@ -464,7 +637,24 @@ public final class Agent: @unchecked Sendable {
             id: Self.containerID(task.id),
             rootFilesystem: .overlay(lowerDirectories: image.lowerDirectories, upperDirectory: rw + "/upper", workDirectory: rw + "/work", mountPoint: rw + "/merged"),
             command: command, environment: environment, user: user, workingDirectory: workdir,
-            hostname: String(task.id.rawValue.prefix(12)), network: .host, limits: limits, mounts: mounts)
+            hostname: String(task.id.rawValue.prefix(12)), network: .bridge, limits: limits, mounts: mounts, publishedPorts: ports,
+            healthCheck: Self.healthCheck(template.healthCheck, image: nil))
+    }
+
+    /// The container's check: the template's fields over the image's
+    /// HEALTHCHECK over Docker's defaults (`--health-cmd` alone keeps the
+    /// image's timings, as Docker does). nil: no check, or `--no-healthcheck`.
+    static func healthCheck(_ template: TaskTemplate.HealthCheck?, image: HealthCheck?) -> HealthCheck? {
+        guard let template else { return image }
+        if template.disabled { return nil }
+        guard let command = template.command.isEmpty ? image?.command : template.command else { return nil }
+        var check = image ?? HealthCheck(command: command)
+        check.command = command
+        if template.intervalMilliseconds > 0 { check.intervalMilliseconds = Int(template.intervalMilliseconds) }
+        if template.timeoutMilliseconds > 0 { check.timeoutMilliseconds = Int(template.timeoutMilliseconds) }
+        if template.retries > 0 { check.retries = template.retries }
+        if template.startPeriodMilliseconds > 0 { check.startPeriodMilliseconds = Int(template.startPeriodMilliseconds) }
+        return check
     }
 
     // MARK: State file

@@ -9,6 +9,8 @@ public protocol DispatcherConnection: Sendable {
     func openSession(_ request: SessionRequest) -> AsyncThrowingStream<AssignmentBatch, any Error>
     func heartbeat(_ request: HeartbeatRequest) async throws -> HeartbeatReply
     func report(_ batch: StatusBatch) async throws
+    /// Sends lines of a requested log; false: the manager no longer wants them.
+    func sendLogs(_ chunk: TaskLogChunk) async throws -> Bool
     func close() async
 }
 
@@ -102,6 +104,11 @@ final class RPCDispatcherConnection: DispatcherConnection, @unchecked Sendable {
 
     func report(_ batch: StatusBatch) async throws {
         let _: DispatcherEmpty = try await call(DispatcherMethods.status, batch)
+    }
+
+    func sendLogs(_ chunk: TaskLogChunk) async throws -> Bool {
+        let reply: TaskLogChunkReply = try await call(DispatcherMethods.logs, chunk)
+        return reply.keepSending
     }
 
     private func call<Request: Encodable, Value: Codable & Sendable>(_ method: String, _ request: Request) async throws -> Value {

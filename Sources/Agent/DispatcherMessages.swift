@@ -9,6 +9,9 @@ public enum DispatcherMethods {
     public static let heartbeat = "shoal.dispatcher.heartbeat"
     /// Unary: ``StatusBatch`` → ``DispatcherEmpty``.
     public static let status = "shoal.dispatcher.status"
+    /// Unary: ``TaskLogChunk`` → ``TaskLogChunkReply``: lines of a log a
+    /// manager asked for in ``AssignmentBatch/logRequests``.
+    public static let logs = "shoal.dispatcher.logs"
 }
 
 /// What an agent says when it opens a session: who it runs on and what the
@@ -39,14 +42,92 @@ public struct AssignmentBatch: Codable, Sendable, Equatable {
     public var removedTaskIDs: [ObjectID]
     /// How often the agent must heartbeat (the deadline is a multiple of it).
     public var heartbeatPeriodMilliseconds: Int64
+    /// Task logs a manager wants (`service logs`): the agent sends their
+    /// lines back with ``DispatcherMethods/logs``.
+    public var logRequests: [TaskLogRequest]
 
-    public init(sessionID: String, full: Bool, tasks: [ServiceTask], removedTaskIDs: [ObjectID], heartbeatPeriodMilliseconds: Int64) {
+    public init(sessionID: String, full: Bool, tasks: [ServiceTask], removedTaskIDs: [ObjectID], heartbeatPeriodMilliseconds: Int64,
+                logRequests: [TaskLogRequest] = []) {
         self.sessionID = sessionID
         self.full = full
         self.tasks = tasks
         self.removedTaskIDs = removedTaskIDs
         self.heartbeatPeriodMilliseconds = heartbeatPeriodMilliseconds
+        self.logRequests = logRequests
     }
+
+    private enum CodingKeys: String, CodingKey { case sessionID, full, tasks, removedTaskIDs, heartbeatPeriodMilliseconds, logRequests }
+
+    /// Managers that predate log requests send none.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        sessionID = try container.decode(String.self, forKey: .sessionID)
+        full = try container.decode(Bool.self, forKey: .full)
+        tasks = try container.decode([ServiceTask].self, forKey: .tasks)
+        removedTaskIDs = try container.decode([ObjectID].self, forKey: .removedTaskIDs)
+        heartbeatPeriodMilliseconds = try container.decode(Int64.self, forKey: .heartbeatPeriodMilliseconds)
+        logRequests = try container.decodeIfPresent([TaskLogRequest].self, forKey: .logRequests) ?? []
+    }
+}
+
+/// A manager asks for one task's log (`shoal service logs` on any manager).
+public struct TaskLogRequest: Codable, Sendable, Equatable {
+    /// Names the answer's chunks.
+    public var requestID: String
+    public var taskID: ObjectID
+    /// Keep sending what the container writes until it exits or the
+    /// manager's reader goes away.
+    public var follow: Bool
+    /// Start with at most the last this many lines; nil: all kept.
+    public var tail: Int?
+
+    public init(requestID: String, taskID: ObjectID, follow: Bool, tail: Int?) {
+        self.requestID = requestID
+        self.taskID = taskID
+        self.follow = follow
+        self.tail = tail
+    }
+}
+
+/// One line a task's container wrote.
+public struct TaskLogLine: Codable, Sendable, Equatable {
+    /// `stdout` or `stderr`.
+    public var stream: String
+    /// RFC 3339 with nanoseconds, UTC.
+    public var time: String
+    /// The line, its newline included.
+    public var log: String
+
+    public init(stream: String, time: String, log: String) {
+        self.stream = stream
+        self.time = time
+        self.log = log
+    }
+}
+
+/// Lines of one ``TaskLogRequest``, in order. `end`: nothing follows (the
+/// log was sent, or the followed container exited); `error`: the log could
+/// not be read. An empty chunk while following asks whether to go on.
+public struct TaskLogChunk: Codable, Sendable, Equatable {
+    public var sessionID: String
+    public var requestID: String
+    public var lines: [TaskLogLine]
+    public var end: Bool
+    public var error: String?
+
+    public init(sessionID: String, requestID: String, lines: [TaskLogLine], end: Bool, error: String? = nil) {
+        self.sessionID = sessionID
+        self.requestID = requestID
+        self.lines = lines
+        self.end = end
+        self.error = error
+    }
+}
+
+/// `keepSending` false: the reader went away; stop.
+public struct TaskLogChunkReply: Codable, Sendable, Equatable {
+    public var keepSending: Bool
+    public init(keepSending: Bool) { self.keepSending = keepSending }
 }
 
 public struct HeartbeatRequest: Codable, Sendable, Equatable {

@@ -68,8 +68,14 @@ extension ClusterState {
         }
         var published = Set<String>()
         for port in task.ports {
-            guard (1...65535).contains(port.publishedPort), (1...65535).contains(port.targetPort) else {
-                throw .invalidSpec(field: "ports", reason: "\(port.publishedPort):\(port.targetPort) must be within 1...65535")
+            guard (0...65535).contains(port.publishedPort), (1...65535).contains(port.targetPort) else {
+                throw .invalidSpec(field: "ports", reason: "\(port.publishedPort):\(port.targetPort) must be within 1...65535 (published 0: a free port per task)")
+            }
+            if port.publishedPort == 0 {
+                guard port.mode == .host else {
+                    throw .invalidSpec(field: "ports", reason: "target \(port.targetPort): only mode=host picks a free published port per task; give published=P")
+                }
+                continue
             }
             guard published.insert("\(port.publishedPort)/\(port.transportProtocol.rawValue)").inserted else {
                 throw .invalidSpec(field: "ports", reason: "port \(port.publishedPort)/\(port.transportProtocol.rawValue) is published twice")
@@ -78,6 +84,17 @@ extension ClusterState {
         for mount in task.mounts {
             guard mount.target.hasPrefix("/"), !mount.source.isEmpty else {
                 throw .invalidSpec(field: "mounts", reason: "a mount needs a source and an absolute target path")
+            }
+        }
+        if let check = task.healthCheck {
+            guard check.intervalMilliseconds >= 0, check.timeoutMilliseconds >= 0, check.startPeriodMilliseconds >= 0, check.retries >= 0 else {
+                throw .invalidSpec(field: "health check", reason: "interval, timeout, start period and retries must not be negative (0: the image's or the default)")
+            }
+            guard !check.disabled || check.command.isEmpty else {
+                throw .invalidSpec(field: "health check", reason: "a disabled check (--no-healthcheck) cannot have a command (--health-cmd)")
+            }
+            guard check.command.isEmpty || !check.command[0].isEmpty else {
+                throw .invalidSpec(field: "health check", reason: "the command's first word is empty; give the command that exits 0 when the task is healthy")
             }
         }
         if task.placement.maxReplicasPerNode < 0 || task.restartPolicy.maxAttempts < 0

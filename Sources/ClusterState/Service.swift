@@ -119,6 +119,8 @@ public struct TaskTemplate: Codable, Sendable, Equatable, Hashable {
     public struct PublishedPort: Codable, Sendable, Equatable, Hashable {
         public enum TransportProtocol: String, Codable, Sendable { case tcp, udp }
         public enum Mode: String, Codable, Sendable { case ingress, host }
+        /// 0 (host mode): a free port the node picks for each task, reported
+        /// in the task's status (Swarm's dynamic host ports).
         public var publishedPort: Int
         public var targetPort: Int
         public var transportProtocol: TransportProtocol
@@ -130,6 +132,41 @@ public struct TaskTemplate: Codable, Sendable, Equatable, Hashable {
             self.transportProtocol = transportProtocol
             self.mode = mode
         }
+    }
+
+    /// Docker's HEALTHCHECK for the task's container (`--health-cmd`,
+    /// `--health-interval`, `--health-timeout`, `--health-retries`,
+    /// `--health-start-period`, `--no-healthcheck`). What is left zero or
+    /// empty comes from the image's HEALTHCHECK, then Docker's defaults. A
+    /// task with a check counts as running only once healthy; an unhealthy
+    /// one is stopped and fails, and its restart policy decides (Swarm).
+    public struct HealthCheck: Codable, Sendable, Equatable, Hashable {
+        /// argv run inside the container (`["sh", "-c", CMD]` for
+        /// `--health-cmd CMD`); empty: the image's command.
+        public var command: [String]
+        /// `--no-healthcheck`: no checks, not even the image's.
+        public var disabled: Bool
+        /// 0: the image's, else 30 s.
+        public var intervalMilliseconds: Int64
+        /// 0: the image's, else 30 s.
+        public var timeoutMilliseconds: Int64
+        /// 0: the image's, else 3.
+        public var retries: Int
+        /// 0: the image's, else none.
+        public var startPeriodMilliseconds: Int64
+
+        public init(command: [String] = [], disabled: Bool = false, intervalMilliseconds: Int64 = 0, timeoutMilliseconds: Int64 = 0,
+                    retries: Int = 0, startPeriodMilliseconds: Int64 = 0) {
+            self.command = command
+            self.disabled = disabled
+            self.intervalMilliseconds = intervalMilliseconds
+            self.timeoutMilliseconds = timeoutMilliseconds
+            self.retries = retries
+            self.startPeriodMilliseconds = startPeriodMilliseconds
+        }
+
+        /// `--no-healthcheck`.
+        public static let noHealthCheck = HealthCheck(disabled: true)
     }
 
     public struct Mount: Codable, Sendable, Equatable, Hashable {
@@ -158,7 +195,8 @@ public struct TaskTemplate: Codable, Sendable, Equatable, Hashable {
     public var placement = Placement()
     public var restartPolicy = RestartPolicy()
     public var ports: [PublishedPort] = []
-    public var healthCommand: [String] = []
+    /// nil: the image's HEALTHCHECK, if it has one.
+    public var healthCheck: HealthCheck?
     public var stopGracePeriodMilliseconds: Int64 = 10_000
 
     public init(image: String) {

@@ -17,6 +17,15 @@ public struct ServiceTask: Codable, Sendable, Equatable, Hashable {
                                     "complete", "shutdown", "failed", "rejected", "orphaned"]
     }
 
+    /// The verdict of the container's health check (Docker's `State.Health.Status`).
+    public enum Health: String, Codable, Sendable {
+        /// Checks run but none has passed yet: the task stays `starting`.
+        case starting
+        case healthy
+        /// The agent stops the container and reports the task failed.
+        case unhealthy
+    }
+
     public struct Status: Codable, Sendable, Equatable, Hashable {
         public var state: State
         public var timestampMilliseconds: Int64
@@ -24,14 +33,38 @@ public struct ServiceTask: Codable, Sendable, Equatable, Hashable {
         public var error: String
         public var exitCode: Int32?
         public var containerID: String
+        /// nil: the task's container has no health check.
+        public var health: Health?
+        /// The host ports the task's published ports got on its node
+        /// (Swarm's PortStatus): the spec's, or the ones picked for
+        /// `published` 0.
+        public var publishedPorts: [TaskTemplate.PublishedPort]
 
-        public init(state: State, timestampMilliseconds: Int64 = 0, message: String = "", error: String = "", exitCode: Int32? = nil, containerID: String = "") {
+        public init(state: State, timestampMilliseconds: Int64 = 0, message: String = "", error: String = "", exitCode: Int32? = nil, containerID: String = "",
+                    health: Health? = nil, publishedPorts: [TaskTemplate.PublishedPort] = []) {
             self.state = state
             self.timestampMilliseconds = timestampMilliseconds
             self.message = message
             self.error = error
             self.exitCode = exitCode
             self.containerID = containerID
+            self.health = health
+            self.publishedPorts = publishedPorts
+        }
+
+        private enum CodingKeys: String, CodingKey { case state, timestampMilliseconds, message, error, exitCode, containerID, health, publishedPorts }
+
+        /// Statuses written before health and ports were reported decode without them.
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            state = try container.decode(State.self, forKey: .state)
+            timestampMilliseconds = try container.decode(Int64.self, forKey: .timestampMilliseconds)
+            message = try container.decode(String.self, forKey: .message)
+            error = try container.decode(String.self, forKey: .error)
+            exitCode = try container.decodeIfPresent(Int32.self, forKey: .exitCode)
+            containerID = try container.decode(String.self, forKey: .containerID)
+            health = try container.decodeIfPresent(Health.self, forKey: .health)
+            publishedPorts = try container.decodeIfPresent([TaskTemplate.PublishedPort].self, forKey: .publishedPorts) ?? []
         }
     }
 

@@ -217,3 +217,28 @@ public struct TaskLogsView: Codable, Sendable {
     public var standardOutput: String
     public var standardError: String
 }
+
+/// One line of `GET /v1/services/{id}/logs` (NDJSON): a line a task's
+/// container wrote, or (`error` set) why a task's log cannot be read.
+public struct ServiceLogLine: Codable, Sendable, Equatable {
+    public var taskID: String
+    public var slot: Int
+    public var nodeID: String
+    /// `stdout` or `stderr`; empty with `error`.
+    public var stream: String
+    /// RFC 3339 with nanoseconds, UTC; empty with `error`.
+    public var time: String
+    /// The line, its newline included.
+    public var log: String
+    public var error: String?
+
+    public init(taskID: String, slot: Int, nodeID: String, stream: String = "", time: String = "", log: String = "", error: String? = nil) {
+        self.taskID = taskID
+        self.slot = slot
+        self.nodeID = nodeID
+        self.stream = stream
+        self.time = time
+        self.log = log
+        self.error = error
+    }
+}

@@ -163,11 +163,7 @@ extension ControlAPI {
         let container = try engine.container(record)
         let follow = try request.flag("follow")
         let nextExit = try request.nextExit()
-        var tail: Int?
-        if let text = request.raw.query["tail"], text != "all" {
-            guard let count = Int(text), count >= 0 else { throw APIError.invalid("query parameter 'tail'", "'\(text)' must be a non-negative integer or all") }
-            tail = count
-        }
+        let tail = try request.tail()
         let initial = container.state
         let follower = ContainerLogFollower(path: container.logPath, maxFiles: initial.spec.logging?.maxFiles ?? 1)
         let existing = follower.existing(tail: tail)

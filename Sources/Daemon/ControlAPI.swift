@@ -121,6 +121,7 @@ public enum ControlAPI {
         add(.post, "/v1/services/<id>/update") { request in try await postServicesByIDUpdate(request) }
         add(.post, "/v1/services/<id>/rollback") { request in try await postServicesByIDRollback(request) }
         add(.delete, "/v1/services/<id>") { request in try await deleteServicesByID(request) }
+        add(.get, "/v1/services/<id>/logs") { request in try await getServicesByIDLogs(request) }
 
         // MARK: tasks
 
@@ -389,21 +390,6 @@ public enum ControlAPI {
         let id = try request.objectID("id")
         guard let task = try await manager.read(stale: stale, { $0.task(id) }) else { throw APIError.notFound("task \(id)") }
         return json(task, stale: stale)
-    }
-
-    /// GET /v1/tasks/<id>/logs
-    static func getTasksByIDLogs(_ request: Request) async throws -> HTTPServerResponse {
-        let context = request.context
-        let daemon = request.context.daemon
-        let id = try request.objectID("id")
-        if let agent = daemon.agent, agent.knows(taskID: id), let logs = agent.logs(taskID: id) {
-            return json(TaskLogsView(taskID: id.rawValue, standardOutput: logs.standardOutput, standardError: logs.standardError))
-        }
-        let manager = try context.manager()
-        guard let task = try await manager.read(stale: true, { $0.task(id) }) else { throw APIError.notFound("task \(id)") }
-        throw APIError(status: 501, code: "not_implemented",
-                       message: "task \(id) runs on node \(task.nodeID?.rawValue ?? "none"), not on this one; logs of other nodes are not proxied yet (they need an agent log RPC the manager forwards)",
-                       hint: "run the command on the node that runs the task")
     }
 
     /// GET /v1/secrets

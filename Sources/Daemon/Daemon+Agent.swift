@@ -32,8 +32,13 @@ extension Daemon {
             let images = RegistryImageSource(local: engine.images.local)
             let connector = RPCDispatcherConnector(addresses: { [weak self] in self?.dispatcherAddresses() ?? [] },
                                                    context: { [weak self] in self?.clientContext() })
-            let configuration = AgentConfiguration(stateDirectory: data + "/agent", hostname: settings.hostname,
-                                                   address: agentAddress(), platform: ManagerNode.platform)
+            let address = agentAddress()
+            var configuration = AgentConfiguration(stateDirectory: data + "/agent", hostname: settings.hostname,
+                                                   address: address, platform: ManagerNode.platform)
+            // A node the cluster knows by a loopback address (`shoal dev`, nodes
+            // sharing one machine) publishes there: on every interface it would
+            // reach outside the machine, and nodes on one host would collide.
+            if address.hasPrefix("127.") { configuration.publishAddress = address }
             let agent = try Agent(configuration: configuration, runtime: runtime, images: images, connector: connector)
             let installed = withLock { () -> Bool in
                 guard agentInstance == nil else { return false }

@@ -33,6 +33,8 @@ final class Dispatcher: @unchecked Sendable {
     private var sessionByNode: [ObjectID: String] = [:]
     private var tracker: HeartbeatTracker
     private var routing: Task<Void, Never>?
+    /// Task logs asked of agents, by request id: the session asked and where its lines go.
+    private var logReaders: [String: (sessionID: String, continuation: AsyncThrowingStream<[TaskLogLine], any Error>.Continuation)] = [:]
 
     var heartbeatPeriodMilliseconds: Int64 {
         heartbeatPeriod.components.seconds * 1000 + heartbeatPeriod.components.attoseconds / 1_000_000_000_000_000
@@ -63,7 +65,10 @@ final class Dispatcher: @unchecked Sendable {
             defer { sessions.removeAll(); sessionByNode.removeAll() }
             return Array(sessions.values)
         }
-        for session in all { session.finish() }
+        for session in all {
+            session.finish()
+            endLogReaders(of: session)
+        }
     }
 
     var sessionCount: Int { lock.withLock { sessions.count } }
@@ -81,6 +86,7 @@ final class Dispatcher: @unchecked Sendable {
         private var pendingTasks: [ObjectID: ServiceTask] = [:]
         private var pendingRemoved: Set<ObjectID> = []
         private var sentDesired: [ObjectID: ServiceTask.State] = [:]
+        private var pendingLogRequests: [TaskLogRequest] = []
         private var finished = false
         private let signals: AsyncStream<Void>
         private let signal: AsyncStream<Void>.Continuation
@@ -135,19 +141,23 @@ final class Dispatcher: @unchecked Sendable {
             while true {
                 let batch: AssignmentBatch? = lock.withLock {
                     if finished { return nil }
-                    if let first {
+                    if var first {
                         self.first = nil
                         pendingTasks.removeAll()
                         pendingRemoved.removeAll()
+                        first.logRequests = pendingLogRequests
+                        pendingLogRequests.removeAll()
                         return first
                     }
-                    guard snapshotIndex != nil, !pendingTasks.isEmpty || !pendingRemoved.isEmpty else { return nil }
+                    guard snapshotIndex != nil, !pendingTasks.isEmpty || !pendingRemoved.isEmpty || !pendingLogRequests.isEmpty else { return nil }
                     defer {
                         pendingTasks.removeAll()
                         pendingRemoved.removeAll()
+                        pendingLogRequests.removeAll()
                     }
                     return AssignmentBatch(sessionID: id, full: false, tasks: pendingTasks.values.sorted { $0.id < $1.id },
-                                           removedTaskIDs: pendingRemoved.sorted(), heartbeatPeriodMilliseconds: periodMilliseconds)
+                                           removedTaskIDs: pendingRemoved.sorted(), heartbeatPeriodMilliseconds: periodMilliseconds,
+                                           logRequests: pendingLogRequests)
                 }
                 if let batch { return batch }
                 if lock.withLock({ finished }) || Task.isCancelled { return nil }
@@ -158,6 +168,12 @@ final class Dispatcher: @unchecked Sendable {
         func finish() {
             lock.withLock { finished = true }
             signal.finish()
+        }
+
+        /// Sends `request` to the agent with the next batch.
+        func requestLogs(_ request: TaskLogRequest) {
+            lock.withLock { pendingLogRequests.append(request) }
+            signal.yield()
         }
     }
 
@@ -173,7 +189,10 @@ final class Dispatcher: @unchecked Sendable {
             sessionByNode[nodeID] = session.id
             return old
         }
-        replaced?.finish()
+        if let replaced {
+            replaced.finish()
+            endLogReaders(of: replaced)
+        }
         do {
             guard let node = try await manager.read(stale: true, { $0.node(nodeID) }) else {
                 throw APIError(status: 404, code: "not_found", message: "node \(nodeID) is not part of the cluster", hint: "join it again")
@@ -204,6 +223,54 @@ final class Dispatcher: @unchecked Sendable {
             }
         }
         session.finish()
+        endLogReaders(of: session)
+    }
+
+    // MARK: Logs
+
+    /// Asks the agent of `nodeID` for a task's log, when that agent's session
+    /// is on this manager (nil otherwise: another manager holds it). The
+    /// lines arrive through ``receiveLogs(nodeID:chunk:)``; the stream ends
+    /// with the log, or with an error when the agent cannot read it or its
+    /// session ends. Ending the stream early tells the agent to stop.
+    func taskLogs(nodeID: ObjectID, taskID: ObjectID, follow: Bool, tail: Int?) -> AsyncThrowingStream<[TaskLogLine], any Error>? {
+        guard let session = lock.withLock({ sessionByNode[nodeID].flatMap { sessions[$0] } }) else { return nil }
+        var generator = SecureRandom()
+        let requestID = ObjectID.random(using: &generator).rawValue
+        let (stream, continuation) = AsyncThrowingStream<[TaskLogLine], any Error>.makeStream()
+        continuation.onTermination = { [weak self] _ in
+            guard let self else { return }
+            _ = self.lock.withLock { self.logReaders.removeValue(forKey: requestID) }
+        }
+        lock.withLock { logReaders[requestID] = (session.id, continuation) }
+        session.requestLogs(TaskLogRequest(requestID: requestID, taskID: taskID, follow: follow, tail: tail))
+        return stream
+    }
+
+    /// Lines an agent sends for a log request; the reply tells it whether to go on.
+    func receiveLogs(nodeID: ObjectID, chunk: TaskLogChunk) throws -> TaskLogChunkReply {
+        _ = try session(chunk.sessionID, of: nodeID)
+        guard let reader = lock.withLock({ logReaders[chunk.requestID] }), reader.sessionID == chunk.sessionID else {
+            return TaskLogChunkReply(keepSending: false)
+        }
+        // An empty chunk (a quiet followed log) goes on too: the reader's writes notice a client that left.
+        if !chunk.lines.isEmpty || !chunk.end { reader.continuation.yield(chunk.lines) }
+        guard chunk.end else { return TaskLogChunkReply(keepSending: true) }
+        if let error = chunk.error {
+            reader.continuation.finish(throwing: APIError(status: 502, code: "log_unavailable", message: error, hint: "check the task with `shoal service ps`"))
+        } else {
+            reader.continuation.finish()
+        }
+        return TaskLogChunkReply(keepSending: false)
+    }
+
+    /// The session's agent is gone: its log readers end with the reason.
+    private func endLogReaders(of session: Session) {
+        let readers = lock.withLock { logReaders.filter { $0.value.sessionID == session.id }.map(\.value.continuation) }
+        for reader in readers {
+            reader.finish(throwing: APIError(status: 503, code: "unavailable", message: "the agent of node \(session.nodeID) disconnected while sending the log",
+                                             hint: "try again once the node is ready (`shoal node ls`)"))
+        }
     }
 
     private func route(_ event: ClusterEvent) {
@@ -307,6 +374,17 @@ final class Dispatcher: @unchecked Sendable {
                 guard let self else { throw APIError(status: 503, code: "stopping", message: "this manager is stopping") }
                 let body = try WireJSON.decode(HeartbeatRequest.self, from: request.payload)
                 reply.value = try await self.heartbeat(nodeID: try Self.nodeID(request.caller), sessionID: body.sessionID)
+            } catch {
+                reply.error = Self.wireError(error)
+            }
+            return WireJSON.encode(reply)
+        }
+        server.register(DispatcherMethods.logs, access: .anyNode) { [weak self] request in
+            var reply = DispatcherReply<TaskLogChunkReply>()
+            do {
+                guard let self else { throw APIError(status: 503, code: "stopping", message: "this manager is stopping") }
+                let body = try WireJSON.decode(TaskLogChunk.self, from: request.payload)
+                reply.value = try self.receiveLogs(nodeID: try Self.nodeID(request.caller), chunk: body)
             } catch {
                 reply.error = Self.wireError(error)
             }

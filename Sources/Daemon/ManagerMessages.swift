@@ -90,4 +90,16 @@ enum ManagerMethods {
     static let join = "shoal.manager.join"
     static let promote = "shoal.manager.promote"
     static let ping = "shoal.manager.ping"
+    /// Server stream: ``TaskLogForwardRequest`` → `RPCReply<[TaskLogLine]>`s:
+    /// a task's log from an agent whose session is on the called manager
+    /// (first reply empty when it is, error `no_session` when not).
+    static let taskLogs = "shoal.manager.taskLogs"
+}
+
+/// `shoal.manager.taskLogs`: the log of `taskID`, run by `nodeID`.
+struct TaskLogForwardRequest: Codable, Sendable {
+    var nodeID: ObjectID
+    var taskID: ObjectID
+    var follow: Bool
+    var tail: Int?
 }

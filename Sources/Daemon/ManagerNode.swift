@@ -35,7 +35,7 @@ final class ManagerNode: @unchecked Sendable {
     let transport: RPCPeerTransport
     let peers: PeerCaller
     private(set) var renewal: NodeCertificateRenewal!
-    private let rpcServer: RPCServer
+    let rpcServer: RPCServer
     private let rpcListener: TCPListener
     private var rpcTask: Task<Void, Never>?
     private(set) var apiServer: HTTPServer?
@@ -473,6 +473,7 @@ final class ManagerNode: @unchecked Sendable {
         issuer.registerJoin(on: rpcServer)
         issuer.registerRenewal(on: rpcServer)
         dispatcher.register(on: rpcServer)
+        registerTaskLogs()
 
         registerJSON(ManagerMethods.ping, access: .managers, Empty.self) { _, _ in Empty() }
 

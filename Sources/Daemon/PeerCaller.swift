@@ -37,6 +37,13 @@ final class PeerCaller: @unchecked Sendable {
         return value
     }
 
+    /// Opens a server stream of `method` on the manager at `address`; the
+    /// caller decodes each message.
+    func stream<Request: Encodable>(_ address: String, _ method: String, _ request: Request) async throws -> AsyncThrowingStream<[UInt8], any Error> {
+        let client = try await client(for: address)
+        return client.stream(method: method, payload: Support.encode(request))
+    }
+
     /// Tries `addresses` in order until one answers (an ``APIError`` answer counts).
     func callAny<Request: Encodable, Value: Codable & Sendable>(
         _ addresses: [String], _ method: String, _ request: Request, timeout: Duration, as type: Value.Type = Value.self

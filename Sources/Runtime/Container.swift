@@ -83,6 +83,16 @@ public final class Container: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Blocks until `condition` holds for the state (checked now and after
+    /// every change: exit, health verdict, pause...) and returns that state.
+    /// The agent waits on "exited or health changed" with it.
+    public func waitUntil(_ predicate: (ContainerState) -> Bool) -> ContainerState {
+        condition.lock()
+        defer { condition.unlock() }
+        while !predicate(current) { condition.wait() }
+        return current
+    }
+
     /// Blocks until the container has exited (and its exit is recorded), or
     /// `timeout` passes (nil: forever). Returns the exit status, or nil on
     /// timeout. A container that never started returns nil at once.

@@ -70,7 +70,9 @@ public struct HealthState: Codable, Equatable, Sendable {
         if result.exitCode == 0 {
             status = .healthy
             failingStreak = 0
-        } else if !inStartPeriod {
+        } else if !inStartPeriod || status != .starting {
+            // The start period only spares a container that has not yet
+            // passed a check (Docker): once healthy, failures count.
             failingStreak += 1
             if failingStreak >= retries { status = .unhealthy }
         }

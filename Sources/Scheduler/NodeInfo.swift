@@ -14,7 +14,8 @@ struct HostPort: Hashable, Comparable, CustomStringConvertible, Sendable {
     static func of(_ template: TaskTemplate) -> [HostPort] {
         // Most tasks publish nothing: no array to build per task.
         if template.ports.isEmpty { return [] }
-        return template.ports.filter { $0.mode == .host }.map { HostPort(port: $0.publishedPort, transportProtocol: $0.transportProtocol) }
+        // Published 0 takes whatever port is free on the node: nothing to conflict with.
+        return template.ports.filter { $0.mode == .host && $0.publishedPort != 0 }.map { HostPort(port: $0.publishedPort, transportProtocol: $0.transportProtocol) }
     }
 }
 

@@ -1,6 +1,7 @@
 import Daemon
 import Foundation
 import HTTP
+import Runtime
 
 /// `shoal daemon`, and the cluster commands that talk to a daemon's control
 /// API: `init`, `join`, `join-token`, `leave`, `node`, `cluster`, `events`,
@@ -9,7 +10,7 @@ enum ClusterCommands {
     static let commands: Set<String> = ["daemon", "init", "join", "join-token", "leave", "node", "cluster", "events", "ca"]
 
     static let usage = """
-        shoal daemon [--data DIR] [--host unix:///run/shoal/shoal.sock] [--hostname NAME] [--cgroup-parent shoal]
+        shoal daemon [--data DIR] [--host unix:///run/shoal/shoal.sock] [--hostname NAME] [--cgroup-parent shoal] [--bridge shoal0 --bip 10.88.0.1/16]
         shoal init [--advertise-addr IP[:PORT]] [--listen-addr IP:PORT] [--api-listen-addr IP:PORT] [--force-new-cluster]
         shoal join --token TOKEN [--advertise-addr IP[:PORT]] [--listen-addr IP:PORT] [--api-listen-addr IP:PORT] MANAGER-IP:PORT
         shoal join-token worker|manager [--rotate] [-q]
@@ -127,7 +128,7 @@ enum ClusterCommands {
     static func runDaemon(_ rest: [String]) -> Int32 {
         let arguments: Arguments
         do {
-            arguments = try Arguments(rest, switches: []).rejectingUnknown(["--host", "--data", "--hostname", "--cgroup-parent"])
+            arguments = try Arguments(rest, switches: []).rejectingUnknown(["--host", "--data", "--hostname", "--cgroup-parent", "--bridge", "--bip"])
         } catch {
             FileHandle.standardError.write(Data("shoal daemon: \(error)\n".utf8))
             return 2
@@ -148,12 +149,36 @@ enum ClusterCommands {
             }
             settings.cgroupParent = parent
         }
+        if let problem = bridge(arguments, into: &settings) {
+            FileHandle.standardError.write(Data("shoal daemon: \(problem)\n".utf8))
+            return 2
+        }
         let daemon = Daemon(settings: settings)
         let settingsUsed = settings
         return ForegroundDaemon.run(daemon, name: "shoal daemon") {
             try await daemon.start()
             print("shoal daemon: serving on unix://\(settingsUsed.socketPath), state in \(settingsUsed.dataDirectory)")
         }
+    }
+
+    /// `--bridge NAME` and `--bip A.B.C.1/N` (dockerd's flags): the node
+    /// bridge of bridge containers and service tasks, and its address and
+    /// subnet. Several daemons on one machine need one each. Returns what is
+    /// wrong, or nil.
+    static func bridge(_ arguments: Arguments, into settings: inout DaemonSettings) -> String? {
+        if let name = arguments.value("--bridge") { settings.bridge.name = name }
+        if let text = arguments.value("--bip") {
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2, let address = IPv4Subnet.parseAddress(parts[0]), let length = Int(parts[1]), (0...32).contains(length) else {
+                return "--bip '\(text)' must be the bridge's address and prefix length, like 10.89.0.1/24"
+            }
+            let subnet = IPv4Subnet(network: address, prefixLength: length)
+            guard address == subnet.network + 1 else {
+                return "--bip '\(text)': the bridge holds its subnet's first address; use \(IPv4Subnet.format(subnet.network + 1))/\(length)"
+            }
+            settings.bridge.subnet = subnet
+        }
+        return settings.bridge.problem.map { "--bridge/--bip: \($0)" }
     }
 
     // MARK: commands

@@ -10,9 +10,12 @@ enum ServiceCommands {
         shoal service create [--name N] [--replicas N] [--mode replicated|global] [--constraint EXPR]... [--placement-pref spread=node.labels.K]...
                              [--max-replicas-per-node N] [--reserve-memory B] [--limit-memory B] [--reserve-cpu C] [--limit-cpu C]
                              [--restart-condition none|on-failure|any] [--restart-delay D] [--restart-max-attempts N] [--restart-window D]
-                             [--publish [mode=host,]P:T[/udp]]... [--mount type=bind|volume,src=S,dst=D[,readonly]]... [-e K=V]...
+                             [--publish [mode=host,]P:T | published=P,target=T,mode=host]... (published 0 or left out: a free port per task)
+                             [--health-cmd CMD] [--health-interval D] [--health-timeout D] [--health-retries N] [--health-start-period D] [--no-healthcheck]
+                             [--mount type=bind|volume,src=S,dst=D[,readonly]]... [-e K=V]...
                              [--label K=V]... [--user U] [--workdir DIR] [--stop-grace-period D] [UPDATE OPTIONS] [--detach] IMAGE [COMMAND [ARG...]]
-        shoal service ls | ps SERVICE | inspect SERVICE... | scale SERVICE=N... | rm SERVICE... | logs SERVICE
+        shoal service ls | ps SERVICE | inspect SERVICE... | scale SERVICE=N... | rm SERVICE...
+        shoal service logs [--follow] [--tail N] [--timestamps] SERVICE   (from any manager: each task's log comes from its node)
         shoal service update [--image I] [--replicas N] [--force] [--env-add K=V]... [--env-rm K]... [--label-add K=V]... [--label-rm K]...
                              [--limit-memory B] ... [UPDATE OPTIONS] [--detach] SERVICE
         shoal service rollback [--detach] SERVICE        (or update --rollback): back to the spec the last update replaced
@@ -21,7 +24,8 @@ enum ServiceCommands {
             --update-monitor D (default 5s)  --update-max-failure-ratio 0..1
         """
 
-    static let switches: Set<String> = ["--detach", "-d", "--force", "--quiet", "-q", "--json", "--rollback"]
+    static let switches: Set<String> = ["--detach", "-d", "--force", "--quiet", "-q", "--json", "--rollback", "--no-healthcheck",
+                                        "--follow", "-f", "--timestamps", "-t"]
 
     static func run(_ rest: [String]) -> Int32 {
         ClusterCommands.blocking {
@@ -98,7 +102,7 @@ enum ServiceCommands {
                 case .replicatedJob(let completions, _): desired = "\(completions)"
                 }
                 return [String(service.id.rawValue.prefix(12)), service.spec.name, modeName(service.spec.mode), "\(running)/\(desired)",
-                        service.spec.task.image, service.spec.task.ports.map { "*:\($0.publishedPort)->\($0.targetPort)/\($0.transportProtocol.rawValue)" }.joined(separator: ",")]
+                        service.spec.task.image, portsText(service.spec.task.ports)]
             })
             return 0
 
@@ -110,7 +114,7 @@ enum ServiceCommands {
             let nodes: [NodeView] = try await client.call(.get, "/v1/nodes")
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             let sorted = tasks.sorted { $0.slot != $1.slot ? $0.slot < $1.slot : $0.meta.createdIndex > $1.meta.createdIndex }
-            ClusterCommands.printTable(["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"], sorted.map { task in
+            ClusterCommands.printTable(["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "PORTS", "ERROR"], sorted.map { task in
                 let node = task.nodeID.map { id in nodes.first { $0.id == id.rawValue }?.status.hostname ?? id.rawValue } ?? ""
                 let name = task.slot > 0 ? "\(service.spec.name).\(task.slot)" : "\(service.spec.name).\(task.nodeID?.rawValue.prefix(12) ?? "-")"
                 let age = max(0, now - task.status.timestampMilliseconds) / 1000
@@ -118,8 +122,15 @@ enum ServiceCommands {
                 if error.isEmpty && task.status.state == .pending { error = task.status.message }
                 var current = "\(task.status.state.description.capitalized) \(age) seconds ago"
                 if task.status.state == .preparing && !task.status.message.isEmpty { current += " (\(truncate(task.status.message, 40)))" }
+                // As `docker ps` shows it: "(healthy)", "(health: starting)".
+                switch task.status.health {
+                case .healthy?: current += " (healthy)"
+                case let health?: current += " (health: \(health.rawValue))"
+                case nil: break
+                }
+                let ports = task.status.state.isTerminal ? "" : portsText(task.status.publishedPorts)
                 return [String(task.id.rawValue.prefix(12)), name, task.template.image, node, task.desiredState.description.capitalized,
-                        current, truncate(error, 80)]
+                        current, ports, truncate(error, 80)]
             })
             return 0
 
@@ -183,28 +194,54 @@ enum ServiceCommands {
             return 0
 
         case "logs":
-            guard targets.count == 1 else { throw ClusterCommands.Failure(description: "usage: shoal service logs SERVICE") }
-            let service = try await lookup(targets[0], client: client)
-            let tasks: [ServiceTask] = try await client.call(.get, "/v1/tasks?service=\(service.id)")
-            var failures = 0
-            for task in tasks.sorted(by: { ($0.slot, $0.meta.createdIndex) < ($1.slot, $1.meta.createdIndex) }) where task.status.state >= .starting {
-                let prefix = "\(service.spec.name).\(task.slot).\(task.id.rawValue.prefix(12)) | "
-                let response = try await client.send(.get, "/v1/tasks/\(task.id)/logs")
-                if let error = response.error {
-                    FileHandle.standardError.write(Data("\(prefix)\(error.message)\n".utf8))
-                    failures += 1
-                    continue
-                }
-                let logs = try JSONDecoder().decode(TaskLogsView.self, from: Data(response.body))
-                for line in (logs.standardOutput + logs.standardError).split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
-                    print(prefix + line)
-                }
-            }
-            return failures == 0 ? 0 : 1
+            guard targets.count == 1 else { throw ClusterCommands.Failure(description: "usage: shoal service logs [--follow] [--tail N] [--timestamps] SERVICE") }
+            return try await logs(targets[0], arguments: arguments, client: client)
 
         default:
             throw ClusterCommands.Failure(description: "unknown service command \(subcommand)\nusage:\n" + usage)
         }
+    }
+
+    /// `*:8080->80/tcp` (published 0 in a spec: `*:0->80/tcp`, a free port per task).
+    static func portsText(_ ports: [TaskTemplate.PublishedPort]) -> String {
+        ports.map { "*:\($0.publishedPort)->\($0.targetPort)/\($0.transportProtocol.rawValue)" }.joined(separator: ",")
+    }
+
+    /// Every task's log, each line prefixed `name.slot.task@node | ` (with
+    /// `--timestamps`, the time first), stdout to stdout and stderr to
+    /// stderr, as `docker service logs`.
+    static func logs(_ key: String, arguments: ClusterCommands.Arguments, client: ControlClient) async throws -> Int32 {
+        let service = try await lookup(key, client: client)
+        var query = "follow=\(arguments.switches.contains("--follow") || arguments.switches.contains("-f"))"
+        if let tail = arguments.value("--tail") ?? arguments.value("-n") {
+            guard tail == "all" || (Int(tail) ?? -1) >= 0 else { throw ClusterCommands.Failure(description: "--tail '\(tail)' must be a number of lines or all") }
+            query += "&tail=\(tail)"
+        }
+        let timestamps = arguments.switches.contains("--timestamps") || arguments.switches.contains("-t")
+        let nodes: [NodeView] = try await client.call(.get, "/v1/nodes")
+        var hostnames: [String: String] = [:]
+        for node in nodes { hostnames[node.id] = node.status.hostname.isEmpty ? String(node.id.prefix(12)) : node.status.hostname }
+        var failures = 0
+        let decoder = JSONDecoder()
+        for try await text in try await client.lines("/v1/services/\(service.id)/logs?\(query)") {
+            let line = try decoder.decode(ServiceLogLine.self, from: Data(text.utf8))
+            let slot = line.slot > 0 ? "\(line.slot)" : String(line.nodeID.prefix(12))
+            var prefix = "\(service.spec.name).\(slot).\(line.taskID.prefix(12))@\(hostnames[line.nodeID] ?? String(line.nodeID.prefix(12))) | "
+            if let error = line.error {
+                FileHandle.standardError.write(Data((prefix + "error: " + error + "\n").utf8))
+                failures += 1
+                continue
+            }
+            if timestamps { prefix = line.time + " " + prefix }
+            var body = line.log
+            if !body.hasSuffix("\n") { body += "\n" }
+            if line.stream == "stderr" {
+                FileHandle.standardError.write(Data((prefix + body).utf8))
+            } else {
+                FileHandle.standardOutput.write(Data((prefix + body).utf8))
+            }
+        }
+        return failures == 0 ? 0 : 1
     }
 
     static func rollback(_ key: String, arguments: ClusterCommands.Arguments, client: ControlClient) async throws -> Int32 {
@@ -314,9 +351,6 @@ enum ServiceCommands {
 
     static func apply(_ arguments: ClusterCommands.Arguments, to spec: inout Service.Spec, creating: Bool) throws {
         func fail(_ text: String) -> ClusterCommands.Failure { ClusterCommands.Failure(description: text) }
-        if arguments.value("--health-cmd") != nil {
-            throw fail("--health-cmd: health checks are not built yet (they arrive with the runtime's exec-based probes); run without it")
-        }
         let mode = arguments.value("--mode")
         if let mode {
             guard creating else { throw fail("--mode cannot change after creation") }
@@ -361,6 +395,7 @@ enum ServiceCommands {
         if let text = arguments.value("--stop-grace-period") { task.stopGracePeriodMilliseconds = try milliseconds(text, "--stop-grace-period") }
         if let user = arguments.value("--user") ?? arguments.value("-u") { task.user = user }
         if let workdir = arguments.value("--workdir") ?? arguments.value("-w") { task.workingDirectory = workdir }
+        try applyHealthCheck(arguments, to: &task)
         for name in arguments.all("--env-rm") { task.environment.removeAll { $0 == name || $0.hasPrefix(name + "=") } }
         for entry in arguments.all("-e") + arguments.all("--env") + arguments.all("--env-add") {
             let name = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
@@ -377,6 +412,43 @@ enum ServiceCommands {
         for text in arguments.all("--publish") + arguments.all("-p") { task.ports.append(try port(text)) }
         for text in arguments.all("--mount") { task.mounts.append(try mount(text)) }
         spec.task = task
+    }
+
+    /// `--health-cmd CMD` (run as `sh -c CMD`, Docker's CMD-SHELL) and the
+    /// timings; each left out keeps what the spec (on update) or the image has.
+    static func applyHealthCheck(_ arguments: ClusterCommands.Arguments, to task: inout TaskTemplate) throws {
+        let flags = ["--health-cmd", "--health-interval", "--health-timeout", "--health-retries", "--health-start-period"]
+        let given = flags.filter { arguments.value($0) != nil }
+        if arguments.switches.contains("--no-healthcheck") {
+            guard given.isEmpty else {
+                throw ClusterCommands.Failure(description: "--no-healthcheck cannot be combined with \(given.joined(separator: ", ")): it turns every check off")
+            }
+            task.healthCheck = .noHealthCheck
+            return
+        }
+        guard !given.isEmpty else { return }
+        var check = task.healthCheck ?? TaskTemplate.HealthCheck()
+        check.disabled = false
+        if let command = arguments.value("--health-cmd") {
+            guard !command.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw ClusterCommands.Failure(description: "--health-cmd needs the command that exits 0 when the task is healthy")
+            }
+            check.command = ["sh", "-c", command]
+        }
+        if let text = arguments.value("--health-interval") { check.intervalMilliseconds = try positiveMilliseconds(text, "--health-interval") }
+        if let text = arguments.value("--health-timeout") { check.timeoutMilliseconds = try positiveMilliseconds(text, "--health-timeout") }
+        if let text = arguments.value("--health-start-period") { check.startPeriodMilliseconds = try milliseconds(text, "--health-start-period") }
+        if let text = arguments.value("--health-retries") {
+            guard let retries = Int(text), retries >= 1 else { throw ClusterCommands.Failure(description: "--health-retries '\(text)' must be a number of at least 1") }
+            check.retries = retries
+        }
+        task.healthCheck = check
+    }
+
+    static func positiveMilliseconds(_ text: String, _ flag: String) throws -> Int64 {
+        let value = try milliseconds(text, flag)
+        guard value > 0 else { throw ClusterCommands.Failure(description: "\(flag) '\(text)' must be longer than 0 (e.g. 1s)") }
+        return value
     }
 
     /// `--update-parallelism`, `--update-delay`, ... (or `--rollback-...`) into `config`.
@@ -404,9 +476,10 @@ enum ServiceCommands {
 
     static func port(_ text: String) throws -> TaskTemplate.PublishedPort {
         func fail() -> ClusterCommands.Failure {
-            ClusterCommands.Failure(description: "--publish '\(text)' must be PUBLISHED:TARGET[/tcp|udp] or published=P,target=T[,mode=host][,protocol=udp]")
+            ClusterCommands.Failure(description: "--publish '\(text)' must be [PUBLISHED:]TARGET[/tcp|udp] or [published=P,]target=T[,mode=host][,protocol=udp] (no published port: a free one per task)")
         }
-        var published: Int?
+        // Left out: 0, a free port on the node for each task (Docker's random host port).
+        var published: Int? = 0
         var target: Int?
         var transport = TaskTemplate.PublishedPort.TransportProtocol.tcp
         var mode = TaskTemplate.PublishedPort.Mode.host
@@ -415,7 +488,7 @@ enum ServiceCommands {
                 let parts = field.split(separator: "=", maxSplits: 1).map(String.init)
                 guard parts.count == 2 else { throw fail() }
                 switch parts[0] {
-                case "published": published = Int(parts[1])
+                case "published": published = Int(parts[1]).flatMap { $0 >= 0 ? $0 : nil }
                 case "target": target = Int(parts[1])
                 case "mode":
                     guard let value = TaskTemplate.PublishedPort.Mode(rawValue: parts[1]) else { throw fail() }
@@ -435,7 +508,7 @@ enum ServiceCommands {
             }
             let parts = body.split(separator: ":").map { Int($0) }
             guard parts.count == 2 || parts.count == 1 else { throw fail() }
-            published = parts[0]
+            published = parts.count == 2 ? parts[0] : 0
             target = parts.last!
         }
         guard let published, let target else { throw fail() }

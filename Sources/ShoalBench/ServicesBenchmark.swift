@@ -46,7 +46,7 @@ struct ServicesBenchmark {
         defer { cleanUp() }
         try importImage()
         try processes.start("shoal-dev", shoal, ["dev", "--data", data, "--host", "unix://" + socket, "--registry-port", "off",
-                                                 "--cgroup-parent", cgroupParent])
+                                                 "--cgroup-parent", cgroupParent, "--bridge", Self.bridge, "--bip", Self.bridgeAddress])
         let client = try ControlClient(host: "unix://" + socket)
         defer { Task { await client.shutdown() } }
         try await waitReady(client)
@@ -171,8 +171,18 @@ struct ServicesBenchmark {
     /// failed run can leave containers: they are ours, in our cgroup parent,
     /// killed by PID), removes the cgroups (deepest first), unmounts what
     /// is left under the data directory and removes the benchmark's directory.
+    /// Tasks sit on a node bridge: the bench's own (room for 10,000 addresses), not the shoal0 of a `shoal dev` on this machine.
+    static let bridge = "shoalbench"
+    static let bridgeAddress = "10.94.0.1/16"
+
     private func cleanUp() {
         processes.stop("shoal-dev")
+        // The veths went with the containers' namespaces; the bridge is ours to remove.
+        let remove = Process()
+        remove.executableURL = URL(fileURLWithPath: "/sbin/ip")
+        remove.arguments = ["link", "delete", Self.bridge, "type", "bridge"]
+        remove.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        if (try? remove.run()) != nil { remove.waitUntilExit() }
         var left: [String] = []
         let roots = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).map { "/sys/fs/cgroup/" + $0 }
         for root in roots + ["/sys/fs/cgroup"] {

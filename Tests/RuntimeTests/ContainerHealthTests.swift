@@ -117,6 +117,8 @@ struct ContainerHealthTests {
         #expect(state.status == .unhealthy && state.failingStreak == 2)
         state.record(result(0), retries: 2, inStartPeriod: false)
         #expect(state.status == .healthy && state.failingStreak == 0)
+        state.record(result(1), retries: 2, inStartPeriod: true)
+        #expect(state.status == .healthy && state.failingStreak == 1, "once healthy, the start period no longer spares failures (Docker)")
         for _ in 0..<10 { state.record(result(0), retries: 2, inStartPeriod: false) }
         #expect(state.log.count == HealthState.maxLogEntries)
         #expect(state.log[0].output.utf8.count == HealthProbeResult.maxOutputBytes)

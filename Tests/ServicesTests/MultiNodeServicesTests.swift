@@ -43,24 +43,39 @@ final class WorkerCluster: @unchecked Sendable {
 
     var cgroupParent: String { "shoal-test-\(token)" }
 
-    /// Starts `shoal daemon` for `name` with the busybox image in its store, and joins it as a worker.
-    func addWorker(_ name: String) async throws {
+    /// Each worker's node bridge: its own name and subnet (one runtime per
+    /// bridge), removed by ``close()``.
+    private(set) var bridges: [String] = []
+
+    /// Starts `shoal daemon` for `name` with the busybox image in its store,
+    /// and joins it as a worker listening on `address` (a loopback address
+    /// of its own makes it publish ports there, as a host of its own would).
+    func addWorker(_ name: String, address: String = "127.0.0.1") async throws {
         let binary = try #require(Self.shoalBinary)
         let data = "\(root)/\(name)"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         _ = try ImageImporter(store: try ContentStore(root: data + "/images")).importRootfs(tarballAt: try #require(DevNode.busyboxTarball),
                                                                                             tag: "shoal.local/busybox:latest")
-        workers[name] = try startBackground(binary, ["daemon", "--data", data, "--host", "unix://\(data).sock", "--hostname", name, "--cgroup-parent", cgroupParent],
+        let bridge = "shw\(token.prefix(6))\(bridges.count)"
+        let subnet = "10.93.\((Int(getpid()) % 40) * 6 + bridges.count).1/24"
+        bridges.append(bridge)
+        workers[name] = try startBackground(binary, ["daemon", "--data", data, "--host", "unix://\(data).sock", "--hostname", name, "--cgroup-parent", cgroupParent,
+                                                     "--bridge", bridge, "--bip", subnet],
                                             logPath: data + ".log")
         let deadline = ContinuousClock.now + .seconds(20)
         while !FileManager.default.fileExists(atPath: data + ".sock") && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        let (status, output) = try shoal(["join", "--token", initialized.workerToken, "--listen-addr", "127.0.0.1:0", initialized.advertiseAddress],
+        let (status, output) = try shoal(["join", "--token", initialized.workerToken, "--listen-addr", "\(address):0", initialized.advertiseAddress],
                                          socket: data + ".sock")
         #expect(status == 0, "join of \(name): \(output)")
     }
 
     func shoal(_ arguments: [String], socket: String) throws -> (Int32, String) {
-        let result = try runToExit(try #require(Self.shoalBinary), arguments, environment: ["SHOAL_HOST": "unix://\(socket)"], mergingError: true)
+        try Self.run(try #require(Self.shoalBinary), arguments, socket: socket)
+    }
+
+    /// Runs the CLI against the daemon on `socket`; its exit status and output (stdout and stderr).
+    static func run(_ binary: String, _ arguments: [String], socket: String) throws -> (Int32, String) {
+        let result = try runToExit(binary, arguments, environment: ["SHOAL_HOST": "unix://\(socket)"], mergingError: true)
         return (result.status, result.output)
     }
 
@@ -122,6 +137,7 @@ final class WorkerCluster: @unchecked Sendable {
         }
         await manager.stop()
         await client.shutdown()
+        for bridge in bridges { _ = try? runToExit("/sbin/ip", ["link", "delete", bridge, "type", "bridge"]) }
         try? FileManager.default.removeItem(atPath: root)
         let hierarchies = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).map { "/sys/fs/cgroup/" + $0 } + ["/sys/fs/cgroup"]
         for hierarchy in hierarchies { rmdir(hierarchy + "/" + cgroupParent) }
@@ -183,5 +199,119 @@ struct MultiNodeServicesTests {
             throw error
         }
         await cluster.close()
+    }
+    @Test("service logs on the manager merges the workers' task logs (prefixes, --tail, --timestamps, --follow); mode=host ports publish on each worker's own address")
+    func logsAndPortsAcrossWorkers() async throws {
+        let cluster = try await WorkerCluster()
+        do {
+            // Each worker on a loopback address of its own, as separate hosts.
+            for (index, name) in ["w1", "w2", "w3"].enumerated() { try await cluster.addWorker(name, address: "127.0.0.\(index + 2)") }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await cluster.nodes().filter({ $0.status.state == .ready && $0.status.hostname.hasPrefix("w") }).count < 3 {
+                guard ContinuousClock.now < deadline else { Issue.record("workers did not all become ready"); throw CancellationError() }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await cluster.updateNode("manager", availability: .drain)
+
+            // One fixed published port: one task per node, each answering on its node's address.
+            let port = Int(try freePort())
+            let web: Service = try await cluster.client.call(.post, "/v1/services", json: httpdSpec("web", replicas: 3, published: port))
+            let placed = try await cluster.waitPlacements(web.id, "3 web replicas, one per worker") { $0.count == 3 }
+            #expect(placed == ["w1", "w2", "w3"])
+            let names = try await cluster.hostnames()
+            let webTasks: [ServiceTask] = try await cluster.client.call(.get, "/v1/tasks?service=\(web.id)")
+            for task in webTasks where task.status.state == .running {
+                let worker = try #require(task.nodeID.flatMap { names[$0] })
+                let address = "127.0.0.\(Int(worker.dropFirst())! + 1)"
+                #expect(try await fetch(address, port) == "web slot \(task.slot)", "\(worker) at \(address):\(port)")
+            }
+
+            // Three lines at once, then a tick every 300 ms, on both streams.
+            var talker = webSpec("talker", replicas: 3)
+            talker.task.placement.maxReplicasPerNode = 1
+            talker.task.command = ["sh", "-c", "for i in 1 2 3; do echo \"slot $SHOAL_TASK_SLOT line $i\"; done; echo \"slot $SHOAL_TASK_SLOT oops\" >&2; "
+                                   + "while true; do echo \"slot $SHOAL_TASK_SLOT tick\"; sleep 0.3; done"]
+            let service: Service = try await cluster.client.call(.post, "/v1/services", json: talker)
+            _ = try await cluster.waitPlacements(service.id, "3 talkers") { $0.count == 3 }
+            let tasks: [ServiceTask] = try await cluster.client.call(.get, "/v1/tasks?service=\(service.id)")
+            var prefixes: [Int: String] = [:]
+            for task in tasks where task.status.state == .running {
+                prefixes[task.slot] = "talker.\(task.slot).\(task.id.rawValue.prefix(12))@\(names[task.nodeID!]!) | "
+            }
+            #expect(prefixes.count == 3)
+            let socket = cluster.root + "/manager.sock"
+            let binary = try #require(WorkerCluster.shoalBinary)
+
+            var (status, output) = try WorkerCluster.run(binary, ["service", "logs", "talker"], socket: socket)
+            #expect(status == 0, "\(output)")
+            for (slot, prefix) in prefixes {
+                for number in 1...3 { #expect(output.contains(prefix + "slot \(slot) line \(number)\n"), "slot \(slot) line \(number) in: \(output)") }
+                #expect(output.contains(prefix + "slot \(slot) oops\n"), "stderr lines too")
+            }
+
+            (status, output) = try WorkerCluster.run(binary, ["service", "logs", "--tail", "1", "--timestamps", "talker"], socket: socket)
+            #expect(status == 0, "\(output)")
+            let lines = output.split(separator: "\n")
+            #expect(lines.count == 3, "one line per task with --tail 1: \(output)")
+            for prefix in prefixes.values {
+                #expect(lines.filter { $0.contains(prefix) }.count == 1, "\(prefix) in \(output)")
+            }
+            #expect(lines.allSatisfy { $0.hasPrefix("20") && $0.contains("Z talker.") }, "timestamps first: \(output)")
+
+            // --follow: new lines of every worker's task arrive; the CLI runs until stopped.
+            let follower = try LineCollector(binary, ["service", "logs", "--follow", "--tail", "0", "talker"], socket: socket)
+            let seen = follower.wait(timeout: .seconds(30)) { text in prefixes.values.allSatisfy { text.contains($0 + "slot") } }
+            follower.stop()
+            #expect(seen, "followed lines from every task: \(follower.text)")
+            #expect(!follower.text.contains("line 1"), "--tail 0 starts with new lines: \(follower.text)")
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+}
+
+/// Runs the CLI in the background and gathers what it prints, for commands
+/// that stream until stopped (`logs --follow`).
+final class LineCollector: @unchecked Sendable {
+    private let process = Process()
+    private let lock = NSLock()
+    private var collected = Data()
+
+    init(_ binary: String, _ arguments: [String], socket: String) throws {
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["SHOAL_HOST"] = "unix://\(socket)"
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.collected.append(data) }
+        }
+        try process.run()
+    }
+
+    var text: String { lock.withLock { String(decoding: collected, as: UTF8.self) } }
+
+    /// Polls until `condition` holds for the output so far, or `timeout`.
+    func wait(timeout: Duration, _ condition: (String) -> Bool) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition(text) { return true }
+            usleep(50_000)
+        }
+        return condition(text)
+    }
+
+    /// Ends the process we started (by its PID).
+    func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        process.waitUntilExit()
     }
 }

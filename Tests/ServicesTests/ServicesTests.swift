@@ -38,6 +38,10 @@ final class DevNode: @unchecked Sendable {
 
     static var available: Bool { busyboxTarball != nil }
 
+    /// Tasks run on the node bridge: this test process's own, never the
+    /// shoal0 of a `shoal dev` on this machine nor another test process's.
+    static let testBridge = BridgeConfiguration(name: "shoalsv\(getpid() % 100_000)", subnet: IPv4Subnet("10.92.\(getpid() % 250).0/24")!)
+
     /// `registry`: serve `shoal dev`'s registry on a free loopback port.
     init(runsAgent: Bool = true, heartbeatPeriod: Duration = .milliseconds(500), registry: Bool = false) async throws {
         let token = UUID().uuidString.prefix(8).lowercased()
@@ -46,6 +50,7 @@ final class DevNode: @unchecked Sendable {
         settings.runsAgent = runsAgent
         settings.heartbeatPeriod = heartbeatPeriod
         settings.cgroupParent = "shoal-test-\(token)"
+        settings.bridge = Self.testBridge
         if registry { settings.registryListenAddress = .loopbackIPv4(port: 0) }
         cgroupParent = settings.cgroupParent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -63,8 +68,9 @@ final class DevNode: @unchecked Sendable {
         // for the containers removed below (the restart policy), and leak them.
         await daemon.stop()
         await client.shutdown()
-        if let runtime = try? ContainerRuntime(configuration: .init(stateDirectory: directory + "/containers", cgroupParent: cgroupParent)) {
+        if let runtime = try? ContainerRuntime(configuration: .init(stateDirectory: directory + "/containers", cgroupParent: cgroupParent, bridge: Self.testBridge)) {
             for state in runtime.list() { try? runtime.delete(state.id, force: true) }
+            try? runtime.removeBridge()
             runtime.detach()
         }
         try? FileManager.default.removeItem(atPath: directory)

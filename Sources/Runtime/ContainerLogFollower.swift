@@ -10,17 +10,18 @@ import Glibc
 ///
 /// The live file is read through a descriptor opened first, so a container
 /// removed while it is followed (`--rm`) still yields its last lines. One
-/// stream uses it at a time.
-final class ContainerLogFollower: @unchecked Sendable {
+/// stream uses it at a time. (`shoal container logs` in the daemon, and the
+/// agent for `shoal service logs`.)
+public final class ContainerLogFollower: @unchecked Sendable {
     static let readChunkBytes = 65536
 
-    let path: String
-    let maxFiles: Int
+    public let path: String
+    public let maxFiles: Int
     private var descriptor: Int32 = -1
     private var inode: ino_t = 0
     private var partial: [UInt8] = []
 
-    init(path: String, maxFiles: Int) {
+    public init(path: String, maxFiles: Int) {
         self.path = path
         self.maxFiles = maxFiles
         openLive()
@@ -40,7 +41,7 @@ final class ContainerLogFollower: @unchecked Sendable {
     }
 
     /// The lines kept so far, oldest first; at most the last `tail`.
-    func existing(tail: Int?) -> [ArraySlice<UInt8>] {
+    public func existing(tail: Int?) -> [ArraySlice<UInt8>] {
         var bytes: [UInt8] = []
         for index in stride(from: max(1, maxFiles) - 1, through: 1, by: -1) {
             bytes += FileManager.default.contents(atPath: path + ".\(index)").map(Array.init) ?? []
@@ -53,7 +54,7 @@ final class ContainerLogFollower: @unchecked Sendable {
     }
 
     /// Complete lines appended since the last call (each with its newline).
-    func next() -> [ArraySlice<UInt8>] {
+    public func next() -> [ArraySlice<UInt8>] {
         var bytes = partial + readAvailable()
         if descriptor < 0 || rotated() {
             // Finish the old file, then continue with the new live one.
@@ -90,7 +91,7 @@ final class ContainerLogFollower: @unchecked Sendable {
     }
 
     /// Splits off every complete line (newline included); leaves the rest in `bytes`.
-    static func completeLines(_ bytes: inout [UInt8]) -> [ArraySlice<UInt8>] {
+    public static func completeLines(_ bytes: inout [UInt8]) -> [ArraySlice<UInt8>] {
         guard let last = bytes.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
         let complete = Array(bytes[...last])
         bytes.removeFirst(last + 1)
