@@ -309,9 +309,10 @@ final class LineCollector: @unchecked Sendable {
         return condition(text)
     }
 
-    /// Ends the process we started (by its PID).
+    /// Ends the process we started (by its PID). SIGKILL: a child of the
+    /// test process inherits its blocked signals, SIGTERM among them.
     func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 }
