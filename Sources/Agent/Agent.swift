@@ -638,22 +638,34 @@ public final class Agent: @unchecked Sendable {
             rootFilesystem: .overlay(lowerDirectories: image.lowerDirectories, upperDirectory: rw + "/upper", workDirectory: rw + "/work", mountPoint: rw + "/merged"),
             command: command, environment: environment, user: user, workingDirectory: workdir,
             hostname: String(task.id.rawValue.prefix(12)), network: .bridge, limits: limits, mounts: mounts, publishedPorts: ports,
-            healthCheck: Self.healthCheck(template.healthCheck, image: nil))
+            healthCheck: Self.healthCheck(template.healthCheck, image: config?.healthcheck))
     }
 
-    /// The container's check: the template's fields over the image's
-    /// HEALTHCHECK over Docker's defaults (`--health-cmd` alone keeps the
-    /// image's timings, as Docker does). nil: no check, or `--no-healthcheck`.
-    static func healthCheck(_ template: TaskTemplate.HealthCheck?, image: HealthCheck?) -> HealthCheck? {
-        guard let template else { return image }
-        if template.disabled { return nil }
-        guard let command = template.command.isEmpty ? image?.command : template.command else { return nil }
-        var check = image ?? HealthCheck(command: command)
-        check.command = command
-        if template.intervalMilliseconds > 0 { check.intervalMilliseconds = Int(template.intervalMilliseconds) }
-        if template.timeoutMilliseconds > 0 { check.timeoutMilliseconds = Int(template.timeoutMilliseconds) }
-        if template.retries > 0 { check.retries = template.retries }
-        if template.startPeriodMilliseconds > 0 { check.startPeriodMilliseconds = Int(template.startPeriodMilliseconds) }
+    /// The container's check, as Docker decides it: `--no-healthcheck`
+    /// turns it off; the command is the template's, else the image's
+    /// HEALTHCHECK (`HEALTHCHECK NONE`: none); each timing is the
+    /// template's, else the image's, else Docker's default (30 s, 30 s, 3).
+    static func healthCheck(_ template: TaskTemplate.HealthCheck?, image: HealthConfig?) -> HealthCheck? {
+        if template?.disabled == true { return nil }
+        let imageCommand = image.flatMap { $0.disablesChecks ? nil : $0.command }
+        guard let command = template.flatMap({ $0.command.isEmpty ? nil : $0.command }) ?? imageCommand else { return nil }
+        var check = HealthCheck(command: command)
+        func milliseconds(_ nanoseconds: Int64?) -> Int? {
+            guard let nanoseconds, nanoseconds > 0 else { return nil }
+            return Int(max(1, nanoseconds / 1_000_000))
+        }
+        if let image {
+            if let value = milliseconds(image.intervalNanoseconds) { check.intervalMilliseconds = value }
+            if let value = milliseconds(image.timeoutNanoseconds) { check.timeoutMilliseconds = value }
+            if let value = milliseconds(image.startPeriodNanoseconds) { check.startPeriodMilliseconds = value }
+            if let retries = image.retries, retries > 0 { check.retries = retries }
+        }
+        if let template {
+            if template.intervalMilliseconds > 0 { check.intervalMilliseconds = Int(template.intervalMilliseconds) }
+            if template.timeoutMilliseconds > 0 { check.timeoutMilliseconds = Int(template.timeoutMilliseconds) }
+            if template.retries > 0 { check.retries = template.retries }
+            if template.startPeriodMilliseconds > 0 { check.startPeriodMilliseconds = Int(template.startPeriodMilliseconds) }
+        }
         return check
     }
 

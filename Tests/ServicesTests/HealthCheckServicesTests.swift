@@ -2,6 +2,7 @@
 import ClusterState
 @testable import Daemon
 import Foundation
+import Images
 import Runtime
 import Testing
 
@@ -61,6 +62,40 @@ struct HealthCheckServicesTests {
             #expect(failed.status.health == .unhealthy)
             #expect(failed.status.error.contains("unhealthy container") && failed.status.error.contains("2 failed health checks"), "\(failed.status.error)")
             #expect(failed.desiredState == .shutdown)
+        } catch {
+            await node.close()
+            throw error
+        }
+        await node.close()
+    }
+
+    @Test("a service without a check runs the image's HEALTHCHECK; --no-healthcheck turns it off")
+    func imageHealthCheck() async throws {
+        let node = try await DevNode()
+        do {
+            var config = ImageConfig.ContainerConfig()
+            config.healthcheck = HealthConfig(test: ["CMD-SHELL", "test -f /tmp/ready"], intervalNanoseconds: 100_000_000,
+                                              startPeriodNanoseconds: 600_000_000_000, retries: 1)
+            _ = try ImageImporter(store: try ContentStore(root: node.directory + "/images"))
+                .importRootfs(tarballAt: try #require(DevNode.busyboxTarball), tag: "shoal.local/checked:latest", containerConfig: config)
+            var spec = webSpec("imagecheck", replicas: 1)
+            spec.task.image = "shoal.local/checked:latest"
+            let service = try await node.create(spec)
+            try await node.wait(service.id, "starting on the image's check") { tasks in
+                tasks.contains { $0.status.state == .starting && $0.status.health == .starting }
+            }
+            let task = try #require(try await node.tasks(service.id).first)
+            try Self.exec(node, task, "touch /tmp/ready")
+            try await node.wait(service.id, "running once the image's check passes") { tasks in
+                tasks.contains { $0.id == task.id && $0.status.state == .running && $0.status.health == .healthy }
+            }
+
+            spec.name = "unchecked"
+            spec.task.healthCheck = .noHealthCheck
+            let unchecked = try await node.create(spec)
+            try await node.wait(unchecked.id, "running without a check") { tasks in
+                tasks.contains { $0.status.state == .running && $0.status.health == nil }
+            }
         } catch {
             await node.close()
             throw error
@@ -149,16 +184,21 @@ struct HealthCheckServicesTests {
 
     @Test("the container's check: the template over the image's HEALTHCHECK over Docker's defaults")
     func checkMerging() {
-        let image = HealthCheck(command: ["/bin/probe"], intervalMilliseconds: 5_000, timeoutMilliseconds: 1_000, retries: 5, startPeriodMilliseconds: 0)
+        let image = HealthConfig(test: ["CMD", "/bin/probe"], intervalNanoseconds: 5_000_000_000, timeoutNanoseconds: 1_000_000_000, retries: 5)
+        let imageCheck = HealthCheck(command: ["/bin/probe"], intervalMilliseconds: 5_000, timeoutMilliseconds: 1_000, retries: 5)
         #expect(Agent.healthCheck(nil, image: nil) == nil)
-        #expect(Agent.healthCheck(nil, image: image) == image)
+        #expect(Agent.healthCheck(nil, image: image) == imageCheck, "no check in the spec: the image's")
+        #expect(Agent.healthCheck(nil, image: HealthConfig(test: ["CMD-SHELL", "test -f /ok"])) == HealthCheck(command: ["/bin/sh", "-c", "test -f /ok"]))
+        #expect(Agent.healthCheck(nil, image: HealthConfig(test: ["NONE"])) == nil, "HEALTHCHECK NONE")
         #expect(Agent.healthCheck(.noHealthCheck, image: image) == nil, "--no-healthcheck turns the image's off")
-        // Timings alone keep the image's command.
-        var timings = Agent.healthCheck(TaskTemplate.HealthCheck(retries: 1), image: image)
-        #expect(timings == HealthCheck(command: ["/bin/probe"], intervalMilliseconds: 5_000, timeoutMilliseconds: 1_000, retries: 1))
+        // Timings alone keep the image's command; the rest of its timings stay.
+        #expect(Agent.healthCheck(TaskTemplate.HealthCheck(retries: 1), image: image)
+                == HealthCheck(command: ["/bin/probe"], intervalMilliseconds: 5_000, timeoutMilliseconds: 1_000, retries: 1))
         // Timings without any command: nothing to run.
-        timings = Agent.healthCheck(TaskTemplate.HealthCheck(retries: 1), image: nil)
-        #expect(timings == nil)
+        #expect(Agent.healthCheck(TaskTemplate.HealthCheck(retries: 1), image: nil) == nil)
+        // --health-cmd over the image's command, with the image's timings (Docker merges them).
+        #expect(Agent.healthCheck(TaskTemplate.HealthCheck(command: ["true"]), image: image)
+                == HealthCheck(command: ["true"], intervalMilliseconds: 5_000, timeoutMilliseconds: 1_000, retries: 5))
         // A command alone gets Docker's defaults (30 s, 30 s, 3) when the image has no check.
         let command = Agent.healthCheck(TaskTemplate.HealthCheck(command: ["true"]), image: nil)
         #expect(command == HealthCheck(command: ["true"]))
