@@ -164,7 +164,11 @@ struct ClusterStateTests {
             (webSpec(replicas: -1), "replicas"),
             (webSpec(replicas: 10_001), "replicas"),
             (Service.Spec(name: "x", task: TaskTemplate(image: "")), "image"),
-            ({ var spec = webSpec(); spec.task.ports = [.init(publishedPort: 0, targetPort: 80)]; return spec }(), "ports"),
+            // Published 0 (a free port per task) is for mode=host only.
+            ({ var spec = webSpec(); spec.task.ports = [.init(publishedPort: 0, targetPort: 80, mode: .ingress)]; return spec }(), "ports"),
+            ({ var spec = webSpec(); spec.task.ports = [.init(publishedPort: 8080, targetPort: 0)]; return spec }(), "ports"),
+            ({ var spec = webSpec(); spec.task.healthCheck = .init(command: ["true"], retries: -1); return spec }(), "health check"),
+            ({ var spec = webSpec(); spec.task.healthCheck = .init(command: ["true"], disabled: true); return spec }(), "health check"),
             ({ var spec = webSpec(); spec.task.ports = [.init(publishedPort: 80, targetPort: 80), .init(publishedPort: 80, targetPort: 81)]; return spec }(), "ports"),
             ({ var spec = webSpec(); spec.task.resources.reservedMemoryBytes = -5; return spec }(), "reserved memory"),
             ({ var spec = webSpec(); spec.task.mounts = [.init(kind: .bind, source: "/a", target: "relative")]; return spec }(), "mounts"),
