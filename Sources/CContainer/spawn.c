@@ -493,6 +493,13 @@ static void setup_console(const ShoalSpawnPlan *p) {
 
 __attribute__((noreturn))
 static void finish_and_exec(const ShoalSpawnPlan *p) {
+    // Stdio first: opening /dev/null or copying a descriptor needs a free
+    // number below RLIMIT_NOFILE, and a busy daemon holds hundreds of
+    // descriptors (all close-on-exec) until execve.
+    if (p->console_socket_fd >= 0) setup_console(p);
+    else setup_stdio(p);
+    mark_fds_cloexec();
+
     for (size_t i = 0; i < p->rlimit_count; i++) {
         struct rlimit64 limit = {p->rlimits[i].soft, p->rlimits[i].hard};
         if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &limit, NULL) < 0) fail_syscall("setrlimit", "rlimit");
@@ -534,10 +541,6 @@ static void finish_and_exec(const ShoalSpawnPlan *p) {
 
     const char *cwd = p->cwd && p->cwd[0] ? p->cwd : "/";
     if (chdir(cwd) < 0) fail_syscall("chdir", cwd);
-
-    if (p->console_socket_fd >= 0) setup_console(p);
-    else setup_stdio(p);
-    mark_fds_cloexec();
 
     const char *name = p->argv[0];
     if (sh_has_slash(name)) {

@@ -154,4 +154,19 @@ struct ContainerRunTests {
         }
         #expect(result.output == "256\n")
     }
+
+    /// A daemon holding more descriptors than the container's open-file limit
+    /// still starts it: the child arranges its stdio before lowering the limit.
+    @Test func openFileLimitBelowTheDaemonsDescriptorCount() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let held = (0..<300).map { _ in open("/dev/null", O_RDONLY | O_CLOEXEC) }
+        defer { for fd in held where fd >= 0 { close(fd) } }
+        #expect(held.allSatisfy { $0 >= 0 })
+        #expect(held.max() ?? 0 >= 256, "the test must hold a descriptor above the limit")
+        let result = try fixture.run("rlimit-busy", ["sh", "-c", "ulimit -n; ls /proc/self/fd | wc -l"]) {
+            $0.resourceLimits = [ProcessLimit(resource: Int32(RLIMIT_NOFILE.rawValue), soft: 64, hard: 64)]
+        }
+        #expect(result.output.hasPrefix("64\n"), "\(result.output) \(result.error)")
+    }
 }
