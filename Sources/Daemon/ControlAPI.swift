@@ -69,13 +69,10 @@ public enum ControlAPI {
     static func router(daemon: Daemon, local: Bool, manager: ManagerNode?, record: ((HTTPMethod, String) -> Void)? = nil) -> HTTPRouter {
         let context = Context(daemon: daemon, local: local, fixed: manager)
         var router = HTTPRouter()
-        func add(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping @Sendable (Request) async throws -> HTTPServerResponse) {
-            add(method, pattern, maxBodyBytes: maxBodyBytes, handler)
-        }
-        func add(_ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int,
-                 _ handler: @escaping @Sendable (Request) async throws -> HTTPServerResponse) {
+        func addRoute(_ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int, runsOnEventLoop: Bool,
+                      _ handler: @escaping @Sendable (Request) async throws -> HTTPServerResponse) {
             record?(method, pattern)
-            router.add(method, pattern, maxBodyBytes: maxBodyBytes) { request in
+            router.add(method, pattern, maxBodyBytes: maxBodyBytes, runsOnEventLoop: runsOnEventLoop) { request in
                 do {
                     try context.authorize(request)
                     return try await handler(Request(raw: request, context: context))
@@ -83,6 +80,19 @@ public enum ControlAPI {
                     return APIError.from(error).response
                 }
             }
+        }
+        func add(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping @Sendable (Request) async throws -> HTTPServerResponse) {
+            addRoute(method, pattern, maxBodyBytes: maxBodyBytes, runsOnEventLoop: false, handler)
+        }
+        func add(_ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int,
+                 _ handler: @escaping @Sendable (Request) async throws -> HTTPServerResponse) {
+            addRoute(method, pattern, maxBodyBytes: maxBodyBytes, runsOnEventLoop: false, handler)
+        }
+        /// For handlers that only decode, await Raft (never blocking a
+        /// thread) and encode: they run on the connection's event loop, one
+        /// thread hop less per request.
+        func addOnEventLoop(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping @Sendable (Request) async throws -> HTTPServerResponse) {
+            addRoute(method, pattern, maxBodyBytes: maxBodyBytes, runsOnEventLoop: true, handler)
         }
         router.fallback = { request in
             APIError(status: 404, code: "not_found", message: "no API route for \(request.method) \(request.head.rawPath)",
@@ -133,14 +143,14 @@ public enum ControlAPI {
         // MARK: secrets
 
         add(.get, "/v1/secrets") { request in try await getSecrets(request) }
-        add(.post, "/v1/secrets") { request in try await createSecret(request, try context.manager()) }
+        addOnEventLoop(.post, "/v1/secrets") { request in try await createSecret(request, try context.manager()) }
         add(.get, "/v1/secrets/<id>") { request in try await getSecretsByID(request) }
         add(.delete, "/v1/secrets/<id>") { request in try await deleteSecretsByID(request) }
 
         // MARK: configs (names starting with "shoal." are Shoal's own)
 
         add(.get, "/v1/configs") { request in try await getConfigs(request) }
-        add(.post, "/v1/configs") { request in try await createConfig(request, try context.manager()) }
+        addOnEventLoop(.post, "/v1/configs") { request in try await createConfig(request, try context.manager()) }
         add(.get, "/v1/configs/<id>") { request in try await getConfigsByID(request) }
         add(.delete, "/v1/configs/<id>") { request in try await deleteConfigsByID(request) }
 

@@ -16,6 +16,10 @@ public struct HTTPRouter: Sendable {
         public let pattern: String
         /// Largest request body for this route; nil: the server's default.
         public let maxBodyBytes: Int?
+        /// The handler never blocks a thread (it only awaits), so the server
+        /// runs it on the connection's event loop: no hop to another thread
+        /// between the request arriving and the handler starting.
+        public let runsOnEventLoop: Bool
         let segments: [Segment]
         let handler: Handler
     }
@@ -41,11 +45,18 @@ public struct HTTPRouter: Sendable {
     public init() {}
 
     /// Adds a route. `maxBodyBytes` overrides the server's body limit for it
-    /// (`Int.max`: unlimited, for blob uploads).
-    public mutating func add(_ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) {
+    /// (`Int.max`: unlimited, for blob uploads). `runsOnEventLoop`: see
+    /// ``Route/runsOnEventLoop``; only for handlers that never block.
+    public mutating func add(_ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, runsOnEventLoop: Bool = false,
+                             _ handler: @escaping Handler) {
         let segments = Self.compile(pattern)
-        routes.append(Route(method: method, pattern: pattern, maxBodyBytes: maxBodyBytes, segments: segments, handler: handler))
+        routes.append(Route(method: method, pattern: pattern, maxBodyBytes: maxBodyBytes, runsOnEventLoop: runsOnEventLoop,
+                            segments: segments, handler: handler))
     }
+
+    /// Whether some route runs on the event loop (the server then reads
+    /// requests there).
+    public var hasEventLoopRoutes: Bool { routes.contains { $0.runsOnEventLoop } }
 
     static func compile(_ pattern: String) -> [Segment] {
         precondition(pattern.hasPrefix("/"), "a route pattern starts with /, got \(pattern.debugDescription)")

@@ -116,7 +116,9 @@ public final class HTTPServer: @unchecked Sendable {
             return nextConnectionID
         }
         guard let id else { connection.abort(); return }
-        let task = Task { [self] in
+        // With routes that run on the event loop, the connection is read
+        // there too (see ``serveConnection(_:id:)``); otherwise on the pool.
+        let task = Task(executorPreference: router.hasEventLoopRoutes ? connection.eventLoop : nil) { [self] in
             defer { _ = lock.withLock { connections.removeValue(forKey: id) } }
             let transport: any HTTPTransport
             if let tls {
@@ -245,7 +247,14 @@ public final class HTTPServer: @unchecked Sendable {
                 return
             }
             do {
-                keepOpen = try await respond(to: head, reader: reader, transport: transport)
+                if runsOnEventLoop(head) {
+                    keepOpen = try await respond(to: head, reader: reader, transport: transport)
+                } else {
+                    // Handlers may block: off the loop, with the response's write.
+                    keepOpen = try await withTaskExecutorPreference(globalConcurrentExecutor) {
+                        try await respond(to: head, reader: reader, transport: transport)
+                    }
+                }
             } catch let error as HTTPParseError {
                 await sendErrorAndClose(error, transport: transport)
                 return
@@ -256,6 +265,12 @@ public final class HTTPServer: @unchecked Sendable {
             if shuttingDown { keepOpen = false }
         }
         await closeQuietly(transport)
+    }
+
+    /// Whether the request's route may run where the connection is read.
+    private func runsOnEventLoop(_ head: HTTPRequestHead) -> Bool {
+        guard router.hasEventLoopRoutes, case .found(let route, _) = router.match(method: head.method, path: head.rawPath) else { return false }
+        return route.runsOnEventLoop
     }
 
     /// Runs the handler for one request and writes its response. Returns
