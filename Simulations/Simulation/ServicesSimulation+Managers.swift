@@ -1,6 +1,7 @@
 import ClusterState
 import Orchestrator
 import Raft
+import Scheduler
 
 /// The managers' side of `shoal-sim services`: the leader's loop around
 /// ``LeaderCycle`` (as Sources/Daemon/LeaderLoop.swift) and the
@@ -13,6 +14,7 @@ extension ServicesSimulation {
         // make the proposal copy the whole log.)
         guard member.node?.role == .leader, let shell = shell(member.id) else {
             shell(member.id)?.ledTerm = 0
+            shell(member.id)?.schedulingIndex = nil
             return
         }
         let term = member.node!.term
@@ -24,6 +26,7 @@ extension ServicesSimulation {
             shell.passBarrier = 0
             shell.heartbeats.leadershipStarted(member.cluster, now: Int64(now))
             shell.cycle.leadershipStarted()
+            shell.schedulingIndex = SchedulingIndex(tasks: member.cluster.tasks)
             record("manager \(member.id) starts leading term \(term) at applied index \(member.appliedIndex)")
         }
         let expired = shell.heartbeats.expire(now: Int64(now))
@@ -34,7 +37,10 @@ extension ServicesSimulation {
             for proposal in LeaderCycle.proposals(markDown) { propose(proposal, at: member, waiting: .loop(proposal)) }
         }
         if member.appliedIndex >= shell.passBarrier && shell.cycle.isPassDue(now: Int64(now)) {
-            let pass = shell.cycle.pass(member.cluster, now: Int64(now), idGenerator: &shell.idGenerator)
+            let scheduler = shell.cycle.scheduler
+            let pass = shell.cycle.pass(member.cluster, now: Int64(now), idGenerator: &shell.idGenerator) { state in
+                shell.schedulingIndex!.schedule(with: scheduler, nodes: state.nodes, task: { state.task($0) })
+            }
             statistics.leaderPasses += 1
             statistics.assignments += pass.assignmentCount
             hasher.combine(0x5041_5353)  // "PASS"

@@ -294,8 +294,11 @@ public final class ServicesSimulation {
         if first { statistics.entriesCommitted += 1 }
         guard let shell = managers[Int(member.id) - 1] else { return }
         shell.cycle.markDirty()
-        if case .success(let events) = outcome, !shell.sessionWorkerByNode.isEmpty {
-            route(events, shell: shell, routed: &routed)
+        if case .success(let events) = outcome {
+            if !shell.sessionWorkerByNode.isEmpty { route(events, shell: shell, routed: &routed) }
+            if shell.schedulingIndex != nil {
+                for event in events where event.kind == .task { shell.schedulingIndex!.update(event.id, to: member.cluster.task(event.id)) }
+            }
         }
         if let waiting = shell.waiting.removeValue(forKey: entry.index) {
             try resolve(waiting.what, proposedInTerm: waiting.term, entry: entry, outcome: outcome, on: member, shell: shell)

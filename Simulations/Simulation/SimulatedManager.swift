@@ -1,6 +1,7 @@
 import ClusterState
 import Orchestrator
 import Raft
+import Scheduler
 
 /// The shell around one manager's Raft member in `shoal-sim services`: the
 /// leader's loop (``LeaderCycle``) and heartbeat deadlines
@@ -24,6 +25,10 @@ final class SimulatedManager {
     }
 
     var cycle: LeaderCycle
+    /// While leading: node loads and pending tasks, kept from the applied
+    /// task changes as the daemon's LeaderLoop keeps them, so a pass places
+    /// from it instead of scanning every task.
+    var schedulingIndex: SchedulingIndex?
     var heartbeats: HeartbeatTracker
     var idGenerator: SeededGenerator
     /// The term in which this member last started leading, once it applied an entry of that term.
