@@ -3,15 +3,7 @@ import Raft
 /// The fault injector of the fault phase, and the healing that ends it.
 extension RaftSimulation {
     func nemesis() throws(InvariantViolation) {
-        let weights = [plan.partitionWeight, plan.crashWeight, plan.membershipWeight, plan.transferWeight]
-        let total = weights.reduce(0, +)
-        guard total > 0 else { return }
-        var roll = nemesisRandom.uniform(0...(total - 1))
-        var action = 0
-        while roll >= weights[action] {
-            roll -= weights[action]
-            action += 1
-        }
+        guard let action = nemesisRandom.weightedIndex([plan.partitionWeight, plan.crashWeight, plan.membershipWeight, plan.transferWeight]) else { return }
         switch action {
         case 0: partition()
         case 1: crashSomeone()
@@ -39,13 +31,7 @@ extension RaftSimulation {
         switch nemesisRandom.uniform(0...4) {
         case 0, 1:
             // Symmetric: two sides that cannot talk to each other.
-            var shuffled = ids
-            for position in stride(from: shuffled.count - 1, to: 0, by: -1) {
-                shuffled.swapAt(position, nemesisRandom.uniform(0...position))
-            }
-            let split = nemesisRandom.uniform(1...(shuffled.count - 1))
-            let side = Array(shuffled[..<split]).sorted()
-            let other = Array(shuffled[split...]).sorted()
+            let (side, other) = nemesisRandom.twoSides(of: ids)
             for a in side {
                 for b in other { links += [(a, b), (b, a)] }
             }

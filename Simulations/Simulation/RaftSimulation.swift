@@ -435,12 +435,7 @@ public final class RaftSimulation {
     func restart(_ member: SimulatedMember) throws(InvariantViolation) {
         let state: PersistentState
         do {
-            state = try member.storage.load()
-        } catch {
-            preconditionFailure("in-memory storage failed: \(error)")
-        }
-        do {
-            member.node = try RaftNode(options: member.options, restoring: state)
+            state = try member.restartNode()
         } catch {
             throw InvariantViolation(
                 invariant: "recovery",
@@ -523,20 +518,9 @@ public final class RaftSimulation {
 
     // MARK: Helpers
 
-    func currentLeader() -> SimulatedMember? {
-        var best: SimulatedMember?
-        for member in members {
-            guard let node = member.node, node.role == .leader else { continue }
-            if best == nil || node.term > best!.node!.term { best = member }
-        }
-        return best
-    }
+    func currentLeader() -> SimulatedMember? { members.leader }
 
-    func maxRunningTerm() -> UInt64 {
-        var term: UInt64 = 0
-        for member in members { if let node = member.node { term = max(term, node.term) } }
-        return term
-    }
+    func maxRunningTerm() -> UInt64 { members.highestRunningTerm }
 
     /// Members of the newest configuration that have not applied the probe.
     func laggingMembers() -> [SimulatedMember] {

@@ -6,15 +6,7 @@ import Raft
 /// fault phase, and the checks that judge the run.
 extension ServicesSimulation {
     func nemesis() {
-        let weights = [plan.partitionWeight, plan.crashWeight, plan.workerDeathWeight]
-        let total = weights.reduce(0, +)
-        guard total > 0 else { return }
-        var roll = nemesisRandom.uniform(0...(total - 1))
-        var action = 0
-        while roll >= weights[action] {
-            roll -= weights[action]
-            action += 1
-        }
+        guard let action = nemesisRandom.weightedIndex([plan.partitionWeight, plan.crashWeight, plan.workerDeathWeight]) else { return }
         switch action {
         case 0: partition()
         case 1: crashManager()
@@ -35,13 +27,7 @@ extension ServicesSimulation {
             for other in ids where other != leader { links += [(leader, other), (other, leader)] }
             what = "leader \(leader) isolated"
         } else {
-            var shuffled = ids
-            for position in stride(from: shuffled.count - 1, to: 0, by: -1) {
-                shuffled.swapAt(position, nemesisRandom.uniform(0...position))
-            }
-            let split = nemesisRandom.uniform(1...(shuffled.count - 1))
-            let side = Array(shuffled[..<split]).sorted()
-            let other = Array(shuffled[split...]).sorted()
+            let (side, other) = nemesisRandom.twoSides(of: ids)
             for a in side {
                 for b in other { links += [(a, b), (b, a)] }
             }

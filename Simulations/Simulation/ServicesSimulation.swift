@@ -339,12 +339,7 @@ public final class ServicesSimulation {
     func restart(_ member: SimulatedMember) throws(InvariantViolation) {
         let state: PersistentState
         do {
-            state = try member.storage.load()
-        } catch {
-            preconditionFailure("in-memory storage failed: \(error)")
-        }
-        do {
-            member.node = try RaftNode(options: member.options, restoring: state)
+            state = try member.restartNode()
         } catch {
             throw InvariantViolation(invariant: "recovery", details: "manager \(member.id) cannot restart from what it persisted: \(error)", time: now)
         }
@@ -360,20 +355,9 @@ public final class ServicesSimulation {
 
     // MARK: Helpers
 
-    func currentLeader() -> SimulatedMember? {
-        var best: SimulatedMember?
-        for member in members {
-            guard let node = member.node, node.role == .leader else { continue }
-            if best == nil || node.term > best!.node!.term { best = member }
-        }
-        return best
-    }
+    func currentLeader() -> SimulatedMember? { members.leader }
 
-    func maxRunningTerm() -> UInt64 {
-        var term: UInt64 = 0
-        for member in members { if let node = member.node { term = max(term, node.term) } }
-        return term
-    }
+    func maxRunningTerm() -> UInt64 { members.highestRunningTerm }
 
     func record(_ line: @autoclosure () -> String) {
         if options.recordTrace { trace.append("\(now)ms \(line())") }

@@ -64,4 +64,36 @@ final class SimulatedMember {
     }
 
     var isRunning: Bool { node != nil }
+
+    /// Rebuilds the Raft node from what the storage kept (after a crash);
+    /// throws what ``RaftNode/init(options:restoring:)`` throws.
+    func restartNode() throws -> PersistentState {
+        let state: PersistentState
+        do {
+            state = try storage.load()
+        } catch {
+            preconditionFailure("in-memory storage failed: \(error)")
+        }
+        node = try RaftNode(options: options, restoring: state)
+        return state
+    }
+}
+
+extension Array where Element == SimulatedMember {
+    /// The running member that leads in the highest term.
+    var leader: SimulatedMember? {
+        var best: SimulatedMember?
+        for member in self {
+            guard let node = member.node, node.role == .leader else { continue }
+            if best == nil || node.term > best!.node!.term { best = member }
+        }
+        return best
+    }
+
+    /// The highest term any running member holds.
+    var highestRunningTerm: UInt64 {
+        var term: UInt64 = 0
+        for member in self { if let node = member.node { term = Swift.max(term, node.term) } }
+        return term
+    }
 }

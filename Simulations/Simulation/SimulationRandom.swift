@@ -35,6 +35,29 @@ struct SimulationRandom {
         return elements[Int(next() % UInt64(elements.count))]
     }
 
+    /// The index of a choice among `weights` in proportion to them; nil when they are all zero.
+    mutating func weightedIndex(_ weights: [Int]) -> Int? {
+        let total = weights.reduce(0, +)
+        guard total > 0 else { return nil }
+        var roll = uniform(0...(total - 1))
+        var index = 0
+        while roll >= weights[index] {
+            roll -= weights[index]
+            index += 1
+        }
+        return index
+    }
+
+    /// `elements` (two or more) cut at random into two non-empty sides, each sorted.
+    mutating func twoSides<T: Comparable>(of elements: [T]) -> (side: [T], other: [T]) {
+        var shuffled = elements
+        for position in stride(from: shuffled.count - 1, to: 0, by: -1) {
+            shuffled.swapAt(position, uniform(0...position))
+        }
+        let split = uniform(1...(shuffled.count - 1))
+        return (Array(shuffled[..<split]).sorted(), Array(shuffled[split...]).sorted())
+    }
+
     /// A new independent stream, for one concern of the run.
     mutating func split() -> SimulationRandom { SimulationRandom(seed: next()) }
 }
