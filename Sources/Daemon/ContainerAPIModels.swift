@@ -199,6 +199,9 @@ public struct ContainerExecRequest: Codable, Sendable {
     /// `-i` on the run-to-completion form: base64 of what the client read
     /// from its stdin (to end of file), written to the process's stdin.
     public var standardInput: String?
+    /// `exec -d`: answer 204 once the process runs; its output is
+    /// discarded (as Docker's) and its exit is not kept.
+    public var detach: Bool?
 
     public init(command: [String]) { self.command = command }
 }

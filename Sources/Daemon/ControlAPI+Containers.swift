@@ -196,7 +196,8 @@ extension ControlAPI {
         }
     }
 
-    /// POST /v1/containers/{id}/exec: runs a process inside to completion.
+    /// POST /v1/containers/{id}/exec: runs a process inside to completion
+    /// (or, with `detach`, starts it and answers 204).
     static func postContainersByIDExec(_ request: Request) async throws -> HTTPServerResponse {
         let engine = try request.context.daemon.containerEngine()
         let record = try engine.resolve(try request.parameter("id"))
@@ -207,6 +208,18 @@ extension ControlAPI {
                 throw APIError(status: 409, code: "paused", message: "container \(record.name) is paused", hint: "unpause it first: `shoal container unpause \(record.name)`")
             }
             throw APIError(status: 409, code: "not_running", message: "container \(record.name) is not running", hint: "start it first: `shoal container start \(record.name)`")
+        }
+        if body.detach == true {
+            guard body.tty != true, body.interactive != true, body.standardInput == nil else {
+                throw APIError.invalid("field 'detach'", "a detached exec has no streams: drop tty, interactive and standardInput")
+            }
+            let spec = ExecSpec(command: body.command, environment: body.environment ?? [], user: body.user, workingDirectory: body.workingDirectory)
+            do {
+                try await ContainerEngine.blocking { try engine.runtime.startDetachedExec(record.id, spec) }
+            } catch {
+                throw ContainerEngine.apiError(error, name: record.name)
+            }
+            return HTTPServerResponse(status: .noContent)
         }
         if request.raw.headers.contains(name: "Upgrade") {
             try requireUpgrade(request, "a streaming exec")

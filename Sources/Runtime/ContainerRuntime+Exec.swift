@@ -45,6 +45,17 @@ extension ContainerRuntime {
         return ExecProcess(launched)
     }
 
+    /// Starts `exec` inside a running container and returns its pid once it
+    /// runs (`exec -d`): no streams (its output is discarded, as Docker's),
+    /// reaped by a thread of ours when it exits. A failure before its execve
+    /// (`executable file not found`) is thrown, as for `exec`.
+    @discardableResult
+    public func startDetachedExec(_ id: String, _ exec: ExecSpec) throws -> Int32 {
+        let process = try startExec(id, exec, streams: .detached)
+        Thread.detachNewThread { _ = process.wait() }
+        return process.pid
+    }
+
     /// The common part of `exec` and `startExec`: joins the container and
     /// starts the process; its descriptors belong to the caller.
     func launchExec(_ id: String, _ exec: ExecSpec, streams: ExecStreams) throws -> LaunchedExec {
@@ -110,6 +121,8 @@ extension ContainerRuntime {
             plan.raw.window_rows = exec.windowSize?.rows ?? 0
             plan.raw.window_columns = exec.windowSize?.columns ?? 0
             launched.consoleSocket = pair[1]
+        case .detached:
+            break  // -1: the child opens /dev/null for 0, 1 and 2
         case .none, .standardInput:
             let output = try Self.hostCall(Syscall.pipe)
             let error = try Self.hostCall(Syscall.pipe)

@@ -13,6 +13,9 @@ public enum ExecStreams: Sendable {
     case standardInput
     /// A pseudo-terminal as stdin, stdout and stderr (`exec -t`, `-it`).
     case terminal
+    /// stdin, stdout and stderr /dev/null (`exec -d`: Docker discards a
+    /// detached exec's output).
+    case detached
 }
 
 /// What ``ContainerRuntime/launchExec(_:_:streams:)`` started: the pid and

@@ -28,6 +28,8 @@ extension ContainerCommands {
             throw ClusterCommands.Failure(description: "the input device is not a TTY: the container has a terminal; \(label) it from a terminal")
         }
         let command = ContainerStreamCommand(stream: stream, sendsInput: interactive, terminal: terminal, detachKeys: detachKeys)
+        let proxy = !terminal && flags.isOn(byDefault: "--sig-proxy") ? SignalProxy(client: client, container: id) : nil
+        defer { proxy?.stop() }
         let outcome: ContainerStreamCommand.Outcome
         do {
             outcome = try await command.run(ready: { try await startChecked(client, id) })
@@ -56,11 +58,14 @@ extension ContainerCommands {
     /// into it when it was started with `-i` (unless `--no-stdin`).
     static func attach(_ flags: ContainerFlags) async throws -> Int32 {
         guard flags.positional.count == 1 else {
-            throw ClusterCommands.Failure(description: "usage: shoal container attach [--no-stdin] [--detach-keys KEYS] CONTAINER")
+            throw ClusterCommands.Failure(description: "usage: shoal container attach [--no-stdin] [--detach-keys KEYS] [--sig-proxy=false] CONTAINER")
         }
         let detachKeys = try ContainerStreamCommand.parseDetachKeys(flags.value("--detach-keys"))
         let client = try client(flags)
         defer { Task { await client.shutdown() } }
+        // Proxying from before the upgrade: a signal once attached is never lost.
+        var proxy = flags.isOn(byDefault: "--sig-proxy") ? SignalProxy(client: client, container: flags.positional[0]) : nil
+        defer { proxy?.stop() }
         let (headers, stream) = try await client.upgrade(.post, path(flags.positional[0], "/attach?stdin=\(!flags.has("--no-stdin"))"))
         let terminal = headers[ControlAPI.terminalHeader] == "true"
         let sendsInput = headers[ControlAPI.standardInputHeader] == "true"
@@ -69,6 +74,10 @@ extension ContainerCommands {
             throw ClusterCommands.Failure(description: "the input device is not a TTY: attach with --no-stdin, or from a terminal")
         }
         let command = ContainerStreamCommand(stream: stream, sendsInput: sendsInput, terminal: terminal, detachKeys: detachKeys)
+        if terminal {
+            proxy?.stop()  // the keys reach the process through its terminal
+            proxy = nil
+        }
         return finish(try await command.run(), label: "attach")
     }
 

@@ -9,17 +9,17 @@ import Glibc
 /// against the daemon's local API (`/v1/containers`).
 enum ContainerCommands {
     static let usage = """
-        shoal container run [-d] [-i] [-t] [--detach-keys ctrl-p,ctrl-q] [--rm] [--name N] [-h HOST] [-e K=V]... [--env-file F]... [-v NAME:/path[:ro]]... [--volumes-from C]...
+        shoal container run [-d] [-i] [-t] [--detach-keys ctrl-p,ctrl-q] [--sig-proxy=false] [--rm] [--name N] [-h HOST] [-e K=V]... [--env-file F]... [-v NAME:/path[:ro]]... [--volumes-from C]...
                             [-w DIR] [-u USER] [--entrypoint CMD] [--memory 64m] [--cpus 1.5] [--pids-limit N] [--restart POLICY]
                             [--network none|host|bridge] [-p [IP:]HOST:CTR]... [-P] [--link C[:ALIAS]]... [--log-opt max-size=10m]
                             [--health-cmd CMD [--health-interval 30s] [--health-timeout 30s] [--health-retries 3] [--health-start-period 0s]] IMAGE [CMD...]
-        shoal container create ... (as run, without -d) | start [-a] [-i] C... | stop [-t SECONDS] C... | restart [-t SECONDS] C... | kill [-s SIGNAL] C...
-        shoal container pause C... | unpause C... | rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited] | logs [-f] [--tail N] [-t] C | exec [-i] [-t] [-e K=V] [-u U] [-w DIR] C CMD...
+        shoal container create ... (as run, without -d) | start [-a] [-i] [--sig-proxy=false] C... | stop [-t SECONDS] C... | restart [-t SECONDS] C... | kill [-s SIGNAL] C...
+        shoal container pause C... | unpause C... | rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited] | logs [-f] [--tail N] [-t] C | exec [-d] [-i] [-t] [-e K=V] [-u U] [-w DIR] C CMD...
         shoal container attach [--no-stdin] [--detach-keys KEYS] C   (detach from -it with Ctrl-P Ctrl-Q; the container runs on)
         shoal container inspect [-f '{{.State.Pid}}'] C... | top C | stats [--no-stream] [C...] | port C [PORT] | diff C | export [-o FILE] C
         shoal container cp [-a] [-L] C:SRC DEST|- | cp [-a] [-L] SRC|- C:DEST
         shoal container commit [-m MESSAGE] [-a AUTHOR] [-c 'INSTRUCTION']... [--pause=false] C [REPOSITORY[:TAG]]
-          (--format json on every command)
+          (--format json on every command: names as a JSON array, logs as the stored JSON lines, exec's output as text)
         """
 
     static let subcommands: Set<String> = [
@@ -37,7 +37,7 @@ enum ContainerCommands {
         .option("--cpus"), .option("--pids-limit"), .option("--restart"), .option("--network", "--net"), .option("--publish", "-p"),
         .option("--link"), .option("--log-opt"), .option("--format"), .option("--detach-keys"),
         .option("--health-cmd"), .option("--health-interval"), .option("--health-timeout"), .option("--health-retries"),
-        .option("--health-start-period"), .flag("--no-healthcheck"),
+        .option("--health-start-period"), .flag("--no-healthcheck"), .flag("--sig-proxy"),
     ]
 
     static func run(_ rest: [String]) -> Int32 {
@@ -100,10 +100,11 @@ enum ContainerCommands {
             let flags = try ContainerFlags(arguments, definitions: runFlags, leadingPositionals: 1)
             return try await runOrCreate(flags, run: subcommand == "run")
         case "start":
-            let flags = try ContainerFlags(arguments, definitions: [.flag("--attach", "-a"), .flag("--interactive", "-i"), .option("--detach-keys")])
+            let flags = try ContainerFlags(arguments, definitions: [.flag("--attach", "-a"), .flag("--interactive", "-i"), .option("--detach-keys"),
+                                                                     .flag("--sig-proxy"), .option("--format")])
             return try await start(flags)
         case "stop", "restart":
-            let flags = try ContainerFlags(arguments, definitions: [.option("--time", "-t", "--timeout")])
+            let flags = try ContainerFlags(arguments, definitions: [.option("--time", "-t", "--timeout"), .option("--format")])
             let client = try client(flags)
             var query = ""
             if let time = flags.value("--time") {
@@ -112,12 +113,12 @@ enum ContainerCommands {
             }
             return try await forEach(flags, client: client) { try await client.perform(.post, path($0, "/\(subcommand)\(query)")) }
         case "kill":
-            let flags = try ContainerFlags(arguments, definitions: [.option("--signal", "-s")])
+            let flags = try ContainerFlags(arguments, definitions: [.option("--signal", "-s"), .option("--format")])
             let client = try client(flags)
             let query = flags.value("--signal").map { "?signal=" + PercentEncoding.encode($0) } ?? ""
             return try await forEach(flags, client: client) { try await client.perform(.post, path($0, "/kill\(query)")) }
         case "rm":
-            let flags = try ContainerFlags(arguments, definitions: [.flag("--force", "-f"), .flag("--volumes", "-v")])
+            let flags = try ContainerFlags(arguments, definitions: [.flag("--force", "-f"), .flag("--volumes", "-v"), .option("--format")])
             let client = try client(flags)
             let query = "?force=\(flags.has("--force"))&volumes=\(flags.has("--volumes"))"
             return try await forEach(flags, client: client) { try await client.perform(.delete, path($0, query)) }
@@ -126,12 +127,13 @@ enum ContainerCommands {
                                                                     .option("--filter", "-f"), .option("--format")])
             return try await list(flags)
         case "logs":
-            let flags = try ContainerFlags(arguments, definitions: [.flag("--follow", "-f"), .flag("--timestamps", "-t"), .option("--tail", "-n")])
+            let flags = try ContainerFlags(arguments, definitions: [.flag("--follow", "-f"), .flag("--timestamps", "-t"), .option("--tail", "-n"),
+                                                                    .option("--format")])
             return try await logs(flags)
         case "exec":
             let flags = try ContainerFlags(arguments, definitions: [.flag("--interactive", "-i"), .flag("--tty", "-t"), .flag("--detach", "-d"),
                                                                     .option("--env", "-e"), .option("--user", "-u"), .option("--workdir", "-w"),
-                                                                    .option("--detach-keys")],
+                                                                    .option("--detach-keys"), .option("--format")],
                                            leadingPositionals: 1)
             return try await exec(flags)
         case "inspect":
@@ -147,7 +149,7 @@ enum ContainerCommands {
             let flags = try ContainerFlags(arguments, definitions: [.option("--format")])
             return try await port(flags)
         case "pause", "unpause":
-            let flags = try ContainerFlags(arguments, definitions: [])
+            let flags = try ContainerFlags(arguments, definitions: [.option("--format")])
             let client = try client(flags)
             return try await forEach(flags, client: client) { try await client.perform(.post, path($0, "/\(subcommand)")) }
         case "diff":
@@ -161,29 +163,35 @@ enum ContainerCommands {
         case "cp":
             return try await ContainerCopyCommand.run(arguments)
         case "attach":
-            let flags = try ContainerFlags(arguments, definitions: [.flag("--no-stdin"), .option("--detach-keys"), .option("--sig-proxy")])
+            let flags = try ContainerFlags(arguments, definitions: [.flag("--no-stdin"), .option("--detach-keys"), .flag("--sig-proxy")])
             return try await attach(flags)
         case "wait":
-            let flags = try ContainerFlags(arguments, definitions: [])
+            let flags = try ContainerFlags(arguments, definitions: [.option("--format")])
             let client = try client(flags)
-            return try await forEach(flags, client: client, quietSuccess: true) { container in
+            var replies: [ContainerWaitReply] = []
+            let status = try await forEach(flags, client: client, quietSuccess: true) { container in
                 let reply = try await waitLine(client, container)
-                print(reply.statusCode)
+                if format(flags) == "json" { replies.append(reply) } else { print(reply.statusCode) }
             }
+            if format(flags) == "json" { _ = ClusterCommands.output(replies) }
+            return status
         default:
             throw ClusterCommands.Failure(description: "unknown command '\(subcommand)'\nusage:\n\(usage)")
         }
     }
 
     /// Runs `body` for each positional container; errors are printed per
-    /// container and make the exit status 1 (as docker does).
+    /// container and make the exit status 1 (as docker does). Each success
+    /// prints its name, or with `--format json` all of them as one array.
     static func forEach(_ flags: ContainerFlags, client: ControlClient, quietSuccess: Bool = false, _ body: (String) async throws -> Void) async throws -> Int32 {
         guard !flags.positional.isEmpty else { throw ClusterCommands.Failure(description: "give at least one container (name or id)") }
         var status: Int32 = 0
+        var done: [String] = []
+        defer { if format(flags) == "json", !quietSuccess { _ = ClusterCommands.output(done) } }
         for container in flags.positional {
             do {
                 try await body(container)
-                if !quietSuccess { print(container) }
+                if format(flags) == "json" { done.append(container) } else if !quietSuccess { print(container) }
             } catch let error as APIError {
                 var text = "Error: \(error.message)"
                 if !error.hint.isEmpty { text += "\nhint: \(error.hint)" }
@@ -285,7 +293,7 @@ enum ContainerCommands {
             return 0
         }
         if attached { return try await runAttached(client, created.id, flags) }
-        return try await attachAndStart(client, created.id)
+        return try await attachAndStart(client, created.id, proxySignals: flags.isOn(byDefault: "--sig-proxy"))
     }
 
     /// Starts the container; a start error exits as docker's does (127: not
@@ -304,9 +312,11 @@ enum ContainerCommands {
 
     /// Follows the output and the exit before starting (a `--rm` container
     /// may be gone by the time a later request arrives), then starts.
-    static func attachAndStart(_ client: ControlClient, _ id: String) async throws -> Int32 {
+    static func attachAndStart(_ client: ControlClient, _ id: String, proxySignals: Bool) async throws -> Int32 {
         let exit = try await client.lines(path(id, "/wait?condition=next-exit"), method: .post)
         let output = try await client.lines(path(id, "/logs?follow=true&tail=0&condition=next-exit"))
+        let proxy = proxySignals ? SignalProxy(client: client, container: id) : nil
+        defer { proxy?.stop() }
         let printer = Task { try await printLogs(output, timestamps: false) }
         do {
             try await startChecked(client, id)
@@ -345,7 +355,7 @@ enum ContainerCommands {
         }
         if flags.has("--attach") {
             guard flags.positional.count == 1 else { throw ClusterCommands.Failure(description: "start -a takes one container") }
-            return try await attachAndStart(client, flags.positional[0])
+            return try await attachAndStart(client, flags.positional[0], proxySignals: flags.isOn(byDefault: "--sig-proxy"))
         }
         return try await forEach(flags, client: client) { try await startChecked(client, $0) }
     }
@@ -359,8 +369,13 @@ enum ContainerCommands {
         var time: String
     }
 
-    static func printLogs(_ lines: AsyncThrowingStream<String, any Error>, timestamps: Bool) async throws {
+    /// `json`: each entry as the daemon stores it, one JSON object a line.
+    static func printLogs(_ lines: AsyncThrowingStream<String, any Error>, timestamps: Bool, json: Bool = false) async throws {
         for try await line in lines {
+            if json {
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))
+                continue
+            }
             guard let entry = try? JSONDecoder().decode(LogLine.self, from: Data(line.utf8)) else { continue }
             let text = timestamps ? entry.time + " " + entry.log : entry.log
             if entry.stream == "stderr" {
@@ -378,7 +393,8 @@ enum ContainerCommands {
         defer { Task { await client.shutdown() } }
         var query = "?follow=\(flags.has("--follow"))"
         if let tail = flags.value("--tail") { query += "&tail=" + PercentEncoding.encode(tail) }
-        try await printLogs(try await client.lines(path(flags.positional[0], "/logs" + query)), timestamps: flags.has("--timestamps"))
+        try await printLogs(try await client.lines(path(flags.positional[0], "/logs" + query)), timestamps: flags.has("--timestamps"),
+                            json: format(flags) == "json")
         return 0
     }
 
@@ -388,7 +404,6 @@ enum ContainerCommands {
         guard let container = flags.positional.first, !flags.trailing.isEmpty else {
             throw ClusterCommands.Failure(description: "usage: shoal container exec [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND [ARG...]")
         }
-        if flags.has("--detach") { throw notYet("exec -d", "run the command in the background inside: `sh -c 'CMD &'`") }
         let client = try client(flags)
         defer { Task { await client.shutdown() } }
         var request = ContainerExecRequest(command: flags.trailing)
@@ -396,10 +411,24 @@ enum ContainerCommands {
         request.environment = environment.isEmpty ? nil : environment
         request.user = flags.value("--user")
         request.workingDirectory = flags.value("--workdir")
+        if flags.has("--detach") {
+            // Docker's exec -d: started, output discarded, nothing printed.
+            request.detach = true
+            try await client.perform(.post, path(container, "/exec"), json: request)
+            return 0
+        }
         if flags.has("--interactive") || flags.has("--tty") {
             return try await streamExec(client, container, request, flags)
         }
         let reply: ContainerExecReply = try await client.call(.post, path(container, "/exec"), json: request)
+        if format(flags) == "json" {
+            // The output as text, beside the exit code (which is also the CLI's).
+            struct TextReply: Encodable { var exitCode: Int32; var standardOutput: String; var standardError: String }
+            let text = { (base64: String) in String(decoding: Data(base64Encoded: base64) ?? Data(), as: UTF8.self) }
+            _ = ClusterCommands.output(TextReply(exitCode: reply.exitCode, standardOutput: text(reply.standardOutput),
+                                                 standardError: text(reply.standardError)))
+            return reply.exitCode
+        }
         FileHandle.standardOutput.write(Data(base64Encoded: reply.standardOutput) ?? Data())
         FileHandle.standardError.write(Data(base64Encoded: reply.standardError) ?? Data())
         return reply.exitCode

@@ -99,6 +99,8 @@ struct ContainerFlags {
     func value(_ name: String) -> String? { values[name]?.last }
     func all(_ name: String) -> [String] { values[name] ?? [] }
     func has(_ name: String) -> Bool { switches.contains(name) }
+    /// A switch that is on unless given `=false` (`--sig-proxy`).
+    func isOn(byDefault name: String) -> Bool { !disabled.contains(name) }
 
     /// Accepted by every subcommand.
     static let global: [Definition] = [.option("--host", "-H"), .option("--tls-dir"), .flag("--help")]

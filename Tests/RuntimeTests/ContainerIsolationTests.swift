@@ -64,6 +64,49 @@ struct ContainerIsolationTests {
         #expect(result.error.contains("Read-only file system"))
     }
 
+    @Test func devIsATmpfsWithTheStandardNodesPtsShmAndMqueue() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let result = try fixture.run("dev", ["sh", "-c", """
+            for node in null zero full random urandom tty; do [ -c /dev/$node ] && echo "$node $(stat -c '%t:%T %a' /dev/$node)"; done
+            for point in /dev /dev/pts /dev/shm /dev/mqueue; do awk -v p=$point '$5 == p { print p, $(NF-2) }' /proc/self/mountinfo; done
+            readlink /dev/ptmx; readlink /dev/fd
+            echo shared > /dev/shm/segment && cat /dev/shm/segment
+            head -c 5 /dev/zero | wc -c; echo gone > /dev/null && echo null-ok
+            echo x > /dev/full || echo full-refused
+            ls /dev | wc -l
+            """])
+        let lines = result.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(lines == [
+            "null 1:3 666", "zero 1:5 666", "full 1:7 666", "random 1:8 666", "urandom 1:9 666", "tty 5:0 666",
+            "/dev tmpfs", "/dev/pts devpts", "/dev/shm tmpfs", "/dev/mqueue mqueue",
+            "pts/ptmx", "/proc/self/fd", "shared", "5", "null-ok", "full-refused",
+            // the six nodes, fd, stdin, stdout, stderr, core, ptmx, pts, shm, mqueue: no host device
+            "15",
+        ], "\(result.output) \(result.error)")
+    }
+
+    @Test func hostFilesOutsideTheRootAreUnreachableAndTheMountTableIsItsOwn() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let secret = fixture.stateDirectory + "/host-secret"
+        try "host only".write(toFile: secret, atomically: true, encoding: .utf8)
+        let result = try fixture.run("escape", ["sh", "-c", """
+            cat \(secret) 2>/dev/null || echo unreachable
+            cat /proc/1/root\(secret) 2>/dev/null || echo unreachable-through-proc
+            cd /..; pwd; ls /.. | grep -c host-secret
+            awk '{ print $5 }' /proc/self/mountinfo
+            """])
+        let lines = result.output.split(separator: "\n").map(String.init)
+        #expect(lines.prefix(4) == ["unreachable", "unreachable-through-proc", "/", "0"], "\(result.output) \(result.error)")
+        // Only the container's own mounts: its root, /proc, /dev, /sys and
+        // the runtime's files and masks under them, none of the host's.
+        let points = lines.dropFirst(4)
+        let allowed = ["/proc", "/dev", "/sys", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]
+        let foreign = points.filter { point in point != "/" && !allowed.contains { point == $0 || point.hasPrefix($0 + "/") } }
+        #expect(!points.isEmpty && foreign.isEmpty, "host mount points visible: \(foreign)")
+    }
+
     @Test func capabilitiesAreDockersDefaultAndNoNewPrivsIsSet() throws {
         let fixture = try RuntimeFixture()
         defer { fixture.close() }
