@@ -30,6 +30,12 @@ public struct ContainerCreateRequest: Codable, Sendable, Equatable {
     public var pidsLimit: Int?
     /// `--restart no|always|unless-stopped|on-failure[:N]`.
     public var restart: String?
+    /// `--stop-signal`: what `stop` sends first (TERM, SIGUSR1, 10); nil:
+    /// the image's STOPSIGNAL, else SIGTERM. Stored resolved at create.
+    public var stopSignal: String?
+    /// `--stop-timeout`: seconds `stop` waits before SIGKILL when not given
+    /// `-t`; nil: 10.
+    public var stopTimeout: Int?
     /// `--rm`: removed (with its anonymous volumes) once it exits.
     public var autoRemove: Bool?
     /// `--network none|host|bridge`.

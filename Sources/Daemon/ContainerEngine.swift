@@ -220,6 +220,13 @@ public final class ContainerEngine: @unchecked Sendable {
             limits.pidsLimit = pids
         }
         let restartPolicy = try ContainerOptions.restartPolicy(request.restart)
+        // Docker's stop signal: the flag, else the image's STOPSIGNAL; kept resolved.
+        var request = request
+        request.stopSignal = request.stopSignal ?? config?.stopSignal.flatMap { $0.isEmpty ? nil : $0 }
+        if let signal = request.stopSignal { _ = try ContainerOptions.signal(signal, flag: "--stop-signal") }
+        if let timeout = request.stopTimeout, timeout < 0 {
+            throw APIError.invalid("--stop-timeout", "\(timeout) must be a number of seconds, 0 or more")
+        }
         if restartPolicy.name != .no && request.autoRemove == true {
             throw APIError.invalid("--restart", "--rm and a restart policy exclude each other: a removed container cannot restart")
         }
@@ -339,14 +346,16 @@ public final class ContainerEngine: @unchecked Sendable {
         watch(record.id)
     }
 
-    /// SIGTERM (or the signal given), `timeout` seconds, then SIGKILL. The
-    /// restart policy does not restart a stopped container.
-    func stop(_ key: String, timeout: Int?, signal: Int32 = SIGTERM) async throws {
+    /// The container's stop signal (`--stop-signal`, the image's
+    /// STOPSIGNAL, SIGTERM), `timeout` seconds (else `--stop-timeout`, else
+    /// 10), then SIGKILL. The restart policy does not restart a stopped container.
+    func stop(_ key: String, timeout: Int?) async throws {
         let record = try resolve(key)
         let container = try self.container(record)
         update(record.id) { $0.stoppedByUser = true }
         guard container.state.status.hasProcess else { return }
-        let grace = Duration.seconds(timeout ?? 10)
+        let signal = try ContainerOptions.signal(record.request.stopSignal ?? "TERM", flag: "--stop-signal")
+        let grace = Duration.seconds(timeout ?? record.request.stopTimeout ?? 10)
         do {
             _ = try await Self.blocking { try self.runtime.stop(record.id, signal: signal, gracePeriod: grace) }
         } catch {

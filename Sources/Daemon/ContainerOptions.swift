@@ -175,7 +175,7 @@ enum ContainerOptions {
     }
 
     /// `TERM`, `SIGTERM`, `15`.
-    static func signal(_ text: String?) throws -> Int32 {
+    static func signal(_ text: String?, flag: String = "signal") throws -> Int32 {
         guard let text, !text.isEmpty else { return SIGKILL }
         if let number = Int32(text), number > 0, number < 65 { return number }
         let name = text.uppercased().hasPrefix("SIG") ? String(text.uppercased().dropFirst(3)) : text.uppercased()
@@ -184,7 +184,7 @@ enum ContainerOptions {
             "TERM": SIGTERM, "ALRM": SIGALRM, "CONT": SIGCONT, "STOP": SIGSTOP, "WINCH": SIGWINCH, "PIPE": SIGPIPE,
         ]
         guard let number = names[name] else {
-            throw APIError.invalid("signal", "'\(text)' is not a signal: use a name such as TERM, KILL, HUP, USR1 or a number")
+            throw APIError.invalid(flag, "'\(text)' is not a signal: use a name such as TERM, KILL, HUP, USR1 or a number")
         }
         return number
     }

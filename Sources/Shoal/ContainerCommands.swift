@@ -10,7 +10,7 @@ import Glibc
 enum ContainerCommands {
     static let usage = """
         shoal container run [-d] [-i] [-t] [--detach-keys ctrl-p,ctrl-q] [--sig-proxy=false] [--rm] [--name N] [-h HOST] [-e K=V]... [--env-file F]... [-v NAME:/path[:ro]]... [--volumes-from C]...
-                            [-w DIR] [-u USER] [--entrypoint CMD] [--memory 64m] [--cpus 1.5] [--pids-limit N] [--restart POLICY]
+                            [-w DIR] [-u USER] [--entrypoint CMD] [--memory 64m] [--cpus 1.5] [--pids-limit N] [--restart POLICY] [--stop-signal SIG] [--stop-timeout S]
                             [--network none|host|bridge] [-p [IP:]HOST:CTR]... [-P] [--link C[:ALIAS]]... [--log-opt max-size=10m]
                             [--health-cmd CMD [--health-interval 30s] [--health-timeout 30s] [--health-retries 3] [--health-start-period 0s]] IMAGE [CMD...]
         shoal container create ... (as run, without -d) | start [-a] [-i] [--sig-proxy=false] C... | stop [-t SECONDS] C... | restart [-t SECONDS] C... | kill [-s SIGNAL] C...
@@ -38,6 +38,7 @@ enum ContainerCommands {
         .option("--link"), .option("--log-opt"), .option("--format"), .option("--detach-keys"),
         .option("--health-cmd"), .option("--health-interval"), .option("--health-timeout"), .option("--health-retries"),
         .option("--health-start-period"), .flag("--no-healthcheck"), .flag("--sig-proxy"),
+        .option("--stop-signal"), .option("--stop-timeout"),
     ]
 
     static func run(_ rest: [String]) -> Int32 {
@@ -240,6 +241,11 @@ enum ContainerCommands {
             request.pidsLimit = value
         }
         request.restart = flags.value("--restart")
+        request.stopSignal = flags.value("--stop-signal")
+        if let timeout = flags.value("--stop-timeout") {
+            guard let seconds = Int(timeout) else { throw ClusterCommands.Failure(description: "--stop-timeout \(timeout): give a number of seconds") }
+            request.stopTimeout = seconds
+        }
         request.autoRemove = flags.has("--rm") ? true : nil
         request.network = flags.value("--network")
         request.publish = flags.values["--publish"]

@@ -18,11 +18,12 @@ struct ContainerRunFlagTests {
             let envFile = host.root + "/app.env"
             try "# settings\nFROM_FILE=file\n\nOVERRIDDEN=file\n".write(toFile: envFile, atomically: true, encoding: .utf8)
             let result = try host.shoal(["container", "run", "--rm", "--network", "none", "--env-file", envFile, "-e", "OVERRIDDEN=flag", "-e", "PATH",
-                                         "-w", "/var/work", "-u", "1000:1001", "--entrypoint", "sh", "busybox",
+                                         "-w", "/etc", "-u", "1000:1001", "--entrypoint", "sh", "busybox",
                                          "-c", "echo $FROM_FILE $OVERRIDDEN; echo $PATH; pwd; id -u; id -g"])
             #expect(result.status == 0, "\(result.errors)")
-            // -e PATH takes the CLI's own value (the test runs it with PATH=/usr/bin:/bin).
-            #expect(result.output == "file flag\n/usr/bin:/bin\n/var/work\n1000\n1001\n", "\(result.output) \(result.errors)")
+            // -e PATH takes the CLI's own value (the CLI inherits this process's environment).
+            let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+            #expect(result.output == "file flag\n\(path)\n/etc\n1000\n1001\n", "\(result.output) \(result.errors)")
             let badFile = try host.shoal(["container", "run", "--env-file", host.root + "/missing.env", "busybox", "true"])
             #expect(badFile.status != 0 && badFile.errors.contains("--env-file"), "\(badFile.errors)")
         }
@@ -141,6 +142,35 @@ struct ContainerRunFlagTests {
             let partly = try host.shoal(["container", "rm", "--format", "json", "quiet", "nobody"])
             #expect(partly.status == 1 && partly.errors.contains("no such container: nobody"), "\(partly.errors)")
             #expect((try? JSONDecoder().decode([String].self, from: Data(partly.output.utf8))) == ["quiet"], "\(partly.output)")
+        }
+    }
+
+    @Test("stop sends --stop-signal, else the image's STOPSIGNAL, and without -t waits --stop-timeout before SIGKILL")
+    func stopSignal() async throws {
+        try await ContainerHost.with { host in
+            let script = "trap 'echo got-USR1; exit 4' USR1; trap 'echo got-TERM; exit 5' TERM; echo ready; while true; do sleep 0.1; done"
+            func stopped(_ name: String) async throws -> String {
+                try await host.eventually("\(name) ready") { try host.ok(["container", "logs", name]).contains("ready") }
+                _ = try host.ok(["container", "stop", name])
+                return try host.ok(["container", "inspect", "-f", "{{.State.ExitCode}}", name]) + (try host.ok(["container", "logs", name]))
+            }
+            _ = try host.ok(["container", "run", "-d", "--name", "plain", "--network", "none", "busybox", "sh", "-c", script])
+            #expect(try await stopped("plain") == "5\nready\ngot-TERM\n")
+            _ = try host.ok(["container", "run", "-d", "--name", "flagged", "--network", "none", "--stop-signal", "SIGUSR1", "busybox", "sh", "-c", script])
+            #expect(try await stopped("flagged") == "4\nready\ngot-USR1\n")
+            // The image's STOPSIGNAL (set here by commit -c) when no flag is given.
+            _ = try host.ok(["container", "commit", "-c", "STOPSIGNAL USR1", "plain", "busybox:usr1"])
+            _ = try host.ok(["container", "run", "-d", "--name", "imaged", "--network", "none", "busybox:usr1", "sh", "-c", script])
+            #expect(try await stopped("imaged") == "4\nready\ngot-USR1\n")
+            // A process that ignores the signal is killed once --stop-timeout passes.
+            _ = try host.ok(["container", "run", "-d", "--name", "stubborn", "--network", "none", "--stop-timeout", "1", "busybox",
+                             "sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"])
+            #expect(try await stopped("stubborn") == "137\nready\n")
+            for (arguments, fragment) in [(["--stop-signal", "NOPE"], "--stop-signal"), (["--stop-timeout", "soon"], "--stop-timeout"),
+                                          (["--stop-timeout", "-1"], "--stop-timeout")] {
+                let result = try host.shoal(["container", "create"] + arguments + ["busybox", "true"])
+                #expect(result.status != 0 && result.errors.contains(fragment), "\(arguments): \(result.errors)")
+            }
         }
     }
 }

@@ -102,4 +102,55 @@ struct ContainerPauseTests {
         defer { fixture.close() }
         #expect(fixture.eventually { cpuTicks() > frozenAt }, "no CPU after thawing")
     }
+
+    /// The whole v2 code path for a container (create, attach, freeze,
+    /// remove) on a real cgroup2 mount: the unified hierarchy of this hybrid
+    /// host (its controllers are held by v1, so no limits), or the root of a
+    /// unified host; a legacy host has none.
+    @Test func theUnifiedLayoutRunsAContainerOnARealCgroup2Mount() throws {
+        let layout = try CgroupLayout.detect()
+        guard layout != .legacy else { return }
+        let mountPoint = layout == .hybrid ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup"
+        let token = UUID().uuidString.prefix(8).lowercased()
+        let stateDirectory = NSTemporaryDirectory() + "shoal-runtime-v2-test-\(token)"
+        let parent = "shoal-v2-test-\(token)"
+        let runtime = try ContainerRuntime(configuration: .init(stateDirectory: stateDirectory, cgroupRoot: mountPoint, cgroupParent: parent,
+                                                                cgroupLayout: .unified,
+                                                                bridge: BridgeConfiguration(name: "shoalv2t\(getpid() % 100_000)",
+                                                                                            subnet: IPv4Subnet("10.94.\(getpid() % 250).0/24")!)))
+        defer {
+            for state in runtime.list() { try? runtime.delete(state.id, force: true) }
+            runtime.detach()
+            rmdir(mountPoint + "/" + parent)
+            try? FileManager.default.removeItem(atPath: stateDirectory)
+        }
+        #expect(runtime.cgroupLayout == .unified)
+        let directory = mountPoint + "/" + parent + "/v2box"
+        try runtime.run(ContainerSpec(id: "v2box", rootFilesystem: .directory(TestImage.rootfs!),
+                                      command: ["sh", "-c", "grep '^0::' /proc/self/cgroup; while true; do echo tick; sleep 0.02; done"]))
+        func eventually(_ condition: () -> Bool) -> Bool {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline, !condition() { usleep(20_000) }
+            return condition()
+        }
+        #expect(eventually { ((try? runtime.logs("v2box").standardOutput) ?? "").contains("tick") })
+        // The init is a member of its own v2 cgroup (the path as the host's cgroup namespace shows it).
+        let firstLine = try runtime.logs("v2box").standardOutput.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(firstLine.hasSuffix("/" + parent + "/v2box"), "\(firstLine)")
+        let pid = try #require(runtime.list().first { $0.id == "v2box" }?.pid)
+        let members = try String(contentsOfFile: directory + "/cgroup.procs", encoding: .utf8)
+        #expect(members.split(separator: "\n").contains(Substring(String(pid))), "\(members)")
+        // Freeze and thaw through cgroup.freeze.
+        try runtime.pause("v2box")
+        #expect(try String(contentsOfFile: directory + "/cgroup.events", encoding: .utf8).contains("frozen 1"))
+        let frozen = try runtime.logs("v2box").standardOutput.count
+        usleep(300_000)
+        #expect(try runtime.logs("v2box").standardOutput.count == frozen, "output while frozen")
+        try runtime.unpause("v2box")
+        #expect(eventually { ((try? runtime.logs("v2box").standardOutput.count) ?? 0) > frozen })
+        // Stopped and removed: the cgroup goes with it.
+        _ = try runtime.stop("v2box", gracePeriod: .seconds(1))
+        try runtime.delete("v2box")
+        #expect(!FileManager.default.fileExists(atPath: directory))
+    }
 }
