@@ -215,7 +215,7 @@ extension ControlAPI {
             }
             let spec = ExecSpec(command: body.command, environment: body.environment ?? [], user: body.user, workingDirectory: body.workingDirectory)
             do {
-                try await ContainerEngine.blocking { try engine.runtime.startDetachedExec(record.id, spec) }
+                _ = try await ContainerEngine.blocking { try engine.runtime.startDetachedExec(record.id, spec) }
             } catch {
                 throw ContainerEngine.apiError(error, name: record.name)
             }
