@@ -44,6 +44,13 @@ struct FaultPlan: CustomStringConvertible {
     var isolateNewLeaderProbability = 0.0
     var isolateAfterCommitProbability = 0.0
 
+    /// Leaders write their own entries in parallel with replicating them
+    /// (``Ready/canPersistAfterAdvance``), each write taking a latency from
+    /// `diskLatencyMs`, as the bench and the manager do; otherwise every
+    /// Ready is persisted before it advances.
+    var leaderWritesInParallel = false
+    var diskLatencyMs: ClosedRange<UInt64> = 0...0
+
     var clients = 3
     var keys: UInt64 = 3
     var writeProbability = 0.5
@@ -113,6 +120,10 @@ struct FaultPlan: CustomStringConvertible {
         thinkTimeMs = 0...random.uniform(0...50)
         attemptTimeoutMs = random.uniform(UInt64(150)...600)
         operationTimeoutMs = attemptTimeoutMs * random.uniform(UInt64(3)...8)
+
+        // Drawn last, so the draws above (and so each seed's other faults) stay as they were.
+        leaderWritesInParallel = random.chance(2.0 / 3.0)
+        diskLatencyMs = 0...random.uniform(UInt64(1)...40)
     }
 
     var description: String {
@@ -120,6 +131,7 @@ struct FaultPlan: CustomStringConvertible {
         return "loss \(percent(lossProbability)) dup \(percent(duplicateProbability)) tail \(percent(tailProbability)) \(tailDelayMs)ms"
             + " delay \(baseDelayMs)ms nemesis every \(nemesisIntervalMs)ms weights p\(partitionWeight)/c\(crashWeight)/m\(membershipWeight)/t\(transferWeight)"
             + " compact every \(compactionIntervalEntries) batch \(maxBatchBytes)B inflight \(maxInflightMessages)"
-            + (isLeaderChurn ? " leader-churn" : "") + " clients \(clients) keys \(keys) writes \(percent(writeProbability))"
+            + (isLeaderChurn ? " leader-churn" : "")
+            + (leaderWritesInParallel ? " leader-writes-in-parallel disk \(diskLatencyMs)ms" : "") + " clients \(clients) keys \(keys) writes \(percent(writeProbability))"
     }
 }

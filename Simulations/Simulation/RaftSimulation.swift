@@ -33,6 +33,7 @@ public final class RaftSimulation {
     var nemesisRandom: SimulationRandom
     var clientRandom: SimulationRandom
     var memberSeedRandom: SimulationRandom
+    var diskRandom: SimulationRandom
     var network: SimulatedNetwork
     var queue = EventQueue<SimulationEvent>()
     var now: UInt64 = 0
@@ -80,6 +81,7 @@ public final class RaftSimulation {
         nemesisRandom = root.split()
         clientRandom = root.split()
         memberSeedRandom = root.split()
+        diskRandom = root.split()
         network = SimulatedNetwork(plan: plan)
         let founders = (1...UInt64(options.members)).map { NodeID($0) }
         committedConfiguration = Configuration(voters: founders)
@@ -182,6 +184,10 @@ public final class RaftSimulation {
         case .restart(let id):
             guard let member = member(id), !member.isRunning, !member.isStopped else { return }
             try restart(member)
+        case .writeDurable(let id, let sequence):
+            guard let member = member(id), member.isRunning else { return }
+            completeWrites(on: member, through: sequence)
+            try drain(member)
         case .nemesis:
             guard inFaultPhase else { return }
             try nemesis()
@@ -276,19 +282,32 @@ public final class RaftSimulation {
                 crash(member, why: "after sending \(ready.messagesBeforePersist.count) messages, before persisting")
                 return
             }
-            // 2. Persist.
+            // 2. Persist — a leader's write in parallel with the rest when the plan says so.
             if let first = ready.entries.first {
                 let previousTerm = first.index > 1 ? member.node!.term(at: first.index - 1) : 0
                 try invariants.logMatching(member: member.id, entries: ready.entries, previousTerm: previousTerm, time: now)
             }
-            do {
-                try member.storage.save(ready)
-            } catch {
-                preconditionFailure("in-memory storage failed: \(error)")
+            let writesInParallel = plan.leaderWritesInParallel && ready.canPersistAfterAdvance
+            if writesInParallel {
+                if persists { startWrite(ready, on: member) }
+            } else {
+                // Writes land in order: this one, and the messages it
+                // releases, wait for the leader writes still running.
+                completeWrites(on: member, through: .max)
+                do {
+                    try member.storage.save(ready)
+                } catch {
+                    preconditionFailure("in-memory storage failed: \(error)")
+                }
             }
             // 3. Messages that promise what step 2 made durable.
             for message in ready.messages { send(message) }
             // 4. Apply.
+            if let last = ready.committedEntries.last,
+                member.writesInFlight.contains(where: { ($0.entries.first?.index ?? .max) <= last.index })
+            {
+                statistics.commitsBeforeLeaderWrite += 1
+            }
             if let snapshot = ready.snapshot { try install(snapshot, on: member) }
             for entry in ready.committedEntries {
                 try apply(entry, on: member)
@@ -309,10 +328,36 @@ public final class RaftSimulation {
                 isolate(member.id, why: "right after it committed")
             }
             // 5. Advance.
-            member.node!.advance(ready)
+            member.node!.advance(ready, entriesDurable: !writesInParallel)
             answerReads(on: member)
             answerClusterReads(on: member)
             try compactIfDue(member)
+        }
+    }
+
+    /// Starts a leader's write that completes later, after every earlier one.
+    private func startWrite(_ ready: Ready, on member: SimulatedMember) {
+        let sequence = member.nextWriteSequence
+        member.nextWriteSequence += 1
+        member.writesInFlight.append(.init(sequence: sequence, hardState: ready.hardState, entries: ready.entries))
+        let durableAt = max(now + diskRandom.uniform(plan.diskLatencyMs), member.lastWriteDurableAt)
+        member.lastWriteDurableAt = durableAt
+        hasher.combine(0x5752_4954)  // "WRIT"
+        hasher.combine(durableAt)
+        queue.schedule(.writeDurable(member.id, sequence: sequence), at: durableAt)
+    }
+
+    /// Makes the member's writes in flight through `sequence` durable, in
+    /// order, and tells its node.
+    func completeWrites(on member: SimulatedMember, through sequence: UInt64) {
+        while let write = member.writesInFlight.first, write.sequence <= sequence {
+            member.writesInFlight.removeFirst()
+            do {
+                try member.storage.save(hardState: write.hardState, entries: write.entries, snapshot: nil, sync: true)
+            } catch {
+                preconditionFailure("in-memory storage failed: \(error)")
+            }
+            if let last = write.entries.last { member.node?.persisted(through: last.index, term: last.term) }
         }
     }
 
@@ -401,6 +446,8 @@ public final class RaftSimulation {
         guard interval > 0, let node = member.node, member.appliedIndex >= member.snapshotIndex + interval,
             node.appliedIndex == member.appliedIndex
         else { return }
+        // A compaction is written after the writes still running.
+        completeWrites(on: member, through: .max)
         do {
             let snapshot = try member.node!.compact(through: member.appliedIndex, data: replicaSnapshot(of: member))
             try? member.storage.compact(to: snapshot)
@@ -418,6 +465,9 @@ public final class RaftSimulation {
     func crash(_ member: SimulatedMember, why: String) {
         member.node = nil
         member.storage.crash()
+        if !member.writesInFlight.isEmpty { statistics.crashesDuringLeaderWrite += 1 }
+        member.writesInFlight = []
+        member.lastWriteDurableAt = 0
         member.crashAtNextReady = false
         member.waitingWrites = []
         member.pendingReads = []

@@ -26,6 +26,18 @@ final class SimulatedMember {
     /// Crash at the next Ready that has something to send or persist,
     /// between sending `messagesBeforePersist` and persisting.
     var crashAtNextReady = false
+    /// Leader writes still running, oldest first (lost on a crash).
+    var writesInFlight: [WriteInFlight] = []
+    var nextWriteSequence: UInt64 = 1
+    /// When the newest write in flight completes: writes complete in order.
+    var lastWriteDurableAt: UInt64 = 0
+
+    struct WriteInFlight {
+        var sequence: UInt64
+        var hardState: HardState?
+        var entries: [Entry]
+    }
+
     /// Clients waiting for their write (client index, sequence) to apply here.
     var waitingWrites: [(client: Int, sequence: UInt64)] = []
     var pendingReads: [PendingRead] = []

@@ -7,6 +7,9 @@ enum SimulationEvent {
     /// A Raft message arrives (unless its link is cut or the member is down).
     case deliver(Message)
     case restart(NodeID)
+    /// A leader's write in parallel (see ``FaultPlan/leaderWritesInParallel``)
+    /// becomes durable, with every earlier one of this member's.
+    case writeDurable(NodeID, sequence: UInt64)
     /// The fault injector picks its next action.
     case nemesis
     /// A partition ends, if it is still the current one.
@@ -51,6 +54,7 @@ enum SimulationEvent {
         case .clusterClientAttempt: return 15
         case .clusterClientTimeout: return 16
         case .clusterClientResponse: return 17
+        case .writeDurable: return 18
         }
     }
 }

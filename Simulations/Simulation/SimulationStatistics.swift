@@ -10,6 +10,10 @@ public struct SimulationStatistics: Sendable, Equatable {
     public var leaderTerms = 0
     public var crashes = 0
     public var crashesBetweenSendAndPersist = 0
+    /// Leaders that committed an entry while their own write of it was still running.
+    public var commitsBeforeLeaderWrite = 0
+    /// Crashes that lost a leader's write still running (acknowledged by followers or not).
+    public var crashesDuringLeaderWrite = 0
     public var partitions = 0
     public var snapshotsTaken = 0
     public var snapshotsInstalled = 0
@@ -51,6 +55,8 @@ public struct SimulationStatistics: Sendable, Equatable {
         leaderTerms += other.leaderTerms
         crashes += other.crashes
         crashesBetweenSendAndPersist += other.crashesBetweenSendAndPersist
+        commitsBeforeLeaderWrite += other.commitsBeforeLeaderWrite
+        crashesDuringLeaderWrite += other.crashesDuringLeaderWrite
         partitions += other.partitions
         snapshotsTaken += other.snapshotsTaken
         snapshotsInstalled += other.snapshotsInstalled
@@ -80,6 +86,7 @@ public struct SimulationStatistics: Sendable, Equatable {
     public var summary: String {
         "events=\(events) simulated=\(simulatedMs)ms messages=\(messagesSent) dropped=\(messagesDropped) duplicated=\(messagesDuplicated)"
             + " leader-terms=\(leaderTerms) crashes=\(crashes) crash-before-persist=\(crashesBetweenSendAndPersist)"
+            + " commits-before-leader-write=\(commitsBeforeLeaderWrite) crashes-during-leader-write=\(crashesDuringLeaderWrite)"
             + " partitions=\(partitions) snapshots-taken=\(snapshotsTaken) snapshots-installed=\(snapshotsInstalled)"
             + " config-changes=\(configurationChangesCommitted) transfers=\(transfersRequested) committed=\(entriesCommitted)"
             + " writes-acked=\(writesAcknowledged) reads=\(readsAnswered) unknown-outcome=\(operationsWithUnknownOutcome)"

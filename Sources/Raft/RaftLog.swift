@@ -14,6 +14,10 @@ struct RaftLog {
     private(set) var entries: [Entry] = []
     /// Highest index known to be on stable storage.
     private(set) var stableIndex: UInt64 = 0
+    /// Highest index handed to the caller to persist (in a Ready), durable
+    /// or not yet: at least `stableIndex`. The two differ only while a
+    /// leader's write runs after ``RaftNode/advance(_:entriesDurable:)``.
+    private(set) var persistingIndex: UInt64 = 0
     private(set) var committed: UInt64 = 0
     /// Highest index handed to the caller to apply (in a Ready not yet advanced, or applied).
     private(set) var applying: UInt64 = 0
@@ -54,6 +58,7 @@ struct RaftLog {
         }
         entries = state.entries
         stableIndex = lastIndex
+        persistingIndex = lastIndex
         guard state.hardState.commit <= lastIndex else {
             throw .corruptState("hard state commit \(state.hardState.commit) is beyond the last log index \(lastIndex)")
         }
@@ -168,6 +173,7 @@ struct RaftLog {
         if keep < entries.count { entries.removeSubrange(keep...) }
         while let last = configurationIndexes.last, last >= index { configurationIndexes.removeLast() }
         stableIndex = min(stableIndex, index - 1)
+        persistingIndex = min(persistingIndex, index - 1)
     }
 
     mutating func commit(to index: UInt64) {
@@ -175,11 +181,16 @@ struct RaftLog {
         if target > committed { committed = target }
     }
 
-    /// Entries that are not yet on stable storage.
+    /// Entries not yet handed to the caller to persist.
     var unstableEntries: [Entry] {
-        guard stableIndex < lastIndex else { return [] }
-        let start = Int(max(stableIndex, snapshotIndex) - snapshotIndex)
+        guard persistingIndex < lastIndex else { return [] }
+        let start = Int(max(persistingIndex, snapshotIndex) - snapshotIndex)
         return Array(entries[start...])
+    }
+
+    /// Called when a Ready hands out entries through `index` to persist.
+    mutating func markPersisting(through index: UInt64) {
+        persistingIndex = max(persistingIndex, index)
     }
 
     /// Committed entries not yet handed out to apply, up to `maxBytes`.
@@ -222,6 +233,7 @@ struct RaftLog {
         entries.removeAll()
         configurationIndexes.removeAll()
         stableIndex = metadata.index
+        persistingIndex = metadata.index
         committed = metadata.index
     }
 

@@ -118,7 +118,7 @@ public struct RaftNode: Sendable {
     public var hasReady: Bool {
         if broadcastDue && role == .leader { return true }
         if !messages.isEmpty || !messagesBeforePersist.isEmpty || !readStates.isEmpty { return true }
-        if log.pendingSnapshot != nil || log.stableIndex < log.lastIndex || log.hasNextCommittedEntries { return true }
+        if log.pendingSnapshot != nil || log.persistingIndex < log.lastIndex || log.hasNextCommittedEntries { return true }
         if hardStateToPersist != persistedHardState { return true }
         return softState != reportedSoftState
     }
@@ -261,7 +261,7 @@ public struct RaftNode: Sendable {
     // MARK: Output
 
     /// What the caller must do next; see ``Ready`` for the order. Call
-    /// ``advance(_:)`` with it before calling `ready()` again.
+    /// ``advance(_:entriesDurable:)`` with it before calling `ready()` again.
     public mutating func ready() -> Ready {
         precondition(!readyOutstanding, "ready() called again before advance()")
         flushBroadcast()
@@ -269,11 +269,14 @@ public struct RaftNode: Sendable {
         let hardState = hardStateToPersist
         if hardState != persistedHardState { ready.hardState = hardState }
         ready.entries = log.unstableEntries
+        if let last = ready.entries.last { log.markPersisting(through: last.index) }
         ready.snapshot = log.pendingSnapshot
-        ready.mustSync = !ready.entries.isEmpty || ready.snapshot != nil
-            || hardState.term != persistedHardState.term || hardState.vote != persistedHardState.vote
+        let votingStateChanged = hardState.term != persistedHardState.term || hardState.vote != persistedHardState.vote
+        ready.mustSync = !ready.entries.isEmpty || ready.snapshot != nil || votingStateChanged
         ready.messagesBeforePersist = messagesBeforePersist
         ready.messages = messages
+        // See ``Ready/canPersistAfterAdvance`` for why these conditions suffice.
+        ready.canPersistAfterAdvance = role == .leader && messages.isEmpty && ready.snapshot == nil && !votingStateChanged
         messagesBeforePersist.removeAll()
         messages.removeAll()
         ready.committedEntries = log.nextCommittedEntries(maxBytes: options.maxApplyBatchBytes)
@@ -288,21 +291,57 @@ public struct RaftNode: Sendable {
         return ready
     }
 
-    /// Confirms the caller carried out `ready`: persisted it, sent its
-    /// messages and applied its committed entries.
-    public mutating func advance(_ ready: Ready) {
+    /// Confirms the caller carried out `ready`: sent its messages, applied
+    /// its committed entries and — when `entriesDurable` is true, the
+    /// default — persisted it.
+    ///
+    /// `entriesDurable: false` is only allowed for a Ready whose
+    /// ``Ready/canPersistAfterAdvance`` is true: its write may still be
+    /// running (a leader persisting in parallel with its followers,
+    /// dissertation §10.2.1). The caller then calls
+    /// ``persisted(through:term:)`` once the write is durable, and keeps its
+    /// writes in order: every later write lands after this one, and a Ready
+    /// whose write must be durable before its `messages` leave waits for
+    /// every earlier write too.
+    public mutating func advance(_ ready: Ready, entriesDurable: Bool = true) {
         precondition(readyOutstanding, "advance() without a ready()")
+        precondition(entriesDurable || ready.canPersistAfterAdvance, "advance(entriesDurable: false) of a Ready that must persist before it advances")
         readyOutstanding = false
         if let hardState = ready.hardState { persistedHardState = hardState }
         if let snapshot = ready.snapshot { log.snapshotApplied(snapshot) }
-        if let last = ready.entries.last { log.markStable(through: last.index, term: last.term) }
         if let last = ready.committedEntries.last { log.markApplied(through: last.index) }
-        if role == .leader, var own = progress[id] {
-            // The leader counts itself only for what it persisted (§10.2.1).
-            _ = own.maybeUpdate(log.stableIndex)
-            progress[id] = own
-            if maybeCommit() { broadcastDue = true }
+        if let last = ready.entries.last {
+            if entriesDurable {
+                persisted(through: last.index, term: last.term)
+            } else if options.has(.leaderCountsUnpersisted), role == .leader, var own = progress[id] {
+                _ = own.maybeUpdate(last.index)
+                progress[id] = own
+                if maybeCommit() { broadcastDue = true }
+            }
+        } else if entriesDurable {
+            countOwnDurableEntries()
         }
+    }
+
+    /// Reports that the entries a Ready handed out through `index` (whose
+    /// last entry had `term`) are durable. After ``advance(_:entriesDurable:)``
+    /// with `entriesDurable: false`, the caller calls this when the write
+    /// completes, in write order; it may do so at any time, also between
+    /// ``ready()`` and ``advance(_:entriesDurable:)``. Ignored when the log
+    /// changed at `index` since (a newer leader's entries replaced it).
+    public mutating func persisted(through index: UInt64, term: UInt64) {
+        log.markStable(through: index, term: term)
+        countOwnDurableEntries()
+    }
+
+    /// The leader counts itself toward a commit only for what it persisted
+    /// (§10.2.1): a majority of followers' durable acknowledgements can
+    /// commit without the leader's own write.
+    private mutating func countOwnDurableEntries() {
+        guard role == .leader, var own = progress[id] else { return }
+        _ = own.maybeUpdate(log.stableIndex)
+        progress[id] = own
+        if maybeCommit() { broadcastDue = true }
     }
 
     // MARK: Roles

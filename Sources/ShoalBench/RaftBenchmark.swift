@@ -34,7 +34,9 @@ struct RaftBenchmark {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let storages: [RaftStorage] = try (1...Self.members).map { try SQLiteRaftStorage(path: "\(directory)/member\($0).sqlite") }
-            let cluster = ThreadedRaftCluster(storages: storages, pool: ProposerPool(concurrency: proposers, payloadBytes: options.payloadBytes))
+            let cluster = ThreadedRaftCluster(
+                storages: storages, pool: ProposerPool(concurrency: proposers, payloadBytes: options.payloadBytes),
+                leaderWritesInParallel: options.parallelLeaderWrites)
             let pool = try cluster.run(seconds: options.durationSeconds)
             reportRun("raft.sqlite.proposers\(proposers)", pool)
             durableThroughput = Double(pool.committed) / options.durationSeconds

@@ -1,14 +1,25 @@
 import Foundation
 import Raft
+import Storage
 
 /// Three members, each on its own thread with its own storage, as three
 /// processes would be: the leader's and the followers' disk writes overlap.
+///
+/// With `leaderWritesInParallel`, each member's storage sits behind a
+/// ``RaftStorageWriter``: the leader hands its own entries to it and goes
+/// on counting its followers' acknowledgements (Raft dissertation §10.2.1),
+/// so a commit waits for the two fastest of three writes, not for the
+/// leader's; followers still persist before they acknowledge.
 final class ThreadedRaftCluster: @unchecked Sendable {
     private final class Member: @unchecked Sendable {
         var node: RaftNode
         let storage: RaftStorage
+        /// Set when the leader writes in parallel; then the only path to `storage`.
+        var writer: RaftStorageWriter?
         let condition = NSCondition()
         var inbox: [Message] = []
+        /// Parallel writes the writer reported durable, for the node.
+        var durable: [RaftStorageWriter.DurableEntries] = []
         var stopping = false
         let finished = DispatchSemaphore(value: 0)
         var failure: Error?
@@ -22,19 +33,31 @@ final class ThreadedRaftCluster: @unchecked Sendable {
     private let members: [Member]
     private var pool: ProposerPool
     private var leaderPosition = -1
+    private let leaderWritesInParallel: Bool
 
-    init(storages: [RaftStorage], pool: ProposerPool) {
+    init(storages: [RaftStorage], pool: ProposerPool, leaderWritesInParallel: Bool) {
         let voters = (1...UInt64(storages.count)).map { $0 }
         members = zip(voters, storages).map { id, storage in
             Member(node: RaftNode.bootstrap(options: RaftOptions(id: id, seed: 1), voters: voters), storage: storage)
         }
         self.pool = pool
+        self.leaderWritesInParallel = leaderWritesInParallel
     }
 
     /// Elects a leader on the calling thread, then runs every member on its
     /// own thread for `seconds` and returns the proposer pool with its figures.
     func run(seconds: Double) throws -> ProposerPool {
         try electLeader()
+        if leaderWritesInParallel {
+            for member in members {
+                member.writer = RaftStorageWriter(storage: member.storage, name: "raft-writer-\(member.node.id)") { durable in
+                    member.condition.lock()
+                    member.durable += durable
+                    member.condition.signal()
+                    member.condition.unlock()
+                }
+            }
+        }
         for position in members.indices {
             let thread = Thread { [self] in self.serve(position) }
             thread.stackSize = 1 << 20
@@ -57,6 +80,7 @@ final class ThreadedRaftCluster: @unchecked Sendable {
         }
         for member in members {
             member.finished.wait()
+            member.writer?.stop()
             if let failure = member.failure { throw failure }
         }
         return pool
@@ -110,7 +134,7 @@ final class ThreadedRaftCluster: @unchecked Sendable {
         do {
             while true {
                 member.condition.lock()
-                while member.inbox.isEmpty && !member.stopping && !member.node.hasReady
+                while member.inbox.isEmpty && member.durable.isEmpty && !member.stopping && !member.node.hasReady
                     && !(isLeader && pool.measuring && pool.canPropose) {
                     member.condition.wait()
                 }
@@ -120,6 +144,8 @@ final class ThreadedRaftCluster: @unchecked Sendable {
                 }
                 let mail = member.inbox
                 member.inbox.removeAll(keepingCapacity: true)
+                for durable in member.durable { member.node.persisted(through: durable.index, term: durable.term) }
+                member.durable.removeAll(keepingCapacity: true)
                 for message in mail { member.node.step(message) }
                 if isLeader && pool.measuring { pool.fill(&member.node) }
                 member.condition.unlock()
@@ -139,13 +165,20 @@ final class ThreadedRaftCluster: @unchecked Sendable {
                         deliver(outgoing)
                         outgoing.removeAll(keepingCapacity: true)
                     }
-                    try member.storage.save(ready)
+                    let inParallel = member.writer != nil && ready.canPersistAfterAdvance
+                    if inParallel {
+                        try member.writer!.submit(ready)
+                    } else if let writer = member.writer {
+                        try writer.withStorage { try $0.save(ready) }
+                    } else {
+                        try member.storage.save(ready)
+                    }
                     outgoing += ready.messages
                     if !outgoing.isEmpty && !isLeader {
                         deliver(outgoing)
                         outgoing.removeAll(keepingCapacity: true)
                     }
-                    member.node.advance(ready)
+                    member.node.advance(ready, entriesDurable: !inParallel)
                     if isLeader {
                         // Refill at once so the next batch is persisted in the
                         // next Ready instead of one Ready later.

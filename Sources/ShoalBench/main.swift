@@ -4,7 +4,7 @@ import Foundation
 /// its own line as `name value unit`.
 let arguments = Array(CommandLine.arguments.dropFirst())
 let usage = """
-    usage: shoal-bench raft [--duration SECONDS] [--dir PATH]
+    usage: shoal-bench raft [--duration SECONDS] [--dir PATH] [--parallel-leader-writes]
            shoal-bench net [--duration SECONDS] [--bulk-mib MIB]
            shoal-bench cluster [--duration SECONDS] [--only shoal|etcd] [--clients N]
            shoal-bench registry [--layer-mib MIB] [--rounds N]
@@ -14,7 +14,9 @@ let usage = """
     raft   committed proposals/s and commit latency p50/p99 of a 3-member
            in-process cluster, in memory and on SQLite, for 1 and 64 proposers,
            and this machine's fsync rate (the bound on durable throughput),
-           alone and with 3 writers at once (what the co-located members share)
+           alone and with 3 writers at once (what the co-located members share);
+           --parallel-leader-writes: the leader writes its log on a writer
+           thread while replicating it (Raft dissertation §10.2.1)
 
     net    over loopback: RPC round trips/s over mutual TLS with 1 and 64 calls
            in flight, bulk MiB/s over one TLS connection, HTTP/1.1 keep-alive
