@@ -42,6 +42,8 @@ import Testing
         // Coverage marks: the batch reached the rare paths it exists for.
         #expect(totals.crashes > 0)
         #expect(totals.crashesBetweenSendAndPersist > 0)
+        #expect(totals.commitsBeforeLeaderWrite > 0, "a leader committed on its followers' writes while its own still ran")
+        #expect(totals.crashesDuringLeaderWrite > 0)
         #expect(totals.partitions > 0)
         #expect(totals.snapshotsInstalled > 0)
         #expect(totals.configurationChangesCommitted > seeds.count)
