@@ -5,10 +5,13 @@ import Glibc
 #endif
 
 /// `shoal-bench runtime`: start-to-exit of `/bin/true` on one busybox root
-/// filesystem, in the same run: Shoal's runtime through its API (create,
-/// start, wait, delete), `crun run` and `runc run` (Debian packages; `run`
-/// also creates, waits and deletes), and the kernel floor (`unshare` of the
-/// same namespaces); then 100 containers started at once, Shoal against crun.
+/// filesystem, in the same run: `shoal container run --rm busybox true` end
+/// to end (the release CLI through a release `shoal daemon` of the
+/// benchmark's own: create, start, output, exit, removal, as `docker run
+/// --rm`), Shoal's runtime through its API (create, start, wait, delete),
+/// `crun run` and `runc run` (Debian packages; `run` also creates, waits
+/// and deletes), and the kernel floor (`unshare` of the same namespaces);
+/// then 100 containers started at once, Shoal (CLI and API) against crun.
 ///
 /// crun 1.8 refuses this machine's hybrid cgroups, so each crun call goes
 /// through `unshare --mount` + `sh` that hides /sys/fs/cgroup/unified (see
@@ -47,6 +50,10 @@ struct RuntimeBenchmark {
         if runtime.configuration.monitorExecutable == nil {
             FileHandle.standardError.write(Data("shoal-bench runtime: shoal-monitor not found beside shoal-bench; build it (swift build -c release)\n".utf8))
         }
+        let daemon = try BenchDaemon(processes: processes)
+        defer { daemon.stop() }
+        try daemon.start(rootfs: rootfs)
+        for (key, value) in daemon.environment { setenv(key, value, 1) }
         let crunRoot = processes.directory + "/crun-state"
         let runcRoot = processes.directory + "/runc-state"
 
@@ -62,6 +69,12 @@ struct RuntimeBenchmark {
              "umount /sys/fs/cgroup/unified 2>/dev/null; exec \(Self.crun) --root \(crunRoot) run --bundle \(bundle) \(id)"]
         }
 
+        let cli: @Sendable (Int) throws -> Void = { _ in try Self.execute(daemon.shoal, ["container", "run", "--rm", "busybox", "true"]) }
+        let shoalCLI = try Self.median(runs, cli)
+        let shoalCLINoNetwork = try Self.median(runs) { _ in
+            try Self.execute(daemon.shoal, ["container", "run", "--rm", "--network", "none", "busybox", "true"])
+        }
+        let cliStartup = try Self.median(runs) { _ in try Self.execute(daemon.shoal, ["--version"]) }
         let shoal = try Self.median(runs) { try shoalOnce("bench-\($0)") }
         // Where our time goes: create+start+wait alone, delete alone.
         let deletes = DeleteTimes()
@@ -84,6 +97,9 @@ struct RuntimeBenchmark {
             try Self.execute(Self.unshare, ["--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "/bin/true"])
         }
         let crun = max(crunRaw - wrapper, 0.001)
+        Self.report("runtime.start_to_exit.shoal_cli", shoalCLI, "ms")
+        Self.report("runtime.start_to_exit.shoal_cli_network_none", shoalCLINoNetwork, "ms")
+        Self.report("runtime.start_to_exit.shoal_cli_process_startup", cliStartup, "ms")
         Self.report("runtime.start_to_exit.shoal_api", shoal, "ms")
         Self.report("runtime.start_to_exit.shoal_api_without_delete", shoalToExit - deletes.median, "ms")
         Self.report("runtime.start_to_exit.shoal_api_delete", deletes.median, "ms")
@@ -93,17 +109,24 @@ struct RuntimeBenchmark {
         Self.report("runtime.start_to_exit.runc", runc, "ms")
         Self.report("runtime.start_to_exit.kernel_floor_unshare", floor, "ms")
         Self.report("runtime.start_to_exit.kernel_floor_unshare_with_net", floorWithNet, "ms")
+        Self.report("runtime.start_to_exit.shoal_cli_over_crun", shoalCLI / crun, "ratio")
+        Self.report("runtime.start_to_exit.shoal_cli_network_none_over_crun", shoalCLINoNetwork / crun, "ratio")
         Self.report("runtime.start_to_exit.shoal_over_crun", shoal / crun, "ratio")
         Self.report("runtime.start_to_exit.shoal_over_runc", shoal / runc, "ratio")
 
         // Concurrent starts: every container started at once, wall time until all exited (and were deleted).
+        let shoalCLIConcurrent = try Self.wallMilliseconds(concurrent, cli)
         let shoalConcurrent = try Self.wallMilliseconds(concurrent) { try shoalOnce("burst-\($0)") }
         let crunConcurrent = try Self.wallMilliseconds(concurrent) {
             try Self.execute(Self.unshare, crunCommand("crun-burst-\(getpid())-\($0)"))
         }
+        Self.report("runtime.concurrent\(concurrent).shoal_cli_wall", shoalCLIConcurrent, "ms")
         Self.report("runtime.concurrent\(concurrent).shoal_api_wall", shoalConcurrent, "ms")
         Self.report("runtime.concurrent\(concurrent).crun_wall", crunConcurrent, "ms")
+        Self.report("runtime.concurrent\(concurrent).shoal_cli_over_crun", shoalCLIConcurrent / crunConcurrent, "ratio")
         Self.report("runtime.concurrent\(concurrent).shoal_over_crun", shoalConcurrent / crunConcurrent, "ratio")
+        var loads = [Double](repeating: 0, count: 3)
+        if getloadavg(&loads, 3) == 3 { Self.report("runtime.load_average_1min", loads[0], "load") }
     }
 
     static func report(_ name: String, _ value: Double, _ unit: String) {

@@ -200,7 +200,7 @@ struct ServicesBenchmark {
         processes.stopAll()
     }
 
-    private static func killProcesses(in cgroup: String) {
+    static func killProcesses(in cgroup: String) {
         let children = ((try? FileManager.default.contentsOfDirectory(atPath: cgroup)) ?? []).map { cgroup + "/" + $0 }
         for child in children where child.hasSuffix("cgroup.procs") || FileManager.default.fileExists(atPath: child + "/cgroup.procs") {
             let file = child.hasSuffix("cgroup.procs") ? child : child + "/cgroup.procs"
@@ -212,7 +212,7 @@ struct ServicesBenchmark {
     }
 
     /// rmdir of a cgroup and its children, retried for a while: the kernel finishes tearing down a memory cgroup asynchronously.
-    private static func removeCgroup(_ path: String) -> Bool {
+    static func removeCgroup(_ path: String) -> Bool {
         let children = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter {
             var isDirectory: ObjCBool = false
             return FileManager.default.fileExists(atPath: path + "/" + $0, isDirectory: &isDirectory) && isDirectory.boolValue
