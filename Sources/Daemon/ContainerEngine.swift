@@ -406,9 +406,10 @@ public final class ContainerEngine: @unchecked Sendable {
                            hint: "stop it first (`shoal container stop \(record.name)`), or use `shoal container rm -f`")
         }
         update(record.id) { $0.stoppedByUser = true }
+        let container = runtime.container(record.id)
         do {
             try await Self.blocking {
-                if self.runtime.container(record.id) != nil { try self.runtime.delete(record.id, force: true) }
+                if container != nil { try self.runtime.delete(record.id, force: true) }
             }
         } catch {
             throw Self.apiError(error, name: record.name)
@@ -416,6 +417,7 @@ public final class ContainerEngine: @unchecked Sendable {
         lock.withLock { _ = records.removeValue(forKey: record.id) }
         removeFiles(record.id)
         if removeVolumes { removeAnonymousVolumes(record.mounts) }
+        container?.markRemoved()
     }
 
     /// Removes the anonymous volumes among `mounts` that no container uses.
@@ -426,27 +428,43 @@ public final class ContainerEngine: @unchecked Sendable {
         }
     }
 
-    /// Waits (on a thread, not the cooperative pool) until the container's
-    /// current run has exited (at once if it has); with `nextExit`, until a
-    /// run that starts after this call has (`start -a` of an exited container).
-    func wait(_ key: String, nextExit: Bool = false) async throws -> ContainerWaitReply {
-        if let recent = lock.withLock({ recentExits[key] }) { return recent }
-        let record = try resolve(key)
-        let container = try self.container(record)
-        let initial = container.state
-        return try await Self.blocking {
-            while !Self.runEnded(container.state, since: initial, nextExit: nextExit) {
-                if self.lock.withLock({ self.stopped }) {
-                    throw APIError(status: 503, code: "stopping", message: "the daemon is stopping", hint: "wait again once it is back")
-                }
-                if container.state.status == .created {
-                    Thread.sleep(forTimeInterval: 0.05)
-                } else {
-                    _ = container.wait(timeout: Self.watchPollInterval)
-                }
-            }
-            return Self.waitReply(container.state)
+    /// What a `wait` waits for (Docker's conditions).
+    enum WaitCondition: String, Sendable {
+        /// The current run's exit (at once if it is not running).
+        case notRunning = "not-running"
+        /// The exit of a run that starts after the call (`start -a` of an exited container).
+        case nextExit = "next-exit"
+        /// The exit, then the removal (`run --rm`: the CLI returns once it is gone).
+        case removed
+    }
+
+    /// Waits until `condition` holds, woken by the container's changes (no
+    /// thread held, no polling).
+    func wait(_ key: String, condition: WaitCondition = .notRunning) async throws -> ContainerWaitReply {
+        let recent = lock.withLock { recentExits[key] }
+        if let recent, condition != .removed { return recent }
+        let container: Container
+        do {
+            container = try self.container(try resolve(key))
+        } catch let error as APIError where error.status == 404 {
+            // A `--rm` container removed before the call: its exit is kept.
+            guard let recent else { throw error }
+            return recent
         }
+        // The tick only notices the daemon stopping.
+        let changes = ContainerChangeStream(container, tick: Self.watchPollInterval)
+        defer { changes.close() }
+        let initial = container.state
+        while true {
+            // Removal ends every wait: no run can follow it.
+            if container.isRemoved { break }
+            if condition != .removed && Self.runEnded(container.state, since: initial, nextExit: condition == .nextExit) { break }
+            if lock.withLock({ stopped }) {
+                throw APIError(status: 503, code: "stopping", message: "the daemon is stopping", hint: "wait again once it is back")
+            }
+            guard await changes.next() else { throw CancellationError() }
+        }
+        return Self.waitReply(container.state)
     }
 
     /// Whether the run a waiter or log follower attached to has ended: the

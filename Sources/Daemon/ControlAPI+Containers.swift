@@ -8,8 +8,6 @@ extension ControlAPI {
     /// A blank line this often on `logs --follow` and `wait` streams, so a
     /// client that went away is noticed while the container is silent.
     static let streamKeepAlive: Duration = .seconds(5)
-    /// How often a followed log is checked for new lines.
-    static let logFollowPollInterval: Duration = .milliseconds(50)
 
     static func addContainerRoutes(_ add: (HTTPMethod, String, @escaping @Sendable (Request) async throws -> HTTPServerResponse) -> Void) {
         add(.get, "/v1/containers") { request in try await getContainers(request) }
@@ -117,15 +115,15 @@ extension ControlAPI {
         return HTTPServerResponse(status: .noContent)
     }
 
-    /// POST /v1/containers/{id}/wait[?condition=next-exit]: a stream that
+    /// POST /v1/containers/{id}/wait[?condition=not-running|next-exit|removed]: a stream that
     /// ends with one ``ContainerWaitReply`` line once the container has
     /// exited (blank lines before it keep the connection alive).
     static func postContainersByIDWait(_ request: Request) async throws -> HTTPServerResponse {
         let engine = try request.context.daemon.containerEngine()
         let key = try request.parameter("id")
-        let nextExit = try request.nextExit()
+        let condition = try request.waitCondition()
         _ = try engine.resolve(key)  // 404 now, not inside the stream
-        let waiting = Task { try await engine.wait(key, nextExit: nextExit) }
+        let waiting = Task { try await engine.wait(key, condition: condition) }
         return HTTPServerResponse(status: .ok, headers: ["Content-Type": "application/x-ndjson"], body: .stream { writer in
             try await streamWait(waiting, to: writer)
         })
@@ -162,7 +160,7 @@ extension ControlAPI {
         let record = try engine.resolve(try request.parameter("id"))
         let container = try engine.container(record)
         let follow = try request.flag("follow")
-        let nextExit = try request.nextExit()
+        let nextExit = try request.waitCondition() == .nextExit
         let tail = try request.tail()
         let initial = container.state
         let follower = ContainerLogFollower(path: container.logPath, maxFiles: initial.spec.logging?.maxFiles ?? 1)
@@ -179,6 +177,10 @@ extension ControlAPI {
         for line in existing { batch += line }
         if !batch.isEmpty { try await writer.write(batch) }
         guard let follower else { return }
+        // Woken by the monitor as it logs output and records the exit; the
+        // tick sends the keep-alive.
+        let changes = ContainerChangeStream(container, tick: streamKeepAlive)
+        defer { changes.close() }
         var quietSince = ContinuousClock.now
         while true {
             // Checked before reading: the monitor writes the last lines before it records the exit.
@@ -192,7 +194,7 @@ extension ControlAPI {
                 quietSince = ContinuousClock.now
             }
             if exited { return }
-            try await Task.sleep(for: logFollowPollInterval)
+            guard await changes.next() else { throw CancellationError() }
         }
     }
 
@@ -350,13 +352,13 @@ extension ControlAPI {
 }
 
 extension ControlAPI.Request {
-    /// `?condition=next-exit` of wait and logs (Docker's wait condition).
-    func nextExit() throws -> Bool {
-        guard let condition = raw.query["condition"] else { return false }
-        guard condition == "next-exit" || condition == "not-running" else {
-            throw APIError.invalid("query parameter 'condition'", "'\(condition)' must be not-running or next-exit")
+    /// `?condition=not-running|next-exit|removed` of wait and logs (Docker's wait conditions).
+    func waitCondition() throws -> ContainerEngine.WaitCondition {
+        guard let text = raw.query["condition"] else { return .notRunning }
+        guard let condition = ContainerEngine.WaitCondition(rawValue: text) else {
+            throw APIError.invalid("query parameter 'condition'", "'\(text)' must be not-running, next-exit or removed")
         }
-        return condition == "next-exit"
+        return condition
     }
 
     /// `?timeout=SECONDS` of stop and restart (Docker's `-t`).

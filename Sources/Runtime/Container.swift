@@ -54,6 +54,12 @@ public final class Container: @unchecked Sendable {
         checker?.start()
     }
 
+    /// Called (under the state lock, so keep them short) after every state
+    /// change, every batch of output the monitor logged, and the removal.
+    private var observers: [UInt64: @Sendable () -> Void] = [:]
+    private var nextObserverToken: UInt64 = 0
+    private var removed = false
+
     init(state: ContainerState, directory: String, cgroup: any Cgroup) {
         self.current = state
         self.directory = directory
@@ -79,7 +85,55 @@ public final class Container: @unchecked Sendable {
         condition.lock()
         change(&current)
         try? ContainerState.write(current, to: statePath)
+        notifyLocked()
+        condition.unlock()
+    }
+
+    /// The monitor appended output to the log: wakes log followers.
+    func noteOutput() {
+        condition.lock()
+        notifyLocked()
+        condition.unlock()
+    }
+
+    private func notifyLocked() {
         condition.broadcast()
+        for observer in observers.values { observer() }
+    }
+
+    /// Registers `onChange`, called after every later state change, batch of
+    /// logged output and ``markRemoved()``: waiters and log followers wake on
+    /// the event instead of polling. Register before reading the state, so
+    /// no change falls between the read and the registration. Returns the
+    /// token for ``unsubscribe(_:)``.
+    public func subscribe(_ onChange: @escaping @Sendable () -> Void) -> UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        nextObserverToken += 1
+        observers[nextObserverToken] = onChange
+        return nextObserverToken
+    }
+
+    public func unsubscribe(_ token: UInt64) {
+        condition.lock()
+        observers[token] = nil
+        condition.unlock()
+    }
+
+    /// Whether whoever owns the container (the engine) has removed it and
+    /// everything it kept.
+    public var isRemoved: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return removed
+    }
+
+    /// Records that the container and all its files are gone, and wakes
+    /// waiters (`wait --condition removed`, as `run --rm`).
+    public func markRemoved() {
+        condition.lock()
+        removed = true
+        notifyLocked()
         condition.unlock()
     }
 

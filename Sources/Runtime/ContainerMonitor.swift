@@ -30,12 +30,15 @@ final class ContainerMonitor: @unchecked Sendable {
     private let output: ContainerOutputHub?
     private let wakeDescriptor: Int32
     private var onExit: (@Sendable (ExitStatus) -> Void)?
+    /// After each poll round that logged output (wakes log followers).
+    private let onOutput: @Sendable () -> Void
     private let finished = DispatchSemaphore(value: 0)
 
     /// Takes ownership of `pidfd` and of the stream descriptors.
-    init(pidfd: Int32, streams: [LogStream], log: ContainerLogFile?, output: ContainerOutputHub? = nil,
+    init(pidfd: Int32, streams: [LogStream], log: ContainerLogFile?, output: ContainerOutputHub? = nil, onOutput: @escaping @Sendable () -> Void = {},
          onExit: @escaping @Sendable (ExitStatus) -> Void) throws(SystemError) {
         self.pidfd = pidfd
+        self.onOutput = onOutput
         self.streams = streams
         self.log = log
         self.output = output
@@ -95,9 +98,11 @@ final class ContainerMonitor: @unchecked Sendable {
                 index = 2
             }
             var open: [LogStream] = []
+            var logged = false
             for stream in streams {
                 let events = pollDescriptors[index].revents
                 index += 1
+                logged = logged || events != 0
                 if events != 0, !drain(stream) {
                     Syscall.close(stream.fifo)
                     continue
@@ -105,6 +110,7 @@ final class ContainerMonitor: @unchecked Sendable {
                 open.append(stream)
             }
             streams = open
+            if logged { onOutput() }
             if status != nil && streams.isEmpty { break }
         }
         if let status {

@@ -499,7 +499,8 @@ public final class ContainerRuntime: @unchecked Sendable {
     }
 
     func startMonitor(_ container: Container, pidfd: Int32, streams: [ContainerMonitor.LogStream], log: ContainerLogFile?) throws {
-        let monitor = try ContainerMonitor(pidfd: pidfd, streams: streams, log: log, output: container.output) { [weak self, container] status in
+        let monitor = try ContainerMonitor(pidfd: pidfd, streams: streams, log: log, output: container.output,
+                                           onOutput: { [container] in container.noteOutput() }) { [weak self, container] status in
             // Attached clients end once the exit is recorded (they report it).
             defer {
                 container.input.reset()

@@ -299,7 +299,7 @@ enum ContainerCommands {
             return 0
         }
         if attached { return try await runAttached(client, created.id, flags) }
-        return try await attachAndStart(client, created.id, proxySignals: flags.isOn(byDefault: "--sig-proxy"))
+        return try await attachAndStart(client, created.id, proxySignals: flags.isOn(byDefault: "--sig-proxy"), removed: flags.has("--rm"))
     }
 
     /// Starts the container; a start error exits as docker's does (127: not
@@ -317,9 +317,11 @@ enum ContainerCommands {
     }
 
     /// Follows the output and the exit before starting (a `--rm` container
-    /// may be gone by the time a later request arrives), then starts.
-    static func attachAndStart(_ client: ControlClient, _ id: String, proxySignals: Bool) async throws -> Int32 {
-        let exit = try await client.lines(path(id, "/wait?condition=next-exit"), method: .post)
+    /// may be gone by the time a later request arrives), then starts. With
+    /// `removed` (`--rm`) the exit status comes once the container is gone,
+    /// as docker's CLI waits.
+    static func attachAndStart(_ client: ControlClient, _ id: String, proxySignals: Bool, removed: Bool = false) async throws -> Int32 {
+        let exit = try await client.lines(path(id, "/wait?condition=" + (removed ? "removed" : "next-exit")), method: .post)
         let output = try await client.lines(path(id, "/logs?follow=true&tail=0&condition=next-exit"))
         let proxy = proxySignals ? SignalProxy(client: client, container: id) : nil
         defer { proxy?.stop() }
