@@ -80,6 +80,31 @@ public final class ContainerEngine: @unchecked Sendable {
             records[record.id] = record
         }
         for id in records.keys.sorted() where runtime.container(id)?.state.status.hasProcess == true { watch(id) }
+        applyRestartPoliciesAtStart()
+    }
+
+    /// Docker's rules when the daemon starts: a run that ended while no
+    /// daemon watched (its monitor recorded the exit) is handled now, by
+    /// `--rm` and the restart policy, as if it had just exited; and `always`
+    /// brings back a container even if the user had stopped it (which only
+    /// holds until the daemon restarts), where `unless-stopped` and
+    /// `on-failure` leave it stopped. A container that never started stays
+    /// as it is.
+    private func applyRestartPoliciesAtStart() {
+        for id in records.keys.sorted() {
+            guard var record = records[id], let state = runtime.container(id)?.state, state.status == .exited, let run = state.startedAt else { continue }
+            if record.restartPolicy.name == .always && record.stoppedByUser {
+                record.stoppedByUser = false
+                record.handledRun = nil
+                records[id] = record
+                save(record)
+            }
+            guard record.handledRun != run else { continue }
+            // On its own thread: the policy's back-off sleeps.
+            let thread = Thread { [weak self] in self?.exited(id, run: run, state: state) }
+            thread.name = "shoal-restart-" + id.prefix(12)
+            thread.start()
+        }
     }
 
     /// Stops the watchers; containers keep running (a restarted daemon re-adopts them).

@@ -237,6 +237,55 @@ struct ContainerCommandTests {
             #expect(again.status == 1 && again.output == "run\n", "\(again)")
         }
     }
+
+    @Test("on daemon start, exits that happened while it was down get their restart policy and --rm; always restarts a stopped container, unless-stopped does not")
+    func restartPoliciesAcrossDaemonRestart() async throws {
+        try await ContainerHost.with { host in
+            // Each waits for a file the test creates while no daemon runs.
+            let wait = "while [ ! -e /signal/go ]; do sleep 0.1; done"
+            for name in ["failing", "finishing", "removed", "plain"] {
+                try FileManager.default.createDirectory(atPath: host.root + "/signal-" + name, withIntermediateDirectories: true)
+            }
+            func signal(_ name: String) -> [String] { ["-v", host.root + "/signal-" + name + ":/signal"] }
+            _ = try host.ok(["container", "run", "-d", "--name", "failing", "--restart", "on-failure:2"] + signal("failing")
+                            + ["busybox", "sh", "-c", "echo started; \(wait); exit 3"])
+            _ = try host.ok(["container", "run", "-d", "--name", "finishing", "--restart", "always"] + signal("finishing")
+                            + ["busybox", "sh", "-c", "echo started; [ -e /signal/ran ] && exec sleep 1000; \(wait); touch /signal/ran"])
+            _ = try host.ok(["container", "run", "-d", "--rm", "--name", "removed"] + signal("removed") + ["busybox", "sh", "-c", wait])
+            _ = try host.ok(["container", "run", "-d", "--name", "plain"] + signal("plain") + ["busybox", "sh", "-c", "\(wait); exit 5"])
+            for (name, policy) in [("kept-stopped", "unless-stopped"), ("brought-back", "always")] {
+                _ = try host.ok(["container", "run", "-d", "--name", name, "--restart", policy, "busybox", "sleep", "1000"])
+                _ = try host.ok(["container", "stop", "-t", "0", name])
+            }
+            let waiting = ["failing", "finishing", "removed", "plain"]
+            let pids = try waiting.map { try host.ok(["container", "inspect", "-f", "{{.State.Pid}}", $0]).trimmingCharacters(in: .whitespacesAndNewlines) }
+            #expect(pids.allSatisfy { (Int32($0) ?? 0) > 0 }, "\(pids)")
+
+            try await host.restartDaemon {
+                for name in waiting { FileManager.default.createFile(atPath: host.root + "/signal-" + name + "/go", contents: nil) }
+                try await host.eventually("the containers exit while the daemon is down") {
+                    pids.allSatisfy { !FileManager.default.fileExists(atPath: "/proc/" + $0) }
+                }
+            }
+
+            // on-failure:2: the exit while down counts, then two more runs fail at once.
+            try await host.eventually("failing restarted up to its limit") {
+                try host.ok(["container", "inspect", "-f", "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}", "failing"]) == "2 exited 3\n"
+                    && host.ok(["container", "logs", "failing"]) == "started\nstarted\nstarted\n"
+            }
+            try await host.eventually("always restarted the one that finished") {
+                try host.ok(["container", "inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "finishing"]) == "1 running\n"
+            }
+            try await host.eventually("the --rm container removed") {
+                try host.shoal(["container", "inspect", "removed"]).status == 1
+            }
+            #expect(try host.ok(["container", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "plain"]) == "exited 5\n")
+            try await host.eventually("always brings back a container stopped before the restart") {
+                try host.ok(["container", "inspect", "-f", "{{.State.Status}}", "brought-back"]) == "running\n"
+            }
+            #expect(try host.ok(["container", "inspect", "-f", "{{.State.Status}}", "kept-stopped"]) == "exited\n")
+        }
+    }
 }
 
 /// One daemon with a busybox image for the container tests; the CLI binary
@@ -255,7 +304,8 @@ final class ContainerHost: @unchecked Sendable {
     let data: String
     let socket: String
     let cgroupParent: String
-    let daemon: Daemon
+    let settings: DaemonSettings
+    private(set) var daemon: Daemon
 
     private init() async throws {
         let token = UUID().uuidString.prefix(8).lowercased()
@@ -279,6 +329,7 @@ final class ContainerHost: @unchecked Sendable {
         var settings = DaemonSettings(dataDirectory: data, socketPath: socket)
         settings.cgroupParent = cgroupParent
         settings.bridge = Self.testBridge
+        self.settings = settings
         daemon = Daemon(settings: settings)
         let imported = try shoal(["image", "import", root + "/busybox.tar", "busybox:latest", "--data", data])
         guard imported.status == 0 else { throw TestFailure("image import: \(imported.errors)") }
@@ -308,6 +359,15 @@ final class ContainerHost: @unchecked Sendable {
             rmdir(hierarchy + "/" + cgroupParent)
         }
         try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// Stops the daemon (its containers keep running), runs `whileDown`, and
+    /// starts a new daemon on the same data directory and socket.
+    func restartDaemon(_ whileDown: () async throws -> Void) async throws {
+        await daemon.stop()
+        try await whileDown()
+        daemon = Daemon(settings: settings)
+        try await daemon.start()
     }
 
     /// Runs `shoal ARGUMENTS` against this daemon.
