@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "shoal-bench", targets: ["ShoalBench"]),
         // Installed beside `shoal`: the per-container monitor (C; see Sources/ShoalMonitor/main.c).
         .executable(name: "shoal-monitor", targets: ["ShoalMonitor"]),
+        .executable(name: "shoal-test-udp-echo", targets: ["ShoalTestUDPEcho"]),
     ],
     targets: [
         // C boundaries
@@ -30,6 +31,8 @@ let package = Package(
         // Static: SwiftPM links every executable with the Swift runtime, which this C program never calls;
         // loading libswiftCore.so would add ~8 ms to every container start (static: ~1 ms, as /bin/true).
         .executableTarget(name: "ShoalMonitor", dependencies: ["CContainer"], path: "Sources/ShoalMonitor", linkerSettings: [.unsafeFlags(["-static-executable"])]),
+        // Tests only: a static UDP echo server to run inside busybox containers (published UDP ports).
+        .executableTarget(name: "ShoalTestUDPEcho", path: "Sources/ShoalTestUDPEcho", linkerSettings: [.unsafeFlags(["-static-executable"])]),
 
         // Cores (sans-IO)
         .target(name: "Raft", path: "Sources/Raft"),

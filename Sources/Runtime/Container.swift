@@ -21,15 +21,15 @@ public final class Container: @unchecked Sendable {
     /// Published ports being relayed while the container runs; start,
     /// exit (monitor thread), delete and detach may touch them at once.
     private let proxyLock = NSLock()
-    private var proxies: [PortProxy] = []
+    private var proxies: [any PublishedPortProxy] = []
 
     /// Hands the proxies over to relay for this container.
-    func adoptProxies(_ more: [PortProxy]) {
+    func adoptProxies(_ more: [any PublishedPortProxy]) {
         proxyLock.withLock { proxies += more }
     }
 
     /// Takes the proxies away (to close them); each is taken once.
-    func takeProxies() -> [PortProxy] {
+    func takeProxies() -> [any PublishedPortProxy] {
         proxyLock.withLock {
             defer { proxies = [] }
             return proxies

@@ -9,7 +9,7 @@ extension ContainerRuntime {
     /// exists: undone by ``tearDown(_:)`` when the start fails.
     struct StartedNetwork {
         var attachment: NodeBridge.Attachment
-        var proxies: [PortProxy]
+        var proxies: [any PublishedPortProxy]
     }
 
     /// /etc/hosts, /etc/hostname and /etc/resolv.conf are the runtime's,
@@ -104,11 +104,12 @@ extension ContainerRuntime {
         guard let leased = state.network, let address = IPv4Subnet.parseAddress(leased.address) else {
             throw RuntimeError.invalidSpec("bridge container \(state.id) has no leased address: delete and create it again")
         }
-        var proxies: [PortProxy] = []
+        var proxies: [any PublishedPortProxy] = []
         do {
             for mapping in state.spec.publishedPorts {
-                let published = PublishedPort(hostAddress: mapping.hostAddress, hostPort: mapping.hostPort, containerPort: mapping.containerPort)
-                proxies.append(try PortProxy(mapping: published, containerAddress: leased.address))
+                let published = PublishedPort(hostAddress: mapping.hostAddress, hostPort: mapping.hostPort, containerPort: mapping.containerPort,
+                                              transport: mapping.transport)
+                proxies.append(try Self.makePortProxy(published, containerAddress: leased.address))
             }
             let attachment = try bridge.attach(address: address)
             return StartedNetwork(attachment: attachment, proxies: proxies)
@@ -150,7 +151,7 @@ extension ContainerRuntime {
         try? bridge.claim()  // best effort: the container runs whether or not
         var open: [PublishedPort] = []
         for port in attachment.ports {
-            guard let proxy = try? PortProxy(mapping: port, containerAddress: attachment.address) else { continue }
+            guard let proxy = try? Self.makePortProxy(port, containerAddress: attachment.address) else { continue }
             proxy.start()
             container.adoptProxies([proxy])
             open.append(port)

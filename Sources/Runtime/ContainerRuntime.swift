@@ -241,8 +241,8 @@ public final class ContainerRuntime: @unchecked Sendable {
         try validateNetwork(spec)
     }
 
-    /// Published ports and links need the bridge; ports must be TCP on an
-    /// IPv4 host address, each host address and port bound once.
+    /// Published ports and links need the bridge; ports must be on an IPv4
+    /// host address, each host address, port and transport bound once.
     static func validateNetwork(_ spec: ContainerSpec) throws {
         if spec.network != .bridge {
             if !spec.publishedPorts.isEmpty {
@@ -254,17 +254,14 @@ public final class ContainerRuntime: @unchecked Sendable {
         }
         var bound: Set<String> = []
         for port in spec.publishedPorts {
-            guard port.transport == .tcp else {
-                throw RuntimeError.invalidSpec("publishing \(port.containerPort)/udp is not supported yet: only TCP ports are proxied")
-            }
             guard IPv4Subnet.parseAddress(port.hostAddress) != nil else {
                 throw RuntimeError.invalidSpec("host address \"\(port.hostAddress)\" of a published port must be an IPv4 address such as 0.0.0.0 or 127.0.0.1")
             }
             guard port.containerPort != 0 else {
                 throw RuntimeError.invalidSpec("container port 0 cannot be published: give the port the container listens on")
             }
-            if port.hostPort != 0, !bound.insert("\(port.hostAddress):\(port.hostPort)").inserted {
-                throw RuntimeError.invalidSpec("host port \(port.hostAddress):\(port.hostPort) is published twice")
+            if port.hostPort != 0, !bound.insert("\(port.hostAddress):\(port.hostPort)/\(port.transport.rawValue)").inserted {
+                throw RuntimeError.invalidSpec("host port \(port.hostAddress):\(port.hostPort)/\(port.transport.rawValue) is published twice")
             }
         }
         for link in spec.links {

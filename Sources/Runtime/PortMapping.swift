@@ -1,7 +1,8 @@
-/// `-p [HOST_ADDRESS:]HOST_PORT:CONTAINER_PORT[/tcp]`: the runtime listens
-/// on the host address and port and proxies each TCP connection to the
-/// container's address and port (a userland proxy in the runtime's process,
-/// as docker-proxy; no NAT). Only for ``NetworkMode/bridge``.
+/// `-p [HOST_ADDRESS:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]`: the runtime
+/// listens on the host address and port and proxies each TCP connection, or
+/// each UDP client's datagrams, to the container's address and port (a
+/// userland proxy in the runtime's process, as docker-proxy; no NAT). Only
+/// for ``NetworkMode/bridge``.
 ///
 /// `-P` is the caller's to expand: one mapping with `hostPort` 0 per port
 /// the image EXPOSEs.
@@ -22,8 +23,8 @@ public struct PortMapping: Codable, Equatable, Hashable, Sendable {
     }
 }
 
-/// The transport of a published port. Only TCP is proxied; `udp` is refused
-/// by ``ContainerRuntime/create(_:)`` with a clear error.
+/// The transport of a published port: ``PortProxy`` relays TCP,
+/// ``UDPPortProxy`` UDP.
 public enum PortTransport: String, Codable, Sendable {
     case tcp
     case udp

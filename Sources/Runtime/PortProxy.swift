@@ -7,7 +7,7 @@ import Foundation
 /// half-closes passed on (a userland proxy, as docker-proxy: no NAT rules, no
 /// forwarding between interfaces). Lives in the runtime's process, from the
 /// container's start to its exit.
-final class PortProxy: @unchecked Sendable {
+final class PortProxy: PublishedPortProxy, @unchecked Sendable {
     /// How long the proxy waits for the container to accept a connection.
     static let connectTimeout: Duration = .seconds(10)
     /// Bytes relayed per read.

@@ -110,6 +110,38 @@ struct BridgeNetworkTests {
                 "lease released")
     }
 
+    @Test(.enabled(if: UDPTestPeer.echoExecutable != nil, "needs shoal-test-udp-echo beside the tests (swift build --build-tests)"))
+    func publishedUDPPortRelaysEachClientsDatagrams() throws {
+        let fixture = try RuntimeFixture()
+        defer { Self.close(fixture) }
+        // The static echo server, mounted into the busybox image (whose nc has no -u).
+        let helpers = fixture.stateDirectory + "-helpers"
+        try FileManager.default.createDirectory(atPath: helpers, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: helpers) }
+        try FileManager.default.copyItem(atPath: try #require(UDPTestPeer.echoExecutable), toPath: helpers + "/udp-echo")
+        let echo = try fixture.runtime.run(fixture.spec("udp", ["/helpers/udp-echo", "5353"]) {
+            $0.network = .bridge
+            $0.mounts = [BindMount(source: helpers, destination: "/helpers", readOnly: true)]
+            $0.publishedPorts = [PortMapping(hostAddress: "127.0.0.1", hostPort: 0, containerPort: 5353, transport: .udp)]
+        })
+        let published = try #require(echo.state.network?.ports.first)
+        #expect(published.transport == .udp && published.hostPort != 0 && published.containerPort == 5353, "\(published)")
+        let gateway = IPv4Subnet.format(fixture.bridge.gateway)
+        let first = try UDPTestPeer()
+        let second = try UDPTestPeer()
+        let one = first.exchange("one", port: published.hostPort, within: .seconds(30))
+        let two = second.exchange("two", port: published.hostPort)
+        // The container sees the proxy's bridge-side address, one session (source port) per client.
+        #expect(one?.hasPrefix("one from \(gateway):") == true, "\(String(describing: one)) \((try? fixture.runtime.logs("udp")).map { "\($0)" } ?? "")")
+        #expect(two?.hasPrefix("two from \(gateway):") == true, "\(String(describing: two))")
+        #expect(UDPTestPeer.sender(one) != UDPTestPeer.sender(two))
+        let again = first.exchange("again", port: published.hostPort)
+        #expect(UDPTestPeer.sender(again) == UDPTestPeer.sender(one), "\(String(describing: again))")
+
+        try fixture.runtime.delete("udp", force: true)
+        #expect(first.exchange("gone", port: published.hostPort, within: .milliseconds(600)) == nil, "relay closed with the container")
+    }
+
     @Test func leasesAreUniqueUnderConcurrencyKeptAcrossRestartAndReleased() throws {
         let fixture = try RuntimeFixture()
         defer { Self.close(fixture) }

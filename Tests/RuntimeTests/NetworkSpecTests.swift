@@ -39,8 +39,10 @@ struct NetworkSpecTests {
             .contains("published ports need --network bridge"))
         #expect(refusal { $0.network = .host; $0.links = [ContainerLink(container: "web")] }
             .contains("links need --network bridge"))
-        #expect(refusal { $0.network = .bridge; $0.publishedPorts = [PortMapping(hostPort: 53, containerPort: 53, transport: .udp)] }
-            .contains("only TCP ports are proxied"))
+        #expect(refusal {
+            $0.network = .bridge
+            $0.publishedPorts = [PortMapping(hostPort: 53, containerPort: 53, transport: .udp), PortMapping(hostPort: 53, containerPort: 54, transport: .udp)]
+        }.contains("0.0.0.0:53/udp is published twice"))
         #expect(refusal { $0.network = .bridge; $0.publishedPorts = [PortMapping(hostAddress: "localhost", hostPort: 1, containerPort: 1)] }
             .contains("must be an IPv4 address"))
         #expect(refusal {

@@ -1,0 +1,92 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A UDP socket on 127.0.0.1 for the published-UDP tests: a client that
+/// sends a datagram and waits for the answer, or (``serveEcho()``) a server
+/// that answers `PAYLOAD from ADDRESS:PORT` as shoal-test-udp-echo does.
+final class UDPTestPeer: @unchecked Sendable {
+    /// The static echo server built beside the test bundle, for containers.
+    static var echoExecutable: String? {
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        let path = (executable as NSString).deletingLastPathComponent + "/shoal-test-udp-echo"
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }
+
+    let descriptor: Int32
+    let port: UInt16
+
+    init() throws {
+        let opened = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = Self.loopback(port: 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(opened, $0, length) == 0 && getsockname(opened, $0, &length) == 0 }
+        }
+        guard opened >= 0, bound else {
+            if opened >= 0 { close(opened) }
+            throw POSIXError(.EADDRNOTAVAIL)
+        }
+        descriptor = opened
+        port = UInt16(bigEndian: address.sin_port)
+    }
+
+    deinit { close(descriptor) }
+
+    /// Sends `text` to 127.0.0.1:`port` (again every 200 ms: the other end
+    /// may not listen yet) until an answer comes or `within` passes.
+    func exchange(_ text: String, port: UInt16, within: Duration = .seconds(20)) -> String? {
+        var destination = Self.loopback(port: port)
+        let deadline = ContinuousClock.now + within
+        repeat {
+            _ = withUnsafePointer(to: &destination) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(descriptor, text, text.utf8.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            if poll(&ready, 1, 200) == 1 {
+                var buffer = [UInt8](repeating: 0, count: 2048)
+                let count = recv(descriptor, &buffer, buffer.count, 0)
+                if count >= 0 { return String(decoding: buffer[..<count], as: UTF8.self) }
+            }
+        } while ContinuousClock.now < deadline
+        return nil
+    }
+
+    /// Answers every datagram on its own thread until the peer is released.
+    func serveEcho() {
+        let thread = Thread { [descriptor] in
+            var buffer = [UInt8](repeating: 0, count: 2048)
+            while true {
+                var peer = sockaddr_in()
+                var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+                let count = withUnsafeMutablePointer(to: &peer) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(descriptor, &buffer, buffer.count, 0, $0, &length) }
+                }
+                if count < 0 { return }  // closed
+                let address = String(cString: inet_ntoa(peer.sin_addr))
+                let reply = String(decoding: buffer[..<count], as: UTF8.self) + " from \(address):\(UInt16(bigEndian: peer.sin_port))"
+                _ = withUnsafePointer(to: &peer) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(descriptor, reply, reply.utf8.count, 0, $0, length) }
+                }
+            }
+        }
+        thread.start()
+    }
+
+    /// Ends ``serveEcho()``'s thread (its recvfrom fails).
+    func shutdown() { _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
+
+    static func loopback(port: UInt16) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = port.bigEndian
+        return address
+    }
+
+    /// The `from ADDRESS:PORT` of an echo answer.
+    static func sender(_ answer: String?) -> String? {
+        answer?.components(separatedBy: " from ").last
+    }
+}
