@@ -57,6 +57,8 @@ public final class Agent: @unchecked Sendable {
         var task: ServiceTask
         /// What this agent last observed (and reports).
         var observed: ServiceTask.Status
+        /// The service's name, when the manager sent it (names the container in `ps`).
+        var serviceName: String?
         /// A start is under way (prepare/create/start).
         var starting = false
         /// We asked the container to stop.
@@ -67,7 +69,7 @@ public final class Agent: @unchecked Sendable {
         /// exit then reports the task failed with it).
         var unhealthy: String?
 
-        enum CodingKeys: String, CodingKey { case task, observed }
+        enum CodingKeys: String, CodingKey { case task, observed, serviceName }
         init(task: ServiceTask, observed: ServiceTask.Status) {
             self.task = task
             self.observed = observed
@@ -147,6 +149,16 @@ public final class Agent: @unchecked Sendable {
     /// What a task's container wrote, if it runs (or ran) on this node.
     public func logs(taskID: ObjectID) -> (standardOutput: String, standardError: String)? {
         try? runtime.logs(Self.containerID(taskID))
+    }
+
+    /// The containers this agent runs (or ran) for its tasks, by task id:
+    /// what `shoal container ps` shows beside the engine's own containers.
+    public func taskContainers() -> [TaskContainer] {
+        lock.withLock {
+            records.values.sorted { $0.task.id < $1.task.id }.map { record in
+                TaskContainer(containerID: Self.containerID(record.task.id), task: record.task, serviceName: record.serviceName)
+            }
+        }
     }
 
     public func knows(taskID: ObjectID) -> Bool {
@@ -264,16 +276,17 @@ public final class Agent: @unchecked Sendable {
             }
         }
         for id in Set(removed).sorted() { remove(id) }
-        for task in batch.tasks { update(task) }
+        for task in batch.tasks { update(task, serviceName: batch.serviceNames?[task.serviceID.rawValue]) }
         saveRecords()
     }
 
     private enum Action { case none, start, shutdown, adopt }
 
-    private func update(_ task: ServiceTask) {
+    private func update(_ task: ServiceTask, serviceName: String?) {
         let action = lock.withLock { () -> Action in
             var record = records[task.id] ?? Record(task: task, observed: task.status)
             record.task = task
+            if let serviceName { record.serviceName = serviceName }
             // The manager may know a newer status (reported by us before a restart).
             if task.status.state > record.observed.state { record.observed = task.status }
             records[task.id] = record

@@ -45,20 +45,25 @@ public struct AssignmentBatch: Codable, Sendable, Equatable {
     /// Task logs a manager wants (`service logs`): the agent sends their
     /// lines back with ``DispatcherMethods/logs``.
     public var logRequests: [TaskLogRequest]
+    /// Service id → name for the services of `tasks` the manager knows, so
+    /// that the node names and labels their containers (`ps`). Absent from
+    /// older managers.
+    public var serviceNames: [String: String]?
 
     public init(sessionID: String, full: Bool, tasks: [ServiceTask], removedTaskIDs: [ObjectID], heartbeatPeriodMilliseconds: Int64,
-                logRequests: [TaskLogRequest] = []) {
+                logRequests: [TaskLogRequest] = [], serviceNames: [String: String]? = nil) {
         self.sessionID = sessionID
         self.full = full
         self.tasks = tasks
         self.removedTaskIDs = removedTaskIDs
         self.heartbeatPeriodMilliseconds = heartbeatPeriodMilliseconds
         self.logRequests = logRequests
+        self.serviceNames = serviceNames
     }
 
-    private enum CodingKeys: String, CodingKey { case sessionID, full, tasks, removedTaskIDs, heartbeatPeriodMilliseconds, logRequests }
+    private enum CodingKeys: String, CodingKey { case sessionID, full, tasks, removedTaskIDs, heartbeatPeriodMilliseconds, logRequests, serviceNames }
 
-    /// Managers that predate log requests send none.
+    /// Managers that predate log requests (or service names) send none.
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         sessionID = try container.decode(String.self, forKey: .sessionID)
@@ -67,6 +72,7 @@ public struct AssignmentBatch: Codable, Sendable, Equatable {
         removedTaskIDs = try container.decode([ObjectID].self, forKey: .removedTaskIDs)
         heartbeatPeriodMilliseconds = try container.decode(Int64.self, forKey: .heartbeatPeriodMilliseconds)
         logRequests = try container.decodeIfPresent([TaskLogRequest].self, forKey: .logRequests) ?? []
+        serviceNames = try container.decodeIfPresent([String: String].self, forKey: .serviceNames)
     }
 }
 

@@ -91,6 +91,9 @@ public struct ContainerSummary: Codable, Sendable {
     public var status: String
     public var exitCode: Int32?
     public var ports: [String]
+    /// A service task's container (run by the node's agent): docker's
+    /// `com.docker.swarm.*` labels. nil for the engine's own containers.
+    public var labels: [String: String]? = nil
 }
 
 /// `GET /v1/containers/{id}`: Docker's inspect shape (capitalized keys), so

@@ -1,3 +1,4 @@
+import Agent
 import Foundation
 import Runtime
 #if canImport(Glibc)
@@ -8,12 +9,24 @@ import Glibc
 extension ContainerEngine {
     func summary(_ record: Record) -> ContainerSummary? {
         guard let state = runtime.container(record.id)?.state else { return nil }
-        return ContainerSummary(
-            id: record.id, name: record.name, image: record.image,
-            command: (record.entrypoint + record.cmd).joined(separator: " "),
-            createdAt: Self.timestamp(record.createdAt), state: state.status.rawValue, status: Self.statusText(state, now: Date()),
+        return Self.summary(state, id: record.id, name: record.name, image: record.image,
+                            command: record.entrypoint + record.cmd, createdAt: record.createdAt)
+    }
+
+    /// A container the node's agent runs for a service task (it shares this runtime).
+    func summary(task: TaskContainer) -> ContainerSummary? {
+        guard let state = runtime.container(task.containerID)?.state else { return nil }
+        return Self.summary(state, id: task.containerID, name: task.name, image: task.task.template.image,
+                            command: state.spec.command, createdAt: state.createdAt, labels: task.labels)
+    }
+
+    private static func summary(_ state: ContainerState, id: String, name: String, image: String, command: [String], createdAt: Date,
+                                labels: [String: String]? = nil) -> ContainerSummary {
+        ContainerSummary(
+            id: id, name: name, image: image, command: command.joined(separator: " "),
+            createdAt: timestamp(createdAt), state: state.status.rawValue, status: statusText(state, now: Date()),
             exitCode: state.status == .exited ? state.exitStatus?.code : nil,
-            ports: Self.portTexts(state))
+            ports: portTexts(state), labels: labels)
     }
 
     /// Docker's STATUS column: `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.

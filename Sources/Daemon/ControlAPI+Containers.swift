@@ -37,7 +37,9 @@ extension ControlAPI {
 
     // MARK: Containers
 
-    /// GET /v1/containers[?all=true][&status=exited]
+    /// GET /v1/containers[?all=true][&status=exited][&label=KEY[=VALUE]]: the
+    /// engine's containers and those the node's agent runs for service
+    /// tasks (labelled `com.docker.swarm.*`, as docker lists them), newest first.
     static func getContainers(_ request: Request) async throws -> HTTPServerResponse {
         let engine = try request.context.daemon.containerEngine()
         let all = try request.flag("all")
@@ -45,11 +47,16 @@ extension ControlAPI {
         if let status, !["created", "running", "paused", "exited"].contains(status) {
             throw APIError.invalid("query parameter 'status'", "'\(status)' must be created, running, paused or exited")
         }
-        let summaries = engine.all().compactMap(engine.summary).filter { summary in
+        let label = request.raw.query["label"].map { $0.split(separator: "=", maxSplits: 1).map(String.init) }
+        let tasks = (request.context.daemon.agent?.taskContainers() ?? []).compactMap(engine.summary(task:))
+        let summaries = (engine.all().compactMap(engine.summary) + tasks).filter { summary in
+            if let label, let first = label.first {
+                guard let value = summary.labels?[first], label.count == 1 || label[1] == value else { return false }
+            }
             if let status { return summary.state == status }
             return all || summary.state == "running" || summary.state == "paused"
         }
-        return json(summaries)
+        return json(summaries.sorted { $0.createdAt > $1.createdAt })
     }
 
     /// POST /v1/containers

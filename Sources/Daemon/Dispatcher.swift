@@ -87,6 +87,8 @@ final class Dispatcher: @unchecked Sendable {
         private var pendingRemoved: Set<ObjectID> = []
         private var sentDesired: [ObjectID: ServiceTask.State] = [:]
         private var pendingLogRequests: [TaskLogRequest] = []
+        /// Every service's name seen (snapshot, then service events), for the batches.
+        private var serviceNames: [ObjectID: String] = [:]
         private var finished = false
         private let signals: AsyncStream<Void>
         private let signal: AsyncStream<Void>.Continuation
@@ -106,13 +108,28 @@ final class Dispatcher: @unchecked Sendable {
             let tasks = state.tasks(onNode: nodeID).filter(DispatchRules.concerns)
             lock.withLock {
                 for task in tasks { sentDesired[task.id] = task.desiredState }
-                first = AssignmentBatch(sessionID: id, full: true, tasks: tasks, removedTaskIDs: [], heartbeatPeriodMilliseconds: periodMilliseconds)
+                // All of them: a task of any service may be placed here later.
+                for service in state.services { serviceNames[service.id] = service.spec.name }
+                first = AssignmentBatch(sessionID: id, full: true, tasks: tasks, removedTaskIDs: [], heartbeatPeriodMilliseconds: periodMilliseconds,
+                                        serviceNames: names(of: tasks))
                 snapshotIndex = state.appliedIndex
                 let early = buffered
                 buffered = []
                 for event in early { add(event) }
             }
             signal.yield()
+        }
+
+        /// Under `lock`: the names of the tasks' services.
+        private func names(of tasks: [ServiceTask]) -> [String: String] {
+            var names: [String: String] = [:]
+            for task in tasks { names[task.serviceID.rawValue] = serviceNames[task.serviceID] }
+            return names
+        }
+
+        /// A service created or renamed: its tasks' batches name it.
+        func noteService(_ service: Service) {
+            lock.withLock { serviceNames[service.id] = service.spec.name }
         }
 
         func enqueue(_ event: ClusterEvent) {
@@ -155,9 +172,10 @@ final class Dispatcher: @unchecked Sendable {
                         pendingRemoved.removeAll()
                         pendingLogRequests.removeAll()
                     }
-                    return AssignmentBatch(sessionID: id, full: false, tasks: pendingTasks.values.sorted { $0.id < $1.id },
-                                           removedTaskIDs: pendingRemoved.sorted(), heartbeatPeriodMilliseconds: periodMilliseconds,
-                                           logRequests: pendingLogRequests)
+                    let tasks = pendingTasks.values.sorted { $0.id < $1.id }
+                    return AssignmentBatch(sessionID: id, full: false, tasks: tasks, removedTaskIDs: pendingRemoved.sorted(),
+                                           heartbeatPeriodMilliseconds: periodMilliseconds, logRequests: pendingLogRequests,
+                                           serviceNames: names(of: tasks))
                 }
                 if let batch { return batch }
                 if lock.withLock({ finished }) || Task.isCancelled { return nil }
@@ -274,6 +292,11 @@ final class Dispatcher: @unchecked Sendable {
     }
 
     private func route(_ event: ClusterEvent) {
+        if case .service(let service) = event.object, event.action != .removed {
+            // Before the service's tasks: the orchestrator creates them in later entries.
+            for session in lock.withLock({ Array(sessions.values) }) { session.noteService(service) }
+            return
+        }
         guard case .task(let task) = event.object, let nodeID = task.nodeID else { return }
         let session = lock.withLock { sessionByNode[nodeID].flatMap { sessions[$0] } }
         session?.enqueue(event)

@@ -14,7 +14,7 @@ enum ContainerCommands {
                             [--network none|host|bridge] [-p [IP:]HOST:CTR]... [-P] [--link C[:ALIAS]]... [--log-opt max-size=10m]
                             [--health-cmd CMD [--health-interval 30s] [--health-timeout 30s] [--health-retries 3] [--health-start-period 0s]] IMAGE [CMD...]
         shoal container create ... (as run, without -d) | start [-a] [-i] [--sig-proxy=false] C... | stop [-t SECONDS] C... | restart [-t SECONDS] C... | kill [-s SIGNAL] C...
-        shoal container pause C... | unpause C... | rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited] | logs [-f] [--tail N] [-t] C | exec [-d] [-i] [-t] [-e K=V] [-u U] [-w DIR] C CMD...
+        shoal container pause C... | unpause C... | rm [-f] [-v] C... | ps [-a] [-q] [-f status=exited|label=K[=V]] | logs [-f] [--tail N] [-t] C | exec [-d] [-i] [-t] [-e K=V] [-u U] [-w DIR] C CMD...
         shoal container attach [--no-stdin] [--detach-keys KEYS] C   (detach from -it with Ctrl-P Ctrl-Q; the container runs on)
         shoal container inspect [-f '{{.State.Pid}}'] C... | top C | stats [--no-stream] [C...] | port C [PORT] | diff C | export [-o FILE] C
         shoal container cp [-a] [-L] C:SRC DEST|- | cp [-a] [-L] SRC|- C:DEST
@@ -450,10 +450,10 @@ enum ContainerCommands {
         var query = "?all=\(flags.has("--all"))"
         for filter in flags.all("--filter") {
             let parts = filter.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, parts[0] == "status" else {
-                throw ClusterCommands.Failure(description: "--filter \(filter): only status=created|running|paused|exited is supported")
+            guard parts.count == 2, parts[0] == "status" || parts[0] == "label" else {
+                throw ClusterCommands.Failure(description: "--filter \(filter): give status=created|running|paused|exited or label=KEY[=VALUE]")
             }
-            query += "&status=" + PercentEncoding.encode(parts[1])
+            query += "&\(parts[0])=" + PercentEncoding.encode(parts[1])
         }
         let containers: [ContainerSummary] = try await client.call(.get, "/v1/containers" + query)
         if flags.has("--quiet") {
@@ -481,6 +481,7 @@ enum ContainerCommands {
             "Command": .string("\"\(truncate(container.command, 20))\""), "CreatedAt": .string(container.createdAt),
             "RunningFor": .string(ago(container.createdAt)), "Status": .string(container.status), "State": .string(container.state),
             "Ports": .string(container.ports.joined(separator: ", ")),
+            "Labels": .string((container.labels ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")),
         ])
     }
 

@@ -191,6 +191,46 @@ struct SingleNodeServicesTests {
         await node.close()
     }
 
+    @Test("the node's container list shows the agent's task containers beside its own, named and labelled as docker's swarm task containers")
+    func taskContainersInContainerList() async throws {
+        let node = try await DevNode()
+        do {
+            let service = try await node.create(webSpec("web", replicas: 2))
+            try await node.wait(service.id, "2 running") { running($0) == 2 }
+            var request = ContainerCreateRequest(image: "shoal.local/busybox:latest")
+            request.name = "own"
+            request.command = ["sleep", "600"]
+            request.network = "none"
+            let created: ContainerCreateReply = try await node.client.call(.post, "/v1/containers", json: request)
+            try await node.client.perform(.post, "/v1/containers/own/start")
+
+            let listed: [ContainerSummary] = try await node.client.call(.get, "/v1/containers")
+            let tasks = try await node.tasks(service.id).filter { $0.status.state == .running }
+            let expected = Set(tasks.map { "web.\($0.slot).\($0.id)" })
+            let taskRows = listed.filter { $0.labels?["com.docker.swarm.service.name"] == "web" }
+            #expect(Set(taskRows.map(\.name)) == expected, "\(listed.map(\.name))")
+            for row in taskRows {
+                let task = try #require(tasks.first { row.name.hasSuffix("." + $0.id.rawValue) })
+                #expect(row.id == "task-" + task.id.rawValue && row.image == "shoal.local/busybox:latest" && row.state == "running"
+                        && row.command == "sleep 600", "\(row)")
+                #expect(row.labels?["com.docker.swarm.task.id"] == task.id.rawValue && row.labels?["com.docker.swarm.service.id"] == service.id.rawValue
+                        && row.labels?["com.docker.swarm.task.name"] == "web.\(task.slot)", "\(row.labels ?? [:])")
+            }
+            let own = try #require(listed.first { $0.name == "own" })
+            #expect(own.id == created.id && own.labels == nil && own.state == "running")
+
+            let filtered: [ContainerSummary] = try await node.client.call(.get, "/v1/containers?label=com.docker.swarm.service.name%3Dweb")
+            #expect(Set(filtered.map(\.name)) == expected)
+            let none: [ContainerSummary] = try await node.client.call(.get, "/v1/containers?label=com.docker.swarm.service.name%3Dother")
+            #expect(none.isEmpty)
+            try await node.client.perform(.delete, "/v1/containers/own?force=true")
+        } catch {
+            await node.close()
+            throw error
+        }
+        await node.close()
+    }
+
     @Test("bad specs answer 400 naming the field, and store nothing")
     func badSpecs() async throws {
         let node = try await DevNode(runsAgent: false)
