@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -47,7 +48,7 @@ enum TestImage {
 
             """.write(toFile: root + "/etc/group", atomically: true, encoding: .utf8)
             chown(root + "/home/app", 1000, 1000)
-            atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "shoal-runtime-image-\(getpid())") }
+            ExitCleanup.removeTree(atExit: NSTemporaryDirectory() + "shoal-runtime-image-\(getpid())")
             return root
         } catch {
             return nil

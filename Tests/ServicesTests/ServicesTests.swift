@@ -6,6 +6,7 @@ import Images
 import Net
 import Runtime
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,7 +33,7 @@ final class DevNode: @unchecked Sendable {
         process.arguments = ["-c", script]
         guard (try? process.run()) != nil else { return nil }
         process.waitUntilExit()
-        atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "shoal-services-image-\(getpid())") }
+        ExitCleanup.removeTree(atExit: NSTemporaryDirectory() + "shoal-services-image-\(getpid())")
         return process.terminationStatus == 0 ? root + "/busybox.tar" : nil
     }()
 
