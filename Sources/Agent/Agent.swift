@@ -663,16 +663,7 @@ public final class Agent: @unchecked Sendable {
         let imageCommand = image.flatMap { $0.disablesChecks ? nil : $0.command }
         guard let command = template.flatMap({ $0.command.isEmpty ? nil : $0.command }) ?? imageCommand else { return nil }
         var check = HealthCheck(command: command)
-        func milliseconds(_ nanoseconds: Int64?) -> Int? {
-            guard let nanoseconds, nanoseconds > 0 else { return nil }
-            return Int(max(1, nanoseconds / 1_000_000))
-        }
-        if let image {
-            if let value = milliseconds(image.intervalNanoseconds) { check.intervalMilliseconds = value }
-            if let value = milliseconds(image.timeoutNanoseconds) { check.timeoutMilliseconds = value }
-            if let value = milliseconds(image.startPeriodNanoseconds) { check.startPeriodMilliseconds = value }
-            if let retries = image.retries, retries > 0 { check.retries = retries }
-        }
+        if let image { check.adoptTimings(of: image) }
         if let template {
             if template.intervalMilliseconds > 0 { check.intervalMilliseconds = Int(template.intervalMilliseconds) }
             if template.timeoutMilliseconds > 0 { check.timeoutMilliseconds = Int(template.timeoutMilliseconds) }

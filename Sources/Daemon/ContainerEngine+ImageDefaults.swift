@@ -1,3 +1,4 @@
+import Agent
 import Foundation
 import Images
 import Runtime
@@ -33,16 +34,7 @@ extension ContainerEngine {
             return nil
         }
         // The image's timings apply to its own command and to --health-cmd alike (Docker merges them).
-        func milliseconds(_ nanoseconds: Int64?) -> Int? {
-            guard let nanoseconds, nanoseconds > 0 else { return nil }
-            return Int(max(1, nanoseconds / 1_000_000))
-        }
-        if let image {
-            if let value = milliseconds(image.intervalNanoseconds) { check.intervalMilliseconds = value }
-            if let value = milliseconds(image.timeoutNanoseconds) { check.timeoutMilliseconds = value }
-            if let value = milliseconds(image.startPeriodNanoseconds) { check.startPeriodMilliseconds = value }
-            if let retries = image.retries, retries > 0 { check.retries = retries }
-        }
+        if let image { check.adoptTimings(of: image) }
         if let text = request.healthInterval { check.intervalMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-interval") }
         if let text = request.healthTimeout { check.timeoutMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-timeout") }
         if let text = request.healthStartPeriod { check.startPeriodMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-start-period") }
