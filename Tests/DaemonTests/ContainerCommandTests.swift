@@ -147,6 +147,17 @@ struct ContainerCommandTests {
             }
             #expect(try host.ok(["container", "ps", "--format", "{{.Names}} {{.Status}}", "-f", "status=running"]).contains("(healthy)"))
             _ = try host.ok(["container", "rm", "-f", "checked"])
+            // --health-start-period: failures inside it do not count (Docker's rule); the same
+            // failing check without one turns unhealthy, so the probes did run meanwhile.
+            _ = try host.ok(["container", "run", "-d", "--name", "warming", "--health-cmd", "false", "--health-interval", "100ms",
+                             "--health-retries", "1", "--health-start-period", "1h", "busybox", "sleep", "1000"])
+            _ = try host.ok(["container", "run", "-d", "--name", "failing", "--health-cmd", "false", "--health-interval", "100ms",
+                             "--health-retries", "1", "busybox", "sleep", "1000"])
+            try await host.eventually("unhealthy without a start period") {
+                try host.ok(["container", "inspect", "-f", "{{.State.Health.Status}}", "failing"]) == "unhealthy\n"
+            }
+            #expect(try host.ok(["container", "inspect", "-f", "{{.State.Health.Status}} {{.State.Health.FailingStreak}}", "warming"]) == "starting 0\n")
+            _ = try host.ok(["container", "rm", "-f", "warming", "failing"])
 
             #expect(try host.ok(["container", "pause", "box"]) == "box\n")
             #expect(try host.ok(["container", "ps", "--format", "{{.Names}} {{.State}}"]) == "box paused\n")
