@@ -35,9 +35,9 @@ extension ContainerEngine {
         }
         // The image's timings apply to its own command and to --health-cmd alike (Docker merges them).
         if let image { check.adoptTimings(of: image) }
-        if let text = request.healthInterval { check.intervalMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-interval") }
-        if let text = request.healthTimeout { check.timeoutMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-timeout") }
-        if let text = request.healthStartPeriod { check.startPeriodMilliseconds = try ContainerOptions.milliseconds(text, flag: "--health-start-period") }
+        if let text = request.healthInterval, case let value = try ContainerOptions.milliseconds(text, flag: "--health-interval"), value > 0 { check.intervalMilliseconds = value }
+        if let text = request.healthTimeout, case let value = try ContainerOptions.milliseconds(text, flag: "--health-timeout"), value > 0 { check.timeoutMilliseconds = value }
+        if let text = request.healthStartPeriod, case let value = try ContainerOptions.milliseconds(text, flag: "--health-start-period"), value > 0 { check.startPeriodMilliseconds = value }
         if let retries = request.healthRetries {
             guard retries >= 1 else { throw APIError.invalid("--health-retries", "\(retries) must be at least 1") }
             check.retries = retries

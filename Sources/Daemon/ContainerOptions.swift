@@ -170,7 +170,8 @@ enum ContainerOptions {
             rest = rest.dropFirst(unit.0.count)
             total += value * unit.1
         }
-        guard total >= 1, total < Double(Int32.max) else { throw APIError.invalid(flag, "'\(text)' must be at least 1ms") }
+        // 0 is Docker's "not set" (inherit the image's value or the default); anything else is at least 1ms.
+        guard total == 0 || total >= 1, total < Double(Int32.max) else { throw APIError.invalid(flag, "'\(text)' must be 0 or at least 1ms") }
         return Int(total)
     }
 

@@ -152,8 +152,8 @@ struct ContainerCommandTests {
             _ = try host.ok(["container", "run", "-d", "--name", "warming", "--health-cmd", "false", "--health-interval", "100ms",
                              "--health-retries", "1", "--health-start-period", "1h", "busybox", "sleep", "1000"])
             _ = try host.ok(["container", "run", "-d", "--name", "failing", "--health-cmd", "false", "--health-interval", "100ms",
-                             "--health-retries", "1", "busybox", "sleep", "1000"])
-            try await host.eventually("unhealthy without a start period") {
+                             "--health-retries", "1", "--health-start-period", "0s", "busybox", "sleep", "1000"])
+            try await host.eventually("unhealthy without a start period (0s is none, as Docker's default)") {
                 try host.ok(["container", "inspect", "-f", "{{.State.Health.Status}}", "failing"]) == "unhealthy\n"
             }
             #expect(try host.ok(["container", "inspect", "-f", "{{.State.Health.Status}} {{.State.Health.FailingStreak}}", "warming"]) == "starting 0\n")
