@@ -48,6 +48,12 @@ struct LoadTests {
             }
             clients.addTask {
                 await everyoneEchoed.wait()
+                // Every client holds its connection here; the server's count of
+                // them may trail its last echo by a moment on a loaded machine.
+                let settle = ContinuousClock.now + .seconds(10)
+                while server.liveConnections < Self.connectionCount && ContinuousClock.now < settle {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
                 peak.record(
                     elapsed: started.duration(to: .now),
                     serverConnections: server.liveConnections,

@@ -19,14 +19,16 @@ final class UDPTestPeer: @unchecked Sendable {
 
     init() throws {
         let opened = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard opened >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         var address = Self.loopback(port: 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(opened, $0, length) == 0 && getsockname(opened, $0, &length) == 0 }
         }
-        guard opened >= 0, bound else {
-            if opened >= 0 { close(opened) }
-            throw POSIXError(.EADDRNOTAVAIL)
+        guard bound else {
+            let failure = POSIXErrorCode(rawValue: errno) ?? .EIO
+            close(opened)
+            throw POSIXError(failure)
         }
         descriptor = opened
         port = UInt16(bigEndian: address.sin_port)
