@@ -121,18 +121,19 @@ static long raw_clone(unsigned long flags) {
     return syscall(SYS_clone, flags, 0, 0, 0, 0);
 }
 
+// Every signal at its default action and none blocked, as runc leaves
+// them: a process inherits ignored signals and the blocked mask across
+// execve (a daemon ignoring SIGTERM, a parent blocking it). The raw system
+// call, because glibc's sigaction refuses its reserved signals 32 and 33,
+// which a parent may have ignored too.
 static void reset_signals(void) {
-    struct sigaction action;
-    char *raw = (char *)&action;
-    for (size_t i = 0; i < sizeof action; i++) raw[i] = 0;
-    action.sa_handler = SIG_DFL;
+    struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } action = {SIG_DFL, 0, NULL, 0};
     for (int sig = 1; sig < NSIG; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
-        (void)sigaction(sig, &action, NULL);  // EINVAL for glibc-reserved ones
+        (void)syscall(SYS_rt_sigaction, sig, &action, NULL, sizeof action.mask);
     }
-    sigset_t empty;
-    sigemptyset(&empty);
-    (void)sigprocmask(SIG_SETMASK, &empty, NULL);
+    uint64_t empty = 0;
+    (void)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof empty);
 }
 
 // Moves the error pipe above the stdio range so dup2 onto 0..2 cannot hit it.
@@ -615,6 +616,9 @@ static void container_child(const ShoalSpawnPlan *p) {
         if (sethostname(p->hostname, sh_strlen(p->hostname)) < 0) fail_syscall("sethostname", p->hostname);
     }
     if (p->clone_flags & CLONE_NEWNET) loopback_up();
+    // A missing working directory is created, owned by the container's root
+    // with mode 0755, as Docker and runc do (exec does not: it fails there).
+    if (p->cwd && p->cwd[0] == '/' && p->cwd[1] != 0) mkdir_all(p->cwd, 0755);
     finish_and_exec(p);
 }
 
@@ -960,9 +964,9 @@ int shoal_socket_in_netns(int netns_fd, int domain, int type, int protocol) {
     return run_netns_thread(&request);
 }
 
-int shoal_overlay_opaque(const char *path) {
+int shoal_overlay_opaque(int fd) {
     char value[2] = {0, 0};
-    ssize_t n = lgetxattr(path, "trusted.overlay.opaque", value, sizeof value);
+    ssize_t n = fgetxattr(fd, "trusted.overlay.opaque", value, sizeof value);
     return n == 1 && value[0] == 'y';
 }
 

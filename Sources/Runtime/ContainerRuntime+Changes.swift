@@ -41,7 +41,7 @@ extension ContainerRuntime {
                 default:
                     try writer.add(name: relative, info: info, linkName: "", contents: nil)
                 }
-                if (info.st_mode & S_IFMT) == S_IFDIR, Self.isOpaque(upper + "/" + relative) {
+                if (info.st_mode & S_IFMT) == S_IFDIR, Self.isOpaque(at: directory, name: name) {
                     try writer.addEmptyFile(name: relative + "/.wh..wh..opq")
                 }
                 return true

@@ -102,6 +102,37 @@ struct ContainerDiffTests {
         #expect(FileManager.default.fileExists(atPath: unpacked + longPath, isDirectory: &isDirectory) && isDirectory.boolValue,
                 "a name over 100 bytes survives (PAX path)")
     }
+    /// A running container that keeps swapping one of its directories for a
+    /// symbolic link to a host directory (the race a walk by path loses:
+    /// listed as a directory, read through the link) never gets a host file
+    /// into `export`, and a link that points out is exported as a link.
+    @Test func exportNeverFollowsALinkTheContainerSwapsIn() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let secret = fixture.stateDirectory + "/host-secret"
+        try FileManager.default.createDirectory(atPath: secret, withIntermediateDirectories: true)
+        try "host-only-\(getpid())\n".write(toFile: secret + "/marker", atomically: true, encoding: .utf8)
+        try fixture.runtime.run(fixture.spec("swapper", ["sh", "-c", """
+            mkdir -p /swap && echo inside-marker > /swap/marker && ln -s \(secret) /points-out && echo ready
+            while true; do mv /swap /swap.real; ln -s \(secret) /swap; rm /swap; mv /swap.real /swap; done
+            """]) { $0.rootFilesystem = overlay(fixture, "swapper") })
+        defer { _ = try? fixture.runtime.stop("swapper", gracePeriod: .zero) }
+        #expect(try fixture.eventually { try fixture.runtime.logs("swapper").standardOutput == "ready\n" })
+        var insideSeen = 0
+        for round in 0..<40 {
+            let exported = try archive(fixture, "swap.tar") { try fixture.runtime.export("swapper", to: $0) }
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: exported))
+            #expect(bytes.range(of: Data("host-only-".utf8)) == nil, "round \(round): a host file's contents in the export")
+            if bytes.range(of: Data("inside-marker".utf8)) != nil { insideSeen += 1 }
+            if round == 0 {
+                let listing = try tar(["-tvf", exported])
+                #expect(listing.status == 0, "\(listing.error)")
+                #expect(listing.output.contains("points-out -> \(secret)"), "\(listing.output)")
+            }
+        }
+        #expect(insideSeen > 0, "the swapped directory's own file was exported in some round")
+    }
+
     /// The writable layer as an OCI layer: additions, `.wh.` whiteouts for
     /// deletions and `.wh..wh..opq` for a directory replaced wholesale, as
     /// GNU tar lists them; the runtime's own mount points are not in it.

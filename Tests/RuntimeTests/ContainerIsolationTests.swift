@@ -20,6 +20,34 @@ struct ContainerIsolationTests {
         #expect(pids.count <= 4 && pids.allSatisfy { $0 < 10 }, "\(pids)")
     }
 
+    /// A container's processes start with no signal blocked or ignored,
+    /// whatever the thread that starts them blocks (a test process's
+    /// children inherit SIGTERM blocked; `shoal daemon` ignores SIGTERM), as
+    /// runc resets them before execve: the SIGTERM of `stop` must reach the
+    /// container's trap. exec's processes likewise.
+    @Test func signalsStartUnblockedAndAtTheirDefaultActions() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        var blocked = sigset_t(), previous = sigset_t()
+        sigemptyset(&blocked)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] { sigaddset(&blocked, signal) }
+        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        try fixture.runtime.run(fixture.spec("sleeper", ["sleep", "1000"]))
+        try fixture.runtime.run(fixture.spec("trapper", ["sh", "-c", "trap 'exit 7' TERM; echo ready; while true; do sleep 0.1; done"]))
+        let masks = try fixture.runtime.exec("sleeper", ExecSpec(command: ["grep", "-E", "^Sig(Blk|Ign)", "/proc/1/status", "/proc/self/status"]))
+        #expect(masks.output == """
+            /proc/1/status:SigBlk:\t0000000000000000
+            /proc/1/status:SigIgn:\t0000000000000000
+            /proc/self/status:SigBlk:\t0000000000000000
+            /proc/self/status:SigIgn:\t0000000000000000
+
+            """, "\(masks.output) \(masks.errorOutput)")
+        #expect(try fixture.eventually { try fixture.runtime.logs("trapper").standardOutput == "ready\n" })
+        #expect(try fixture.runtime.stop("trapper", gracePeriod: .seconds(60)) == .exited(7), "SIGTERM reached the trap, not a SIGKILL after the grace period")
+        _ = try fixture.runtime.stop("sleeper", gracePeriod: .zero)
+    }
+
     @Test func hostnameAndNetworkNamespace() throws {
         let fixture = try RuntimeFixture()
         defer { fixture.close() }

@@ -73,9 +73,41 @@ struct ContainerRunTests {
         #expect(throws: RuntimeError.executableNotFound("/bin/nosuch")) {
             try fixture.runtime.run(fixture.spec("missing-path", ["/bin/nosuch"]))
         }
+        // exec does not create a missing working directory (Docker's does not either).
+        _ = try fixture.runtime.run(fixture.spec("bad-cwd", ["sleep", "100"]))
+        defer { _ = try? fixture.runtime.stop("bad-cwd", gracePeriod: .zero) }
         #expect(throws: RuntimeError.workingDirectoryNotFound("/nowhere")) {
-            try fixture.runtime.run(fixture.spec("bad-cwd", ["true"]) { $0.workingDirectory = "/nowhere" })
+            try fixture.runtime.exec("bad-cwd", ExecSpec(command: ["true"], workingDirectory: "/nowhere"))
         }
+    }
+
+    /// `-w` to a directory the image lacks: created (with its parents) as
+    /// Docker and runc do, owned by the container's root, mode 0755, even
+    /// when the process runs as another user; a path through a file fails.
+    @Test func aMissingWorkingDirectoryIsCreated() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let base = fixture.stateDirectory + "/overlay"
+        let root = RootFilesystem.overlay(lowerDirectories: [fixture.rootfs], upperDirectory: base + "/upper",
+                                          workDirectory: base + "/work", mountPoint: base + "/merged")
+        let result = try fixture.run("made", ["sh", "-c", "pwd; stat -c '%u:%g %a' /srv/app/data /srv/app /srv; id -u; touch ok 2>/dev/null || echo denied"]) {
+            $0.rootFilesystem = root
+            $0.workingDirectory = "/srv/app/data"
+            $0.user = "app"
+        }
+        #expect(result.status == .exited(0), "\(result.error)")
+        #expect(result.output == "/srv/app/data\n0:0 755\n0:0 755\n0:0 755\n1000\ndenied\n", "\(result.output)")
+        #expect(FileManager.default.fileExists(atPath: base + "/upper/srv/app/data"), "made in the container's writable layer")
+        #expect(!FileManager.default.fileExists(atPath: fixture.rootfs + "/srv"), "the image is untouched")
+
+        let throughFile = #expect(throws: RuntimeError.self) {
+            try fixture.runtime.run(fixture.spec("file-cwd", ["true"]) {
+                $0.rootFilesystem = .overlay(lowerDirectories: [fixture.rootfs], upperDirectory: base + "2/upper",
+                                             workDirectory: base + "2/work", mountPoint: base + "2/merged")
+                $0.workingDirectory = "/etc/passwd/sub"
+            })
+        }
+        #expect("\(throughFile.map { "\($0)" } ?? "")".contains("/etc/passwd/sub"), "\(String(describing: throughFile))")
     }
 
     @Test func unknownUserIsRejectedBeforeSpawning() throws {

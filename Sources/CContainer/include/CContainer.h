@@ -242,9 +242,9 @@ int shoal_netns_create(void);
 /// socket from here configures that namespace's interfaces. fd or -errno.
 int shoal_socket_in_netns(int netns_fd, int domain, int type, int protocol);
 
-/// 1 when `path` is a directory overlayfs marks opaque
-/// (trusted.overlay.opaque = "y"), else 0 (lgetxattr is not in Swift's Glibc).
-int shoal_overlay_opaque(const char *path);
+/// 1 when the open directory `fd` is one overlayfs marks opaque
+/// (trusted.overlay.opaque = "y"), else 0 (fgetxattr is not in Swift's Glibc).
+int shoal_overlay_opaque(int fd);
 
 /// errno, readable from Swift without the thread-local macro.
 int shoal_errno(void);
