@@ -40,24 +40,38 @@ final class NodeBridge: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard ownership < 0 else { return }
-        let path = Self.ownershipDirectory + "/" + configuration.name + ".lock"
-        let descriptor: Int32
-        do {
-            try Syscall.makeDirectories(Self.ownershipDirectory)
-            descriptor = try Syscall.open(path, O_RDWR | O_CREAT)
-        } catch {
-            throw RuntimeError.hostSetupFailed(error)
-        }
-        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            let holder = ((try? Syscall.readFile(path)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let path = ownershipPath
+        var descriptor: Int32
+        while true {
+            do {
+                try Syscall.makeDirectories(Self.ownershipDirectory)
+                descriptor = try Syscall.open(path, O_RDWR | O_CREAT)
+            } catch {
+                throw RuntimeError.hostSetupFailed(error)
+            }
+            if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+                Syscall.close(descriptor)
+                throw inUseElsewhere()
+            }
+            // remove() unlinks the file while holding its lock: a lock on
+            // a file no longer at `path` claims nothing, so take the new one.
+            var locked = stat(), named = stat()
+            if fstat(descriptor, &locked) == 0, stat(path, &named) == 0, locked.st_dev == named.st_dev, locked.st_ino == named.st_ino { break }
             Syscall.close(descriptor)
-            throw RuntimeError.bridgeConflict(
-                bridge: configuration.name,
-                reason: "another shoal runtime uses it (\(holder.isEmpty ? "unknown" : holder)): stop it, or give this runtime another bridge name and subnet")
         }
         _ = ftruncate(descriptor, 0)
         try? Syscall.writeAll(descriptor, Array("pid \(getpid()), \(owner)\n".utf8), path: path)
         ownership = descriptor
+    }
+
+    private var ownershipPath: String { Self.ownershipDirectory + "/" + configuration.name + ".lock" }
+
+    /// The refusal a runtime meets when another holds the ownership file.
+    private func inUseElsewhere() -> RuntimeError {
+        let holder = ((try? Syscall.readFile(ownershipPath)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        return RuntimeError.bridgeConflict(
+            bridge: configuration.name,
+            reason: "another shoal runtime uses it (\(holder.isEmpty ? "unknown" : holder)): stop it, or give this runtime another bridge name and subnet")
     }
 
     /// Gives up the bridge (runtime detach); the bridge itself stays.
@@ -161,11 +175,27 @@ final class NodeBridge: @unchecked Sendable {
         _ = try? RouteNetlink().deleteLink(named: hostInterface)
     }
 
-    /// Deletes the bridge if it exists and is one.
+    /// Deletes the bridge if it exists and is one, and its ownership file
+    /// (else one file per bridge ever made would pile up in
+    /// /run/shoal/bridges). Refused while another runtime holds the bridge;
+    /// the file's lock is held meanwhile, so no runtime claims it half-way.
     func remove() throws {
         lock.lock()
         defer { lock.unlock() }
         let name = configuration.name
+        let path = ownershipPath
+        var held = ownership
+        let ownedByThisRuntime = held >= 0
+        if !ownedByThisRuntime {
+            held = Glibc.open(path, O_RDWR | O_CLOEXEC)  // absent: never claimed since the last removal
+            if held >= 0 && flock(held, LOCK_EX | LOCK_NB) != 0 {
+                Syscall.close(held)
+                throw inUseElsewhere()
+            }
+        }
+        defer {
+            if !ownedByThisRuntime && held >= 0 { Syscall.close(held) }
+        }
         try network { () throws in
             let netlink = try RouteNetlink()
             guard let link = try netlink.link(named: name) else { return }
@@ -173,6 +203,14 @@ final class NodeBridge: @unchecked Sendable {
                 throw BridgeRefusal.conflict("the interface of that name is a \(link.kind ?? "device"), not a bridge: left alone")
             }
             try netlink.deleteLink(named: name)
+        }
+        guard held >= 0 else { return }
+        // Unlinked while locked: a runtime that opened it meanwhile sees the
+        // file gone once it has the lock and makes a new one (claim()).
+        unlink(path)
+        if ownedByThisRuntime {
+            Syscall.close(ownership)
+            ownership = -1
         }
     }
 

@@ -205,6 +205,10 @@ struct BridgeNetworkTests {
         #expect(second.runtime.container("intruder") == nil)
         fixture.close()  // the first runtime goes away: the bridge is free
         try second.runtime.create(second.spec("intruder", ["true"]) { $0.network = .bridge })
+        // Nor may another runtime delete the bridge under its owner; the ownership file stays.
+        let removal = #expect(throws: RuntimeError.self) { try fixture.runtime.removeBridge() }
+        #expect("\(removal.map { "\($0)" } ?? "")".contains("another shoal runtime uses it (pid \(getpid()), state \(second.stateDirectory))"))
+        #expect(FileManager.default.fileExists(atPath: "/run/shoal/bridges/\(fixture.bridge.name).lock"))
     }
 
     @Test func hostNetworkSharesTheHostsInterfaces() throws {
@@ -229,7 +233,7 @@ struct BridgeNetworkTests {
         let name = fixture.bridge.name
         #expect(throws: Never.self) { try fixture.runtime.removeBridge() }
         #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(name)"), "test bridge removed")
-        unlink("/run/shoal/bridges/\(name).lock")
+        #expect(!FileManager.default.fileExists(atPath: "/run/shoal/bridges/\(name).lock"), "its ownership file goes with it")
     }
 
     /// curl's body from 127.0.0.1:port, retried until `within` passes; nil when it never answered.
