@@ -53,6 +53,8 @@ public final class ContainerEngine: @unchecked Sendable {
     public let images: RegistryImageSource
     let volumes: VolumeStore
     let root: String
+    /// Where a published port that names no address binds (dockerd's `--ip`).
+    let defaultPublishAddress: String
     private let lock = NSLock()
     // Guarded by `lock`.
     private var records: [String: Record] = [:]
@@ -60,7 +62,8 @@ public final class ContainerEngine: @unchecked Sendable {
     private var recentExits: [String: ContainerWaitReply] = [:]
     private var stopped = false
 
-    init(dataDirectory: String, cgroupParent: String, bridge: BridgeConfiguration) throws {
+    init(dataDirectory: String, cgroupParent: String, bridge: BridgeConfiguration, defaultPublishAddress: String = PortMapping.everyInterface) throws {
+        self.defaultPublishAddress = defaultPublishAddress
         // exec -i writes to a pipe whose reader may exit first: EPIPE, not death.
         signal(SIGPIPE, SIG_IGN)
         runtime = try ContainerRuntime(configuration: .init(stateDirectory: dataDirectory + "/containers", cgroupParent: cgroupParent, bridge: bridge))
@@ -256,8 +259,10 @@ public final class ContainerEngine: @unchecked Sendable {
             throw APIError.invalid("--restart", "--rm and a restart policy exclude each other: a removed container cannot restart")
         }
         let network = try ContainerOptions.network(request.network)
-        var ports = try (request.publish ?? []).map(ContainerOptions.port)
-        if request.publishAll == true { ports += ContainerOptions.exposedPorts(Array((config?.exposedPorts ?? [:]).keys)) }
+        var ports = try (request.publish ?? []).map { try ContainerOptions.port($0, defaultAddress: defaultPublishAddress) }
+        if request.publishAll == true {
+            ports += ContainerOptions.exposedPorts(Array((config?.exposedPorts ?? [:]).keys), address: defaultPublishAddress)
+        }
         let links = try (request.links ?? []).map { text -> ContainerLink in
             let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
             let target = try resolve(parts[0])

@@ -48,8 +48,9 @@ enum ContainerOptions {
         return mode
     }
 
-    /// `-p [IP:]HOST:CONTAINER[/tcp]` or `-p CONTAINER` (a free host port).
-    static func port(_ text: String) throws -> PortMapping {
+    /// `-p [IP:]HOST:CONTAINER[/tcp]` or `-p CONTAINER` (a free host port);
+    /// without an IP the port binds `defaultAddress` (dockerd's `--ip`).
+    static func port(_ text: String, defaultAddress: String = PortMapping.everyInterface) throws -> PortMapping {
         var body = text
         var transport = PortTransport.tcp
         if let slash = body.lastIndex(of: "/") {
@@ -68,25 +69,25 @@ enum ContainerOptions {
         }
         switch parts.count {
         case 1:
-            return PortMapping(hostPort: 0, containerPort: try number(parts[0], allowZero: false), transport: transport)
+            return PortMapping(hostAddress: defaultAddress, hostPort: 0, containerPort: try number(parts[0], allowZero: false), transport: transport)
         case 2:
-            return PortMapping(hostPort: parts[0].isEmpty ? 0 : try number(parts[0], allowZero: true),
+            return PortMapping(hostAddress: defaultAddress, hostPort: parts[0].isEmpty ? 0 : try number(parts[0], allowZero: true),
                                containerPort: try number(parts[1], allowZero: false), transport: transport)
         case 3:
-            return PortMapping(hostAddress: parts[0].isEmpty ? "0.0.0.0" : parts[0], hostPort: parts[1].isEmpty ? 0 : try number(parts[1], allowZero: true),
+            return PortMapping(hostAddress: parts[0].isEmpty ? defaultAddress : parts[0], hostPort: parts[1].isEmpty ? 0 : try number(parts[1], allowZero: true),
                                containerPort: try number(parts[2], allowZero: false), transport: transport)
         default:
             throw APIError.invalid("-p", "'\(text)' must be [IP:]HOST_PORT:CONTAINER_PORT[/tcp]")
         }
     }
 
-    /// `-P`: one mapping per `ExposedPorts` key (`80/tcp`) on a free host port.
-    static func exposedPorts(_ keys: [String]) -> [PortMapping] {
+    /// `-P`: one mapping per `ExposedPorts` key (`80/tcp`) on a free host port of `address`.
+    static func exposedPorts(_ keys: [String], address: String = PortMapping.everyInterface) -> [PortMapping] {
         keys.sorted().compactMap { key in
             let parts = key.split(separator: "/").map(String.init)
             guard let port = parts.first.flatMap({ UInt16($0) }), port != 0 else { return nil }
             let transport = parts.count > 1 ? PortTransport(rawValue: parts[1]) ?? .tcp : .tcp
-            return PortMapping(hostPort: 0, containerPort: port, transport: transport)
+            return PortMapping(hostAddress: address, hostPort: 0, containerPort: port, transport: transport)
         }
     }
 

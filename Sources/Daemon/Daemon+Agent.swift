@@ -38,7 +38,11 @@ extension Daemon {
             // A node the cluster knows by a loopback address (`shoal dev`, nodes
             // sharing one machine) publishes there: on every interface it would
             // reach outside the machine, and nodes on one host would collide.
-            if address.hasPrefix("127.") { configuration.publishAddress = address }
+            if let publish = settings.defaultPublishAddress {
+                configuration.publishAddress = publish
+            } else if address.hasPrefix("127.") {
+                configuration.publishAddress = address
+            }
             let agent = try Agent(configuration: configuration, runtime: runtime, images: images, connector: connector)
             let installed = withLock { () -> Bool in
                 guard agentInstance == nil else { return false }

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// The single-host engine behind `shoal container` and `shoal volume`:
 /// created when the daemon starts (so running containers are re-adopted and
@@ -8,7 +9,8 @@ extension Daemon {
         try withLock {
             if let engineInstance { return engineInstance }
             do {
-                let engine = try ContainerEngine(dataDirectory: settings.dataDirectory, cgroupParent: settings.cgroupParent, bridge: settings.bridge)
+                let engine = try ContainerEngine(dataDirectory: settings.dataDirectory, cgroupParent: settings.cgroupParent, bridge: settings.bridge,
+                                             defaultPublishAddress: settings.defaultPublishAddress ?? PortMapping.everyInterface)
                 engineInstance = engine
                 return engine
             } catch {

@@ -34,6 +34,10 @@ public struct DaemonSettings: Sendable {
     /// The node bridge of `--network bridge` containers (the default network
     /// of `shoal container run`); one runtime per bridge on a host.
     public var bridge = BridgeConfiguration()
+    /// Where `-p HOST:CONTAINER`, `-p CONTAINER`, `-P` and service tasks'
+    /// host-mode ports bind when they name no address (dockerd's `--ip`);
+    /// nil: every interface (0.0.0.0), or a loopback node address for tasks.
+    public var defaultPublishAddress: String?
     /// Lifetime of the node certificates this daemon issues as a manager
     /// (its own at `init`, joining and renewing nodes'); each node renews
     /// its certificate at 50–80% of it.

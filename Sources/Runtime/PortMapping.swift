@@ -15,7 +15,10 @@ public struct PortMapping: Codable, Equatable, Hashable, Sendable {
     public var containerPort: UInt16
     public var transport: PortTransport
 
-    public init(hostAddress: String = "0.0.0.0", hostPort: UInt16, containerPort: UInt16, transport: PortTransport = .tcp) {
+    /// Every interface: Docker's default publish address.
+    public static let everyInterface = "0.0.0.0"
+
+    public init(hostAddress: String = PortMapping.everyInterface, hostPort: UInt16, containerPort: UInt16, transport: PortTransport = .tcp) {
         self.hostAddress = hostAddress
         self.hostPort = hostPort
         self.containerPort = containerPort

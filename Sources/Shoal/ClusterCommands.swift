@@ -11,6 +11,7 @@ enum ClusterCommands {
 
     static let usage = """
         shoal daemon [--data DIR] [--host unix:///run/shoal/shoal.sock] [--hostname NAME] [--cgroup-parent shoal] [--bridge shoal0 --bip 10.88.0.1/16]
+                     [--default-publish-address IP (dockerd's --ip; default 0.0.0.0)]
         shoal init [--advertise-addr IP[:PORT]] [--listen-addr IP:PORT] [--api-listen-addr IP:PORT] [--force-new-cluster]
         shoal join --token TOKEN [--advertise-addr IP[:PORT]] [--listen-addr IP:PORT] [--api-listen-addr IP:PORT] MANAGER-IP:PORT
         shoal join-token worker|manager [--rotate] [-q]
@@ -128,7 +129,7 @@ enum ClusterCommands {
     static func runDaemon(_ rest: [String]) -> Int32 {
         let arguments: Arguments
         do {
-            arguments = try Arguments(rest, switches: []).rejectingUnknown(["--host", "--data", "--hostname", "--cgroup-parent", "--bridge", "--bip"])
+            arguments = try Arguments(rest, switches: []).rejectingUnknown(networkFlags.union(["--host", "--data", "--hostname", "--cgroup-parent"]))
         } catch {
             FileHandle.standardError.write(Data("shoal daemon: \(error)\n".utf8))
             return 2
@@ -149,7 +150,7 @@ enum ClusterCommands {
             }
             settings.cgroupParent = parent
         }
-        if let problem = bridge(arguments, into: &settings) {
+        if let problem = network(arguments, into: &settings) {
             FileHandle.standardError.write(Data("shoal daemon: \(problem)\n".utf8))
             return 2
         }
@@ -161,11 +162,21 @@ enum ClusterCommands {
         }
     }
 
+    static let networkFlags: Set<String> = ["--bridge", "--bip", "--default-publish-address", "--ip"]
+
     /// `--bridge NAME` and `--bip A.B.C.1/N` (dockerd's flags): the node
     /// bridge of bridge containers and service tasks, and its address and
-    /// subnet. Several daemons on one machine need one each. Returns what is
-    /// wrong, or nil.
-    static func bridge(_ arguments: Arguments, into settings: inout DaemonSettings) -> String? {
+    /// subnet. Several daemons on one machine need one each.
+    /// `--default-publish-address IP` (dockerd's `--ip`): where published
+    /// ports that name no address bind. Returns what is wrong, or nil.
+    static func network(_ arguments: Arguments, into settings: inout DaemonSettings) -> String? {
+        for flag in ["--default-publish-address", "--ip"] {
+            guard let text = arguments.value(flag) else { continue }
+            guard IPv4Subnet.parseAddress(text) != nil else {
+                return "\(flag) '\(text)' must be an IPv4 address of this host, like 127.0.0.1 (0.0.0.0: every interface)"
+            }
+            settings.defaultPublishAddress = text
+        }
         if let name = arguments.value("--bridge") { settings.bridge.name = name }
         if let text = arguments.value("--bip") {
             let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)

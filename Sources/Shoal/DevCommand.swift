@@ -8,14 +8,14 @@ import Net
 /// restarts. Stops on SIGINT/SIGTERM,
 /// leaving its containers running (the next start re-adopts them).
 enum DevCommand {
-    static let usage = "shoal dev [--data DIR] [--host unix:///run/shoal/shoal.sock] [--heartbeat-period 5s] [--registry-port 5000|0|off] [--cgroup-parent shoal] [--bridge shoal0 --bip 10.88.0.1/16]"
+    static let usage = "shoal dev [--data DIR] [--host unix:///run/shoal/shoal.sock] [--heartbeat-period 5s] [--registry-port 5000|0|off] [--cgroup-parent shoal] [--bridge shoal0 --bip 10.88.0.1/16] [--default-publish-address IP]"
     static let defaultRegistryPort: UInt16 = 5000
 
     static func run(_ rest: [String]) -> Int32 {
         let arguments: ClusterCommands.Arguments
         do {
             arguments = try ClusterCommands.Arguments(rest, switches: [])
-                .rejectingUnknown(["--data", "--host", "--heartbeat-period", "--registry-port", "--cgroup-parent", "--bridge", "--bip"])
+                .rejectingUnknown(ClusterCommands.networkFlags.union(["--data", "--host", "--heartbeat-period", "--registry-port", "--cgroup-parent"]))
         } catch {
             FileHandle.standardError.write(Data("shoal dev: \(error)\nusage: \(usage)\n".utf8))
             return 2
@@ -55,7 +55,7 @@ enum DevCommand {
             }
             settings.cgroupParent = parent
         }
-        if let problem = ClusterCommands.bridge(arguments, into: &settings) {
+        if let problem = ClusterCommands.network(arguments, into: &settings) {
             FileHandle.standardError.write(Data("shoal dev: \(problem)\nusage: \(usage)\n".utf8))
             return 2
         }

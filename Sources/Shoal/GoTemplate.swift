@@ -136,7 +136,10 @@ indirect enum JSONValue: Decodable {
         case .integer(let value): return "\(value)"
         case .number(let value): return "\(value)"
         case .string(let value):
-            let data = (try? JSONEncoder().encode(value)) ?? Data()
+            // Go's encoding/json leaves "/" alone: `{"80/tcp":...}`, not `80\/tcp`.
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .withoutEscapingSlashes
+            let data = (try? encoder.encode(value)) ?? Data()
             return String(decoding: data, as: UTF8.self)
         case .array(let values): return "[" + values.map(\.json).joined(separator: ",") + "]"
         case .object(let object):

@@ -182,16 +182,7 @@ struct ContainerCommandTests {
             #expect(port.hasPrefix("80/tcp -> 127.0.0.1:"), "\(port)")
             let hostPort = port.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
             try await host.eventually("curl through the published port") {
-                let curl = Process()
-                curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-                curl.arguments = ["-s", "-f", "-m", "5", "http://127.0.0.1:\(hostPort)/"]
-                let output = Pipe()
-                curl.standardOutput = output
-                curl.standardError = FileHandle.nullDevice
-                try curl.run()
-                let body = output.fileHandleForReading.readDataToEndOfFile()
-                curl.waitUntilExit()
-                return String(decoding: body, as: UTF8.self) == "hello-from-web\n"
+                try host.curl("http://127.0.0.1:\(hostPort)/") == "hello-from-web\n"
             }
             let address = try host.ok(["container", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"])
             #expect(address.hasPrefix("10.91."), "\(address)")
@@ -340,6 +331,8 @@ final class ContainerHost: @unchecked Sendable {
         var settings = DaemonSettings(dataDirectory: data, socketPath: socket)
         settings.cgroupParent = cgroupParent
         settings.bridge = Self.testBridge
+        // -p without an address and -P stay on this machine (dockerd's --ip).
+        settings.defaultPublishAddress = "127.0.0.1"
         self.settings = settings
         daemon = Daemon(settings: settings)
         let imported = try shoal(["image", "import", root + "/busybox.tar", "busybox:latest", "--data", data])
@@ -392,6 +385,11 @@ final class ContainerHost: @unchecked Sendable {
         let result = try shoal(arguments)
         guard result.status == 0 else { throw TestFailure("shoal \(arguments.joined(separator: " ")) exited \(result.status): \(result.errors)") }
         return result.output
+    }
+
+    /// curl's body from `url` (one try, 5 s at most; stderr discarded).
+    func curl(_ url: String) throws -> String {
+        try runToExit("/usr/bin/curl", ["-s", "-f", "-m", "5", url]).output
     }
 
     func eventually(_ what: String, timeout: Duration = .seconds(30), _ condition: () throws -> Bool) async throws {

@@ -121,7 +121,7 @@ extension ContainerCommandTests {
                 _ = try host.ok(["container", "run", "--name", "writer", "withvolume:1", "sh", "-c", "echo kept > /data/file"])
                 let volumes = try host.ok(["volume", "ls", "-q"]).split(separator: "\n").map(String.init)
                 #expect(volumes.count == 2 && volumes.allSatisfy { $0.count == 64 }, "\(volumes)")
-                let mounts = try host.ok(["container", "inspect", "-f", "{{json .Mounts}}", "writer"]).replacingOccurrences(of: "\\/", with: "/")
+                let mounts = try host.ok(["container", "inspect", "-f", "{{json .Mounts}}", "writer"])
                 #expect(mounts.contains("\"Destination\":\"/data\"") && mounts.contains("\"Destination\":\"/cache\""), "\(mounts)")
                 // The file went to the volume, not the writable layer.
                 #expect(!(try host.ok(["container", "diff", "writer"]).contains("/data/file")))
