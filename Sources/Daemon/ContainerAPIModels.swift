@@ -1,4 +1,5 @@
 import Foundation
+import Images
 
 // The bodies of the local container and volume API (`/v1/containers`,
 // `/v1/volumes`), as `shoal container ...` and `shoal volume ...` send and
@@ -168,6 +169,10 @@ public struct ContainerInspectView: Codable, Sendable {
         public var Tty: Bool
         public var OpenStdin: Bool
         public var StdinOnce: Bool
+        /// The check the container runs (`--health-*` over the image's
+        /// HEALTHCHECK, defaults filled in; times in nanoseconds), `["NONE"]`
+        /// with `--no-healthcheck`; absent without one.
+        public var Healthcheck: HealthConfig?
     }
 
     public struct NetworkSettings: Codable, Sendable {

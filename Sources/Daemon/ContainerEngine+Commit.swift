@@ -91,10 +91,7 @@ extension ContainerEngine {
         if record.request.noHealthcheck == true {
             config.healthcheck = HealthConfig(test: ["NONE"])
         } else if let check = spec.healthCheck, record.request.healthCommand != nil {
-            config.healthcheck = HealthConfig(
-                test: ["CMD-SHELL", check.command.last ?? ""], intervalNanoseconds: Int64(check.intervalMilliseconds) * 1_000_000,
-                timeoutNanoseconds: Int64(check.timeoutMilliseconds) * 1_000_000,
-                startPeriodNanoseconds: Int64(check.startPeriodMilliseconds) * 1_000_000, retries: check.retries)
+            config.healthcheck = healthConfig(check)
         }
     }
 

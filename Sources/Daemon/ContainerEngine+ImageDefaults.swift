@@ -45,6 +45,19 @@ extension ContainerEngine {
         return check
     }
 
+    /// Docker's form of a container's check (image config, inspect):
+    /// `CMD-SHELL X` for a shell command (`--health-cmd`, the image's
+    /// CMD-SHELL), else `CMD` and the argv; timings in nanoseconds.
+    static func healthConfig(_ check: HealthCheck) -> HealthConfig {
+        let command = check.command
+        let shell = command.count == 3 && (command[0] == "sh" || command[0] == "/bin/sh") && command[1] == "-c"
+        let nanosecondsPerMillisecond: Int64 = 1_000_000
+        return HealthConfig(test: shell ? ["CMD-SHELL", command[2]] : ["CMD"] + command,
+                            intervalNanoseconds: Int64(check.intervalMilliseconds) * nanosecondsPerMillisecond,
+                            timeoutNanoseconds: Int64(check.timeoutMilliseconds) * nanosecondsPerMillisecond,
+                            startPeriodNanoseconds: Int64(check.startPeriodMilliseconds) * nanosecondsPerMillisecond, retries: check.retries)
+    }
+
     /// An anonymous volume for each of the image's VOLUME paths that no
     /// `-v` or `--volumes-from` mount covers (as Docker does; `rm -v`
     /// removes them with the container), sorted by path.

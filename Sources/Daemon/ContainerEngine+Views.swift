@@ -1,5 +1,6 @@
 import Agent
 import Foundation
+import Images
 import Runtime
 #if canImport(Glibc)
 import Glibc
@@ -105,7 +106,8 @@ extension ContainerEngine {
             Config: .init(Hostname: spec.hostname ?? "", User: spec.user ?? "", Env: spec.environment, Cmd: record.cmd,
                           Entrypoint: record.entrypoint, Image: record.image, WorkingDir: spec.workingDirectory ?? "",
                           Tty: spec.stdio?.terminal == true, OpenStdin: spec.stdio?.openStandardInput == true,
-                          StdinOnce: spec.stdio?.standardInputOnce == true),
+                          StdinOnce: spec.stdio?.standardInputOnce == true,
+                          Healthcheck: record.request.noHealthcheck == true ? HealthConfig(test: ["NONE"]) : spec.healthCheck.map(Self.healthConfig)),
             NetworkSettings: .init(IPAddress: state.network?.address ?? "", Gateway: state.network?.gateway ?? "", Ports: ports),
             LogPath: container.logPath)
     }

@@ -219,12 +219,16 @@ extension ControlAPI {
             throw APIError(status: 409, code: "not_running", message: "container \(record.name) is not running", hint: "start it first: `shoal container start \(record.name)`")
         }
         if body.detach == true {
-            guard body.tty != true, body.interactive != true, body.standardInput == nil else {
-                throw APIError.invalid("field 'detach'", "a detached exec has no streams: drop tty, interactive and standardInput")
+            // Docker's exec instances cannot be attached after a detached start either.
+            guard body.interactive != true, body.standardInput == nil else {
+                throw APIError.invalid("field 'detach'", "a detached exec (exec -d) runs with no client attached, now or later, so it takes no input: drop interactive and standardInput (tty is fine), or run exec -i without -d")
             }
-            let spec = ExecSpec(command: body.command, environment: body.environment ?? [], user: body.user, workingDirectory: body.workingDirectory)
+            var exec = ExecSpec(command: body.command, environment: body.environment ?? [], user: body.user, workingDirectory: body.workingDirectory)
+            exec.windowSize = try ContainerOptions.terminalSize(body.consoleSize)
+            let spec = exec
+            let terminal = body.tty == true
             do {
-                _ = try await ContainerEngine.blocking { try engine.runtime.startDetachedExec(record.id, spec) }
+                _ = try await ContainerEngine.blocking { try engine.runtime.startDetachedExec(record.id, spec, terminal: terminal) }
             } catch {
                 throw ContainerEngine.apiError(error, name: record.name)
             }

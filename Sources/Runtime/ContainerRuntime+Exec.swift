@@ -47,11 +47,25 @@ extension ContainerRuntime {
 
     /// Starts `exec` inside a running container and returns its pid once it
     /// runs (`exec -d`): no streams (its output is discarded, as Docker's),
-    /// reaped by a thread of ours when it exits. A failure before its execve
-    /// (`executable file not found`) is thrown, as for `exec`.
+    /// reaped by a thread of ours when it exits. With `terminal` (`exec -d
+    /// -t`) it gets a pseudo-terminal whose master we hold and drain until
+    /// the last holder of the slave goes, as containerd's shim does: a shell
+    /// waits there for input instead of exiting at end of file. Nothing can
+    /// attach to it later (Docker cannot either). A failure before its
+    /// execve (`executable file not found`) is thrown, as for `exec`.
     @discardableResult
-    public func startDetachedExec(_ id: String, _ exec: ExecSpec) throws -> Int32 {
-        let process = try startExec(id, exec, streams: .detached)
+    public func startDetachedExec(_ id: String, _ exec: ExecSpec, terminal: Bool = false) throws -> Int32 {
+        let process = try startExec(id, exec, streams: terminal ? .terminal : .detached)
+        if terminal {
+            Thread.detachNewThread {
+                var discarded = [UInt8](repeating: 0, count: 4096)
+                while true {  // until EIO: no process holds the slave any more
+                    let count = read(process.terminal, &discarded, discarded.count)
+                    if count > 0 || (count < 0 && errno == EINTR) { continue }
+                    break
+                }
+            }
+        }
         Thread.detachNewThread { _ = process.wait() }
         return process.pid
     }

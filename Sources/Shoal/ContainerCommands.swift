@@ -420,8 +420,11 @@ enum ContainerCommands {
         request.user = flags.value("--user")
         request.workingDirectory = flags.value("--workdir")
         if flags.has("--detach") {
-            // Docker's exec -d: started, output discarded, nothing printed.
+            // Docker's exec -d: started, output discarded, nothing printed; -t
+            // still gives it a terminal (a shell waits there), -i attaches
+            // nothing: a detached exec can never be attached.
             request.detach = true
+            request.tty = flags.has("--tty") ? true : nil
             try await client.perform(.post, path(container, "/exec"), json: request)
             return 0
         }
