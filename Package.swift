@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire", "RaftWire", "Raft"], path: "Tests/WireTests"),
         .testTarget(name: "NetTests", dependencies: ["Net", "Raft"], path: "Tests/NetTests"),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Net", "Raft", "TestSupport"], path: "Tests/HTTPTests"),
-        .testTarget(name: "RPCTests", dependencies: ["RPC", "Net", "Wire", "Raft"], path: "Tests/RPCTests"),
+        .testTarget(name: "RPCTests", dependencies: ["RPC", "Net", "Posix", "Wire", "Raft"], path: "Tests/RPCTests"),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], path: "Tests/RaftTests"),
         .testTarget(name: "ClusterStateTests", dependencies: ["ClusterState", "Wire", "Raft"], path: "Tests/ClusterStateTests"),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "ClusterState", "Raft"], path: "Tests/SchedulerTests"),

@@ -45,6 +45,8 @@ public final class RPCPeerTransport: PeerTransport, @unchecked Sendable {
         /// A call failed: the connection is dropped and rebuilt after a delay.
         var failed = false
         var retryDelay: Duration = .milliseconds(50)
+        var connectFailures = 0
+        var lastError = ""
         let wake: AsyncStream<Void>.Continuation
         let signals: AsyncStream<Void>
         var task: Task<Void, Never>?
@@ -84,6 +86,17 @@ public final class RPCPeerTransport: PeerTransport, @unchecked Sendable {
             if !touched.contains(where: { $0 === peer }) { touched.append(peer) }
         }
         for peer in touched { pumpLocked(peer) }
+    }
+
+    /// Each peer's connection state, for failure reports.
+    public var diagnostics: String {
+        lock.withLock {
+            peers.values.sorted { $0.id < $1.id }.map { peer in
+                "\(peer.id)@\(addresses[peer.id].map { "\($0)" } ?? "?"): \(peer.client == nil ? "unconnected" : "connected")"
+                    + "\(peer.failed ? " failed" : "") calls \(peer.callsInFlight) queued \(peer.queue.count)"
+                    + " connect-failures \(peer.connectFailures) \(peer.lastError)"
+            }.joined(separator: ", ")
+        }
     }
 
     public func stop() {
@@ -189,7 +202,11 @@ public final class RPCPeerTransport: PeerTransport, @unchecked Sendable {
                 }
                 if !kept { await client.close() }
             } catch {
-                lock.withLock { markFailedLocked(peer) }
+                lock.withLock {
+                    peer.connectFailures += 1
+                    peer.lastError = "\(error)"
+                    markFailedLocked(peer)
+                }
             }
         }
         let last = lock.withLock { peer.client }

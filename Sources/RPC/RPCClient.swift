@@ -126,7 +126,8 @@ public final class RPCClient: @unchecked Sendable {
     /// As ``start(method:payload:deadline:answer:)``, from any thread and
     /// without waiting for room in the outbound queue (the caller bounds
     /// what it has in flight). Throws, without ever calling `answer`, if the
-    /// request cannot be queued; `answer` is never called before this returns.
+    /// request cannot be queued; otherwise `answer` is called exactly once
+    /// (possibly before this returns, if the connection fails meanwhile).
     public func startNow(method: String, payload: [UInt8], deadline: ContinuousClock.Instant? = nil,
                          answer: @escaping @Sendable (Result<[UInt8], any Error>) -> Void) throws {
         let (callID, wireDeadline, timeout) = try prepare(method: method, payload: payload, deadline: deadline)
@@ -140,8 +141,13 @@ public final class RPCClient: @unchecked Sendable {
             try outbound.send(RPCFrame(callID: callID, .request(method: method, mode: .unary, deadlineMilliseconds: wireDeadline,
                                                                  windowMessages: 0, payload: payload)))
         } catch {
-            lock.withLock { _ = calls.removeValue(forKey: callID) }
-            throw RPCError(error.code, method: method, message: error.message, hint: error.hint)
+            // The connection may have failed between registering the call and
+            // queuing it: then `failAll` took the call and answers it (maybe
+            // right now, on the reader's thread), so this must not throw too
+            // — a caller counting its calls in flight would count one twice.
+            let stillOurs = lock.withLock { calls.removeValue(forKey: callID) != nil }
+            if stillOurs { throw RPCError(error.code, method: method, message: error.message, hint: error.hint) }
+            return
         }
         if let deadline { timer.schedule(callID, at: deadline) }
     }

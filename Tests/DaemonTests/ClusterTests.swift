@@ -94,7 +94,7 @@ struct ClusterTests {
 
             // The old leader restarts from its SQLite log and catches up.
             try await cluster.start(oldLeader)
-            try await eventually("the restarted manager to catch up", timeout: .seconds(30)) {
+            try await cluster.eventuallyInRaft("the restarted manager to catch up") {
                 let configs: [ConfigView] = try await cluster.client(oldLeader).call(.get, "/v1/configs?stale=true")
                 return acknowledged.names.isSubset(of: Set(configs.map(\.name))) ? true : nil
             }
@@ -118,7 +118,7 @@ struct ClusterTests {
             let leaderStatus: DaemonStatus = try await writer.call(.get, "/v1/status")
             #expect((leaderStatus.raft?.snapshotIndex ?? 0) > 0)
             try await cluster.start(behind)
-            try await eventually("the lagging manager to install a snapshot and catch up", timeout: .seconds(30)) {
+            try await cluster.eventuallyInRaft("the lagging manager to install a snapshot and catch up") {
                 let configs: [ConfigView] = try await cluster.client(behind).call(.get, "/v1/configs?stale=true")
                 let status: DaemonStatus = try await cluster.client(behind).call(.get, "/v1/status")
                 return configs.count == 60 && (status.raft?.snapshotIndex ?? 0) > 0 ? true : nil

@@ -1,4 +1,4 @@
-import Daemon
+@testable import Daemon
 import Foundation
 import HTTP
 import Testing
@@ -115,6 +115,25 @@ final class TestCluster: @unchecked Sendable {
 
     func waitForLeader(among names: [String]? = nil, timeout: Duration = .seconds(20)) async throws -> String {
         try await eventually("a leader among \(names ?? [])", timeout: timeout) { self.leaderName(among: names) }
+    }
+
+    /// Every running member's Raft view, for failure messages.
+    func raftDiagnostics() -> String {
+        let running = lock.withLock { daemons }
+        return running.keys.sorted().map { name in
+            guard let status = running[name]?.raftStatus else { return "\(name): not a manager" }
+            return "\(name): \(status.role.rawValue) term \(status.term) leader \(status.leader) commit \(status.commitIndex) applied \(status.appliedIndex) snapshot \(status.snapshotIndex)"
+                + " peers [\(running[name]?.manager?.transport.diagnostics ?? "")]"
+        }.joined(separator: "; ")
+    }
+
+    /// `eventually`, with every member's Raft view in the failure message.
+    func eventuallyInRaft<T>(_ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> T?) async throws -> T {
+        do {
+            return try await eventually(what, timeout: timeout, condition)
+        } catch {
+            throw TestFailure("\(error); raft: \(raftDiagnostics())")
+        }
     }
 
     func nodes(via name: String, stale: Bool = false) async throws -> [NodeView] {
