@@ -43,6 +43,10 @@ struct UDPPortProxyTests {
             try UDPPortProxy(mapping: PublishedPort(hostAddress: "127.0.0.1", hostPort: taken.port, containerPort: 53, transport: .udp),
                              containerAddress: "127.0.0.1")
         }
-        #expect("\(error.map { "\($0)" } ?? "")".contains("127.0.0.1:\(taken.port): it is already in use"))
+        // A CI run once saw this bind succeed: say which network namespace
+        // this thread was in, should it happen again.
+        let namespaces = ["thread-self", "self"].map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0)/ns/net")) ?? "?" }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("127.0.0.1:\(taken.port): it is already in use"),
+                "thread in \(namespaces[0]), process in \(namespaces[1])")
     }
 }
