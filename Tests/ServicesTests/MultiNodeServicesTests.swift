@@ -22,23 +22,34 @@ final class WorkerCluster: @unchecked Sendable {
 
     let root: String
     let token: String
-    let manager: Daemon
+    private(set) var manager: Daemon
     let client: ControlClient
     let initialized: InitReply
     private(set) var workers: [String: Process] = [:]
 
-    init() async throws {
+    /// `listenPort`: the manager's RPC port (0: any), fixed when a test
+    /// restarts the manager and its workers must find it again.
+    init(listenPort: UInt16 = 0, heartbeatPeriod: Duration = WorkerCluster.heartbeatPeriod) async throws {
         token = UUID().uuidString.prefix(8).lowercased()
         root = NSTemporaryDirectory() + "shoal-multinode-\(token)"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         var settings = DaemonSettings(dataDirectory: root + "/manager", socketPath: root + "/manager.sock")
         settings.runsAgent = false
-        settings.heartbeatPeriod = Self.heartbeatPeriod
+        settings.heartbeatPeriod = heartbeatPeriod
         settings.hostname = "manager"
         manager = Daemon(settings: settings)
         try await manager.start()
-        initialized = try await manager.initCluster(InitRequest(listenAddress: "127.0.0.1:0", advertiseAddress: nil, apiListenAddress: "127.0.0.1:0"))
+        initialized = try await manager.initCluster(InitRequest(listenAddress: "127.0.0.1:\(listenPort)", advertiseAddress: nil, apiListenAddress: "127.0.0.1:0"))
         client = try ControlClient(host: "unix://" + settings.socketPath)
+    }
+
+    /// Stops the manager (its workers lose their only manager).
+    func stopManager() async { await manager.stop() }
+
+    /// Starts the manager again from its data directory, as after a crash or an upgrade.
+    func startManager() async throws {
+        manager = Daemon(settings: manager.settings)
+        try await manager.start()
     }
 
     var cgroupParent: String { "shoal-test-\(token)" }
@@ -272,6 +283,60 @@ struct MultiNodeServicesTests {
     }
 }
 
+extension MultiNodeServicesTests {
+    @Test("a worker keeps its tasks running while its only manager is down, and reports to it again once it is back: no task is replaced")
+    func managerOutage() async throws {
+        let cluster = try await WorkerCluster(listenPort: try freePort(), heartbeatPeriod: .seconds(1))
+        do {
+            try await cluster.addWorker("w1")
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await cluster.nodes().filter({ $0.status.state == .ready && $0.status.hostname == "w1" }).isEmpty {
+                guard ContinuousClock.now < deadline else { Issue.record("w1 did not become ready"); throw CancellationError() }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await cluster.updateNode("manager", availability: .drain)
+            let w1 = try await cluster.nodes().first { $0.status.hostname == "w1" }
+            #expect((w1?.status.resources.nanoCPUs ?? 0) > 0 && (w1?.status.resources.memoryBytes ?? 0) > 0, "the agent reports its node's resources: \(String(describing: w1?.status))")
+
+            let service: Service = try await cluster.client.call(.post, "/v1/services", json: webSpec("steady", replicas: 2))
+            _ = try await cluster.waitPlacements(service.id, "2 tasks on w1") { $0 == ["w1", "w1"] }
+            let before: [ServiceTask] = try await cluster.client.call(.get, "/v1/tasks?service=\(service.id)")
+            let ids = Set(before.filter { $0.status.state == .running }.map(\.id))
+            #expect(ids.count == 2)
+
+            // No manager for several heartbeat deadlines: the worker's containers keep running.
+            await cluster.stopManager()
+            try await Task.sleep(for: .seconds(4))
+            let (status, output) = try cluster.shoal(["container", "ps", "--format", "json"], socket: cluster.root + "/w1.sock")
+            #expect(status == 0, "\(output)")
+            let listed = try JSONDecoder().decode([ContainerSummary].self, from: Data(output.utf8))
+            for id in ids {
+                #expect(listed.contains { $0.id == "task-" + id.rawValue && $0.state == "running" }, "task \(id) still running with no manager: \(listed.map { "\($0.name) \($0.state)" })")
+            }
+
+            // The manager comes back: the agent finds it, its tasks report running, and none is replaced.
+            try await cluster.startManager()
+            let back = ContinuousClock.now + .seconds(30)
+            var tasks: [ServiceTask] = []
+            var ready = false
+            while ContinuousClock.now < back {
+                ready = (try? await cluster.nodes().contains { $0.status.hostname == "w1" && $0.status.state == .ready }) ?? false
+                tasks = (try? await cluster.client.call(.get, "/v1/tasks?service=\(service.id)")) ?? []
+                if ready && Set(tasks.filter { $0.status.state == .running && $0.desiredState == .running }.map(\.id)) == ids { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(ready, "w1 is ready again")
+            #expect(Set(tasks.filter { $0.status.state == .running && $0.desiredState == .running }.map(\.id)) == ids,
+                    "the same tasks run: \(tasks.map { "\($0.slot):\($0.status.state)/\($0.desiredState) \($0.status.error)" })")
+            #expect(tasks.count == 2, "no replacement was created: \(tasks.map { "\($0.slot):\($0.status.state)" })")
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+}
+
 /// Runs the CLI in the background and gathers what it prints, for commands
 /// that stream until stopped (`logs --follow`).
 final class LineCollector: @unchecked Sendable {
@@ -307,6 +372,13 @@ final class LineCollector: @unchecked Sendable {
             usleep(50_000)
         }
         return condition(text)
+    }
+
+    /// Waits for the process to exit by itself; its status, or nil after `timeout`.
+    func waitExit(timeout: Duration) -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { usleep(50_000) }
+        return process.isRunning ? nil : process.terminationStatus
     }
 
     /// Ends the process we started (by its PID). SIGKILL: a child of the
