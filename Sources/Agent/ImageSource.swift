@@ -73,10 +73,15 @@ public final class LocalImageSource: ImageSource, @unchecked Sendable {
         }
     }
 
-    /// The manifest (or index) a reference names in the store, if any.
+    /// The manifest (or index) a reference names in the store, if any. One
+    /// that ends in `@sha256:...` names that digest, whatever its tag says.
     public func resolve(_ reference: String) -> Digest? {
         for candidate in Self.candidates(reference) {
             if let digest = try? store.resolve(tag: candidate) { return digest }
+        }
+        if let at = reference.lastIndex(of: "@"), let digest = try? Digest(parsing: String(reference[reference.index(after: at)...])),
+           store.contains(digest) {
+            return digest
         }
         return nil
     }

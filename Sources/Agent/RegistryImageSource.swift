@@ -65,6 +65,7 @@ public final class RegistryImageSource: ImageSource, @unchecked Sendable {
 
     public func prepare(reference: String, progress: @escaping @Sendable (String) -> Void) async throws -> PreparedImage {
         let parsedOrNil = try? ImageReference(parsing: reference, defaultRegistry: defaultRegistry)
+        if let parsed = parsedOrNil, let digest = parsed.digest { return try await preparePinned(reference, parsed, digest, progress: progress) }
         let pulledBefore = parsedOrNil.map { $0.digest == nil && pulledDigest($0.localTag) != nil } ?? false
         if local.resolve(reference) != nil && !pulledBefore { return try await local.prepare(reference: reference, progress: progress) }
         let parsed: ImageReference
@@ -85,6 +86,37 @@ public final class RegistryImageSource: ImageSource, @unchecked Sendable {
             }
         }
         var image = try await local.prepare(reference: parsed.localTag, progress: progress)
+        image.reference = reference
+        return image
+    }
+
+    /// `NAME[:TAG]@sha256:...` (a service image pinned at create): exactly
+    /// that image, whatever the tag names now. The store's copy if it has
+    /// it (pulled by this digest before, or the tag's manifest is that
+    /// digest), else pulled by digest and kept as `NAME@sha256:...`; the
+    /// tag is never looked up.
+    private func preparePinned(_ reference: String, _ parsed: ImageReference, _ digest: Digest,
+                               progress: @escaping @Sendable (String) -> Void) async throws -> PreparedImage {
+        let byDigest = ImageReference(registry: parsed.registry, repository: parsed.repository, digest: digest)
+        if local.resolve(byDigest.localTag) == nil {
+            if local.store.contains(digest) {
+                // Its manifest is here already (a tag pulled or imported): named by its digest too, so it stays.
+                do {
+                    try local.store.tag(byDigest.localTag, to: digest)
+                } catch {
+                    throw AgentError.imageUnusable(reference, "the store cannot name it by its digest: \(error)")
+                }
+            } else {
+                do {
+                    _ = try await pull(byDigest, progress: progress)
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    throw AgentError.pullFailed(reference: reference, registry: parsed.registry, reason: "\(error)")
+                }
+            }
+        }
+        var image = try await local.prepare(reference: byDigest.localTag, progress: progress)
         image.reference = reference
         return image
     }

@@ -5,6 +5,7 @@ import Manager
 import Net
 import Raft
 import Registry
+import Scheduler
 
 /// The control API: HTTP/1.1 + JSON under `/v1`, on the daemon's Unix socket
 /// (the caller is root: everything is allowed, including `init`, `join`,
@@ -303,13 +304,14 @@ public enum ControlAPI {
     static func postServices(_ request: Request) async throws -> HTTPServerResponse {
         let context = request.context
         let manager = try context.manager()
-        let spec = try await request.decode(Service.Spec.self, defaults: Service.Spec(name: "", task: TaskTemplate(image: "")))
-        try checkImageReference(spec)
+        var spec = try await request.decode(Service.Spec.self, defaults: Service.Spec(name: "", task: TaskTemplate(image: "")))
+        try checkSpec(spec)
+        let warning = try await pinImage(&spec, request)
         var generator = SecureRandom()
         let id = ObjectID.random(using: &generator)
         let events = try await manager.propose(.createService(id: id, spec: spec))
         guard case .service(let service)? = written(id, in: events) else { throw APIError.notFound("service \(id)") }
-        return json(service, status: 201)
+        return withWarning(json(service, status: 201), warning)
     }
 
     /// GET /v1/services/<id>
@@ -330,11 +332,56 @@ public enum ControlAPI {
         let body = try await request.decode(ServiceUpdateRequest.self,
                                             defaults: ServiceUpdateRequest(version: nil, spec: Service.Spec(name: "", task: TaskTemplate(image: "")), force: nil))
         guard let version = body.version else { throw APIError.invalid("field 'version'", "it is required (the version you read, for compare-and-set)") }
-        try checkImageReference(body.spec)
+        var spec = body.spec
+        try checkSpec(spec)
         guard let service = try await manager.read({ resolveService(key, in: $0) }) else { throw APIError.notFound("service \(key)") }
-        let events = try await manager.propose(.updateService(id: service.id, expectedVersion: version, spec: body.spec, force: body.force ?? false))
+        let warning = try await pinImage(&spec, request)
+        let events = try await manager.propose(.updateService(id: service.id, expectedVersion: version, spec: spec, force: body.force ?? false))
         guard case .service(let updated)? = written(service.id, in: events) else { throw APIError.notFound("service \(key)") }
-        return json(updated)
+        return withWarning(json(updated), warning)
+    }
+
+    /// Header of the warning a create or update gave (a tag that could not be pinned).
+    public static let warningHeader = "Shoal-Warning"
+
+    /// `?resolveImage=true`: the spec's image tag is pinned to the digest
+    /// its registry names now (``ServiceImageResolver``); the warning, if
+    /// the registry could not be asked.
+    @inline(never)  // see Request.body()
+    static func pinImage(_ spec: inout Service.Spec, _ request: Request) async throws -> String? {
+        guard try request.flag("resolveImage") else { return nil }
+        switch await request.context.daemon.imageResolver.resolve(spec.task.image) {
+        case .pinned(let image):
+            spec.task.image = image
+            return nil
+        case .unchanged:
+            return nil
+        case .unresolved(let warning):
+            return warning
+        }
+    }
+
+    static func withWarning(_ response: HTTPServerResponse, _ warning: String?) -> HTTPServerResponse {
+        guard let warning else { return response }
+        var response = response
+        response.headers.add(name: warningHeader, value: warning)
+        return response
+    }
+
+    /// What a service spec must satisfy beyond ClusterState's own checks,
+    /// known only to the layers above it: the image is a reference, the
+    /// placement rules are ones the scheduler reads (as swarmkit's
+    /// control API refuses them at create). Nothing is stored otherwise.
+    @inline(never)
+    static func checkSpec(_ spec: Service.Spec) throws {
+        try checkImageReference(spec)
+        do {
+            _ = try PlacementConstraint.parse(all: spec.task.placement.constraints)
+            _ = try PlacementPreference.parse(all: spec.task.placement.preferences)
+        } catch {
+            let field = error.field == "constraint" ? "spec.task.placement.constraints" : "spec.task.placement.preferences"
+            throw APIError.invalid("field '\(field)'", error.description)
+        }
     }
 
     /// A service's image must parse as a reference, or every task would be

@@ -81,6 +81,8 @@ public final class Daemon: @unchecked Sendable {
     var agentInstance: Agent?
     /// `shoal container ...`; its runtime is shared with the agent (see Daemon+Containers.swift).
     var engineInstance: ContainerEngine?
+    /// Pins service images to digests when a manager is asked to (`service create/update`).
+    let imageResolver = ServiceImageResolver()
 
     public init(settings: DaemonSettings) {
         self.settings = settings
@@ -184,6 +186,7 @@ public final class Daemon: @unchecked Sendable {
             engine.stop()
             await engine.images.shutdown()
         }
+        await imageResolver.shutdown()
     }
 
     private func stopMember(_ member: Member) async {

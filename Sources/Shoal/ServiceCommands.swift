@@ -7,17 +7,19 @@ import HTTP
 /// flags where they exist.
 enum ServiceCommands {
     static let usage = """
-        shoal service create [--name N] [--replicas N] [--mode replicated|global] [--constraint EXPR]... [--placement-pref spread=node.labels.K]...
+        shoal service create [--name N] [--replicas N] [--mode replicated|global|replicated-job|global-job] [--max-concurrent N]
+                             [--constraint EXPR]... [--placement-pref spread=node.labels.K]...
                              [--max-replicas-per-node N] [--reserve-memory B] [--limit-memory B] [--reserve-cpu C] [--limit-cpu C]
                              [--restart-condition none|on-failure|any] [--restart-delay D] [--restart-max-attempts N] [--restart-window D]
                              [--publish [mode=host,]P:T | published=P,target=T,mode=host]... (published 0 or left out: a free port per task)
                              [--health-cmd CMD] [--health-interval D] [--health-timeout D] [--health-retries N] [--health-start-period D] [--no-healthcheck]
                              [--mount type=bind|volume,src=S,dst=D[,readonly]]... [-e K=V]...
-                             [--label K=V]... [--user U] [--workdir DIR] [--stop-grace-period D] [UPDATE OPTIONS] [--detach] IMAGE [COMMAND [ARG...]]
+                             [--label K=V]... [--user U] [--workdir DIR] [--stop-grace-period D] [UPDATE OPTIONS] [--no-resolve-image] [--detach]
+                             IMAGE [COMMAND [ARG...]]   (the manager pins IMAGE's tag to the digest its registry names now)
         shoal service ls | ps SERVICE | inspect SERVICE... | scale SERVICE=N... | rm SERVICE...
         shoal service logs [--follow] [--tail N] [--timestamps] SERVICE   (from any manager: each task's log comes from its node)
-        shoal service update [--image I] [--replicas N] [--force] [--env-add K=V]... [--env-rm K]... [--label-add K=V]... [--label-rm K]...
-                             [--limit-memory B] ... [UPDATE OPTIONS] [--detach] SERVICE
+        shoal service update [--image I [--no-resolve-image]] [--replicas N] [--force] [--env-add K=V]... [--env-rm K]... [--label-add K=V]... [--label-rm K]...
+                             [--limit-memory B] ... [UPDATE OPTIONS] [--detach] SERVICE   (--image pins the tag's digest anew)
         shoal service rollback [--detach] SERVICE        (or update --rollback): back to the spec the last update replaced
           UPDATE OPTIONS (--rollback-* the same for rollbacks): --update-parallelism N (0: all at once, default 1)
             --update-delay D  --update-order stop-first|start-first  --update-failure-action pause|continue|rollback
@@ -25,7 +27,7 @@ enum ServiceCommands {
         """
 
     static let switches: Set<String> = ["--detach", "-d", "--force", "--quiet", "-q", "--json", "--rollback", "--no-healthcheck",
-                                        "--follow", "-f", "--timestamps", "-t"]
+                                        "--follow", "-f", "--timestamps", "-t", "--no-resolve-image"]
 
     static func run(_ rest: [String]) -> Int32 {
         ClusterCommands.blocking {
@@ -70,8 +72,41 @@ enum ServiceCommands {
         return (rest, [])
     }
 
+    /// Flags every subcommand takes.
+    static let commonFlags: Set<String> = ["--host", "--tls-dir", "--format", "--json", "--detach", "-d", "--quiet", "-q"]
+
+    /// The flags of `create` and `update` that set the spec (docker's names;
+    /// update takes the `-add`/`-rm` forms too).
+    static let specFlags = Set<String>([
+        "--replicas", "--max-concurrent", "--constraint", "--placement-pref", "--max-replicas-per-node",
+        "--reserve-memory", "--limit-memory", "--reserve-cpu", "--limit-cpu",
+        "--restart-condition", "--restart-delay", "--restart-max-attempts", "--restart-window",
+        "--publish", "-p", "--mount", "-e", "--env", "--label", "--user", "-u", "--workdir", "-w", "--stop-grace-period",
+        "--health-cmd", "--health-interval", "--health-timeout", "--health-retries", "--health-start-period", "--no-healthcheck",
+        "--no-resolve-image",
+    ]).union(["parallelism", "delay", "monitor", "order", "failure-action", "max-failure-ratio"].flatMap { ["--update-" + $0, "--rollback-" + $0] })
+
+    /// Each subcommand's flags: one it does not take is refused (as docker
+    /// does) rather than ignored, so a misspelt `--replcas` changes nothing
+    /// silently.
+    static func knownFlags(_ subcommand: String) -> Set<String> {
+        switch subcommand {
+        case "create": return commonFlags.union(specFlags).union(["--name", "--mode"])
+        case "update":
+            return commonFlags.union(specFlags).union(["--image", "--force", "--rollback", "--env-add", "--env-rm", "--label-add", "--label-rm",
+                                                       "--constraint-add", "--constraint-rm", "--placement-pref-add", "--placement-pref-rm",
+                                                       "--publish-add", "--publish-rm", "--mount-add", "--mount-rm"])
+        case "logs": return commonFlags.union(["--follow", "-f", "--tail", "-n", "--timestamps", "-t"])
+        default: return commonFlags
+        }
+    }
+
     static func dispatch(_ arguments: ClusterCommands.Arguments, command: [String], client: ControlClient, json: Bool) async throws -> Int32 {
         guard let subcommand = arguments.positional.first else { throw ClusterCommands.Failure(description: "usage:\n" + usage) }
+        let unknown = Set(arguments.values.keys).union(arguments.switches).subtracting(knownFlags(subcommand)).sorted()
+        guard unknown.isEmpty else {
+            throw ClusterCommands.Failure(description: "unknown flag\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")) for `shoal service \(subcommand)`; nothing was changed\nusage:\n" + usage)
+        }
         let targets = Array(arguments.positional.dropFirst())
         switch subcommand {
         case "create":
@@ -83,7 +118,8 @@ enum ServiceCommands {
             }
             var spec = Service.Spec(name: arguments.value("--name") ?? generatedName(), task: template)
             try apply(arguments, to: &spec, creating: true)
-            let service: Service = try await client.call(.post, "/v1/services", json: spec)
+            let resolve = !arguments.switches.contains("--no-resolve-image")
+            let service: Service = try await callWarning(client, "/v1/services?resolveImage=\(resolve)", spec)
             print(service.id)
             flush()
             if arguments.switches.contains("--detach") || arguments.switches.contains("-d") { return 0 }
@@ -102,7 +138,7 @@ enum ServiceCommands {
                 case .replicatedJob(let completions, _): desired = "\(completions)"
                 }
                 return [String(service.id.rawValue.prefix(12)), service.spec.name, modeName(service.spec.mode), "\(running)/\(desired)",
-                        service.spec.task.image, portsText(service.spec.task.ports)]
+                        displayImage(service.spec.task.image), portsText(service.spec.task.ports)]
             })
             return 0
 
@@ -113,10 +149,13 @@ enum ServiceCommands {
             if json { return ClusterCommands.output(tasks) }
             let nodes: [NodeView] = try await client.call(.get, "/v1/nodes")
             let now = Int64(Date().timeIntervalSince1970 * 1000)
-            let sorted = tasks.sorted { $0.slot != $1.slot ? $0.slot < $1.slot : $0.meta.createdIndex > $1.meta.createdIndex }
-            ClusterCommands.printTable(["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "PORTS", "ERROR"], sorted.map { task in
+            // Each slot (a global service's: each node) newest first; its older tasks below it as ` \_ NAME`, as docker shows them.
+            func slotKey(_ task: ServiceTask) -> String { task.slot > 0 ? String(format: "%010d", task.slot) : "n" + (task.nodeID?.rawValue ?? "-") }
+            let sorted = tasks.sorted { slotKey($0) != slotKey($1) ? slotKey($0) < slotKey($1) : $0.meta.createdIndex > $1.meta.createdIndex }
+            ClusterCommands.printTable(["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "PORTS", "ERROR"], sorted.enumerated().map { index, task in
                 let node = task.nodeID.map { id in nodes.first { $0.id == id.rawValue }?.status.hostname ?? id.rawValue } ?? ""
-                let name = task.slot > 0 ? "\(service.spec.name).\(task.slot)" : "\(service.spec.name).\(task.nodeID?.rawValue.prefix(12) ?? "-")"
+                var name = task.slot > 0 ? "\(service.spec.name).\(task.slot)" : "\(service.spec.name).\(task.nodeID?.rawValue.prefix(12) ?? "-")"
+                if index > 0 && slotKey(sorted[index - 1]) == slotKey(task) { name = " \\_ " + name }
                 let age = max(0, now - task.status.timestampMilliseconds) / 1000
                 var error = task.status.error
                 if error.isEmpty && task.status.state == .pending { error = task.status.message }
@@ -129,7 +168,7 @@ enum ServiceCommands {
                 case nil: break
                 }
                 let ports = task.status.state.isTerminal ? "" : portsText(task.status.publishedPorts)
-                return [String(task.id.rawValue.prefix(12)), name, task.template.image, node, task.desiredState.description.capitalized,
+                return [String(task.id.rawValue.prefix(12)), name, displayImage(task.template.image), node, task.desiredState.description.capitalized,
                         current, ports, truncate(error, 80)]
             })
             return 0
@@ -171,10 +210,13 @@ enum ServiceCommands {
             if arguments.switches.contains("--rollback") { return try await rollback(targets[0], arguments: arguments, client: client) }
             let service = try await lookup(targets[0], client: client)
             var spec = service.spec
-            if let image = arguments.value("--image") { spec.task.image = image }
+            // A new --image (the same tag too) is pinned anew; without it the spec keeps its digest.
+            let image = arguments.value("--image")
+            if let image { spec.task.image = image }
             try apply(arguments, to: &spec, creating: false)
-            let updated: Service = try await client.call(.post, "/v1/services/\(service.id)/update",
-                                                         json: ServiceUpdateBody(version: service.meta.version, spec: spec, force: arguments.switches.contains("--force")))
+            let resolve = image != nil && !arguments.switches.contains("--no-resolve-image")
+            let updated: Service = try await callWarning(client, "/v1/services/\(service.id)/update?resolveImage=\(resolve)",
+                                                         ServiceUpdateBody(version: service.meta.version, spec: spec, force: arguments.switches.contains("--force")))
             print(updated.spec.name)
             flush()
             if arguments.switches.contains("--detach") || arguments.switches.contains("-d") { return 0 }
@@ -200,6 +242,14 @@ enum ServiceCommands {
         default:
             throw ClusterCommands.Failure(description: "unknown service command \(subcommand)\nusage:\n" + usage)
         }
+    }
+
+    /// A pinned image as `ls` and `ps` show it, as docker's do: the tag
+    /// without its digest (`web:1@sha256:...` → `web:1`); `inspect` shows all.
+    static func displayImage(_ image: String) -> String {
+        guard let at = image.firstIndex(of: "@") else { return image }
+        let named = image[..<at]
+        return (named.split(separator: "/").last ?? "").contains(":") ? String(named) : image
     }
 
     /// `*:8080->80/tcp` (published 0 in a spec: `*:0->80/tcp`, a free port per task).
@@ -316,6 +366,17 @@ enum ServiceCommands {
         var force: Bool
     }
 
+    /// POSTs `body`, prints the warning the manager gave (a tag it could
+    /// not pin) to stderr as docker does, and decodes the answer.
+    static func callWarning<T: Decodable>(_ client: ControlClient, _ target: String, _ body: any Encodable) async throws -> T {
+        let response = try await client.send(.post, target, json: body)
+        if let error = response.error { throw error }
+        if let warning = response.headers[ControlAPI.warningHeader] {
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+        }
+        return try JSONDecoder().decode(T.self, from: Data(response.body))
+    }
+
     static func lookup(_ key: String, client: ControlClient) async throws -> Service {
         try await client.call(.get, "/v1/services/" + PercentEncoding.encode(key))
     }
@@ -366,14 +427,22 @@ enum ServiceCommands {
             guard let replicas = Int(text) else { throw fail("--replicas must be a number") }
             switch spec.mode {
             case .replicated: spec.mode = .replicated(replicas: replicas)
-            case .replicatedJob(_, let concurrent): spec.mode = .replicatedJob(completions: replicas, maxConcurrent: max(concurrent, 1))
+            case .replicatedJob(_, let concurrent):
+                // Docker's default for a new job: as many at once as completions.
+                spec.mode = .replicatedJob(completions: replicas, maxConcurrent: creating ? max(replicas, 1) : concurrent)
             default: throw fail("--replicas can only be used with replicated mode")
             }
         }
+        if let text = arguments.value("--max-concurrent") {
+            guard case .replicatedJob(let completions, _) = spec.mode else { throw fail("--max-concurrent can only be used with replicated-job mode") }
+            guard let value = Int(text), value >= 1 else { throw fail("--max-concurrent '\(text)' must be a number of at least 1") }
+            spec.mode = .replicatedJob(completions: completions, maxConcurrent: value)
+        }
         var task = spec.task
-        task.placement.constraints += arguments.all("--constraint")
         task.placement.constraints.removeAll { arguments.all("--constraint-rm").contains($0) }
-        task.placement.preferences += arguments.all("--placement-pref")
+        task.placement.constraints += arguments.all("--constraint") + arguments.all("--constraint-add")
+        task.placement.preferences.removeAll { arguments.all("--placement-pref-rm").contains($0) }
+        task.placement.preferences += arguments.all("--placement-pref") + arguments.all("--placement-pref-add")
         if let text = arguments.value("--max-replicas-per-node") {
             guard let value = Int(text) else { throw fail("--max-replicas-per-node must be a number") }
             task.placement.maxReplicasPerNode = value
@@ -409,8 +478,14 @@ enum ServiceCommands {
         }
         try applyUpdateConfig(arguments, prefix: "--update-", to: &spec.update)
         try applyUpdateConfig(arguments, prefix: "--rollback-", to: &spec.rollback)
-        for text in arguments.all("--publish") + arguments.all("-p") { task.ports.append(try port(text)) }
-        for text in arguments.all("--mount") { task.mounts.append(try mount(text)) }
+        // --publish-rm names the target port (docker's), --mount-rm the target path.
+        for text in arguments.all("--publish-rm") {
+            let target = try port(text.contains(":") || text.contains("=") ? text : "0:" + text)
+            task.ports.removeAll { $0.targetPort == target.targetPort && $0.transportProtocol == target.transportProtocol }
+        }
+        for target in arguments.all("--mount-rm") { task.mounts.removeAll { $0.target == target } }
+        for text in arguments.all("--publish") + arguments.all("-p") + arguments.all("--publish-add") { task.ports.append(try port(text)) }
+        for text in arguments.all("--mount") + arguments.all("--mount-add") { task.mounts.append(try mount(text)) }
         spec.task = task
     }
 

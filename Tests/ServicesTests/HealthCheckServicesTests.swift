@@ -142,7 +142,7 @@ struct HealthCheckServicesTests {
         let node = try await DevNode(runsAgent: false)
         do {
             let socket = node.directory + "/shoal.sock"
-            var (status, output) = try WorkerCluster.run(binary, ["service", "create", "--detach", "--name", "probed", "--health-cmd", "wget -q -O- localhost:80",
+            var (status, output) = try WorkerCluster.run(binary, ["service", "create", "--detach", "--no-resolve-image", "--name", "probed", "--health-cmd", "wget -q -O- localhost:80",
                                                                   "--health-interval", "2s", "--health-timeout", "500ms", "--health-retries", "4",
                                                                   "--health-start-period", "1m", "shoal.local/busybox:latest", "sleep", "600"], socket: socket)
             #expect(status == 0, "\(output)")
