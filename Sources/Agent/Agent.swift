@@ -612,13 +612,14 @@ public final class Agent: @unchecked Sendable {
         guard !command.isEmpty else {
             throw AgentError.invalidTask("no command: image \(template.image) has no entrypoint or cmd; give one after the image name")
         }
-        for port in template.ports where port.transportProtocol == .udp || port.mode != .host {
-            throw AgentError.invalidTask("port \(port.publishedPort):\(port.targetPort)/\(port.transportProtocol.rawValue) mode=\(port.mode.rawValue): only TCP ports in mode=host are published so far")
+        for port in template.ports where port.mode != .host {
+            throw AgentError.invalidTask("port \(port.publishedPort):\(port.targetPort)/\(port.transportProtocol.rawValue) mode=\(port.mode.rawValue): only ports in mode=host are published so far")
         }
         // Tasks sit on the node bridge as containers do: each its own
         // address, so every replica can listen on the same container port.
         let ports = template.ports.map { port in
-            PortMapping(hostAddress: configuration.publishAddress, hostPort: UInt16(port.publishedPort), containerPort: UInt16(port.targetPort))
+            PortMapping(hostAddress: configuration.publishAddress, hostPort: UInt16(port.publishedPort), containerPort: UInt16(port.targetPort),
+                        transport: port.transportProtocol == .udp ? .udp : .tcp)
         }
         var environment = config?.env ?? []
         environment += template.environment

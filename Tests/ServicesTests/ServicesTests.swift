@@ -232,6 +232,36 @@ struct SingleNodeServicesTests {
         await node.close()
     }
 
+    @Test("a task's state only moves forward, pending → assigned → ... → running, each change stamped with its time and a message")
+    func taskStatesStamped() async throws {
+        let node = try await DevNode()
+        do {
+            let manager = try #require(node.daemon.manager)
+            let events = manager.raft.watch()
+            let started = Int64(Date().timeIntervalSince1970 * 1000)
+            let service = try await node.create(webSpec("stamped", replicas: 1))
+            try await node.wait(service.id, "1 running") { running($0) == 1 }
+            var seen: [ServiceTask.Status] = []
+            for await event in events {
+                guard case .task(let task) = event.object, task.serviceID == service.id else { continue }
+                if seen.last.map({ $0 != task.status }) ?? true { seen.append(task.status) }
+                if task.status.state == .running { break }
+            }
+            let states = seen.map(\.state)
+            #expect(states.first == .pending && states.contains(.assigned) && states.last == .running, "\(states)")
+            #expect(zip(states, states.dropFirst()).allSatisfy { $0 <= $1 }, "never backwards: \(states)")
+            #expect(Set(states).count >= 4, "the agent's own steps show too (accepted/preparing/starting): \(states)")
+            let stamps = seen.map(\.timestampMilliseconds)
+            #expect(stamps.allSatisfy { $0 >= started - 1_000 } && zip(stamps, stamps.dropFirst()).allSatisfy { $0 <= $1 + 1_000 },
+                    "each change stamped when it happened: \(stamps)")
+            #expect(seen.allSatisfy { !$0.message.isEmpty }, "each says what happened: \(seen.map(\.message))")
+        } catch {
+            await node.close()
+            throw error
+        }
+        await node.close()
+    }
+
     @Test("bad specs answer 400 naming the field, and store nothing")
     func badSpecs() async throws {
         let node = try await DevNode(runsAgent: false)
