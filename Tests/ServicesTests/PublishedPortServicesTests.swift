@@ -63,4 +63,33 @@ struct PublishedPortServicesTests {
         }
         await node.close()
     }
+
+    @Test("a UDP port publishes in mode=host too: each replica's datagrams reach it through its own free host port",
+          .enabled(if: UDPTestPeer.echoExecutable != nil, "needs shoal-test-udp-echo beside the tests (swift build --build-tests)"))
+    func udpPort() async throws {
+        let node = try await DevNode()
+        do {
+            // The static echo server, bind-mounted into the busybox image (whose nc has no -u).
+            let helpers = node.directory + "/helpers"
+            try FileManager.default.createDirectory(atPath: helpers, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: try #require(UDPTestPeer.echoExecutable), toPath: helpers + "/udp-echo")
+            var spec = webSpec("echo", replicas: 2)
+            spec.task.command = ["/helpers/udp-echo", "5353"]
+            spec.task.mounts = [TaskTemplate.Mount(kind: .bind, source: helpers, target: "/helpers", readOnly: true)]
+            spec.task.ports = [TaskTemplate.PublishedPort(publishedPort: 0, targetPort: 5353, transportProtocol: .udp, mode: .host)]
+            let service = try await node.create(spec)
+            try await node.wait(service.id, "2 running") { running($0) == 2 }
+            let tasks = try await node.tasks(service.id).filter { $0.status.state == .running }
+            for task in tasks {
+                let port = try #require(task.status.publishedPorts.first, "\(task.status)")
+                #expect(port.transportProtocol == .udp && port.targetPort == 5353 && port.publishedPort > 0, "\(port)")
+                let answer = try UDPTestPeer().exchange("slot \(task.slot)", port: UInt16(port.publishedPort), within: .seconds(30))
+                #expect(answer?.hasPrefix("slot \(task.slot) from ") == true, "\(String(describing: answer))")
+            }
+        } catch {
+            await node.close()
+            throw error
+        }
+        await node.close()
+    }
 }

@@ -6,18 +6,18 @@ import Glibc
 /// A UDP socket on 127.0.0.1 for the published-UDP tests: a client that
 /// sends a datagram and waits for the answer, or (``serveEcho()``) a server
 /// that answers `PAYLOAD from ADDRESS:PORT` as shoal-test-udp-echo does.
-final class UDPTestPeer: @unchecked Sendable {
+public final class UDPTestPeer: @unchecked Sendable {
     /// The static echo server built beside the test bundle, for containers.
-    static var echoExecutable: String? {
+    public static var echoExecutable: String? {
         guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
         let path = (executable as NSString).deletingLastPathComponent + "/shoal-test-udp-echo"
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
-    let descriptor: Int32
-    let port: UInt16
+    public let descriptor: Int32
+    public let port: UInt16
 
-    init() throws {
+    public init() throws {
         let opened = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard opened >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         var address = Self.loopback(port: 0)
@@ -38,7 +38,7 @@ final class UDPTestPeer: @unchecked Sendable {
 
     /// Sends `text` to 127.0.0.1:`port` (again every 200 ms: the other end
     /// may not listen yet) until an answer comes or `within` passes.
-    func exchange(_ text: String, port: UInt16, within: Duration = .seconds(20)) -> String? {
+    public func exchange(_ text: String, port: UInt16, within: Duration = .seconds(20)) -> String? {
         var destination = Self.loopback(port: port)
         let deadline = ContinuousClock.now + within
         repeat {
@@ -56,7 +56,7 @@ final class UDPTestPeer: @unchecked Sendable {
     }
 
     /// Answers every datagram on its own thread until the peer is released.
-    func serveEcho() {
+    public func serveEcho() {
         let thread = Thread { [descriptor] in
             var buffer = [UInt8](repeating: 0, count: 2048)
             while true {
@@ -77,9 +77,9 @@ final class UDPTestPeer: @unchecked Sendable {
     }
 
     /// Ends ``serveEcho()``'s thread (its recvfrom fails).
-    func shutdown() { _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
+    public func shutdown() { _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
 
-    static func loopback(port: UInt16) -> sockaddr_in {
+    public static func loopback(port: UInt16) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -88,7 +88,7 @@ final class UDPTestPeer: @unchecked Sendable {
     }
 
     /// The `from ADDRESS:PORT` of an echo answer.
-    static func sender(_ answer: String?) -> String? {
+    public static func sender(_ answer: String?) -> String? {
         answer?.components(separatedBy: " from ").last
     }
 }
