@@ -15,7 +15,7 @@ import Glibc
 /// busybox image imported, removed with every container by `close()`.
 final class DevNode: @unchecked Sendable {
     let directory: String
-    let daemon: Daemon
+    private(set) var daemon: Daemon
     let client: ControlClient
     let cgroupParent: String
 
@@ -62,6 +62,16 @@ final class DevNode: @unchecked Sendable {
         try await daemon.start()
         try await daemon.ensureDevelopmentCluster()
         client = try ControlClient(host: "unix://" + settings.socketPath)
+    }
+
+    /// Stops the daemon (its task containers keep running, held by their
+    /// monitors) and starts a new one on the same directory, as a restarted
+    /// `shoal dev` does.
+    func restart() async throws {
+        await daemon.stop()
+        daemon = Daemon(settings: daemon.settings)
+        try await daemon.start()
+        try await daemon.ensureDevelopmentCluster()
     }
 
     func close() async {
@@ -255,6 +265,67 @@ struct SingleNodeServicesTests {
             #expect(stamps.allSatisfy { $0 >= started - 1_000 } && zip(stamps, stamps.dropFirst()).allSatisfy { $0 <= $1 + 1_000 },
                     "each change stamped when it happened: \(stamps)")
             #expect(seen.allSatisfy { !$0.message.isEmpty }, "each says what happened: \(seen.map(\.message))")
+        } catch {
+            await node.close()
+            throw error
+        }
+        await node.close()
+    }
+
+    @Test("shoal dev keeps its state across a restart: the service is still there and its running containers are taken back, none replaced")
+    func stateKeptAcrossRestart() async throws {
+        let node = try await DevNode()
+        do {
+            let service = try await node.create(webSpec("kept", replicas: 2))
+            try await node.wait(service.id, "2 running") { running($0) == 2 }
+            let before = Set(try await node.tasks(service.id).filter { $0.status.state == .running }.map(\.id))
+            try await node.restart()
+            let services: [Service] = try await node.client.call(.get, "/v1/services")
+            #expect(services.map(\.id) == [service.id], "the service survives the restart")
+            // The agent re-adopts the containers the monitors kept running: the same tasks report running.
+            try await node.wait(service.id, "the same 2 tasks running after the restart") { tasks in
+                Set(tasks.filter { $0.status.state == .running && $0.desiredState == .running }.map(\.id)) == before
+            }
+            try await Task.sleep(for: .seconds(2))
+            let tasks = try await node.tasks(service.id)
+            #expect(tasks.count == 2 && Set(tasks.map(\.id)) == before, "nothing was replaced: \(tasks.map { "\($0.slot):\($0.status.state) \($0.status.error)" })")
+            for id in before {
+                #expect(node.daemon.agent?.runtime.container("task-" + id.rawValue)?.state.status == .running, "task \(id)'s container runs on")
+            }
+        } catch {
+            await node.close()
+            throw error
+        }
+        await node.close()
+    }
+
+    @Test("the stop grace period: a task that ignores SIGTERM is killed once its grace period has passed; one that handles it exits by itself")
+    func stopGracePeriod() async throws {
+        let node = try await DevNode()
+        do {
+            var stubborn = webSpec("stubborn", replicas: 1)
+            // PID 1 of its namespace: SIGTERM without a handler is ignored.
+            stubborn.task.command = ["sh", "-c", "while true; do sleep 0.1; done"]
+            stubborn.task.stopGracePeriodMilliseconds = 2_000
+            var polite = webSpec("polite", replicas: 1)
+            polite.task.command = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+            polite.task.stopGracePeriodMilliseconds = 60_000
+            let stubbornService = try await node.create(stubborn)
+            let politeService = try await node.create(polite)
+            try await node.wait(stubbornService.id, "stubborn running") { running($0) == 1 }
+            try await node.wait(politeService.id, "polite running") { running($0) == 1 }
+
+            let stopping = ContinuousClock.now
+            try await node.update(stubbornService.id) { $0.mode = .replicated(replicas: 0) }
+            try await node.update(politeService.id) { $0.mode = .replicated(replicas: 0) }
+            try await node.wait(politeService.id, "polite stopped") { $0.allSatisfy { $0.status.state.isTerminal } }
+            let politeTask = try #require(try await node.tasks(politeService.id).first)
+            #expect(politeTask.status.state == .shutdown && politeTask.status.exitCode == 0, "SIGTERM first: it exited by itself, long before its 60 s: \(politeTask.status)")
+            try await node.wait(stubbornService.id, "stubborn stopped") { $0.allSatisfy { $0.status.state.isTerminal } }
+            let elapsed = ContinuousClock.now - stopping
+            let stubbornTask = try #require(try await node.tasks(stubbornService.id).first)
+            #expect(stubbornTask.status.state == .shutdown && stubbornTask.status.exitCode == 137, "SIGKILL after the grace period: \(stubbornTask.status)")
+            #expect(elapsed >= .milliseconds(2_000), "not killed before its 2 s grace period: \(elapsed)")
         } catch {
             await node.close()
             throw error
