@@ -60,7 +60,13 @@ let package = Package(
         .executableTarget(name: "ShoalSim", dependencies: ["Simulation"], path: "Simulations/ShoalSim"),
 
         // Executables
-        .executableTarget(name: "Shoal", dependencies: ["Simulation", "Storage", "Daemon", "Images", "Registry", "Runtime"], path: "Sources/Shoal"),
+        // Static Swift runtime and Foundation: every CLI call starts this binary, and loading the shared
+        // libraries (libFoundation, ICU, ...) cost ~8 ms of each start here, more than crun's whole run.
+        // The modules were compiled against the shared Foundation, whose autolink entries lack what the
+        // static one needs beside it: those libraries are named here.
+        .executableTarget(name: "Shoal", dependencies: ["Simulation", "Storage", "Daemon", "Images", "Registry", "Runtime"], path: "Sources/Shoal",
+                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims",
+                                                         "-l_FoundationCollections", "-lswiftSynchronization"])]),
         .executableTarget(name: "ShoalBench", dependencies: ["Raft", "ClusterState", "Scheduler", "Storage", "Net", "RPC", "HTTP", "Daemon", "Images", "Registry", "CZlib", "Runtime"], path: "Sources/ShoalBench"),
 
         // Tests. TestSupport: helpers every test target may share (temporary directories, child processes,
