@@ -234,6 +234,16 @@ public struct ContainerWaitReply: Codable, Sendable {
     public var error: String?
 }
 
+/// `POST /v1/containers/run`: the last line of the stream, how the run ended.
+public struct ContainerRunEnd: Codable, Sendable {
+    /// The exit, as `wait` answers it; nil when the container did not start.
+    public var exit: ContainerWaitReply?
+    /// Why it did not start (the API error's message and code, as
+    /// `POST /v1/containers/{id}/start` would have answered).
+    public var startError: String?
+    public var startErrorCode: String?
+}
+
 /// `GET /v1/containers/{id}/top`.
 public struct ContainerTopReply: Codable, Sendable {
     public var titles: [String]

@@ -44,6 +44,9 @@ public final class ContainerEngine: @unchecked Sendable {
         var cmd: [String]
         var restartCount = 0
         var stoppedByUser = false
+        /// Set once a removal has begun (the container is out of view); a
+        /// daemon that starts with such a record finishes the removal.
+        var removal: Removal?
         /// `startedAt` of the last run whose exit was handled (once per run).
         var handledRun: Date?
     }
@@ -70,11 +73,16 @@ public final class ContainerEngine: @unchecked Sendable {
         images = RegistryImageSource(local: try LocalImageSource(store: try ContentStore(root: dataDirectory + "/images"), layerCacheDirectory: dataDirectory + "/layers"))
         volumes = try VolumeStore(root: dataDirectory + "/volumes")
         root = dataDirectory + "/local"
+        var interruptedRemovals: [Record] = []
         try FileManager.default.createDirectory(atPath: root + "/containers", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root + "/rw", withIntermediateDirectories: true)
         for file in ((try? FileManager.default.contentsOfDirectory(atPath: root + "/containers")) ?? []).sorted() where file.hasSuffix(".json") {
             guard let data = FileManager.default.contents(atPath: root + "/containers/" + file),
                   let record = try? JSONDecoder().decode(Record.self, from: data) else { continue }
+            if record.removal != nil {
+                interruptedRemovals.append(record)
+                continue
+            }
             guard runtime.container(record.id) != nil else {
                 // The runtime's state is gone: so is the container.
                 removeFiles(record.id)
@@ -82,6 +90,8 @@ public final class ContainerEngine: @unchecked Sendable {
             }
             records[record.id] = record
         }
+        // After the records are read: whether an anonymous volume is still used depends on them.
+        for record in interruptedRemovals { finishRemoval(record) }
         for id in records.keys.sorted() where runtime.container(id)?.state.status.hasProcess == true { watch(id) }
         applyRestartPoliciesAtStart()
     }
@@ -429,25 +439,60 @@ public final class ContainerEngine: @unchecked Sendable {
 
     /// Removes a container: its process (with `force`), cgroup, state, log,
     /// writable layer and, with `volumes`, its anonymous volumes.
+    ///
+    /// Once the process is gone the container leaves the user's view first
+    /// (its name is free, `ps` and `inspect` no longer see it, and `wait
+    /// --condition removed` returns, so `run --rm` ends there); the
+    /// network, cgroup and files go after, before this returns. The record
+    /// on disk says `removal` meanwhile, so a daemon that stops half-way
+    /// finishes the removal when it starts again.
     func remove(_ key: String, force: Bool, volumes removeVolumes: Bool) async throws {
         let record = try resolve(key)
         if let container = runtime.container(record.id), container.state.status.hasProcess, !force {
             throw APIError(status: 409, code: "conflict", message: "you cannot remove a running container: \(record.name) is running",
                            hint: "stop it first (`shoal container stop \(record.name)`), or use `shoal container rm -f`")
         }
-        update(record.id) { $0.stoppedByUser = true }
         let container = runtime.container(record.id)
-        do {
-            try await Self.blocking {
-                if container != nil { try self.runtime.delete(record.id, force: true) }
+        if let container, container.state.status.hasProcess {
+            update(record.id) { $0.stoppedByUser = true }
+            do {
+                _ = try await Self.blocking { try self.runtime.stop(record.id, signal: SIGKILL, gracePeriod: .zero) }
+            } catch {
+                throw Self.apiError(error, name: record.name)
             }
-        } catch {
-            throw Self.apiError(error, name: record.name)
         }
-        lock.withLock { _ = records.removeValue(forKey: record.id) }
-        removeFiles(record.id)
-        if removeVolumes { removeAnonymousVolumes(record.mounts) }
+        // One remover claims it (an `rm -f` may race the `--rm` of its exit); the other is done.
+        let claimed = lock.withLock { () -> Record? in
+            guard var current = records.removeValue(forKey: record.id) else { return nil }
+            current.stoppedByUser = true
+            current.removal = Removal(anonymousVolumes: removeVolumes)
+            save(current)
+            return current
+        }
+        guard let claimed else { return }
         container?.markRemoved()
+        try await Self.blocking { self.finishRemoval(claimed) }
+    }
+
+    /// What a removal that has begun still has to do.
+    struct Removal: Codable, Sendable {
+        /// Remove the container's anonymous volumes too (`rm -v`, `--rm`).
+        var anonymousVolumes: Bool
+    }
+
+    /// The heavy part of a removal, once the container is out of view: the
+    /// runtime's state (network, cgroup, log), the writable layer, the
+    /// record and, when asked, anonymous volumes no container uses.
+    private func finishRemoval(_ record: Record) {
+        if runtime.container(record.id) != nil {
+            do {
+                try runtime.delete(record.id, force: true)
+            } catch {
+                FileHandle.standardError.write(Data("shoal daemon: removing container \(record.name): \(error)\n".utf8))
+            }
+        }
+        removeFiles(record.id)
+        if record.removal?.anonymousVolumes == true { removeAnonymousVolumes(record.mounts) }
     }
 
     /// Removes the anonymous volumes among `mounts` that no container uses.
@@ -481,6 +526,12 @@ public final class ContainerEngine: @unchecked Sendable {
             guard let recent else { throw error }
             return recent
         }
+        return try await wait(container, condition: condition)
+    }
+
+    /// ``wait(_:condition:)`` on a container already looked up (`run` holds
+    /// it from its creation: a `--rm` one cannot be found by name once removed).
+    func wait(_ container: Container, condition: WaitCondition) async throws -> ContainerWaitReply {
         // The tick only notices the daemon stopping.
         let changes = ContainerChangeStream(container, tick: Self.watchPollInterval)
         defer { changes.close() }
@@ -535,7 +586,9 @@ public final class ContainerEngine: @unchecked Sendable {
             guard var record = records[id], record.handledRun != run else { return nil }
             record.handledRun = run
             records[id] = record
-            save(record)
+            // A `--rm` one is saved once, as its removal begins (a daemon that
+            // stops before then handles this exit again when it starts).
+            if record.request.autoRemove != true { save(record) }
             return record
         }
         guard let record = claimed else { return }

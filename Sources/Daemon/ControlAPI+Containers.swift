@@ -12,6 +12,7 @@ extension ControlAPI {
     static func addContainerRoutes(_ add: (HTTPMethod, String, @escaping @Sendable (Request) async throws -> HTTPServerResponse) -> Void) {
         add(.get, "/v1/containers") { request in try await getContainers(request) }
         add(.post, "/v1/containers") { request in try await postContainers(request) }
+        add(.post, "/v1/containers/run") { request in try await postContainersRun(request) }
         add(.get, "/v1/containers/<id>") { request in try await getContainersByID(request) }
         add(.delete, "/v1/containers/<id>") { request in try await deleteContainersByID(request) }
         add(.post, "/v1/containers/<id>/start") { request in try await postContainersByIDStart(request) }
@@ -177,13 +178,15 @@ extension ControlAPI {
         })
     }
 
+    /// Returns the state that ended the run (nil without a follower).
     @inline(never)  // see Request.body()
+    @discardableResult
     static func streamLogs(_ existing: [ArraySlice<UInt8>], follower: ContainerLogFollower?, container: Container, initial: ContainerState,
-                           nextExit: Bool, to writer: HTTPBodyWriter) async throws {
+                           nextExit: Bool, to writer: HTTPBodyWriter) async throws -> ContainerState? {
         var batch: [UInt8] = []
         for line in existing { batch += line }
         if !batch.isEmpty { try await writer.write(batch) }
-        guard let follower else { return }
+        guard let follower else { return nil }
         // Woken by the monitor as it logs output and records the exit; the
         // tick sends the keep-alive.
         let changes = ContainerChangeStream(container, tick: streamKeepAlive)
@@ -191,7 +194,8 @@ extension ControlAPI {
         var quietSince = ContinuousClock.now
         while true {
             // Checked before reading: the monitor writes the last lines before it records the exit.
-            let exited = ContainerEngine.runEnded(container.state, since: initial, nextExit: nextExit)
+            let state = container.state
+            let exited = ContainerEngine.runEnded(state, since: initial, nextExit: nextExit)
             let lines = follower.next()
             if !lines.isEmpty {
                 try await writer.write(lines.reduce(into: [UInt8]()) { $0 += $1 })
@@ -200,7 +204,7 @@ extension ControlAPI {
                 try await writer.write([UInt8(ascii: "\n")])
                 quietSince = ContinuousClock.now
             }
-            if exited { return }
+            if exited { return state }
             guard await changes.next() else { throw CancellationError() }
         }
     }

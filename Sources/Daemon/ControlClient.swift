@@ -57,6 +57,12 @@ public final class ControlClient: Sendable {
 
     /// Sends one request and reads the whole answer.
     public func send(_ method: HTTPMethod, _ target: String, json body: (any Encodable)? = nil, rawBody: [UInt8]? = nil) async throws -> Response {
+        let response = try await client.execute(request(method, target, json: body, rawBody: rawBody))
+        let bytes = try await response.body.collect(upTo: 256 << 20)
+        return Response(status: response.status.code, headers: response.headers, body: bytes)
+    }
+
+    private func request(_ method: HTTPMethod, _ target: String, json body: (any Encodable)?, rawBody: [UInt8]? = nil) -> HTTPClientRequest {
         var headers = HTTPHeaders()
         var payload: HTTPBody = .empty
         if let rawBody {
@@ -66,9 +72,7 @@ public final class ControlClient: Sendable {
             headers.add(name: "Content-Type", value: "application/json")
             payload = .bytes(Support.encode(body))
         }
-        let response = try await client.execute(HTTPClientRequest(method: method, url: base.with(target: target), headers: headers, body: payload))
-        let bytes = try await response.body.collect(upTo: 256 << 20)
-        return Response(status: response.status.code, headers: response.headers, body: bytes)
+        return HTTPClientRequest(method: method, url: base.with(target: target), headers: headers, body: payload)
     }
 
     /// Sends one request; decodes a 2xx answer as `T`, throws the ``APIError`` otherwise.
@@ -87,12 +91,19 @@ public final class ControlClient: Sendable {
     /// Streams the lines of a chunked answer (`/v1/events`, container logs
     /// and waits), skipping blank keep-alive lines.
     public func lines(_ target: String, method: HTTPMethod = .get) async throws -> AsyncThrowingStream<String, any Error> {
-        let response = try await client.execute(HTTPClientRequest(method: method, url: base.with(target: target)))
+        try await streamLines(method, target).lines
+    }
+
+    /// ``lines(_:method:)`` of a request with a JSON body, with the answer's
+    /// headers (`POST /v1/containers/run` names the container in one).
+    public func streamLines(_ method: HTTPMethod, _ target: String, json body: (any Encodable)? = nil) async throws
+        -> (headers: HTTPHeaders, lines: AsyncThrowingStream<String, any Error>) {
+        let response = try await client.execute(request(method, target, json: body))
         if !(200..<300).contains(response.status.code) {
             let bytes = try await response.body.collect(upTo: 1 << 20)
             throw Response(status: response.status.code, headers: response.headers, body: bytes).error!
         }
-        return AsyncThrowingStream { continuation in
+        return (response.headers, AsyncThrowingStream { continuation in
             let task = Task {
                 var buffer: [UInt8] = []
                 do {
@@ -110,7 +121,7 @@ public final class ControlClient: Sendable {
                 }
             }
             continuation.onTermination = { _ in task.cancel() }
-        }
+        })
     }
 
     /// Streams a binary answer (a container export) into `descriptor`,

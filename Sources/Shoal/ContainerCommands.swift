@@ -285,6 +285,9 @@ enum ContainerCommands {
         if attached { try checkInputTerminal(flags) }
         let client = try client(flags)
         defer { Task { await client.shutdown() } }
+        if run && !flags.has("--detach") && !attached {
+            return try await runStreaming(client, request, proxySignals: flags.isOn(byDefault: "--sig-proxy"))
+        }
         let created: ContainerCreateReply = try await client.call(.post, "/v1/containers", json: request)
         let json = format(flags) == "json"
         guard run else {
@@ -298,8 +301,46 @@ enum ContainerCommands {
             print(created.id)
             return 0
         }
-        if attached { return try await runAttached(client, created.id, flags) }
-        return try await attachAndStart(client, created.id, proxySignals: flags.isOn(byDefault: "--sig-proxy"), removed: flags.has("--rm"))
+        return try await runAttached(client, created.id, flags)
+    }
+
+    /// `run` without -d, -i or -t, in one request (`POST /v1/containers/run`):
+    /// the daemon creates and starts the container and streams its output,
+    /// then how it ended (with `--rm`, once it is out of view, as docker's
+    /// CLI waits). Start errors exit as docker's do (``exitCode(forStartErrorCode:)``).
+    static func runStreaming(_ client: ControlClient, _ request: ContainerCreateRequest, proxySignals: Bool) async throws -> Int32 {
+        let (headers, lines) = try await client.streamLines(.post, "/v1/containers/run", json: request)
+        let proxy = proxySignals ? headers[ControlAPI.containerIDHeader].map { SignalProxy(client: client, container: $0) } : nil
+        defer { proxy?.stop() }
+        var status: Int32 = -1
+        for try await line in lines {
+            guard let item = try? JSONDecoder().decode(RunStreamLine.self, from: Data(line.utf8)) else { continue }
+            if let log = item.log, let stream = item.stream {
+                printLog(LogLine(log: log, stream: stream, time: item.time ?? ""), timestamps: false)
+                continue
+            }
+            if let error = item.startError {
+                FileHandle.standardError.write(Data("shoal container run: \(error)\n".utf8))
+                return exitCode(forStartErrorCode: item.startErrorCode ?? "")
+            }
+            if let exit = item.exit {
+                status = exit.statusCode
+                if let error = exit.error, !error.isEmpty { FileHandle.standardError.write(Data("shoal container run: \(error)\n".utf8)) }
+                break
+            }
+        }
+        ClusterCommands.flushOutput()
+        return status < 0 ? 125 : status
+    }
+
+    /// A line of `POST /v1/containers/run`: a log entry, or the ``ContainerRunEnd``.
+    struct RunStreamLine: Decodable {
+        var log: String?
+        var stream: String?
+        var time: String?
+        var exit: ContainerWaitReply?
+        var startError: String?
+        var startErrorCode: String?
     }
 
     /// Starts the container; a start error exits as docker's does (127: not
@@ -309,19 +350,21 @@ enum ContainerCommands {
     }
 
     static func exitCode(forStartError error: APIError) -> Int32 {
-        switch error.code {
+        exitCode(forStartErrorCode: error.code)
+    }
+
+    static func exitCode(forStartErrorCode code: String) -> Int32 {
+        switch code {
         case "executable_not_found": return 127
         case "not_executable": return 126
         default: return 125
         }
     }
 
-    /// Follows the output and the exit before starting (a `--rm` container
-    /// may be gone by the time a later request arrives), then starts. With
-    /// `removed` (`--rm`) the exit status comes once the container is gone,
-    /// as docker's CLI waits.
-    static func attachAndStart(_ client: ControlClient, _ id: String, proxySignals: Bool, removed: Bool = false) async throws -> Int32 {
-        let exit = try await client.lines(path(id, "/wait?condition=" + (removed ? "removed" : "next-exit")), method: .post)
+    /// `start -a`: follows the output and the exit of the next run before
+    /// starting, so nothing is missed, then starts.
+    static func attachAndStart(_ client: ControlClient, _ id: String, proxySignals: Bool) async throws -> Int32 {
+        let exit = try await client.lines(path(id, "/wait?condition=next-exit"), method: .post)
         let output = try await client.lines(path(id, "/logs?follow=true&tail=0&condition=next-exit"))
         let proxy = proxySignals ? SignalProxy(client: client, container: id) : nil
         defer { proxy?.stop() }
@@ -385,13 +428,17 @@ enum ContainerCommands {
                 continue
             }
             guard let entry = try? JSONDecoder().decode(LogLine.self, from: Data(line.utf8)) else { continue }
-            let text = timestamps ? entry.time + " " + entry.log : entry.log
-            if entry.stream == "stderr" {
-                ClusterCommands.flushOutput()
-                FileHandle.standardError.write(Data(text.utf8))
-            } else {
-                FileHandle.standardOutput.write(Data(text.utf8))
-            }
+            printLog(entry, timestamps: timestamps)
+        }
+    }
+
+    static func printLog(_ entry: LogLine, timestamps: Bool) {
+        let text = timestamps ? entry.time + " " + entry.log : entry.log
+        if entry.stream == "stderr" {
+            ClusterCommands.flushOutput()
+            FileHandle.standardError.write(Data(text.utf8))
+        } else {
+            FileHandle.standardOutput.write(Data(text.utf8))
         }
     }
 

@@ -50,7 +50,10 @@ struct ContainerCommandTests {
             #expect(status == 3)
             #expect(output == "out shoal\n")
             #expect(errors == "err\n")
-            try await host.eventually("the --rm container removed") { try host.ok(["container", "ps", "-a", "-q"]).isEmpty }
+            // Gone from view once the CLI returns (files may still be going): the name is free at once.
+            #expect(try host.ok(["container", "ps", "-a", "-q"]).isEmpty)
+            #expect(try host.ok(["container", "run", "--rm", "--name", "gone", "--network", "none", "busybox", "echo", "again"]) == "again\n")
+            #expect(try host.shoal(["container", "inspect", "gone"]).status == 1)
             // A command the image lacks: Docker's 127, recorded as exited.
             let missing = try host.shoal(["container", "run", "--name", "typo", "busybox", "no-such-command"])
             #expect(missing.status == 127)
@@ -237,6 +240,30 @@ struct ContainerCommandTests {
             }
             let again = try host.shoal(["container", "start", "-a", "flaky"])
             #expect(again.status == 1 && again.output == "run\n", "\(again)")
+        }
+    }
+
+    @Test("a removal the daemon did not finish (stopped half-way) is finished when it starts: out of view, state, layer and anonymous volume gone")
+    func interruptedRemovalFinishesAtStart() async throws {
+        try await ContainerHost.with { host in
+            let id = try host.ok(["container", "run", "-d", "--name", "half", "--network", "none", "-v", "/scratch", "busybox", "true"])
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            try await host.eventually("half exited") { try host.ok(["container", "inspect", "-f", "{{.State.Status}}", "half"]) == "exited\n" }
+            #expect(try host.ok(["volume", "ls", "-q"]).split(separator: "\n").count == 1)
+            let record = host.data + "/local/containers/" + id + ".json"
+            try await host.restartDaemon {
+                // What `remove` writes before the container leaves the view.
+                var fields = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: record))) as? [String: Any])
+                fields["removal"] = ["anonymousVolumes": true]
+                try JSONSerialization.data(withJSONObject: fields).write(to: URL(fileURLWithPath: record))
+            }
+            #expect(try host.ok(["container", "ps", "-a", "-q"]).isEmpty)
+            #expect(try host.shoal(["container", "inspect", "half"]).status == 1)
+            for path in [record, host.data + "/local/rw/" + id, host.data + "/containers/" + id] {
+                #expect(!FileManager.default.fileExists(atPath: path), "\(path) is left")
+            }
+            #expect(try host.ok(["volume", "ls", "-q"]).isEmpty)
+            #expect(try host.ok(["container", "run", "--rm", "--name", "half", "--network", "none", "busybox", "echo", "free"]) == "free\n")
         }
     }
 
