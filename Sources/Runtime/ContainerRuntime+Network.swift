@@ -126,16 +126,32 @@ extension ContainerRuntime {
         bridge.detach(hostInterface: network.attachment.hostInterface)
     }
 
-    /// After the container's init is gone: closes its published ports and
-    /// removes its veth pair (the kernel would, once the namespace dies, but
-    /// asynchronously). The address stays leased until delete.
+    /// Waits (on the cleanup thread) until a stopped container's veth is
+    /// gone; false when the runtime stops first. The kernel deletes the pair
+    /// with the container's network namespace once its last process is gone
+    /// (in a batch, on its own worker, without the RTNL hold and RCU wait of
+    /// one delete per container); only something else holding the namespace
+    /// (an `nsenter`) keeps it, and after
+    /// ``Configuration/vethRemovalTimeout`` it is deleted by hand.
+    func awaitRemoval(hostInterface: String) -> Bool {
+        bridge.awaitRemoval(hostInterface: hostInterface, timeout: configuration.vethRemovalTimeout) { [cleanup] in cleanup.isStopped }
+    }
+
+    /// After the container's init is gone: closes its published ports, and
+    /// queues the wait for its veth to go, after which its state no longer
+    /// names it. The address stays leased until delete.
     func detachNetwork(_ container: Container) {
         closePorts(container)
         guard let hostInterface = container.state.network?.hostInterface else { return }
-        bridge.detach(hostInterface: hostInterface)
-        container.update { state in
-            state.network?.hostInterface = nil
-            state.network?.ports = []
+        cleanup.enqueue { [weak self] in
+            guard let self else { return }
+            guard self.awaitRemoval(hostInterface: hostInterface) else { return }  // stopping: the next runtime sees it again
+            guard self.container(container.id) === container else { return }  // deleted meanwhile: its removal goes on
+            container.update { state in
+                guard state.network?.hostInterface == hostInterface else { return }  // started again meanwhile
+                state.network?.hostInterface = nil
+                state.network?.ports = []
+            }
         }
     }
 
@@ -174,6 +190,7 @@ extension ContainerRuntime {
     /// of this runtime is attached to it. Absent is fine. Containers created
     /// later make it again.
     public func removeBridge() throws {
+        awaitCleanup()
         let attached = list().filter { $0.network?.hostInterface != nil }.map(\.id)
         guard attached.isEmpty else {
             throw RuntimeError.bridgeConflict(

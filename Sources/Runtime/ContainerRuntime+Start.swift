@@ -36,14 +36,19 @@ extension ContainerRuntime {
         var pid: Int32 = -1
         var network: StartedNetwork?
         var monitorPid: Int32 = -1
+        var timings = StepTimings("start")
+        defer { timings.report() }
         do {
             let networkFiles = try writeNetworkFiles(container, state)
+            timings.mark("files")
             do {
                 try container.cgroup.create(limits: state.spec.limits)
             } catch {
                 throw RuntimeError.hostSetupFailed(error)
             }
+            timings.mark("cgroup")
             network = try attachNetwork(state)
+            timings.mark("network")
             var childEnds: [Int32] = []
             defer { childEnds.forEach(Syscall.close) }
             for name in ["stdout", "stderr"] {
@@ -73,6 +78,7 @@ extension ContainerRuntime {
             var stdio = try prepareStdio(container, state.spec.stdio, outputFifo: childEnds[0])
             defer { stdio.descriptors.forEach(Syscall.close) }
 
+            timings.mark("stdio")
             let plan = SpawnPlan()
             fill(plan, state: state, extraMounts: networkFiles)
             stdio.apply(to: plan, windowSize: state.spec.stdio?.windowSize)
@@ -136,7 +142,9 @@ extension ContainerRuntime {
                     throw RuntimeError.hostSetupFailed(error)
                 }
             }
+            timings.mark("spawn")
             if let error = try Self.readFailure(failure.read) { throw error }
+            timings.mark("exec")
 
             // Watch the monitor when there is one: it exits once the exit record is written.
             let watched = monitorPid > 0 ? monitorPid : pid
@@ -168,6 +176,7 @@ extension ContainerRuntime {
             try startMonitor(container, pidfd: pidfd, streams: streams, log: log)
             readEnds = []  // the monitor owns them now
             startHealthChecks(container)
+            timings.mark("record")
         } catch {
             if pid > 0 {
                 Glibc.kill(pid, SIGKILL)

@@ -36,6 +36,10 @@ public final class ContainerRuntime: @unchecked Sendable {
         /// this process's executable when present; nil: the runtime is the
         /// parent (status `unknown` after a restart).
         public var monitorExecutable: String?
+        /// How long a stopped container's veth may outlive its network
+        /// namespace's last process (something else holds the namespace)
+        /// before the runtime deletes it and releases its address.
+        public var vethRemovalTimeout: Duration
 
         public init(
             stateDirectory: String,
@@ -44,8 +48,10 @@ public final class ContainerRuntime: @unchecked Sendable {
             cgroupLayout: CgroupLayout? = nil,
             cgroupRemovalTimeout: Duration = .seconds(5),
             bridge: BridgeConfiguration = BridgeConfiguration(),
-            monitorExecutable: String? = ContainerRuntime.bundledMonitorExecutable()
+            monitorExecutable: String? = ContainerRuntime.bundledMonitorExecutable(),
+            vethRemovalTimeout: Duration = .seconds(2)
         ) {
+            self.vethRemovalTimeout = vethRemovalTimeout
             self.bridge = bridge
             self.monitorExecutable = monitorExecutable
             self.stateDirectory = stateDirectory
@@ -75,8 +81,13 @@ public final class ContainerRuntime: @unchecked Sendable {
     private var containers: [String: Container] = [:]
     let bridge: NodeBridge
     let leases: AddressLeases
+    /// Veths, leases and files of stopped and deleted containers, released
+    /// after the calls that stopped or deleted them have returned.
+    let cleanup = CleanupQueue(name: "shoal-cleanup")
 
     var containersDirectory: String { configuration.stateDirectory + "/containers" }
+    /// Deleted containers' directories, until their cleanup is finished.
+    var removingDirectory: String { configuration.stateDirectory + "/removing" }
 
     /// Detects the cgroup layout, loads every container under the state
     /// directory and re-adopts the running ones (a container whose process is
@@ -96,6 +107,7 @@ public final class ContainerRuntime: @unchecked Sendable {
                 self.cgroupLayout = try CgroupLayout.detect(root: configuration.cgroupRoot)
             }
             try Syscall.makeDirectories(configuration.stateDirectory + "/containers", mode: 0o700)
+            try Syscall.makeDirectories(configuration.stateDirectory + "/removing", mode: 0o700)
         } catch {
             throw RuntimeError.hostSetupFailed(error)
         }
@@ -107,10 +119,24 @@ public final class ContainerRuntime: @unchecked Sendable {
             containers[state.id] = container
             if state.status.hasProcess { adopt(container) }
         }
+        // Removals a previous runtime did not finish: their leases stay
+        // taken until their veths are gone.
+        var removing: Set<String> = []
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: removingDirectory)) ?? []).sorted() {
+            let directory = removingDirectory + "/" + name
+            let state = try? ContainerState.read(from: directory + "/state.json")
+            if let state, let address = state.network?.address { removing.insert(state.id + " " + address) }
+            cleanup.enqueue { [weak self] in self?.finishRemoval(directory: directory, state: state) }
+        }
         // A lease whose container has no state (a crash between lease and
         // state write, a state directory cleaned by hand) is nobody's.
         leases.releaseAll { [containers] holder, address in
             containers[holder]?.state.network?.address != IPv4Subnet.format(address)
+                && !removing.contains(holder + " " + IPv4Subnet.format(address))
+        }
+        // Exited while no runtime watched, its veth not yet seen gone.
+        for id in containers.keys.sorted() where containers[id]?.state.status == .exited {
+            if let container = containers[id] { detachNetwork(container) }
         }
     }
 
@@ -131,6 +157,7 @@ public final class ContainerRuntime: @unchecked Sendable {
             container.monitor = nil
             closePorts(container)
         }
+        cleanup.stop()
         bridge.release()
     }
 
@@ -376,6 +403,13 @@ public final class ContainerRuntime: @unchecked Sendable {
 
     /// Removes a stopped container: its cgroup and its state directory (logs
     /// included). `force` kills a running one first.
+    ///
+    /// The container is gone when this returns (its id free, absent from
+    /// ``list()``); its directory is moved under `removing/` in one rename,
+    /// and the rest is finished on the cleanup thread, in order: its veth
+    /// gone, then its lease released, then its files deleted. A runtime
+    /// that stops first leaves that to the next one, which finishes every
+    /// removal it finds there. ``awaitCleanup()`` waits for it.
     public func delete(_ id: String, force: Bool = false) throws {
         let container = try lookup(id)
         let status = container.state.status
@@ -383,16 +417,43 @@ public final class ContainerRuntime: @unchecked Sendable {
             guard force else { throw RuntimeError.invalidState(id: id, state: status, operation: "delete") }
             try stop(id, signal: SIGKILL, gracePeriod: .zero)
         }
+        var timings = StepTimings("delete")
+        defer { timings.report() }
         container.monitor?.detach()
-        detachNetwork(container)
-        releaseAddress(container.state)
+        closePorts(container)
         try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
+        timings.mark("cgroup")
         // Never recurse into a copy's mount (volumes may be bound under it).
         container.filesystemLock.withLock { Self.unmountStoppedRoot(container.directory + "/" + Self.copyMountDirectory) }
-        try? FileManager.default.removeItem(atPath: container.directory)
+        timings.mark("unmount")
+        let state = container.state
+        let removal = removingDirectory + "/" + id + "." + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let moved = rename(container.directory, removal) == 0
+        timings.mark("rename")
         lock.lock()
         containers[id] = nil
         lock.unlock()
+        if moved {
+            cleanup.enqueue { [weak self] in self?.finishRemoval(directory: removal, state: state) }
+        } else {
+            finishRemoval(directory: container.directory, state: state)  // in place: nothing recorded it
+        }
+    }
+
+    /// The end of a removal: the veth gone (the kernel deletes it with the
+    /// container's network namespace), then the lease, then the files.
+    func finishRemoval(directory: String, state: ContainerState?) {
+        if let hostInterface = state?.network?.hostInterface, !awaitRemoval(hostInterface: hostInterface) {
+            return  // stopping: the next runtime finishes it
+        }
+        if let state { releaseAddress(state) }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Blocks until the cleanups queued so far (veths, leases and files of
+    /// stopped and deleted containers) are done.
+    public func awaitCleanup() {
+        cleanup.drain()
     }
 
     /// What the container wrote so far, per stream.
@@ -423,21 +484,27 @@ public final class ContainerRuntime: @unchecked Sendable {
     /// the init itself, or its shoal-monitor, whose `exit-status` record
     /// then holds the init's real status and finish time.
     func finish(_ container: Container, reaped: ExitStatus) {
+        var timings = StepTimings("finish")
+        defer { timings.report() }
         container.replaceHealthChecker(nil)
         closePorts(container)
         let monitored = container.state.monitorPid != nil
         let record = ExitRecord.read(directory: container.directory)
         // Read before the cgroup goes: the OOM count lives in it.
         let oomKilled = container.cgroup.oomKillCount() > 0
+        timings.mark("read")
         try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
+        timings.mark("cgroup")
         container.update { state in
             state.status = .exited
             state.exitStatus = record?.status ?? (monitored ? .unknown : reaped)
             state.oomKilled = oomKilled
             state.finishedAt = record?.finishedAt ?? Date()
+            state.network?.ports = []
         }
-        // After the exit is recorded: deleting a veth waits for the kernel
-        // (an RCU grace period, milliseconds) and waiters need not.
+        timings.mark("record")
+        // After the exit is recorded, and off this thread: the veth goes
+        // with the network namespace, and waiters need not wait for it.
         detachNetwork(container)
     }
 

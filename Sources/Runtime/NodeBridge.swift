@@ -137,9 +137,13 @@ final class NodeBridge: @unchecked Sendable {
     /// A new network namespace with `lo` up and `eth0` holding
     /// `address/prefix`, whose veth peer is a port of the bridge.
     func attach(address: UInt32) throws -> Attachment {
+        var timings = StepTimings("attach")
+        defer { timings.report() }
         try claim()
         let master = try ensure()
+        timings.mark("ensure")
         let namespace = shoal_netns_create()
+        timings.mark("netns")
         if namespace < 0 {
             throw RuntimeError.hostSetupFailed(SystemError(call: "unshare(CLONE_NEWNET)", errno: -namespace, path: configuration.name))
         }
@@ -148,15 +152,19 @@ final class NodeBridge: @unchecked Sendable {
             try network { () throws in
                 let netlink = try RouteNetlink()
                 try netlink.createVethPair(hostName: hostInterface, master: master, peerName: Self.containerInterface, peerNamespace: namespace)
+                timings.mark("veth")
                 do {
                     if let host = try netlink.link(named: hostInterface) { try netlink.setUp(index: host.index, what: hostInterface) }
+                    timings.mark("hostUp")
                     let inside = try RouteNetlink(networkNamespace: namespace)
+                    timings.mark("socketInside")
                     guard let eth0 = try inside.link(named: Self.containerInterface) else {
                         throw SystemError(call: "netlink RTM_GETLINK", errno: ENODEV, path: Self.containerInterface)
                     }
                     let subnet = configuration.subnet
                     try inside.addIPv4Address(address, prefixLength: subnet.prefixLength, broadcast: subnet.broadcast, index: eth0.index, what: Self.containerInterface)
                     try inside.setUp(index: eth0.index, what: Self.containerInterface)
+                    timings.mark("eth0")
                 } catch {
                     _ = try? netlink.deleteLink(named: hostInterface)
                     throw error
@@ -173,6 +181,32 @@ final class NodeBridge: @unchecked Sendable {
     /// (its namespace died with the container) is fine.
     func detach(hostInterface: String) {
         _ = try? RouteNetlink().deleteLink(named: hostInterface)
+    }
+
+    /// Returns true once the veth `hostInterface` is gone: the kernel
+    /// deletes it when the container's network namespace dies; after
+    /// `timeout` it is deleted here. False when `givingUp()` turned true
+    /// first (the runtime is stopping) and the veth may still be there.
+    func awaitRemoval(hostInterface: String, timeout: Duration, givingUp: () -> Bool) -> Bool {
+        guard let netlink = try? RouteNetlink() else { return false }
+        let deadline = ContinuousClock.now + timeout
+        var pause = Duration.milliseconds(1)
+        while ContinuousClock.now < deadline {
+            do {
+                guard try netlink.link(named: hostInterface) != nil else { return true }
+            } catch {
+                break
+            }
+            if givingUp() { return false }
+            Thread.sleep(forTimeInterval: Double(pause.components.attoseconds) / 1e18)
+            pause = min(pause * 2, .milliseconds(20))
+        }
+        do {
+            _ = try netlink.deleteLink(named: hostInterface)
+            return true
+        } catch {
+            return false
+        }
     }
 
     /// Deletes the bridge if it exists and is one, and its ownership file

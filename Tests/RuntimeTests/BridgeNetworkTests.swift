@@ -105,6 +105,7 @@ struct BridgeNetworkTests {
         let veth = try #require(fixture.runtime.container("published")?.state.network?.hostInterface)
         try fixture.runtime.delete("published", force: true)
         #expect(Self.curl(ports[1].hostPort, within: .zero) == nil, "listener closed with the container")
+        fixture.runtime.awaitCleanup()
         #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(veth)"), "veth removed with the container")
         #expect(!FileManager.default.fileExists(atPath: fixture.stateDirectory + "/network/\(fixture.bridge.name)/leases/\(address)"),
                 "lease released")
@@ -170,8 +171,49 @@ struct BridgeNetworkTests {
         #expect(!addresses.contains(try #require(next.state.network?.address)))
 
         for state in fixture.runtime.list() { try fixture.runtime.delete(state.id) }
+        fixture.runtime.awaitCleanup()
         let leases = (try? FileManager.default.contentsOfDirectory(atPath: leaseDirectory)) ?? []
         #expect(leases.isEmpty, "\(leases)")
+    }
+
+    @Test func aDeletedContainersAddressStaysLeasedUntilItsVethIsGoneEvenAcrossARestart() throws {
+        // Long enough that only the namespace going frees the veth here.
+        let fixture = try RuntimeFixture(vethRemovalTimeout: .seconds(600))
+        defer { Self.close(fixture) }
+        let container = try fixture.runtime.run(fixture.spec("held", ["sleep", "600"]) { $0.network = .bridge })
+        let attachment = try #require(container.state.network)
+        let veth = try #require(attachment.hostInterface)
+        let pid = try #require(container.state.pid)
+        // This test holds the container's network namespace, as an nsenter would.
+        let namespace = open("/proc/\(pid)/ns/net", O_RDONLY | O_CLOEXEC)
+        try #require(namespace >= 0)
+        var held = true
+        defer { if held { Glibc.close(namespace) } }
+        let lease = fixture.stateDirectory + "/network/\(fixture.bridge.name)/leases/\(attachment.address)"
+
+        try fixture.runtime.delete("held", force: true)
+        // Gone at once for its callers...
+        #expect(fixture.runtime.container("held") == nil && fixture.runtime.list().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: fixture.stateDirectory + "/containers/held"))
+        let next = try fixture.runtime.create(fixture.spec("held", ["true"]) { $0.network = .bridge })
+        #expect(next.state.network?.address != attachment.address, "the old address is still taken")
+        try fixture.runtime.delete("held")
+        // ...while its veth lives, its address stays leased, also for a restarted runtime.
+        #expect(FileManager.default.fileExists(atPath: "/sys/class/net/\(veth)"))
+        #expect(FileManager.default.fileExists(atPath: lease))
+        try fixture.reopen()
+        #expect(FileManager.default.fileExists(atPath: lease), "a restart keeps the lease of an unfinished removal")
+        #expect(fixture.runtime.list().isEmpty)
+
+        // The namespace goes, the kernel deletes the veth, the restarted runtime finishes the removal.
+        Glibc.close(namespace)
+        held = false
+        fixture.runtime.awaitCleanup()
+        #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(veth)"))
+        #expect(!FileManager.default.fileExists(atPath: lease), "lease released once the veth is gone")
+        let removing = (try? FileManager.default.contentsOfDirectory(atPath: fixture.stateDirectory + "/removing")) ?? ["unreadable"]
+        #expect(removing.isEmpty, "\(removing)")
+        #expect(try fixture.runtime.create(fixture.spec("again", ["true"]) { $0.network = .bridge }).state.network?.address != nil)
     }
 
     @Test func subnetOverlappingAHostRouteIsRefused() throws {

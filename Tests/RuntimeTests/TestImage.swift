@@ -62,6 +62,7 @@ final class RuntimeFixture {
     let stateDirectory: String
     let cgroupParent: String
     let bridge: BridgeConfiguration
+    let vethRemovalTimeout: Duration
     var runtime: ContainerRuntime
 
     /// A test bridge of this test process: never the default shoal0 a
@@ -69,17 +70,20 @@ final class RuntimeFixture {
     static let testBridge = BridgeConfiguration(
         name: "shoaltest\(getpid() % 100_000)", subnet: IPv4Subnet("10.89.\(getpid() % 250).0/24")!)
 
-    init(bridge: BridgeConfiguration = RuntimeFixture.testBridge) throws {
+    init(bridge: BridgeConfiguration = RuntimeFixture.testBridge, vethRemovalTimeout: Duration = .seconds(2)) throws {
         let token = UUID().uuidString.prefix(8).lowercased()
         stateDirectory = NSTemporaryDirectory() + "shoal-runtime-test-\(token)"
         cgroupParent = "shoal-test-\(token)"
         self.bridge = bridge
-        runtime = try ContainerRuntime(configuration: .init(stateDirectory: stateDirectory, cgroupParent: cgroupParent, bridge: bridge))
+        self.vethRemovalTimeout = vethRemovalTimeout
+        runtime = try ContainerRuntime(configuration: .init(
+            stateDirectory: stateDirectory, cgroupParent: cgroupParent, bridge: bridge, vethRemovalTimeout: vethRemovalTimeout))
     }
 
     func reopen() throws {
         runtime.detach()
-        runtime = try ContainerRuntime(configuration: .init(stateDirectory: stateDirectory, cgroupParent: cgroupParent, bridge: bridge))
+        runtime = try ContainerRuntime(configuration: .init(
+            stateDirectory: stateDirectory, cgroupParent: cgroupParent, bridge: bridge, vethRemovalTimeout: vethRemovalTimeout))
     }
 
     var rootfs: String { TestImage.rootfs! }
