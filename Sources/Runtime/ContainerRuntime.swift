@@ -40,6 +40,10 @@ public final class ContainerRuntime: @unchecked Sendable {
         /// namespace's last process (something else holds the namespace)
         /// before the runtime deletes it and releases its address.
         public var vethRemovalTimeout: Duration
+        /// Bridge namespaces kept ready (veth attached, `eth0` up) so that a
+        /// bridge container's start only adds its address; 0: made at each
+        /// start. Made from the first bridge container on.
+        public var warmNetworkNamespaces: Int
 
         public init(
             stateDirectory: String,
@@ -49,8 +53,10 @@ public final class ContainerRuntime: @unchecked Sendable {
             cgroupRemovalTimeout: Duration = .seconds(5),
             bridge: BridgeConfiguration = BridgeConfiguration(),
             monitorExecutable: String? = ContainerRuntime.bundledMonitorExecutable(),
-            vethRemovalTimeout: Duration = .seconds(2)
+            vethRemovalTimeout: Duration = .seconds(2),
+            warmNetworkNamespaces: Int = 4
         ) {
+            self.warmNetworkNamespaces = warmNetworkNamespaces
             self.vethRemovalTimeout = vethRemovalTimeout
             self.bridge = bridge
             self.monitorExecutable = monitorExecutable
@@ -97,7 +103,8 @@ public final class ContainerRuntime: @unchecked Sendable {
             throw RuntimeError.bridgeConflict(bridge: configuration.bridge.name, reason: problem)
         }
         self.configuration = configuration
-        self.bridge = NodeBridge(configuration: configuration.bridge, owner: "state \(configuration.stateDirectory)")
+        self.bridge = NodeBridge(
+            configuration: configuration.bridge, owner: "state \(configuration.stateDirectory)", warmNamespaces: configuration.warmNetworkNamespaces)
         self.leases = AddressLeases(
             directory: Self.leaseDirectory(configuration.stateDirectory, bridge: configuration.bridge.name), bridge: configuration.bridge)
         do throws(SystemError) {

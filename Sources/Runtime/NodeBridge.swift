@@ -23,9 +23,16 @@ final class NodeBridge: @unchecked Sendable {
     /// Where ownership files live: one per bridge name, machine-wide.
     static let ownershipDirectory = "/run/shoal/bridges"
 
-    init(configuration: BridgeConfiguration, owner: String) {
+    /// Namespaces made ahead of the starts that use them.
+    private(set) var pool: NetworkNamespacePool!
+
+    init(configuration: BridgeConfiguration, owner: String, warmNamespaces: Int) {
         self.configuration = configuration
         self.owner = owner
+        pool = NetworkNamespacePool(capacity: warmNamespaces) { [weak self] in
+            guard let self else { throw SystemError(call: "prepare", errno: ECANCELED, path: "bridge released") }
+            return try self.prepare(master: try self.ensure())
+        }
     }
 
     deinit { release() }
@@ -62,6 +69,7 @@ final class NodeBridge: @unchecked Sendable {
         _ = ftruncate(descriptor, 0)
         try? Syscall.writeAll(descriptor, Array("pid \(getpid()), \(owner)\n".utf8), path: path)
         ownership = descriptor
+        pool.refill()  // its own thread: waits for this lock
     }
 
     private var ownershipPath: String { Self.ownershipDirectory + "/" + configuration.name + ".lock" }
@@ -74,8 +82,10 @@ final class NodeBridge: @unchecked Sendable {
             reason: "another shoal runtime uses it (\(holder.isEmpty ? "unknown" : holder)): stop it, or give this runtime another bridge name and subnet")
     }
 
-    /// Gives up the bridge (runtime detach); the bridge itself stays.
+    /// Gives up the bridge (runtime detach); the bridge itself stays, the
+    /// warm namespaces go.
     func release() {
+        pool.stop()
         lock.lock()
         defer { lock.unlock() }
         Syscall.close(ownership)
@@ -134,37 +144,58 @@ final class NodeBridge: @unchecked Sendable {
         }
     }
 
-    /// A new network namespace with `lo` up and `eth0` holding
-    /// `address/prefix`, whose veth peer is a port of the bridge.
+    /// A network namespace with `lo` up and `eth0` holding
+    /// `address/prefix`, whose veth peer is a port of the bridge: one of the
+    /// warm pool's when it has one, else made now.
     func attach(address: UInt32) throws -> Attachment {
         var timings = StepTimings("attach")
         defer { timings.report() }
         try claim()
         let master = try ensure()
         timings.mark("ensure")
+        var pooled: NetworkNamespacePool.Entry? = pool.take()
+        if let stale = pooled, stale.master != master {  // the bridge was made again since
+            stale.close()
+            pooled = nil
+        }
+        let prepared = try pooled ?? prepare(master: master)
+        timings.mark(pooled == nil ? "prepare" : "pooled")
+        do {
+            let subnet = configuration.subnet
+            try network { () throws in
+                try prepared.inside.addIPv4Address(
+                    address, prefixLength: subnet.prefixLength, broadcast: subnet.broadcast, index: prepared.containerInterface,
+                    what: Self.containerInterface)
+            }
+        } catch {
+            prepared.close()  // the kernel deletes the namespace and its veth pair
+            throw error
+        }
+        timings.mark("address")
+        return Attachment(namespace: prepared.namespace, hostInterface: prepared.hostInterface)
+    }
+
+    /// A new network namespace with `lo` up and an `eth0` that is up
+    /// without an address, whose veth peer is an up port of bridge `master`.
+    func prepare(master: Int32) throws -> NetworkNamespacePool.Entry {
         let namespace = shoal_netns_create()
-        timings.mark("netns")
         if namespace < 0 {
             throw RuntimeError.hostSetupFailed(SystemError(call: "unshare(CLONE_NEWNET)", errno: -namespace, path: configuration.name))
         }
         let hostInterface = "shv" + String(UInt64.random(in: 0..<(1 << 48)), radix: 16).leftPadded(to: 12)
         do {
-            try network { () throws in
+            return try network { () throws -> NetworkNamespacePool.Entry in
                 let netlink = try RouteNetlink()
                 try netlink.createVethPair(hostName: hostInterface, master: master, peerName: Self.containerInterface, peerNamespace: namespace)
-                timings.mark("veth")
                 do {
                     if let host = try netlink.link(named: hostInterface) { try netlink.setUp(index: host.index, what: hostInterface) }
-                    timings.mark("hostUp")
                     let inside = try RouteNetlink(networkNamespace: namespace)
-                    timings.mark("socketInside")
                     guard let eth0 = try inside.link(named: Self.containerInterface) else {
                         throw SystemError(call: "netlink RTM_GETLINK", errno: ENODEV, path: Self.containerInterface)
                     }
-                    let subnet = configuration.subnet
-                    try inside.addIPv4Address(address, prefixLength: subnet.prefixLength, broadcast: subnet.broadcast, index: eth0.index, what: Self.containerInterface)
                     try inside.setUp(index: eth0.index, what: Self.containerInterface)
-                    timings.mark("eth0")
+                    return NetworkNamespacePool.Entry(
+                        namespace: namespace, hostInterface: hostInterface, master: master, inside: inside, containerInterface: eth0.index)
                 } catch {
                     _ = try? netlink.deleteLink(named: hostInterface)
                     throw error
@@ -174,7 +205,6 @@ final class NodeBridge: @unchecked Sendable {
             Syscall.close(namespace)
             throw error
         }
-        return Attachment(namespace: namespace, hostInterface: hostInterface)
     }
 
     /// Removes a container's veth pair (both ends go); a pair already gone
@@ -213,7 +243,9 @@ final class NodeBridge: @unchecked Sendable {
     /// (else one file per bridge ever made would pile up in
     /// /run/shoal/bridges). Refused while another runtime holds the bridge;
     /// the file's lock is held meanwhile, so no runtime claims it half-way.
+    /// The warm namespaces, whose veths are its ports, go first.
     func remove() throws {
+        pool.empty()
         lock.lock()
         defer { lock.unlock() }
         let name = configuration.name

@@ -216,6 +216,33 @@ struct BridgeNetworkTests {
         #expect(try fixture.runtime.create(fixture.spec("again", ["true"]) { $0.network = .bridge }).state.network?.address != nil)
     }
 
+    @Test func warmNamespacesWaitOnTheBridgeAndAStartTakesOne() throws {
+        let fixture = try RuntimeFixture()
+        defer { Self.close(fixture) }
+        let ports = "/sys/class/net/\(fixture.bridge.name)/brif"
+        func bridgePorts() -> Set<String> { Set((try? FileManager.default.contentsOfDirectory(atPath: ports)) ?? []) }
+        let warm = fixture.runtime.configuration.warmNetworkNamespaces
+        try #require(warm > 0)
+        // The first bridge container claims the bridge: the pool fills.
+        try fixture.runtime.create(fixture.spec("first", ["sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'; ls /sys/class/net | sort | tr '\\n' ' '"]) {
+            $0.network = .bridge
+        })
+        #expect(fixture.eventually { bridgePorts().count == warm }, "\(bridgePorts())")
+        let ready = bridgePorts()
+        try fixture.runtime.start("first")
+        let container = try #require(fixture.runtime.container("first"))
+        let veth = try #require(container.state.network?.hostInterface)
+        #expect(ready.contains(veth), "the start took a warm namespace")
+        #expect(container.wait(timeout: .seconds(60)) == .exited(0))
+        let address = try #require(container.state.network?.address)
+        let output = try fixture.runtime.logs("first").standardOutput
+        #expect(output == "\(address)/24\neth0 lo ", "\(output)")
+        // Refilled; a runtime that detaches takes its warm namespaces (and their veths) with it.
+        #expect(fixture.eventually { bridgePorts().subtracting([veth]).count == warm }, "\(bridgePorts())")
+        fixture.runtime.detach()
+        #expect(fixture.eventually { bridgePorts().isEmpty }, "\(bridgePorts())")
+    }
+
     @Test func subnetOverlappingAHostRouteIsRefused() throws {
         let fixture = try RuntimeFixture()
         defer { Self.close(fixture) }
