@@ -76,16 +76,14 @@ public final class Agent: @unchecked Sendable {
         }
     }
 
+    /// The session with the dispatcher: heartbeats, assignments in, statuses out.
+    private var session: AgentSession!
     private let lock = NSLock()
     // Guarded by `lock`.
     private var records: [ObjectID: Record] = [:]
-    private var pendingReports: [ObjectID: ServiceTask.Status] = [:]
-    private var session: (id: String, connection: any DispatcherConnection)?
-    private var loops: [Task<Void, Never>] = []
     /// Task starts under way (image preparation, create, start).
     private var runs: [ObjectID: Task<Void, Never>] = [:]
     private var stopped = false
-    private var sessionsOpened = 0
 
     public init(configuration: AgentConfiguration, runtime: ContainerRuntime, images: any ImageSource, connector: any DispatcherConnector) throws {
         self.configuration = configuration
@@ -94,6 +92,17 @@ public final class Agent: @unchecked Sendable {
         self.connector = connector
         try FileManager.default.createDirectory(atPath: configuration.stateDirectory + "/rw", withIntermediateDirectories: true)
         loadRecords()
+        var sessionConfiguration = AgentSession.Configuration()
+        sessionConfiguration.reconnectInitialBackoff = configuration.reconnectInitialBackoff
+        sessionConfiguration.reconnectMaxBackoff = configuration.reconnectMaxBackoff
+        sessionConfiguration.statusFlushInterval = configuration.statusFlushInterval
+        session = AgentSession(configuration: sessionConfiguration, connector: connector, request: { [configuration] in
+            Self.sessionRequest(configuration)
+        }, onBatch: { [weak self] batch, connection in
+            guard let self else { return }
+            self.apply(batch)
+            for request in batch.logRequests { self.serveLogs(request, sessionID: batch.sessionID, connection: connection) }
+        })
     }
 
     static func containerID(_ taskID: ObjectID) -> String { "task-" + taskID.rawValue }
@@ -103,22 +112,14 @@ public final class Agent: @unchecked Sendable {
     /// Re-adopts the containers of known tasks and starts the session and report loops.
     public func start() {
         adoptContainers()
-        let session = Task<Void, Never> { [weak self] in await self?.sessionLoop() }
-        let reporter = Task<Void, Never> { [weak self] in await self?.reportLoop() }
-        lock.withLock { loops = [session, reporter] }
+        session.start()
     }
 
     /// Ends the session; containers keep running (a restarted agent re-adopts them).
     /// `detachRuntime: false` when the runtime is shared and outlives the agent.
     public func stop(detachRuntime: Bool = true) async {
-        let (all, current) = lock.withLock { () -> ([Task<Void, Never>], (any DispatcherConnection)?) in
-            stopped = true
-            defer { loops = [] }
-            return (loops, session?.connection)
-        }
-        for loop in all { loop.cancel() }
-        await current?.close()
-        for loop in all { await loop.value }
+        lock.withLock { stopped = true }
+        await session.stop()
         // A start under way would use the runtime after it is detached (and
         // claim its bridge again): cancel the preparation and wait.
         let starts = lock.withLock { Array(runs.values) }
@@ -143,8 +144,8 @@ public final class Agent: @unchecked Sendable {
     }
 
     /// Sessions opened so far (tests).
-    public var sessionCount: Int { lock.withLock { sessionsOpened } }
-    public var isConnected: Bool { lock.withLock { session != nil } }
+    public var sessionCount: Int { session.sessionCount }
+    public var isConnected: Bool { session.isConnected }
 
     /// What a task's container wrote, if it runs (or ran) on this node.
     public func logs(taskID: ObjectID) -> (standardOutput: String, standardError: String)? {
@@ -167,75 +168,9 @@ public final class Agent: @unchecked Sendable {
 
     // MARK: Session
 
-    private func sessionLoop() async {
-        var backoff = configuration.reconnectInitialBackoff
-        while !Task.isCancelled && !lock.withLock({ stopped }) {
-            var heartbeat: Task<Void, Never>?
-            var connection: (any DispatcherConnection)?
-            do {
-                let opened = try await connector.connect()
-                connection = opened
-                if lock.withLock({ stopped }) { break }
-                let stream = opened.openSession(sessionRequest())
-                for try await batch in stream {
-                    if heartbeat == nil {
-                        lock.withLock {
-                            session = (batch.sessionID, opened)
-                            sessionsOpened += 1
-                        }
-                        backoff = configuration.reconnectInitialBackoff
-                        let period = Duration.milliseconds(max(batch.heartbeatPeriodMilliseconds, 10))
-                        let sessionID = batch.sessionID
-                        heartbeat = Task { [weak self] in
-                            while !Task.isCancelled {
-                                try? await Task.sleep(for: period)
-                                if Task.isCancelled { return }
-                                guard let self else { return }
-                                do {
-                                    _ = try await opened.heartbeat(HeartbeatRequest(sessionID: sessionID))
-                                } catch {
-                                    // The session is gone or the manager is: start over.
-                                    await opened.close()
-                                    return
-                                }
-                            }
-                        }
-                    }
-                    apply(batch)
-                    for request in batch.logRequests { serveLogs(request, sessionID: batch.sessionID, connection: opened) }
-                }
-            } catch {
-            }
-            heartbeat?.cancel()
-            lock.withLock { session = nil }
-            await connection?.close()
-            if Task.isCancelled || lock.withLock({ stopped }) { break }
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, configuration.reconnectMaxBackoff)
-        }
-    }
-
-    func sessionRequest() -> SessionRequest {
+    static func sessionRequest(_ configuration: AgentConfiguration) -> SessionRequest {
         SessionRequest(hostname: configuration.hostname, address: configuration.address, platform: configuration.platform,
                        resources: HostResources.current())
-    }
-
-    private func reportLoop() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: configuration.statusFlushInterval)
-            let (current, reports) = lock.withLock { () -> ((id: String, connection: any DispatcherConnection)?, [TaskStatusReport]) in
-                (session, pendingReports.sorted { $0.key < $1.key }.map { TaskStatusReport(taskID: $0.key, status: $0.value) })
-            }
-            guard let current, !reports.isEmpty else { continue }
-            do {
-                try await current.connection.report(StatusBatch(sessionID: current.id, reports: reports))
-                lock.withLock {
-                    for report in reports where pendingReports[report.taskID] == report.status { pendingReports[report.taskID] = nil }
-                }
-            } catch {
-                // Kept; sent again on this or the next session.
-            }
-        }
     }
 
     /// Records and queues an observed status (state only moves forward).
@@ -255,7 +190,8 @@ public final class Agent: @unchecked Sendable {
                                             error: error, exitCode: exitCode, containerID: Self.containerID(taskID), health: health, publishedPorts: ports)
             record.observed = status
             records[taskID] = record
-            pendingReports[taskID] = status
+            // Under `lock`: two reports of one task queue in the order decided here.
+            session.queue(taskID, status)
             return true
         }
         if changed { saveRecords() }
@@ -315,7 +251,7 @@ public final class Agent: @unchecked Sendable {
     private func remove(_ taskID: ObjectID) {
         lock.withLock {
             records[taskID]?.stopping = true
-            pendingReports[taskID] = nil
+            session.forget(taskID)
         }
         let grace = lock.withLock { records[taskID]?.task.template.stopGracePeriodMilliseconds } ?? 10_000
         Thread.detachNewThread { [self] in

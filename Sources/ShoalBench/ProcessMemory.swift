@@ -5,6 +5,9 @@ enum ProcessMemory {
     /// This process's peak resident set (VmHWM), in MiB.
     static func peakResidentMebibytes() -> Int { field("VmHWM", pid: "self") / 1024 }
 
+    /// A process's peak resident set (VmHWM), in MiB; 0 if it is gone.
+    static func peakResidentMebibytes(pid: Int32) -> Int { field("VmHWM", pid: String(pid)) / 1024 }
+
     /// A process's current resident set (VmRSS), in MiB; 0 if it is gone.
     static func residentMebibytes(pid: Int32) -> Int { field("VmRSS", pid: String(pid)) / 1024 }
 

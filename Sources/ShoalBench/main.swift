@@ -10,6 +10,7 @@ let usage = """
            shoal-bench registry [--layer-mib MIB] [--rounds N]
            shoal-bench scheduler [--nodes N] [--tasks N] [--batch N] [--full-scan]
            shoal-bench services
+           shoal-bench dispatcher [--workers N] [--tasks N] [--kill N] [--steady SECONDS]
 
     raft   committed proposals/s and commit latency p50/p99 of a 3-member
            in-process cluster, in memory and on SQLite, for 1 and 64 proposers,
@@ -55,6 +56,16 @@ let usage = """
            and the shoal dev process's RSS with 200 running tasks and with
            10,000 more pending in the store (a service constrained to a node
            label nobody has); then removes everything. Needs root
+
+    dispatcher  one release `shoal dev` manager (default 5 s heartbeats) and
+           --workers (1,000) simulated workers in this process, each joined
+           through the real join path and holding the agent's session over its
+           own mutual-TLS connection (a fake runtime behind it): seconds to
+           join them, from the first session to all ready, from `service
+           create` of --tasks (3,000) replicas to all reported running; the
+           manager's RSS, its CPU % over --steady (30) s of heartbeats alone;
+           seconds from killing --kill (50) workers to their nodes down and
+           tasks running elsewhere. Needs root
     """
 
 guard let suite = arguments.first else {
@@ -125,6 +136,13 @@ case "services":
         try await ServicesBenchmark().run()
     } catch {
         FileHandle.standardError.write(Data("shoal-bench services: \(error)\n".utf8))
+        exit(1)
+    }
+case "dispatcher":
+    do {
+        try await DispatcherBenchmark(options: DispatcherBenchmark.Options(parsing: Array(arguments.dropFirst()))).run()
+    } catch {
+        FileHandle.standardError.write(Data("shoal-bench dispatcher: \(error)\n".utf8))
         exit(1)
     }
 case "help", "--help", "-h":
