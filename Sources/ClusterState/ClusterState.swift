@@ -124,13 +124,22 @@ public struct ClusterState: Sendable, Equatable {
     /// The leader calls it before proposing, so that a command the state
     /// refuses never reaches the log. It runs the very checks of `apply` but
     /// stops before the first write, so it costs what the checks cost, never
-    /// a copy of the tables (a batch, whose later commands must see the earlier
-    /// ones, is checked on a copy).
+    /// a copy of the tables. A batch whose commands name distinct tasks
+    /// (``touchDistinctTasks(_:)``, as `apply` decides) is checked command by
+    /// command the same way; any other batch, whose later commands must see
+    /// the earlier ones, is checked on a copy.
     public func validate(_ command: ClusterCommand, context: ApplyContext) throws(ClusterStateError) {
         // Copying the struct only retains its tables; `.check` never writes
         // to them, so no copy-on-write copy is made.
         var scratch = self
-        if case .batch = command {
+        if case .batch(let commands) = command {
+            if Self.touchDistinctTasks(commands) {
+                // An agent's status batch (every report of a worker is one):
+                // a copy of the tables each cost O(tasks) on the Raft thread,
+                // O(tasks × workers) as a fleet reports its tasks running.
+                for command in commands { _ = try scratch.applyOne(command, context, effects: .check) }
+                return
+            }
             _ = try scratch.applyOne(command, context)
         } else {
             _ = try scratch.applyOne(command, context, effects: .check)

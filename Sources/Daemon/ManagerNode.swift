@@ -207,7 +207,11 @@ final class ManagerNode: @unchecked Sendable {
                 guard let self else { return }
                 let relevant: Bool
                 switch event.object {
-                case .node: relevant = true
+                // Only managers are in the address book: a worker's status
+                // (a thousand of them register and heartbeat back to ready)
+                // would otherwise cost a copy of the state and a walk over
+                // every node each, O(nodes²) as a fleet joins.
+                case .node(let node): relevant = node.managerStatus != nil || node.spec.role == .manager || event.action == .removed
                 case .config(let config): relevant = config.spec.name == JoinTokens.configName
                 default: relevant = false
                 }

@@ -86,23 +86,23 @@ struct DispatcherBenchmark {
         try await waitReady(client)
         let (token, address) = try joinCommand()
         guard let pid = processes.pid("shoal-dev") else { throw BenchmarkError(description: "shoal dev is not running") }
-        print("dispatcher.workers \(options.workers) workers")
+        figure("dispatcher.workers \(options.workers) workers")
 
         var start = MonotonicClock.nanoseconds
         let fleet = try await SimulatedWorkerFleet.join(count: options.workers, manager: address, token: token)
         defer { Task { await fleet.stopAll() } }
-        print("dispatcher.join_\(options.workers)_seconds \(Self.seconds(since: start)) s")
+        figure("dispatcher.join_\(options.workers)_seconds \(Self.seconds(since: start)) s")
 
         start = MonotonicClock.nanoseconds
-        let ids = Set(fleet.all.map(\.nodeID))
+        let ids = Set(fleet.all.map(\.nodeID.rawValue))
         fleet.startAll()
         try await until("\(options.workers) nodes ready") {
-            let nodes: [Node] = try await client.call(.get, "/v1/nodes")
+            let nodes: [NodeView] = try await client.call(.get, "/v1/nodes")
             let ready = nodes.filter { ids.contains($0.id) && $0.status.state == .ready }.count
             return ready == options.workers && fleet.connectedCount == options.workers ? nil : "\(ready) ready, \(fleet.connectedCount) sessions"
         }
-        print("dispatcher.sessions_to_ready_\(options.workers)_seconds \(Self.seconds(since: start)) s")
-        print("dispatcher.manager_rss_\(options.workers)_ready \(ProcessMemory.residentMebibytes(pid: pid)) MiB")
+        figure("dispatcher.sessions_to_ready_\(options.workers)_seconds \(Self.seconds(since: start)) s")
+        figure("dispatcher.manager_rss_\(options.workers)_ready \(ProcessMemory.residentMebibytes(pid: pid)) MiB")
 
         var template = TaskTemplate(image: "busybox:latest")
         template.command = ["sleep", "3600"]
@@ -116,8 +116,8 @@ struct DispatcherBenchmark {
             let running = try await runningTasks(client, service.id)
             return running.count == options.tasks ? nil : "\(running.count) running in the store"
         }
-        print("dispatcher.create_\(options.tasks)_to_running_seconds \(Self.seconds(since: start)) s")
-        print("dispatcher.manager_rss_\(options.tasks)_running \(ProcessMemory.residentMebibytes(pid: pid)) MiB")
+        figure("dispatcher.create_\(options.tasks)_to_running_seconds \(Self.seconds(since: start)) s")
+        figure("dispatcher.manager_rss_\(options.tasks)_running \(ProcessMemory.residentMebibytes(pid: pid)) MiB")
 
         // Heartbeats alone: no API calls from here while the manager's CPU is counted.
         usleep(2_000_000)
@@ -125,31 +125,31 @@ struct DispatcherBenchmark {
         let windowStart = MonotonicClock.nanoseconds
         usleep(useconds_t(options.steadySeconds * 1_000_000))
         let cpu = (Self.cpuSeconds(pid: pid) - before) / (Double(MonotonicClock.nanoseconds - windowStart) / 1e9) * 100
-        print("dispatcher.manager_cpu_steady_heartbeats \(String(format: "%.1f", cpu)) %")
-        print("dispatcher.manager_rss_steady \(ProcessMemory.residentMebibytes(pid: pid)) MiB")
-        let nodes: [Node] = try await client.call(.get, "/v1/nodes")
+        figure("dispatcher.manager_cpu_steady_heartbeats \(String(format: "%.1f", cpu)) %")
+        figure("dispatcher.manager_rss_steady \(ProcessMemory.residentMebibytes(pid: pid)) MiB")
+        let nodes: [NodeView] = try await client.call(.get, "/v1/nodes")
         let notReady = nodes.filter { ids.contains($0.id) && $0.status.state != .ready }.count
         guard notReady == 0 else { throw BenchmarkError(description: "\(notReady) nodes not ready after \(options.steadySeconds) s of heartbeats") }
         let reopened = fleet.all.filter { $0.sessionCount != 1 }.count
-        print("dispatcher.sessions_reopened \(reopened) sessions")
+        figure("dispatcher.sessions_reopened \(reopened) sessions")
 
         let victims = Array(fleet.all.prefix(options.kill))
-        let victimIDs = Set(victims.map(\.nodeID))
+        let victimIDs = Set(victims.map(\.nodeID.rawValue))
         start = MonotonicClock.nanoseconds
         await withTaskGroup(of: Void.self) { group in
             for victim in victims { group.addTask { await victim.stop() } }
         }
         try await until("\(options.kill) killed nodes down and their tasks replaced") {
-            let nodes: [Node] = try await client.call(.get, "/v1/nodes")
+            let nodes: [NodeView] = try await client.call(.get, "/v1/nodes")
             let down = nodes.filter { victimIDs.contains($0.id) && $0.status.state == .down }.count
             guard down == options.kill else { return "\(down) down" }
             let running = try await runningTasks(client, service.id)
-            let misplaced = running.filter { victimIDs.contains($0.nodeID ?? "") }.count
+            let misplaced = running.filter { victimIDs.contains($0.nodeID?.rawValue ?? "") }.count
             return running.count == options.tasks && misplaced == 0 ? nil : "\(running.count) running, \(misplaced) on killed nodes"
         }
-        print("dispatcher.kill_\(options.kill)_to_rescheduled_seconds \(Self.seconds(since: start)) s")
-        print("dispatcher.heartbeat_deadline 15 s")
-        print("dispatcher.manager_rss_peak \(ProcessMemory.peakResidentMebibytes(pid: pid)) MiB")
+        figure("dispatcher.kill_\(options.kill)_to_rescheduled_seconds \(Self.seconds(since: start)) s")
+        figure("dispatcher.heartbeat_deadline 15 s")
+        figure("dispatcher.manager_rss_peak \(ProcessMemory.peakResidentMebibytes(pid: pid)) MiB")
         await fleet.stopAll()
     }
 
@@ -172,14 +172,18 @@ struct DispatcherBenchmark {
     }
 
     /// The worker token and the manager's address, from `shoal join-token worker`.
+    /// `shoal dev` answers the API a moment before its first start stored the tokens: asked again until then.
     private func joinCommand() throws -> (JoinToken, String) {
-        let result = try processes.run(shoal, ["join-token", "worker"], environment: ["SHOAL_HOST": "unix://" + socket])
-        let words = result.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
-        guard result.status == 0, let index = words.firstIndex(of: "--token"), index + 2 < words.count,
-              let token = try? JoinToken(parsing: words[index + 1]) else {
-            throw BenchmarkError(description: "shoal join-token worker did not print a join command: \(result.output)")
+        let deadline = Date().addingTimeInterval(30)
+        while true {
+            let result = try processes.run(shoal, ["join-token", "worker"], environment: ["SHOAL_HOST": "unix://" + socket])
+            let words = result.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+            if result.status == 0, let index = words.firstIndex(of: "--token"), index + 2 < words.count, let token = try? JoinToken(parsing: words[index + 1]) {
+                return (token, words[index + 2])
+            }
+            guard Date() < deadline else { throw BenchmarkError(description: "shoal join-token worker did not print a join command: \(result.output)") }
+            usleep(Self.pollMicroseconds)
         }
-        return (token, words[index + 2])
     }
 
     private func waitReady(_ client: ControlClient) async throws {
@@ -187,6 +191,12 @@ struct DispatcherBenchmark {
             guard FileManager.default.fileExists(atPath: socket) else { return "no socket yet" }
             return (try? await client.call(.get, "/v1/services", as: [Service].self)) != nil ? nil : "no answer yet"
         }
+    }
+
+    /// One `name value unit` line, written at once (not held in stdio's
+    /// buffer when stdout is a file): a profiler can be timed against them.
+    private func figure(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 
     static func seconds(since start: UInt64) -> String {

@@ -5,15 +5,27 @@ import Testing
 @Suite("ClusterState.validate agrees with apply")
 struct ClusterStateValidateTests {
     /// The random commands of the snapshot tests, plus configs (with reused
-    /// names and unknown ids), node and config removals and batches, so that
-    /// every kind of refusal shows up.
+    /// names and unknown ids), node and config removals and batches, among
+    /// them agents' status batches (distinct tasks, checked without a copy;
+    /// some go backwards or name unknown tasks), so that every kind of
+    /// refusal shows up.
     static func commands(seed: UInt64, count: Int) -> [ClusterCommand] {
         var generator = SeededGenerator(seed: seed &+ 1_000)
         var configIDs: [ObjectID] = []
+        var taskIDs: [ObjectID] = []
         var result: [ClusterCommand] = []
+        let states: [ServiceTask.State] = [.assigned, .preparing, .running, .complete, .failed]
         for command in ClusterStateSnapshotTests.randomCommands(seed: seed, count: count) {
             result.append(command)
-            switch generator.next() % 6 {
+            if case .createTasks(let tasks) = command { taskIDs += tasks.map(\.id) }
+            switch generator.next() % 7 {
+            case 4 where taskIDs.count >= 3:
+                var ids = Set<ObjectID>()
+                while ids.count < 3 { ids.insert(taskIDs[Int(generator.next() % UInt64(taskIDs.count))]) }
+                if generator.next() % 4 == 0 { ids.insert(ObjectID.random(using: &generator)) }
+                result.append(.batch(ids.sorted().map { id in
+                    .updateTaskStatus(id: id, status: .init(state: states[Int(generator.next() % UInt64(states.count))]))
+                }))
             case 0:
                 let id = ObjectID.random(using: &generator)
                 configIDs.append(id)
