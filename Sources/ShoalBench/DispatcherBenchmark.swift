@@ -87,6 +87,8 @@ struct DispatcherBenchmark {
         let (token, address) = try joinCommand()
         guard let pid = processes.pid("shoal-dev") else { throw BenchmarkError(description: "shoal dev is not running") }
         figure("dispatcher.workers \(options.workers) workers")
+        let baseline = ProcessMemory.residentMebibytes(pid: pid)
+        figure("dispatcher.manager_rss_no_workers \(baseline) MiB")
 
         var start = MonotonicClock.nanoseconds
         let fleet = try await SimulatedWorkerFleet.join(count: options.workers, manager: address, token: token)
@@ -102,7 +104,9 @@ struct DispatcherBenchmark {
             return ready == options.workers && fleet.connectedCount == options.workers ? nil : "\(ready) ready, \(fleet.connectedCount) sessions"
         }
         figure("dispatcher.sessions_to_ready_\(options.workers)_seconds \(Self.seconds(since: start)) s")
-        figure("dispatcher.manager_rss_\(options.workers)_ready \(ProcessMemory.residentMebibytes(pid: pid)) MiB")
+        let readyRSS = ProcessMemory.residentMebibytes(pid: pid)
+        figure("dispatcher.manager_rss_\(options.workers)_ready \(readyRSS) MiB")
+        figure("dispatcher.manager_rss_per_session \((readyRSS - baseline) * 1024 / options.workers) KiB")
 
         var template = TaskTemplate(image: "busybox:latest")
         template.command = ["sleep", "3600"]
