@@ -66,12 +66,16 @@ final class PeerCaller: @unchecked Sendable {
         let socketAddress = try Support.parseAddress(address, defaultPort: 4242, field: "manager address")
         let connection = try await TLSConnection.connect(to: socketAddress, context: context(), deadline: .now + Self.connectTimeout)
         let client = RPCClient(connection: connection)
-        let previous: RPCClient? = lock.withLock {
+        // Two first calls to one address race to connect: the one that comes
+        // second uses the connection already installed and closes its own
+        // (closing the installed one would fail the other call under way).
+        let (chosen, unused): (RPCClient, RPCClient?) = lock.withLock {
+            if let installed = clients[address], installed.isOpen { return (installed, client) }
             defer { clients[address] = client }
-            return clients[address]
+            return (client, clients[address])
         }
-        if let previous { await previous.close() }
-        return client
+        if let unused { await unused.close() }
+        return chosen
     }
 
     private func drop(_ address: String, _ client: RPCClient) {

@@ -32,10 +32,12 @@ final class WorkerNode: @unchecked Sendable {
     func start() {
         renewal.start()
         loop = Task { [weak self] in
+            // At once, then each period: a worker that just joined knows only the manager it
+            // joined through, and must learn the others before that one can fail.
             while !Task.isCancelled {
-                try? await Task.sleep(for: Self.reconcilePeriod)
                 guard let self else { return }
                 await self.reconcile()
+                try? await Task.sleep(for: Self.reconcilePeriod)
             }
         }
     }

@@ -43,6 +43,29 @@ final class WorkerCluster: @unchecked Sendable {
         client = try ControlClient(host: "unix://" + settings.socketPath)
     }
 
+    /// More managers in this process (no agent), joined with the manager token.
+    private(set) var managers: [String: (daemon: Daemon, client: ControlClient)] = [:]
+
+    func addManager(_ name: String) async throws {
+        var settings = DaemonSettings(dataDirectory: "\(root)/\(name)", socketPath: "\(root)/\(name).sock")
+        settings.runsAgent = false
+        settings.heartbeatPeriod = manager.settings.heartbeatPeriod
+        settings.hostname = name
+        let daemon = Daemon(settings: settings)
+        try await daemon.start()
+        let client = try ControlClient(host: "unix://" + settings.socketPath)
+        managers[name] = (daemon, client)
+        let reply: JoinReply = try await client.call(.post, "/v1/join", json: JoinRequest(token: initialized.managerToken, address: initialized.advertiseAddress,
+                                                                                           listenAddress: "127.0.0.1:0", apiListenAddress: "127.0.0.1:0"))
+        #expect(reply.role == "manager")
+    }
+
+    /// The last lines `name`'s daemon wrote to its log (for failure messages).
+    func workerLog(_ name: String, lines: Int = 40) -> String {
+        let text = (try? String(contentsOfFile: "\(root)/\(name).log", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
     /// Stops the manager (its workers lose their only manager).
     func stopManager() async { await manager.stop() }
 
@@ -145,6 +168,10 @@ final class WorkerCluster: @unchecked Sendable {
             guard let runtime = try? ContainerRuntime(configuration: .init(stateDirectory: "\(root)/\(name)/containers", cgroupParent: cgroupParent)) else { continue }
             for state in runtime.list() { try? runtime.delete(state.id, force: true) }
             runtime.detach()
+        }
+        for (_, added) in managers {
+            await added.daemon.stop()
+            await added.client.shutdown()
         }
         await manager.stop()
         await client.shutdown()
@@ -329,6 +356,75 @@ extension MultiNodeServicesTests {
             #expect(Set(tasks.filter { $0.status.state == .running && $0.desiredState == .running }.map(\.id)) == ids,
                     "the same tasks run: \(tasks.map { "\($0.slot):\($0.status.state)/\($0.desiredState) \($0.status.error)" })")
             #expect(tasks.count == 2, "no replacement was created: \(tasks.map { "\($0.slot):\($0.status.state)" })")
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+}
+
+extension MultiNodeServicesTests {
+    @Test("three managers: the leader stops; the worker's agent follows the new leader, its tasks keep running, and new assignments reach it")
+    func agentFollowsLeaderChange() async throws {
+        let cluster = try await WorkerCluster(heartbeatPeriod: .seconds(1))
+        do {
+            try await cluster.addManager("m2")
+            try await cluster.addManager("m3")
+            try await cluster.addWorker("w1")
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await cluster.nodes().filter({ $0.status.state == .ready && $0.status.hostname == "w1" }).isEmpty {
+                guard ContinuousClock.now < deadline else { Issue.record("w1 did not become ready"); throw CancellationError() }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(cluster.manager.raftStatus?.role == .leader, "the first manager leads: \(String(describing: cluster.manager.raftStatus))")
+            let service: Service = try await cluster.client.call(.post, "/v1/services", json: webSpec("steady", replicas: 2))
+            _ = try await cluster.waitPlacements(service.id, "2 tasks on w1") { $0 == ["w1", "w1"] }
+            let before: [ServiceTask] = try await cluster.client.call(.get, "/v1/tasks?service=\(service.id)")
+            let ids = Set(before.filter { $0.status.state == .running }.map(\.id))
+
+            // The worker learns every manager's address (from any of them, each second).
+            let learned = ContinuousClock.now + .seconds(30)
+            var known: [String] = []
+            while ContinuousClock.now < learned {
+                let status = try runToExit("/usr/bin/curl", ["-s", "--unix-socket", cluster.root + "/w1.sock", "http://w1/v1/status"]).output
+                known = (try? JSONDecoder().decode(DaemonStatus.self, from: Data(status.utf8)))?.managerAddresses ?? []
+                if known.count == 3 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(known.count == 3, "w1 knows the 3 managers: \(known)")
+
+            // The leader goes away; m2 or m3 takes over and the agent finds it.
+            await cluster.stopManager()
+            let client = try #require(cluster.managers["m2"]?.client)
+            let settled = ContinuousClock.now + .seconds(60)
+            var tasks: [ServiceTask] = []
+            var w1Ready = false
+            while ContinuousClock.now < settled {
+                let nodes: [NodeView] = (try? await client.call(.get, "/v1/nodes")) ?? []
+                w1Ready = nodes.contains { $0.status.hostname == "w1" && $0.status.state == .ready }
+                tasks = (try? await client.call(.get, "/v1/tasks?service=\(service.id)")) ?? []
+                if w1Ready && Set(tasks.filter { $0.status.state == .running && $0.desiredState == .running }.map(\.id)) == ids { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(w1Ready, "w1 ready under the new leader")
+            #expect(Set(tasks.filter { $0.status.state == .running && $0.desiredState == .running }.map(\.id)) == ids && tasks.count == 2,
+                    "the same tasks run, none replaced: \(tasks.map { "\($0.slot):\($0.status.state)/\($0.desiredState) \($0.status.error)" })")
+
+            // A new assignment from the new leader reaches the agent.
+            let current: Service = try await client.call(.get, "/v1/services/\(service.id)")
+            var spec = current.spec
+            spec.mode = .replicated(replicas: 3)
+            let _: Service = try await client.call(.post, "/v1/services/\(service.id)/update", json: ServiceUpdateRequest(version: current.meta.version, spec: spec, force: false))
+            let scaled = ContinuousClock.now + .seconds(60)
+            var runningNow = 0
+            while ContinuousClock.now < scaled {
+                tasks = (try? await client.call(.get, "/v1/tasks?service=\(service.id)")) ?? []
+                runningNow = tasks.filter { $0.status.state == .running && $0.desiredState == .running }.count
+                if runningNow == 3 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(runningNow == 3, "the third task runs on w1: \(tasks.map { "\($0.slot):\($0.status.state) \($0.status.message) \($0.status.error)" })\nw1's status: \((try? cluster.shoal(["node", "ls"], socket: cluster.root + "/m2.sock").1) ?? "-") \((try? runToExit("/usr/bin/curl", ["-s", "--unix-socket", cluster.root + "/w1.sock", "http://w1/v1/status"]).output) ?? "-")\nw1's log:\n\(cluster.workerLog("w1"))")
         } catch {
             await cluster.close()
             throw error
