@@ -76,17 +76,26 @@ public final class RegistryImageSource: ImageSource, @unchecked Sendable {
         }
         var needsPull = local.resolve(parsed.localTag) == nil
         if !needsPull && pulledBefore { needsPull = await tagMoved(parsed) }
-        if needsPull {
-            do {
-                _ = try await pull(parsed, progress: progress)
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                throw AgentError.pullFailed(reference: reference, registry: parsed.registry, reason: "\(error)")
-            }
+        if needsPull { try await pullForTask(parsed, asked: reference, progress: progress) }
+        return try await prepareStored(parsed.localTag, asked: reference, progress: progress)
+    }
+
+    /// Pulls `reference` for a task that asked for `asked`: a failure is the
+    /// task's ``AgentError/pullFailed(reference:registry:reason:)``.
+    private func pullForTask(_ reference: ImageReference, asked: String, progress: @escaping @Sendable (String) -> Void) async throws {
+        do {
+            _ = try await pull(reference, progress: progress)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw AgentError.pullFailed(reference: asked, registry: reference.registry, reason: "\(error)")
         }
-        var image = try await local.prepare(reference: parsed.localTag, progress: progress)
-        image.reference = reference
+    }
+
+    /// The image the store holds under `localTag`, named as the task asked for it.
+    private func prepareStored(_ localTag: String, asked: String, progress: @escaping @Sendable (String) -> Void) async throws -> PreparedImage {
+        var image = try await local.prepare(reference: localTag, progress: progress)
+        image.reference = asked
         return image
     }
 
@@ -107,18 +116,10 @@ public final class RegistryImageSource: ImageSource, @unchecked Sendable {
                     throw AgentError.imageUnusable(reference, "the store cannot name it by its digest: \(error)")
                 }
             } else {
-                do {
-                    _ = try await pull(byDigest, progress: progress)
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    throw AgentError.pullFailed(reference: reference, registry: parsed.registry, reason: "\(error)")
-                }
+                try await pullForTask(byDigest, asked: reference, progress: progress)
             }
         }
-        var image = try await local.prepare(reference: byDigest.localTag, progress: progress)
-        image.reference = reference
-        return image
+        return try await prepareStored(byDigest.localTag, asked: reference, progress: progress)
     }
 
     /// The registry digest recorded when `localTag` was pulled, if this source pulled it.

@@ -39,17 +39,30 @@ struct ImagePinningServicesTests {
         return pushed.manifest
     }
 
+    /// A DevNode serving its registry, a client that pushes to it and
+    /// `REGISTRY/web:1`, for `body`; both closed after it, failed or not.
+    func withRegistryNode(_ body: (DevNode, RegistryClient, String) async throws -> Void) async throws {
+        let node = try await DevNode(registry: true)
+        let pusher = RegistryClient()
+        do {
+            let registry = try #require(node.daemon.registryAddress)
+            try await body(node, pusher, "\(registry)/web:1")
+        } catch {
+            await pusher.shutdown()
+            await node.close()
+            throw error
+        }
+        await pusher.shutdown()
+        await node.close()
+    }
+
     func live(_ tasks: [ServiceTask]) -> [ServiceTask] {
         tasks.filter { $0.status.state == .running && $0.desiredState == .running }
     }
 
     @Test("create pins the tag to its digest: a tag pushed again changes no running or replacement task until update --image resolves it anew")
     func tagPinnedUntilUpdate() async throws {
-        let node = try await DevNode(registry: true)
-        let pusher = RegistryClient()
-        do {
-            let registry = try #require(node.daemon.registryAddress)
-            let reference = "\(registry)/web:1"
+        try await withRegistryNode { node, pusher, reference in
             let first = try await push("first", to: reference, in: node.directory, with: pusher)
 
             var spec = webSpec("pinned", replicas: 2)
@@ -94,22 +107,12 @@ struct ImagePinningServicesTests {
             for task in live(try await node.tasks(service.id)) {
                 #expect(try await taskOutput(node, task.id) == "second\n")
             }
-        } catch {
-            await pusher.shutdown()
-            await node.close()
-            throw error
         }
-        await pusher.shutdown()
-        await node.close()
     }
 
     @Test("the CLI pins by default (ls and ps show the tag, inspect the digest); --no-resolve-image keeps the tag; an unreachable registry warns and keeps the tag")
     func cliResolution() async throws {
-        let node = try await DevNode(registry: true)
-        let pusher = RegistryClient()
-        do {
-            let registry = try #require(node.daemon.registryAddress)
-            let reference = "\(registry)/web:1"
+        try await withRegistryNode { node, pusher, reference in
             let digest = try await push("cli", to: reference, in: node.directory, with: pusher)
 
             var result = try await runCLI(node, ["service", "create", "--detach", "--name", "pinned", reference, "sleep", "600"])
@@ -147,12 +150,6 @@ struct ImagePinningServicesTests {
             #expect(result.error.contains("different versions of the image"), "\(result.error)")
             let unpinned: Service = try await node.client.call(.get, "/v1/services/unreachable")
             #expect(unpinned.spec.task.image == unreachable)
-        } catch {
-            await pusher.shutdown()
-            await node.close()
-            throw error
         }
-        await pusher.shutdown()
-        await node.close()
     }
 }

@@ -115,6 +115,15 @@ final class WorkerCluster: @unchecked Sendable {
 
     func nodes() async throws -> [NodeView] { try await client.call(.get, "/v1/nodes") }
 
+    /// Waits until every node in `hostnames` is ready (its agent holds a session).
+    func waitReady(_ hostnames: [String], timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while Set(try await nodes().filter { $0.status.state == .ready }.map(\.status.hostname)).isSuperset(of: hostnames) == false {
+            guard ContinuousClock.now < deadline else { Issue.record("\(hostnames) did not all become ready"); throw CancellationError() }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     func nodeID(_ hostname: String) async throws -> ObjectID {
         let node = try #require(try await nodes().first { $0.status.hostname == hostname })
         return try #require(ObjectID(node.id))
@@ -189,11 +198,7 @@ struct MultiNodeServicesTests {
         let cluster = try await WorkerCluster()
         do {
             for name in ["w1", "w2", "w3"] { try await cluster.addWorker(name) }
-            let deadline = ContinuousClock.now + .seconds(20)
-            while try await cluster.nodes().filter({ $0.status.state == .ready && $0.status.hostname.hasPrefix("w") }).count < 3 {
-                guard ContinuousClock.now < deadline else { Issue.record("workers did not all become ready"); throw CancellationError() }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await cluster.waitReady(["w1", "w2", "w3"])
             // The manager runs no agent here: drained, as a Docker manager that should run no tasks.
             try await cluster.updateNode("manager", availability: .drain)
             try await cluster.updateNode("w1", labels: ["zone": "a"])
@@ -244,11 +249,7 @@ struct MultiNodeServicesTests {
         do {
             // Each worker on a loopback address of its own, as separate hosts.
             for (index, name) in ["w1", "w2", "w3"].enumerated() { try await cluster.addWorker(name, address: "127.0.0.\(index + 2)") }
-            let deadline = ContinuousClock.now + .seconds(20)
-            while try await cluster.nodes().filter({ $0.status.state == .ready && $0.status.hostname.hasPrefix("w") }).count < 3 {
-                guard ContinuousClock.now < deadline else { Issue.record("workers did not all become ready"); throw CancellationError() }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await cluster.waitReady(["w1", "w2", "w3"])
             try await cluster.updateNode("manager", availability: .drain)
 
             // One fixed published port: one task per node, each answering on its node's address.
@@ -316,11 +317,7 @@ extension MultiNodeServicesTests {
         let cluster = try await WorkerCluster(listenPort: try freePort(), heartbeatPeriod: .seconds(1))
         do {
             try await cluster.addWorker("w1")
-            let deadline = ContinuousClock.now + .seconds(20)
-            while try await cluster.nodes().filter({ $0.status.state == .ready && $0.status.hostname == "w1" }).isEmpty {
-                guard ContinuousClock.now < deadline else { Issue.record("w1 did not become ready"); throw CancellationError() }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await cluster.waitReady(["w1"])
             try await cluster.updateNode("manager", availability: .drain)
             let w1 = try await cluster.nodes().first { $0.status.hostname == "w1" }
             #expect((w1?.status.resources.nanoCPUs ?? 0) > 0 && (w1?.status.resources.memoryBytes ?? 0) > 0, "the agent reports its node's resources: \(String(describing: w1?.status))")
@@ -372,11 +369,7 @@ extension MultiNodeServicesTests {
             try await cluster.addManager("m2")
             try await cluster.addManager("m3")
             try await cluster.addWorker("w1")
-            let deadline = ContinuousClock.now + .seconds(30)
-            while try await cluster.nodes().filter({ $0.status.state == .ready && $0.status.hostname == "w1" }).isEmpty {
-                guard ContinuousClock.now < deadline else { Issue.record("w1 did not become ready"); throw CancellationError() }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await cluster.waitReady(["w1"])
             #expect(cluster.manager.raftStatus?.role == .leader, "the first manager leads: \(String(describing: cluster.manager.raftStatus))")
             let service: Service = try await cluster.client.call(.post, "/v1/services", json: webSpec("steady", replicas: 2))
             _ = try await cluster.waitPlacements(service.id, "2 tasks on w1") { $0 == ["w1", "w1"] }
