@@ -4,8 +4,8 @@ import Foundation
 /// Network namespaces made before the bridge containers that will run in
 /// them (a warm pool): each has `lo` up and a veth pair whose host end is an
 /// up port of the bridge and whose `eth0` is up without an address, so a
-/// start only adds the container's address. A take refills the pool on its
-/// own thread, up to `capacity`.
+/// start only adds the container's address. Its own thread refills it, up
+/// to `capacity`, after each take.
 ///
 /// Nothing outlives the process: a pooled namespace lives only through the
 /// descriptor held here, so closing it (``empty()``, ``stop()``, a daemon
@@ -34,7 +34,11 @@ final class NetworkNamespacePool: @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var entries: [Entry] = []
+    /// A namespace is being made (outside the lock).
     private var filling = false
+    /// The thread should make namespaces until the pool is full.
+    private var wanted = false
+    private var threadStarted = false
     private var stopped = false
     /// Bumped by ``empty()``: an entry made before it is not kept.
     private var generation = 0
@@ -44,51 +48,66 @@ final class NetworkNamespacePool: @unchecked Sendable {
         self.make = make
     }
 
-    /// A prepared namespace, or nil when none is ready; starts a refill.
+    /// A prepared namespace, or nil when none is ready. The taker calls
+    /// ``refill()`` once it is done with the RTNL (so the refill does not
+    /// hold it up).
     func take() -> Entry? {
         condition.lock()
-        let entry = entries.isEmpty ? nil : entries.removeFirst()
-        condition.unlock()
-        refill()
-        return entry
+        defer { condition.unlock() }
+        return entries.isEmpty ? nil : entries.removeFirst()
     }
 
-    /// Makes namespaces on a background thread until `capacity` are ready
-    /// (stops at the first failure: the next take tries again).
+    /// Wakes the pool's thread (started on first use, so a take pays no
+    /// thread creation) to make namespaces until `capacity` are ready; it
+    /// stops at the first failure and waits for the next call.
     func refill() {
         condition.lock()
         defer { condition.unlock() }
-        guard capacity > 0, !filling, !stopped, entries.count < capacity else { return }
-        filling = true
-        let thread = Thread { [self] in fill() }
-        thread.name = "shoal-netns-pool"
-        thread.start()
+        guard capacity > 0, !stopped, entries.count < capacity else { return }
+        wanted = true
+        if !threadStarted {
+            threadStarted = true
+            let thread = Thread { [self] in fillUntilStopped() }
+            thread.name = "shoal-netns-pool"
+            thread.start()
+        }
+        condition.broadcast()
     }
 
-    private func fill() {
+    private func fillUntilStopped() {
         condition.lock()
-        let started = generation
-        while !stopped && generation == started && entries.count < capacity {
+        while !stopped {
+            guard wanted && entries.count < capacity else {
+                wanted = false
+                condition.wait()
+                continue
+            }
+            let started = generation
+            filling = true
             condition.unlock()
             let made = try? make()
             condition.lock()
-            guard let made else { break }
+            filling = false
+            condition.broadcast()
+            guard let made else {
+                wanted = false
+                continue
+            }
             if stopped || generation != started {
                 made.close()
             } else {
                 entries.append(made)
             }
         }
-        filling = false
-        condition.broadcast()
         condition.unlock()
     }
 
     /// Closes every ready namespace, after any being made (the bridge is
-    /// going away); a later take refills the pool.
+    /// going away); the next start or claim refills the pool.
     func empty() {
         condition.lock()
         generation += 1
+        wanted = false
         while filling { condition.wait() }
         let dropped = entries
         entries = []
@@ -100,6 +119,7 @@ final class NetworkNamespacePool: @unchecked Sendable {
     func stop() {
         condition.lock()
         stopped = true
+        condition.broadcast()
         while filling { condition.wait() }
         let dropped = entries
         entries = []

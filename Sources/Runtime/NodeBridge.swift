@@ -169,9 +169,11 @@ final class NodeBridge: @unchecked Sendable {
             }
         } catch {
             prepared.close()  // the kernel deletes the namespace and its veth pair
+            pool.refill()
             throw error
         }
         timings.mark("address")
+        pool.refill()
         return Attachment(namespace: prepared.namespace, hostInterface: prepared.hostInterface)
     }
 
