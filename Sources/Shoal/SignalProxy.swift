@@ -36,6 +36,7 @@ final class SignalProxy: @unchecked Sendable {
 
     /// Stops forwarding: the signals get their default actions back.
     func stop() {
+        guard !sources.isEmpty else { return }  // stopped already (stop, then deinit)
         for source in sources { source.cancel() }
         sources = []
         for number in Self.forwardedSignals { signal(number, SIG_DFL) }
