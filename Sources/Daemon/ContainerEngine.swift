@@ -461,17 +461,23 @@ public final class ContainerEngine: @unchecked Sendable {
                 throw Self.apiError(error, name: record.name)
             }
         }
-        // One remover claims it (an `rm -f` may race the `--rm` of its exit); the other is done.
+        guard let claimed = claimRemoval(record.id, anonymousVolumes: removeVolumes) else { return }
+        try await Self.blocking { self.finishRemoval(claimed) }
+    }
+
+    /// Takes the container out of view (records `removal` on disk first) and
+    /// wakes its waiters; nil when another remover claimed it (an `rm -f` may
+    /// race the `--rm` of its exit), which then finishes the removal.
+    private func claimRemoval(_ id: String, anonymousVolumes: Bool) -> Record? {
         let claimed = lock.withLock { () -> Record? in
-            guard var current = records.removeValue(forKey: record.id) else { return nil }
+            guard var current = records.removeValue(forKey: id) else { return nil }
             current.stoppedByUser = true
-            current.removal = Removal(anonymousVolumes: removeVolumes)
+            current.removal = Removal(anonymousVolumes: anonymousVolumes)
             save(current)
             return current
         }
-        guard let claimed else { return }
-        container?.markRemoved()
-        try await Self.blocking { self.finishRemoval(claimed) }
+        if claimed != nil { runtime.container(id)?.markRemoved() }
+        return claimed
     }
 
     /// What a removal that has begun still has to do.
@@ -600,7 +606,8 @@ public final class ContainerEngine: @unchecked Sendable {
                 recentExits[id] = reply
                 recentExits[record.name] = reply
             }
-            Task { try? await self.remove(id, force: true, volumes: true) }
+            // Here on the watcher's thread, not in a task: `run --rm` waits for the claim.
+            if let claimed = claimRemoval(id, anonymousVolumes: true) { finishRemoval(claimed) }
             return
         }
         guard record.restartPolicy.restarts(exitCode: code, restartCount: record.restartCount, stoppedByUser: record.stoppedByUser) else { return }
