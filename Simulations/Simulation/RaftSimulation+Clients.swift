@@ -9,15 +9,15 @@ extension RaftSimulation {
         precondition(client.operation == nil, "client \(client.id) starts an operation while one is in flight")
         let sequence = client.nextSequence
         client.nextSequence += 1
-        let isWrite = clientRandom.chance(plan.writeProbability)
-        let key = clientRandom.uniform(UInt64(1)...plan.keys)
+        let isWrite = clientRandom.chance(plan.raft.writeProbability)
+        let key = clientRandom.uniform(UInt64(1)...plan.raft.keys)
         var operation = SimulatedClient.InFlight(
             kind: isWrite ? .put : .get, key: key, value: isWrite ? (client.id << 40) | sequence : 0,
             sequence: sequence, invokeTime: now)
         operation.target = chooseTarget(hint: client.leaderHint, avoiding: 0)
         client.operation = operation
         clients[index] = client
-        queue.schedule(.clientAttempt(client: index, attempt: 0), at: now + clientRandom.uniform(plan.baseDelayMs))
+        queue.schedule(.clientAttempt(client: index, attempt: 0), at: now + clientRandom.uniform(plan.network.baseDelayMs))
     }
 
     /// The hinted member if it is in the group, else a random member of it.
@@ -59,22 +59,28 @@ extension RaftSimulation {
         hasher.combine(0x434c_4e54)  // "CLNT"
         hasher.combine((UInt64(index) << 32) | operation.sequence)
         guard let refusal else {
-            queue.schedule(.clientTimeout(client: index, attempt: attempt), at: now + plan.attemptTimeoutMs)
+            queue.schedule(.clientTimeout(client: index, attempt: attempt), at: now + plan.raft.attemptTimeoutMs)
             try drain(member)
             return
         }
+        let next = redirect(after: refusal, from: member.id)
+        clients[index].leaderHint = next.hint
+        retry(index, target: next.target, afterMs: next.afterMs)
+    }
+
+    /// Where and when a call that `member` refused goes next, and the
+    /// client's new leader hint: to the leader it named, soon, or else to
+    /// another member after a back-off.
+    func redirect(after refusal: RaftError, from member: NodeID) -> (hint: NodeID, target: NodeID, afterMs: UInt64) {
         if case .notLeader(let leader) = refusal, leader != 0 {
-            clients[index].leaderHint = leader
-            retry(index, target: chooseTarget(hint: leader, avoiding: member.id), afterMs: clientRandom.uniform(1...5))
-        } else {
-            clients[index].leaderHint = 0
-            retry(index, target: chooseTarget(hint: 0, avoiding: member.id), afterMs: clientRandom.uniform(10...40))
+            return (leader, chooseTarget(hint: leader, avoiding: member), clientRandom.uniform(1...5))
         }
+        return (0, chooseTarget(hint: 0, avoiding: member), clientRandom.uniform(10...40))
     }
 
     private func retry(_ index: Int, target: NodeID, afterMs delay: UInt64) {
         guard var operation = clients[index].operation else { return }
-        if now >= operation.invokeTime + plan.operationTimeoutMs {
+        if now >= operation.invokeTime + plan.raft.operationTimeoutMs {
             giveUp(index)
             return
         }
@@ -113,7 +119,7 @@ extension RaftSimulation {
             guard let appliedAt = writeIndex[(client.id << 32) | sequence] else {
                 preconditionFailure("client \(client.id) write \(sequence) acknowledged but never applied")
             }
-            invariants.recordAcknowledgedWrite(client: client.id, sequence: sequence, index: appliedAt)
+            raftInvariants.recordAcknowledgedWrite(client: client.id, sequence: sequence, index: appliedAt)
             statistics.writesAcknowledged += 1
         case .get:
             statistics.readsAnswered += 1
@@ -133,7 +139,7 @@ extension RaftSimulation {
 
     private func scheduleNextOperation(_ index: Int) {
         guard inFaultPhase else { return }
-        queue.schedule(.clientStart(client: index), at: now + clientRandom.uniform(plan.thinkTimeMs))
+        queue.schedule(.clientStart(client: index), at: now + clientRandom.uniform(plan.raft.thinkTimeMs))
     }
 
     /// Acknowledges every waiting write this member's store now holds.
@@ -144,7 +150,7 @@ extension RaftSimulation {
             if member.store.hasApplied(client: clients[waiting.client].id, sequence: waiting.sequence) {
                 queue.schedule(
                     .clientResponse(client: waiting.client, sequence: waiting.sequence, value: 0),
-                    at: now + clientRandom.uniform(plan.baseDelayMs))
+                    at: now + clientRandom.uniform(plan.network.baseDelayMs))
             } else {
                 still.append(waiting)
             }
@@ -160,7 +166,7 @@ extension RaftSimulation {
             if let index = read.index, index <= member.appliedIndex {
                 queue.schedule(
                     .clientResponse(client: read.client, sequence: read.sequence, value: member.store.value(of: read.key)),
-                    at: now + clientRandom.uniform(plan.baseDelayMs))
+                    at: now + clientRandom.uniform(plan.network.baseDelayMs))
             } else {
                 still.append(read)
             }

@@ -16,7 +16,7 @@ extension RaftSimulation {
         precondition(client.operation == nil, "client \(client.id) starts a call while one is in flight")
         let sequence = client.nextSequence
         client.nextSequence += 1
-        let service = clientRandom.uniform(UInt64(1)...plan.keys)
+        let service = clientRandom.uniform(UInt64(1)...plan.raft.keys)
         let roll = clientRandom.unit()
         let kind: ClusterOperation.Kind
         if client.knownVersions[service] != nil {
@@ -34,7 +34,7 @@ extension RaftSimulation {
         operation.target = chooseTarget(hint: client.leaderHint, avoiding: 0)
         client.operation = operation
         clusterClients[index] = client
-        queue.schedule(.clusterClientAttempt(client: index, sequence: sequence, attempt: 0), at: now + clientRandom.uniform(plan.baseDelayMs))
+        queue.schedule(.clusterClientAttempt(client: index, sequence: sequence, attempt: 0), at: now + clientRandom.uniform(plan.network.baseDelayMs))
     }
 
     func attemptClusterOperation(_ index: Int, sequence: UInt64, attempt: UInt64) throws(InvariantViolation) {
@@ -56,7 +56,7 @@ extension RaftSimulation {
                 statistics.refusedBeforeProposing += 1
                 queue.schedule(
                     .clusterClientResponse(client: index, sequence: call.sequence, outcome: .refused(refusal), witnessIndex: member.appliedIndex),
-                    at: now + clientRandom.uniform(plan.baseDelayMs))
+                    at: now + clientRandom.uniform(plan.network.baseDelayMs))
                 return
             } else if leaderRefusal(of: call, on: member) != nil {
                 // As ManagerRaft's `validate`: a refusal read from the state
@@ -75,17 +75,13 @@ extension RaftSimulation {
         hasher.combine(0x4353_4c54)  // "CSLT"
         hasher.combine((UInt64(index) << 32) | call.sequence)
         guard let refusal else {
-            queue.schedule(.clusterClientTimeout(client: index, sequence: call.sequence, attempt: attempt), at: now + plan.attemptTimeoutMs)
+            queue.schedule(.clusterClientTimeout(client: index, sequence: call.sequence, attempt: attempt), at: now + plan.raft.attemptTimeoutMs)
             try drain(member)
             return
         }
-        if case .notLeader(let leader) = refusal, leader != 0 {
-            clusterClients[index].leaderHint = leader
-            retryCluster(index, target: chooseTarget(hint: leader, avoiding: member.id), afterMs: clientRandom.uniform(1...5))
-        } else {
-            clusterClients[index].leaderHint = 0
-            retryCluster(index, target: chooseTarget(hint: 0, avoiding: member.id), afterMs: clientRandom.uniform(10...40))
-        }
+        let next = redirect(after: refusal, from: member.id)
+        clusterClients[index].leaderHint = next.hint
+        retryCluster(index, target: next.target, afterMs: next.afterMs)
     }
 
     private func propose(_ call: ClusterOperation, attempt: UInt64, client index: Int, on member: SimulatedMember) throws(RaftError) {
@@ -127,7 +123,7 @@ extension RaftSimulation {
     /// can ever commit), unless the call is out of time.
     private func retryCluster(_ index: Int, target: NodeID, afterMs delay: UInt64) {
         guard var operation = clusterClients[index].operation else { return }
-        if now >= operation.record.invokeTime + plan.operationTimeoutMs {
+        if now >= operation.record.invokeTime + plan.raft.operationTimeoutMs {
             giveUpCluster(index)
             return
         }
@@ -189,7 +185,7 @@ extension RaftSimulation {
 
     private func scheduleNextClusterOperation(_ index: Int) {
         guard inFaultPhase else { return }
-        queue.schedule(.clusterClientStart(client: index), at: now + clientRandom.uniform(plan.thinkTimeMs))
+        queue.schedule(.clusterClientStart(client: index), at: now + clientRandom.uniform(plan.raft.thinkTimeMs))
     }
 
     // MARK: Members
@@ -224,7 +220,7 @@ extension RaftSimulation {
             if call == entry.client && waiting.sequence == entry.sequence && waiting.attempt == entry.attempt {
                 queue.schedule(
                     .clusterClientResponse(client: waiting.client, sequence: waiting.sequence, outcome: outcome, witnessIndex: index),
-                    at: now + clientRandom.uniform(plan.baseDelayMs))
+                    at: now + clientRandom.uniform(plan.network.baseDelayMs))
             } else {
                 // Another entry took the index: this attempt can never commit.
                 abandonClusterWrite(waiting)
@@ -268,7 +264,7 @@ extension RaftSimulation {
             }
             queue.schedule(
                 .clusterClientResponse(client: read.client, sequence: read.sequence, outcome: outcome, witnessIndex: member.appliedIndex),
-                at: now + clientRandom.uniform(plan.baseDelayMs))
+                at: now + clientRandom.uniform(plan.network.baseDelayMs))
         }
         member.pendingClusterReads = still
     }
@@ -282,7 +278,7 @@ extension RaftSimulation {
             hasher.combine(0x5245_4655)  // "REFU"
             queue.schedule(
                 .clusterClientResponse(client: index, sequence: call.sequence, outcome: .refused(refusal), witnessIndex: member.appliedIndex),
-                at: now + clientRandom.uniform(plan.baseDelayMs))
+                at: now + clientRandom.uniform(plan.network.baseDelayMs))
             return
         }
         do {

@@ -3,7 +3,7 @@ import Raft
 /// The fault injector of the fault phase, and the healing that ends it.
 extension RaftSimulation {
     func nemesis() throws(InvariantViolation) {
-        guard let action = nemesisRandom.weightedIndex([plan.partitionWeight, plan.crashWeight, plan.membershipWeight, plan.transferWeight]) else { return }
+        guard let action = nemesisRandom.weightedIndex([plan.partitionWeight, plan.crashWeight, plan.raft.membershipWeight, plan.raft.transferWeight]) else { return }
         switch action {
         case 0: partition()
         case 1: crashSomeone()
@@ -18,11 +18,7 @@ extension RaftSimulation {
     }
 
     private func partition() {
-        if network.isPartitioned && nemesisRandom.chance(0.3) {
-            network.heal()
-            record("partition healed")
-            return
-        }
+        if healedInsteadOfPartitioning() { return }
         let ids = groupIDs()
         guard ids.count > 1 else { return }
         var links: [(from: NodeID, to: NodeID)] = []
@@ -53,42 +49,25 @@ extension RaftSimulation {
             what = outbound ? "leader \(leader) cannot send" : "leader \(leader) cannot hear"
         }
         guard !links.isEmpty else { return }
-        let generation = network.partition(links)
-        statistics.partitions += 1
-        hasher.combine(0x5041_5254)  // "PART"
-        hasher.combine(generation)
-        record("partition: \(what)")
-        queue.schedule(.healPartition(generation: generation), at: now + nemesisRandom.uniform(plan.partitionLengthMs))
+        cut(links, hashTag: 0x5041_5254, what: what)  // "PART"
     }
 
     func isolate(_ leader: NodeID, why: String) {
         var links: [(from: NodeID, to: NodeID)] = []
         for other in groupIDs() where other != leader { links += [(leader, other), (other, leader)] }
         guard !links.isEmpty else { return }
-        let generation = network.partition(links)
-        statistics.partitions += 1
-        hasher.combine(0x4953_4f4c)  // "ISOL"
-        hasher.combine(leader)
-        record("partition: leader \(leader) isolated \(why)")
-        queue.schedule(.healPartition(generation: generation), at: now + nemesisRandom.uniform(plan.partitionLengthMs))
+        cut(links, hashTag: 0x4953_4f4c, hashWord: leader, what: "leader \(leader) isolated \(why)")  // "ISOL"
     }
 
     private func crashSomeone() {
-        let running = members.filter { $0.isRunning }
-        guard !running.isEmpty else { return }
-        let victim: SimulatedMember
-        if let leader = currentLeader(), nemesisRandom.chance(plan.crashLeaderProbability) {
-            victim = leader
-        } else {
-            victim = nemesisRandom.pick(running)
-        }
-        if nemesisRandom.chance(plan.crashAtReadyProbability) {
+        guard let victim = crashVictim() else { return }
+        if nemesisRandom.chance(plan.raft.crashAtReadyProbability) {
             victim.crashAtNextReady = true
             record("member \(victim.id) will crash at its next Ready, before persisting")
         } else {
             crash(victim, why: "(power cut)")
         }
-        if nemesisRandom.chance(plan.isolateLeaderAfterCrashProbability) {
+        if nemesisRandom.chance(plan.raft.isolateLeaderAfterCrashProbability) {
             queue.schedule(.isolateLeader, at: now + nemesisRandom.uniform(UInt64(0)...40))
         }
     }
@@ -154,11 +133,7 @@ extension RaftSimulation {
     /// Ends the fault phase: the network calms down, every crashed member of
     /// the group restarts, and the liveness probe starts.
     func endFaults() throws(InvariantViolation) {
-        inFaultPhase = false
-        healedAt = now
-        network.calm()
-        hasher.combine(0x4845_414c)  // "HEAL"
-        record("faults end: network healed, crashed members restart")
+        beginHealing("network healed, crashed members restart")
         for member in members where !member.isStopped {
             member.crashAtNextReady = false
             if !member.isRunning { try restart(member) }

@@ -16,7 +16,7 @@ import Raft
 /// Nothing reads a clock or a global random source, and no `Dictionary` or
 /// `Set` order reaches a decision: the same seed gives the same run, byte for
 /// byte (``SimulationResult/traceHash``).
-public final class RaftSimulation {
+public final class RaftSimulation: SimulatedGroup {
     public let seed: UInt64
     public let options: SimulationOptions
     let plan: FaultPlan
@@ -28,6 +28,7 @@ public final class RaftSimulation {
     static let maxGroupMembers = 7
     static let minVoters = 3
     static let probeIntervalMs: UInt64 = 50
+    static let memberNoun = "member"
 
     var networkRandom: SimulationRandom
     var nemesisRandom: SimulationRandom
@@ -50,7 +51,7 @@ public final class RaftSimulation {
     var clusterHistory: [ClusterOperation] = []
     var clusterInvariants = ClusterInvariants()
 
-    var invariants = RaftInvariants()
+    var raftInvariants = RaftInvariants()
     var history: [ClientOperation] = []
     /// (client << 32 | sequence) -> the index at which the write took effect.
     var writeIndex: [UInt64: UInt64] = [:]
@@ -76,13 +77,13 @@ public final class RaftSimulation {
         self.options = options
         var root = SimulationRandom(seed: seed)
         var planRandom = root.split()
-        plan = FaultPlan(random: &planRandom, options: options)
+        plan = FaultPlan.raft(random: &planRandom, options: options)
         networkRandom = root.split()
         nemesisRandom = root.split()
         clientRandom = root.split()
         memberSeedRandom = root.split()
         diskRandom = root.split()
-        network = SimulatedNetwork(plan: plan)
+        network = SimulatedNetwork(faults: plan.network)
         let founders = (1...UInt64(options.members)).map { NodeID($0) }
         committedConfiguration = Configuration(voters: founders)
         nextSpareID = NodeID(options.members + 1)
@@ -90,38 +91,19 @@ public final class RaftSimulation {
     }
 
     /// Runs the seed to the end: a violation, or the liveness proof.
-    public func run() -> SimulationResult {
-        var violation: InvariantViolation?
-        do throws(InvariantViolation) {
-            try start()
-            while !finished, let item = queue.pop() {
-                now = item.time
-                eventCount += 1
-                hasher.combine(now)
-                hasher.combine(item.payload.code)
-                try handle(item.payload)
-                try checkAfterEvent()
-                if inFaultPhase, let steps = options.steps, eventCount >= steps { try endFaults() }
-            }
-            if !finished {
-                throw InvariantViolation(invariant: "liveness", details: "the event queue ran dry before the liveness probe finished", time: now)
-            }
-            try finalChecks()
-        } catch let error {
-            violation = error
-            record("VIOLATION \(error)")
-        }
-        statistics.events = eventCount
-        statistics.simulatedMs = now
-        statistics.leaderTerms = invariants.leaderTermCount
-        return SimulationResult(
-            seed: seed, violation: violation, traceHash: hasher.value, trace: trace, statistics: statistics,
-            plan: plan.description, history: history, clusterHistory: clusterHistory, replayCommand: options.replayCommand(seed: seed))
+    public func run() -> SimulationResult { runLoop() }
+
+    func unfinished() -> InvariantViolation {
+        InvariantViolation(invariant: "liveness", details: "the event queue ran dry before the liveness probe finished", time: now)
+    }
+
+    func result(violation: InvariantViolation?) -> SimulationResult {
+        makeResult(violation, history: history, clusterHistory: clusterHistory)
     }
 
     // MARK: Set-up
 
-    private func start() throws(InvariantViolation) {
+    func start() throws(InvariantViolation) {
         record("seed \(seed): \(plan)")
         let founders = committedConfiguration.voters
         for id in founders {
@@ -130,7 +112,7 @@ public final class RaftSimulation {
             scheduleFirstTick(member)
         }
         for member in members { try drain(member) }
-        for index in 0..<plan.clients {
+        for index in 0..<plan.raft.clients {
             switch options.workload {
             case .raft:
                 clients.append(SimulatedClient(id: UInt64(index + 1)))
@@ -150,8 +132,8 @@ public final class RaftSimulation {
         var raftOptions = RaftOptions(id: id, seed: memberSeedRandom.next())
         raftOptions.electionTimeoutTicks = Self.electionTimeoutTicks
         raftOptions.heartbeatIntervalTicks = 1
-        raftOptions.maxBatchBytes = plan.maxBatchBytes
-        raftOptions.maxInflightMessages = plan.maxInflightMessages
+        raftOptions.maxBatchBytes = plan.raft.maxBatchBytes
+        raftOptions.maxInflightMessages = plan.raft.maxInflightMessages
         raftOptions.plantedBug = options.plantedBug
         let member = SimulatedMember(id: id, options: raftOptions, storage: MemoryRaftStorage())
         memberPosition[id] = members.count
@@ -170,7 +152,7 @@ public final class RaftSimulation {
 
     // MARK: Events
 
-    private func handle(_ event: SimulationEvent) throws(InvariantViolation) {
+    func handle(_ event: SimulationEvent) throws(InvariantViolation) {
         switch event {
         case .tick(let id):
             guard let member = member(id), !member.isStopped else { return }
@@ -193,10 +175,7 @@ public final class RaftSimulation {
             try nemesis()
             queue.schedule(.nemesis, at: now + nemesisRandom.uniform(plan.nemesisIntervalMs))
         case .healPartition(let generation):
-            if network.generation == generation {
-                network.heal()
-                record("partition healed")
-            }
+            healPartition(generation: generation)
         case .isolateLeader:
             guard inFaultPhase, let leader = currentLeader() else { return }
             isolate(leader.id, why: "after a crash")
@@ -258,19 +237,19 @@ public final class RaftSimulation {
         while member.node?.hasReady == true {
             // What the commit index covers is committed, even if the member
             // crashes before applying it.
-            try invariants.recordCommitted(member: member.id, node: member.node!, termBound: maxRunningTerm(), time: now)
+            try raftInvariants.recordCommitted(member: member.id, node: member.node!, termBound: maxRunningTerm(), time: now)
             let ready = member.node!.ready()
             hasher.combine(0x5245_4144)  // "READ"
             hasher.combine(member.id)
             hasher.combine(UInt64(ready.entries.count))
             hasher.combine(UInt64(ready.committedEntries.count))
             if let soft = ready.softState {
-                try invariants.electionSafety(member: member.id, role: soft.role, term: soft.term, time: now)
+                try raftInvariants.electionSafety(member: member.id, role: soft.role, term: soft.term, time: now)
                 if options.recordTrace {
                     record("member \(member.id) is \(soft.role.rawValue) in term \(soft.term) (leader \(soft.leader))")
                 }
                 // Cut off at once, so the no-op this Ready sends is lost in flight.
-                if soft.role == .leader && inFaultPhase && nemesisRandom.chance(plan.isolateNewLeaderProbability) {
+                if soft.role == .leader && inFaultPhase && nemesisRandom.chance(plan.raft.isolateNewLeaderProbability) {
                     queue.schedule(.isolateMember(member.id, term: soft.term), at: now)
                 }
             }
@@ -285,9 +264,9 @@ public final class RaftSimulation {
             // 2. Persist — a leader's write in parallel with the rest when the plan says so.
             if let first = ready.entries.first {
                 let previousTerm = first.index > 1 ? member.node!.term(at: first.index - 1) : 0
-                try invariants.logMatching(member: member.id, entries: ready.entries, previousTerm: previousTerm, time: now)
+                try raftInvariants.logMatching(member: member.id, entries: ready.entries, previousTerm: previousTerm, time: now)
             }
-            let writesInParallel = plan.leaderWritesInParallel && ready.canPersistAfterAdvance
+            let writesInParallel = plan.raft.leaderWritesInParallel && ready.canPersistAfterAdvance
             if writesInParallel {
                 if persists { startWrite(ready, on: member) }
             } else {
@@ -323,7 +302,7 @@ public final class RaftSimulation {
                 }
             }
             if !ready.committedEntries.isEmpty && member.node!.role == .leader && inFaultPhase
-                && nemesisRandom.chance(plan.isolateAfterCommitProbability)
+                && nemesisRandom.chance(plan.raft.isolateAfterCommitProbability)
             {
                 isolate(member.id, why: "right after it committed")
             }
@@ -340,7 +319,7 @@ public final class RaftSimulation {
         let sequence = member.nextWriteSequence
         member.nextWriteSequence += 1
         member.writesInFlight.append(.init(sequence: sequence, hardState: ready.hardState, entries: ready.entries))
-        let durableAt = max(now + diskRandom.uniform(plan.diskLatencyMs), member.lastWriteDurableAt)
+        let durableAt = max(now + diskRandom.uniform(plan.raft.diskLatencyMs), member.lastWriteDurableAt)
         member.lastWriteDurableAt = durableAt
         hasher.combine(0x5752_4954)  // "WRIT"
         hasher.combine(durableAt)
@@ -395,7 +374,7 @@ public final class RaftSimulation {
         member.appliedIndex = entry.index
         hasher.combine(entry.index)
         hasher.combine(entry.term)
-        let first = try invariants.stateMachineSafety(
+        let first = try raftInvariants.stateMachineSafety(
             member: member.id, entry: entry, stateDigest: stateDigest(of: member),
             termBound: maxRunningTerm(), time: now)
         if first {
@@ -416,7 +395,7 @@ public final class RaftSimulation {
         member.waitingClusterWrites = []
         statistics.snapshotsInstalled += 1
         record("member \(member.id) installed a snapshot at index \(snapshot.metadata.index) term \(snapshot.metadata.term)")
-        try invariants.stateMachineSafety(
+        try raftInvariants.stateMachineSafety(
             member: member.id, snapshot: snapshot.metadata, stateDigest: stateDigest(of: member), time: now)
         try checkClusterSnapshot(of: member)
         try checkAcknowledgedWrites(on: member)
@@ -442,7 +421,7 @@ public final class RaftSimulation {
     }
 
     private func compactIfDue(_ member: SimulatedMember) throws(InvariantViolation) {
-        let interval = plan.compactionIntervalEntries
+        let interval = plan.raft.compactionIntervalEntries
         guard interval > 0, let node = member.node, member.appliedIndex >= member.snapshotIndex + interval,
             node.appliedIndex == member.appliedIndex
         else { return }
@@ -463,8 +442,6 @@ public final class RaftSimulation {
     // MARK: Crashes
 
     func crash(_ member: SimulatedMember, why: String) {
-        member.node = nil
-        member.storage.crash()
         if !member.writesInFlight.isEmpty { statistics.crashesDuringLeaderWrite += 1 }
         member.writesInFlight = []
         member.lastWriteDurableAt = 0
@@ -473,29 +450,11 @@ public final class RaftSimulation {
         member.pendingReads = []
         member.waitingClusterWrites = []
         member.pendingClusterReads = []
-        statistics.crashes += 1
-        hasher.combine(0x4352_4153)  // "CRAS"
-        hasher.combine(member.id)
-        record("member \(member.id) crashed \(why)")
-        if inFaultPhase {
-            queue.schedule(.restart(member.id), at: now + nemesisRandom.uniform(plan.downtimeMs))
-        }
+        crashed(member, why: why)
     }
 
     func restart(_ member: SimulatedMember) throws(InvariantViolation) {
-        let state: PersistentState
-        do {
-            state = try member.restartNode()
-        } catch {
-            throw InvariantViolation(
-                invariant: "recovery",
-                details: "member \(member.id) cannot restart from what it persisted: \(error)", time: now)
-        }
-        member.store = KeyValueStore()
-        member.cluster = ClusterState()
-        member.clusterDigest = 0
-        member.appliedIndex = 0
-        member.snapshotIndex = 0
+        let state = try restartNode(of: member)
         if let snapshot = state.snapshot {
             guard restoreReplica(member, from: snapshot.data) else {
                 throw InvariantViolation(
@@ -504,8 +463,7 @@ public final class RaftSimulation {
             member.appliedIndex = snapshot.metadata.index
             member.snapshotIndex = snapshot.metadata.index
         }
-        hasher.combine(0x5245_5354)  // "REST"
-        hasher.combine(member.id)
+        hashRestart(of: member)
         record("member \(member.id) restarted: term \(state.hardState.term) vote \(state.hardState.vote) commit \(state.hardState.commit), snapshot \(member.snapshotIndex), \(state.entries.count) entries")
         try checkAcknowledgedWrites(on: member)
         try drain(member)
@@ -513,23 +471,23 @@ public final class RaftSimulation {
 
     // MARK: Checks
 
-    private func checkAfterEvent() throws(InvariantViolation) {
+    func checkAfterEvent() throws(InvariantViolation) {
         for member in members {
             guard let node = member.node else { continue }
             if node.role != member.lastRole || node.term != member.lastTerm {
                 member.lastRole = node.role
                 member.lastTerm = node.term
             }
-            try invariants.electionSafety(member: member.id, role: node.role, term: node.term, time: now)
-            try invariants.recordCommitted(member: member.id, node: node, termBound: maxRunningTerm(), time: now)
-            try invariants.leaderCompleteness(member: member.id, node: node, time: now)
+            try raftInvariants.electionSafety(member: member.id, role: node.role, term: node.term, time: now)
+            try raftInvariants.recordCommitted(member: member.id, node: node, termBound: maxRunningTerm(), time: now)
+            try raftInvariants.leaderCompleteness(member: member.id, node: node, time: now)
         }
         // The whole log of one member per event, in turn; new entries are
         // checked as each Ready persists them.
         let swept = members[eventCount % members.count]
-        if let node = swept.node { try invariants.logMatching(member: swept.id, node: node, time: now) }
+        if let node = swept.node { try raftInvariants.logMatching(member: swept.id, node: node, time: now) }
         if let healedAt, now > healedAt + options.livenessBoundMs {
-            try invariants.liveness(
+            try raftInvariants.liveness(
                 healedAt: healedAt, now: now, boundMs: options.livenessBoundMs, committedIndex: probeIndex,
                 lagging: laggingMembers().map { "\($0.id) (applied \($0.appliedIndex))" }, state: describeMembers())
         }
@@ -537,16 +495,16 @@ public final class RaftSimulation {
 
     func checkAcknowledgedWrites(on member: SimulatedMember) throws(InvariantViolation) {
         let store = member.store
-        try invariants.noAcknowledgedWriteLost(member: member.id, appliedIndex: member.appliedIndex, time: now) {
+        try raftInvariants.noAcknowledgedWriteLost(member: member.id, appliedIndex: member.appliedIndex, time: now) {
             store.hasApplied(client: $0, sequence: $1)
         }
         try checkClusterWrites(on: member)
     }
 
-    private func finalChecks() throws(InvariantViolation) {
+    func finalChecks() throws(InvariantViolation) {
         for member in members where member.isRunning {
             try checkAcknowledgedWrites(on: member)
-            try invariants.logMatching(member: member.id, node: member.node!, time: now)
+            try raftInvariants.logMatching(member: member.id, node: member.node!, time: now)
         }
         // A write in flight at the end has an unknown outcome; a read in
         // flight changed nothing and is left out.
@@ -559,7 +517,7 @@ public final class RaftSimulation {
             }
         }
         if options.workload == .cluster { try finalClusterChecks() }
-        if try !invariants.linearizableHistory(history, time: now) {
+        if try !raftInvariants.linearizableHistory(history, time: now) {
             statistics.linearizabilityUndecided += 1
             record("linearizability check ran out of budget")
         }
@@ -567,10 +525,6 @@ public final class RaftSimulation {
     }
 
     // MARK: Helpers
-
-    func currentLeader() -> SimulatedMember? { members.leader }
-
-    func maxRunningTerm() -> UInt64 { members.highestRunningTerm }
 
     /// Members of the newest configuration that have not applied the probe.
     func laggingMembers() -> [SimulatedMember] {
@@ -583,10 +537,6 @@ public final class RaftSimulation {
             guard let node = member.node else { return "\(member.id): down" }
             return "\(member.id): \(node.role.rawValue) term \(node.term) leader \(node.leader) commit \(node.commitIndex) applied \(member.appliedIndex) log \(node.firstIndex)...\(node.lastIndex) \(node.configuration)"
         }.joined(separator: "; ")
-    }
-
-    func record(_ line: @autoclosure () -> String) {
-        if options.recordTrace { trace.append("\(now)ms \(line())") }
     }
 
     private func hashMessage(_ message: Message) {

@@ -2,12 +2,13 @@ import ClusterState
 import Raft
 
 /// Something that happens at one simulated millisecond of `shoal-sim services`.
-enum ServicesEvent {
+enum ServicesEvent: SimulationEventKind {
     /// A manager's 10 ms Raft tick.
     case tick(NodeID)
     /// A Raft message between managers.
     case deliver(Message)
-    case restartManager(NodeID)
+    /// A crashed manager restarts.
+    case restart(NodeID)
     /// The fault injector picks its next action.
     case nemesis
     case healPartition(generation: UInt64)
@@ -42,7 +43,7 @@ enum ServicesEvent {
         switch self {
         case .tick: return 1
         case .deliver: return 2
-        case .restartManager: return 3
+        case .restart: return 3
         case .nemesis: return 4
         case .healPartition: return 5
         case .leaderCheck: return 6

@@ -6,7 +6,7 @@ import Raft
 /// fault phase, and the checks that judge the run.
 extension ServicesSimulation {
     func nemesis() {
-        guard let action = nemesisRandom.weightedIndex([plan.partitionWeight, plan.crashWeight, plan.workerDeathWeight]) else { return }
+        guard let action = nemesisRandom.weightedIndex([plan.partitionWeight, plan.crashWeight, plan.services.workerDeathWeight]) else { return }
         switch action {
         case 0: partition()
         case 1: crashManager()
@@ -15,11 +15,7 @@ extension ServicesSimulation {
     }
 
     private func partition() {
-        if network.isPartitioned && nemesisRandom.chance(0.3) {
-            network.heal()
-            record("partition healed")
-            return
-        }
+        if healedInsteadOfPartitioning() { return }
         let ids = members.map(\.id)
         var links: [(from: NodeID, to: NodeID)] = []
         var what = ""
@@ -33,28 +29,16 @@ extension ServicesSimulation {
             }
             what = "\(side) | \(other)"
         }
-        let generation = network.partition(links)
-        statistics.partitions += 1
-        hasher.combine(0x5041_5254)  // "PART"
-        hasher.combine(generation)
-        record("partition: \(what)")
-        queue.schedule(.healPartition(generation: generation), at: now + nemesisRandom.uniform(plan.partitionLengthMs))
+        cut(links, hashTag: 0x5041_5254, what: what)  // "PART"
     }
 
     private func crashManager() {
-        let running = members.filter(\.isRunning)
-        guard !running.isEmpty else { return }
-        let victim: SimulatedMember
-        if let leader = currentLeader(), nemesisRandom.chance(plan.crashLeaderProbability) {
-            victim = leader
-        } else {
-            victim = nemesisRandom.pick(running)
-        }
+        guard let victim = crashVictim() else { return }
         crash(victim, why: "(power cut)")
     }
 
     private func killWorkers() {
-        let count = nemesisRandom.uniform(plan.workersPerDeath)
+        let count = nemesisRandom.uniform(plan.services.workersPerDeath)
         for _ in 0..<count {
             kill(workers[nemesisRandom.uniform(0...(workers.count - 1))])
         }
@@ -66,11 +50,7 @@ extension ServicesSimulation {
     /// dead workers restart, containers stop crashing, the operator stops
     /// changing things; then every service must converge.
     func endFaults() throws(InvariantViolation) {
-        inFaultPhase = false
-        healedAt = now
-        network.calm()
-        hasher.combine(0x4845_414c)  // "HEAL"
-        record("faults end: network healed, crashed managers and dead workers restart")
+        beginHealing("network healed, crashed managers and dead workers restart")
         for member in members where !member.isRunning { try restart(member) }
         for worker in workers where !worker.isAlive { restartWorker(worker) }
         queue.schedule(.convergenceCheck, at: now + Self.convergenceCheckIntervalMs)

@@ -119,7 +119,7 @@ extension ServicesSimulation {
         if role == .leader {
             try leaderReceives(call, from: index, via: id, at: id)
         } else if leaderID != 0, let leader = self.member(leaderID), leader.isRunning, !network.isCut(from: id, to: leaderID) {
-            queue.schedule(.forwardedCall(worker: index, via: id, leader: leaderID, call: call), at: now + networkRandom.uniform(plan.baseDelayMs))
+            queue.schedule(.forwardedCall(worker: index, via: id, leader: leaderID, call: call), at: now + networkRandom.uniform(plan.network.baseDelayMs))
         } else {
             sendToWorker(worker, .refused(epoch: call.epoch, sequence: call.sequence, leaderHint: leaderID))
         }
@@ -175,12 +175,12 @@ extension ServicesSimulation {
     /// An answer from the leader `from` to a worker whose session is on `via`.
     func reply(_ message: WorkerMessage, to index: Int, from id: NodeID, via: NodeID) {
         if id != via && (network.isCut(from: id, to: via) || member(via)?.isRunning != true) { return }
-        sendToWorker(workers[index], message, extraDelay: id == via ? 0 : networkRandom.uniform(plan.baseDelayMs))
+        sendToWorker(workers[index], message, extraDelay: id == via ? 0 : networkRandom.uniform(plan.network.baseDelayMs))
     }
 
     /// Down the worker's session stream: ordered, delayed, never lost while the worker lives.
     func sendToWorker(_ worker: SimulatedWorker, _ message: WorkerMessage, extraDelay: UInt64 = 0) {
-        let arrival = max(now + extraDelay + networkRandom.uniform(plan.baseDelayMs), worker.lastArrivalAtWorker)
+        let arrival = max(now + extraDelay + networkRandom.uniform(plan.network.baseDelayMs), worker.lastArrivalAtWorker)
         worker.lastArrivalAtWorker = arrival
         queue.schedule(.workerReceives(worker: worker.index, message: message), at: arrival)
     }

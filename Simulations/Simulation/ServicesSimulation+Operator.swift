@@ -36,7 +36,7 @@ extension ServicesSimulation {
             return  // healed: the operator is done
         }
         guard let command else {
-            queue.schedule(.operatorStep, at: now + operatorRandom.uniform(plan.operatorIntervalMs))
+            queue.schedule(.operatorStep, at: now + operatorRandom.uniform(plan.services.operatorIntervalMs))
             return
         }
         nextOperatorSequence += 1
@@ -108,7 +108,7 @@ extension ServicesSimulation {
             record("operator #\(sequence) refused: \(RaftSimulation.reason(error))")
         }
         let creating = workload.services.contains { invariants.acknowledged[$0.id] == nil }
-        queue.schedule(.operatorStep, at: now + (inFaultPhase && !creating ? operatorRandom.uniform(plan.operatorIntervalMs) : 10))
+        queue.schedule(.operatorStep, at: now + (inFaultPhase && !creating ? operatorRandom.uniform(plan.services.operatorIntervalMs) : 10))
     }
 
     /// No answer: the outcome is unknown (the spec stays among those that may be applied).

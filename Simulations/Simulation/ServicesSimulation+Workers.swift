@@ -17,7 +17,7 @@ extension ServicesSimulation {
     }
 
     func callManager(_ worker: SimulatedWorker, _ call: WorkerCall) {
-        let arrival = max(now + networkRandom.uniform(plan.baseDelayMs), worker.lastArrivalAtManager)
+        let arrival = max(now + networkRandom.uniform(plan.network.baseDelayMs), worker.lastArrivalAtManager)
         worker.lastArrivalAtManager = arrival
         queue.schedule(.workerCall(worker: worker.index, manager: worker.target, call: call), at: arrival)
         queue.schedule(.workerCallTimeout(worker: worker.index, epoch: call.epoch, sequence: call.sequence), at: now + Self.callTimeoutMs)
@@ -112,7 +112,7 @@ extension ServicesSimulation {
             case .running:
                 worker.records[task.id]!.container = .stopping
                 queue.schedule(.containerStopped(worker: worker.index, taskID: task.id, incarnation: record.incarnation),
-                               at: now + workerRandom.uniform(plan.stopLatencyMs))
+                               at: now + workerRandom.uniform(plan.services.stopLatencyMs))
             case .starting, .stopping:
                 break  // the start sees `stopping`; the stop reports
             case .none:
@@ -126,7 +126,7 @@ extension ServicesSimulation {
             worker.records[task.id]!.incarnation += 1
             report(task.id, .preparing, on: worker, message: "preparing image \(task.template.image)")
             queue.schedule(.containerStarted(worker: worker.index, taskID: task.id, incarnation: record.incarnation + 1),
-                           at: now + workerRandom.uniform(plan.startLatencyMs))
+                           at: now + workerRandom.uniform(plan.services.startLatencyMs))
         } else {
             // The manager saw it further along, but this worker runs no such container (it restarted).
             report(task.id, .failed, on: worker, message: "lost", error: "the task's container is gone (the node restarted)")
@@ -176,10 +176,10 @@ extension ServicesSimulation {
         report(taskID, .running, on: worker, message: "started")
         if workload.isJob(record.task.serviceID) {
             queue.schedule(.containerExited(worker: worker.index, taskID: taskID, incarnation: incarnation, exitCode: 0),
-                           at: now + workerRandom.uniform(plan.jobDurationMs))
-        } else if inFaultPhase && workerRandom.chance(plan.crashProbability) {
+                           at: now + workerRandom.uniform(plan.services.jobDurationMs))
+        } else if inFaultPhase && workerRandom.chance(plan.services.crashProbability) {
             queue.schedule(.containerExited(worker: worker.index, taskID: taskID, incarnation: incarnation, exitCode: 137),
-                           at: now + workerRandom.uniform(plan.crashAfterMs))
+                           at: now + workerRandom.uniform(plan.services.crashAfterMs))
         }
     }
 
@@ -228,7 +228,7 @@ extension ServicesSimulation {
         hasher.combine(0x4b49_4c4c)  // "KILL"
         hasher.combine(UInt64(worker.index))
         record("worker \(worker.index) died")
-        if inFaultPhase { queue.schedule(.workerRestart(worker: worker.index), at: now + nemesisRandom.uniform(plan.workerDowntimeMs)) }
+        if inFaultPhase { queue.schedule(.workerRestart(worker: worker.index), at: now + nemesisRandom.uniform(plan.services.workerDowntimeMs)) }
     }
 
     func restartWorker(_ worker: SimulatedWorker) {

@@ -23,10 +23,11 @@ import Scheduler
 /// fake runtime's containers against each other and the placement rules at
 /// every start, the state-level ones of ``ServiceInvariants`` on the
 /// leader's state every second, and no acknowledged spec lost.
-public final class ServicesSimulation {
+public final class ServicesSimulation: SimulatedGroup {
     public let seed: UInt64
     public let options: SimulationOptions
-    let plan: ServicesFaultPlan
+    let plan: FaultPlan
+    static let memberNoun = "manager"
 
     static let tickIntervalMs: UInt64 = 10
     static let electionTimeoutTicks = 10
@@ -75,50 +76,30 @@ public final class ServicesSimulation {
         self.options = options
         var root = SimulationRandom(seed: seed)
         var planRandom = root.split()
-        plan = ServicesFaultPlan(random: &planRandom, options: options)
+        plan = FaultPlan.services(random: &planRandom, options: options)
         networkRandom = root.split()
         nemesisRandom = root.split()
         workerRandom = root.split()
         operatorRandom = root.split()
         memberSeedRandom = root.split()
-        network = SimulatedNetwork(
-            lossProbability: plan.lossProbability, duplicateProbability: plan.duplicateProbability,
-            tailProbability: plan.tailProbability, baseDelayMs: plan.baseDelayMs, tailDelayMs: plan.tailDelayMs)
+        network = SimulatedNetwork(faults: plan.network)
         workload = ServicesWorkload(workers: options.workers, tasks: options.tasks)
     }
 
     /// Runs the seed to the end: a violation, or every service converged.
-    public func run() -> SimulationResult {
-        var violation: InvariantViolation?
-        do throws(InvariantViolation) {
-            try start()
-            while !finished, let item = queue.pop() {
-                now = item.time
-                eventCount += 1
-                hasher.combine(now)
-                hasher.combine(item.payload.code)
-                try handle(item.payload)
-                if inFaultPhase, let steps = options.steps, eventCount >= steps { try endFaults() }
-            }
-            if !finished {
-                throw InvariantViolation(invariant: "servicesConvergeAfterHealing", details: "the event queue ran dry before the services converged", time: now)
-            }
-            try finalChecks()
-        } catch let error {
-            violation = error
-            record("VIOLATION \(error)")
-        }
-        statistics.events = eventCount
-        statistics.simulatedMs = now
-        statistics.leaderTerms = raftInvariants.leaderTermCount
-        return SimulationResult(
-            seed: seed, violation: violation, traceHash: hasher.value, trace: trace, statistics: statistics,
-            plan: plan.description, history: [], clusterHistory: [], replayCommand: options.replayCommand(seed: seed))
+    public func run() -> SimulationResult { runLoop() }
+
+    func unfinished() -> InvariantViolation {
+        InvariantViolation(invariant: "servicesConvergeAfterHealing", details: "the event queue ran dry before the services converged", time: now)
+    }
+
+    func result(violation: InvariantViolation?) -> SimulationResult {
+        makeResult(violation, history: [], clusterHistory: [])
     }
 
     // MARK: Set-up
 
-    private func start() throws(InvariantViolation) {
+    func start() throws(InvariantViolation) {
         record("seed \(seed): \(plan); \(options.members) managers, \(options.workers) workers, \(options.tasks) tasks")
         let founders = (1...UInt64(options.members)).map { NodeID($0) }
         for id in founders {
@@ -164,7 +145,7 @@ public final class ServicesSimulation {
 
     // MARK: Events
 
-    private func handle(_ event: ServicesEvent) throws(InvariantViolation) {
+    func handle(_ event: ServicesEvent) throws(InvariantViolation) {
         switch event {
         case .tick(let id):
             guard let member = member(id) else { return }
@@ -180,7 +161,7 @@ public final class ServicesSimulation {
             hasher.combine((message.from << 32) | message.to)
             member.node!.step(message)
             try drain(member)
-        case .restartManager(let id):
+        case .restart(let id):
             guard let member = member(id), !member.isRunning else { return }
             try restart(member)
         case .nemesis:
@@ -188,10 +169,7 @@ public final class ServicesSimulation {
             nemesis()
             queue.schedule(.nemesis, at: now + nemesisRandom.uniform(plan.nemesisIntervalMs))
         case .healPartition(let generation):
-            if network.generation == generation {
-                network.heal()
-                record("partition healed")
-            }
+            healPartition(generation: generation)
         case .leaderCheck(let id):
             queue.schedule(.leaderCheck(id), at: now + UInt64(LeaderCycle.checkIntervalMilliseconds))
             guard let member = member(id), member.isRunning else { return }
@@ -324,42 +302,15 @@ public final class ServicesSimulation {
     // MARK: Crashes
 
     func crash(_ member: SimulatedMember, why: String) {
-        member.node = nil
-        member.storage.crash()
         managers[Int(member.id) - 1] = nil
-        statistics.crashes += 1
-        hasher.combine(0x4352_4153)  // "CRAS"
-        hasher.combine(member.id)
-        record("manager \(member.id) crashed \(why)")
-        if inFaultPhase {
-            queue.schedule(.restartManager(member.id), at: now + nemesisRandom.uniform(plan.downtimeMs))
-        }
+        crashed(member, why: why)
     }
 
     func restart(_ member: SimulatedMember) throws(InvariantViolation) {
-        let state: PersistentState
-        do {
-            state = try member.restartNode()
-        } catch {
-            throw InvariantViolation(invariant: "recovery", details: "manager \(member.id) cannot restart from what it persisted: \(error)", time: now)
-        }
-        member.cluster = ClusterState()
-        member.clusterDigest = 0
-        member.appliedIndex = 0
+        let state = try restartNode(of: member)
         managers[Int(member.id) - 1] = makeShell()
-        hasher.combine(0x5245_5354)  // "REST"
-        hasher.combine(member.id)
+        hashRestart(of: member)
         record("manager \(member.id) restarted: term \(state.hardState.term) commit \(state.hardState.commit), \(state.entries.count) entries")
         try drain(member)
-    }
-
-    // MARK: Helpers
-
-    func currentLeader() -> SimulatedMember? { members.leader }
-
-    func maxRunningTerm() -> UInt64 { members.highestRunningTerm }
-
-    func record(_ line: @autoclosure () -> String) {
-        if options.recordTrace { trace.append("\(now)ms \(line())") }
     }
 }

@@ -17,18 +17,12 @@ struct SimulatedNetwork {
     private(set) var generation: UInt64 = 0
     private(set) var isPartitioned = false
 
-    init(plan: FaultPlan) {
-        self.init(lossProbability: plan.lossProbability, duplicateProbability: plan.duplicateProbability,
-                  tailProbability: plan.tailProbability, baseDelayMs: plan.baseDelayMs, tailDelayMs: plan.tailDelayMs)
-    }
-
-    init(lossProbability: Double, duplicateProbability: Double, tailProbability: Double,
-         baseDelayMs: ClosedRange<UInt64>, tailDelayMs: ClosedRange<UInt64>) {
-        self.lossProbability = lossProbability
-        self.duplicateProbability = duplicateProbability
-        self.tailProbability = tailProbability
-        self.baseDelayMs = baseDelayMs
-        self.tailDelayMs = tailDelayMs
+    init(faults: NetworkFaults) {
+        lossProbability = faults.lossProbability
+        duplicateProbability = faults.duplicateProbability
+        tailProbability = faults.tailProbability
+        baseDelayMs = faults.baseDelayMs
+        tailDelayMs = faults.tailDelayMs
     }
 
     private static func link(from: NodeID, to: NodeID) -> UInt64 { (from << 32) | to }

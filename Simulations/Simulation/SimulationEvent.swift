@@ -1,7 +1,7 @@
 import Raft
 
 /// Something that happens at one simulated millisecond.
-enum SimulationEvent {
+enum SimulationEvent: SimulationEventKind {
     /// A member's 10 ms clock tick.
     case tick(NodeID)
     /// A Raft message arrives (unless its link is cut or the member is down).
