@@ -271,7 +271,7 @@ public final class ServicesSimulation: SimulatedGroup {
                                                           termBound: maxRunningTerm(), time: now)
         if first { statistics.entriesCommitted += 1 }
         guard let shell = managers[Int(member.id) - 1] else { return }
-        shell.cycle.markDirty()
+        if case .success(let events) = outcome { shell.cycle.applied(events) } else { shell.cycle.applied([]) }
         if case .success(let events) = outcome {
             if !shell.sessionWorkerByNode.isEmpty { route(events, shell: shell, routed: &routed) }
             if shell.schedulingIndex != nil {

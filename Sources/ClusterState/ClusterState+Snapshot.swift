@@ -29,7 +29,10 @@ extension ClusterState {
         appliedIndex = image.appliedIndex
         for node in image.nodes { nodeTable[node.id] = node }
         for service in image.services { serviceTable[service.id] = service }
-        for task in image.tasks { taskTable[task.id] = task }
+        for task in image.tasks {
+            taskTable[task.id] = task
+            taskIDsByService[task.serviceID, default: []].insert(task.id)
+        }
         for secret in image.secrets {
             secretTable[secret.id] = secret
             secretIDsByName[secret.spec.name] = secret.id

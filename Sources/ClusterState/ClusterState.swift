@@ -10,6 +10,10 @@ public struct ClusterState: Sendable, Equatable {
     var nodeTable: [ObjectID: Node] = [:]
     var serviceTable: [ObjectID: Service] = [:]
     var taskTable: [ObjectID: ServiceTask] = [:]
+    /// Task ids by service, so a service's tasks are found without a scan
+    /// of every task (the orchestrator reconciles one service at a time).
+    /// Derived from `taskTable`: kept by createTasks/removeTasks, rebuilt on restore.
+    var taskIDsByService: [ObjectID: Set<ObjectID>] = [:]
     var secretTable: [ObjectID: Secret] = [:]
     var configTable: [ObjectID: Config] = [:]
     /// Name to id of the secrets and configs, so that a create checks that
@@ -50,7 +54,7 @@ public struct ClusterState: Sendable, Equatable {
 
     /// A service's tasks, by slot then id.
     public func tasks(ofService serviceID: ObjectID) -> [ServiceTask] {
-        taskTable.values.filter { $0.serviceID == serviceID }.sorted { ($0.slot, $0.id) < ($1.slot, $1.id) }
+        (taskIDsByService[serviceID] ?? []).map { taskTable[$0]! }.sorted { ($0.slot, $0.id) < ($1.slot, $1.id) }
     }
 
     public func tasks(onNode nodeID: ObjectID) -> [ServiceTask] {
@@ -306,6 +310,7 @@ public struct ClusterState: Sendable, Equatable {
                     status: ServiceTask.Status(state: .pending, timestampMilliseconds: context.timeMilliseconds, message: "waiting to be scheduled"),
                     restartHistoryMilliseconds: newTask.restartHistoryMilliseconds)
                 taskTable[task.id] = task
+                taskIDsByService[task.serviceID, default: []].insert(task.id)
                 events.append(ClusterEvent(index: context.index, action: .created, object: .task(task)))
             }
             return events
@@ -355,6 +360,8 @@ public struct ClusterState: Sendable, Equatable {
             guard effects == .apply else { return [] }
             for id in ids {
                 guard let task = taskTable.removeValue(forKey: id) else { continue }
+                taskIDsByService[task.serviceID]?.remove(id)
+                if taskIDsByService[task.serviceID]?.isEmpty == true { taskIDsByService[task.serviceID] = nil }
                 events.append(ClusterEvent(index: context.index, action: .removed, object: .task(task)))
             }
             return events

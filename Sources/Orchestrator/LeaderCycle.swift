@@ -17,10 +17,21 @@ import Scheduler
 ///    ``maxCommandsPerProposal``), and runs no further pass until those
 ///    proposals are applied or refused (a second pass over the same state
 ///    would create the same missing tasks twice);
-/// 3. calls ``markDirty()`` whenever a committed change is applied.
+/// 3. calls ``applied(_:)`` with the events of every committed entry it
+///    applies (none for a refused one), or ``markDirty()`` when it does not
+///    know what changed.
+///
+/// A pass reconciles only the services that changed since the last one
+/// (their spec or one of their tasks) and those whose wake-up time came —
+/// what a full pass would propose for the others is what the last pass
+/// proposed for them, so it is not worked out again. A change of a node, a
+/// new leadership, ``markDirty()`` and every ``fullPassIntervalMilliseconds``
+/// make the next pass a full one.
 public struct LeaderCycle: Sendable {
     /// A full pass at least this often even without changes.
     public static let safetyTickMilliseconds: Int64 = 2_000
+    /// A pass over every service at least this often, as a safety net under the changed-services tracking.
+    public static let fullPassIntervalMilliseconds: Int64 = 10_000
     /// How often the shell checks deadlines and wake-ups.
     public static let checkIntervalMilliseconds: Int64 = 200
     public static let maxCommandsPerProposal = 500
@@ -40,8 +51,16 @@ public struct LeaderCycle: Sendable {
     private var dirty = true
     private var nextWakeUpMilliseconds: Int64?
     private var lastPassMilliseconds: Int64?
-    /// Passes run (tests, figures).
+    /// Services changed since the last pass, each with the newest log index that changed it.
+    private var changedServices: [ObjectID: UInt64] = [:]
+    /// A full pass is due, and stays due until one runs on a state that has applied this index.
+    private var fullPassThroughIndex: UInt64? = 0
+    private var lastFullPassMilliseconds: Int64?
+    /// When each service's restart delay or rollout step next ends, from the last pass that reconciled it.
+    private var wakeUps: [ObjectID: Int64] = [:]
+    /// Passes run, and how many of them reconciled every service (tests, figures).
     public private(set) var passCount = 0
+    public private(set) var fullPassCount = 0
 
     public init(orchestrator: Orchestrator = Orchestrator(), scheduler: Scheduler = Scheduler()) {
         self.orchestrator = orchestrator
@@ -51,11 +70,34 @@ public struct LeaderCycle: Sendable {
     /// This manager just became leader: the next kick runs a pass.
     public mutating func leadershipStarted() {
         dirty = true
+        fullPassThroughIndex = 0
+        changedServices = [:]
+        wakeUps = [:]
     }
 
-    /// A committed change was applied: the next kick runs a pass.
+    /// Something changed, what is unknown: the next kick runs a full pass.
     public mutating func markDirty() {
         dirty = true
+        fullPassThroughIndex = fullPassThroughIndex ?? 0
+    }
+
+    /// A committed entry was applied with these events (none if refused):
+    /// the next kick runs a pass, over the services they touch (a node's
+    /// change can touch any service: a full pass).
+    public mutating func applied(_ events: [ClusterEvent]) {
+        dirty = true
+        for event in events {
+            switch event.object {
+            case .service:
+                changedServices[event.id] = max(changedServices[event.id] ?? 0, event.index)
+            case .task(let task):
+                changedServices[task.serviceID] = max(changedServices[task.serviceID] ?? 0, event.index)
+            case .node:
+                fullPassThroughIndex = max(fullPassThroughIndex ?? 0, event.index)
+            case .secret, .config, .network, .route, .rollout:
+                break  // the orchestrator reads services, tasks and nodes only
+            }
+        }
     }
 
     /// A change since the last pass, the orchestrator's wake-up time, or the safety tick.
@@ -81,12 +123,36 @@ public struct LeaderCycle: Sendable {
         dirty = false
         lastPassMilliseconds = now
         passCount += 1
-        let reconciliation = orchestrator.reconcile(state, now: now, idGenerator: &idGenerator)
-        nextWakeUpMilliseconds = reconciliation.nextWakeUpMilliseconds
+        let reconciliation = reconcile(state, now: now, idGenerator: &idGenerator)
         let decision = schedule(state)
         return Pass(reconcileCommands: reconciliation.commands,
                     placementCommands: decision.commands + decision.statusUpdates(in: state, now: now),
                     assignmentCount: decision.assignments.count)
+    }
+
+    /// The orchestrator over every service, or over those changed or woken.
+    private mutating func reconcile<Generator: RandomNumberGenerator>(_ state: ClusterState, now: Int64,
+                                                                      idGenerator: inout Generator) -> Reconciliation {
+        let full = fullPassThroughIndex != nil || lastFullPassMilliseconds.map { now - $0 >= Self.fullPassIntervalMilliseconds } ?? true
+        var only: Set<ObjectID>?
+        if !full {
+            var services = Set(changedServices.keys)
+            for (id, time) in wakeUps where now >= time { services.insert(id) }
+            only = services
+        }
+        let reconciliation = orchestrator.reconcile(state, now: now, only: only, idGenerator: &idGenerator)
+        // Changes the state already holds are reconciled; later ones wait for the next pass.
+        changedServices = changedServices.filter { $0.value > state.appliedIndex }
+        if let only {
+            for id in only { wakeUps[id] = reconciliation.wakeUpsByService[id] }
+        } else {
+            fullPassCount += 1
+            lastFullPassMilliseconds = now
+            wakeUps = reconciliation.wakeUpsByService
+            if let through = fullPassThroughIndex, through <= state.appliedIndex { fullPassThroughIndex = nil }
+        }
+        nextWakeUpMilliseconds = wakeUps.values.min()
+        return reconciliation
     }
 
     /// `commands` cut into proposals of at most ``maxCommandsPerProposal``

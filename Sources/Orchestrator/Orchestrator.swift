@@ -64,11 +64,16 @@ public struct Orchestrator: Sendable {
     /// milliseconds (compared with tasks' status timestamps for restart
     /// delays); new task ids come from `idGenerator`. Deterministic: the same
     /// state, time and generator give the same commands.
-    public func reconcile<Generator: RandomNumberGenerator>(_ state: ClusterState, now: Int64,
+    ///
+    /// `only` limits the pass to these services (live or removed), for a
+    /// caller that knows what changed since its last pass (``LeaderCycle``):
+    /// a service's commands depend only on the service, its tasks, the
+    /// nodes and `now`, and come out exactly as a full pass would give them.
+    public func reconcile<Generator: RandomNumberGenerator>(_ state: ClusterState, now: Int64, only: Set<ObjectID>? = nil,
                                                             idGenerator: inout Generator) -> Reconciliation {
         var pass = ReconcilePass(state: state, now: now, retention: taskHistoryRetentionPerSlot, generator: idGenerator,
                                  keepsReplacedTasks: ServicesPlantedBug.isPlanted(.orchestratorKeepsReplacedTask, in: plantedBug))
-        pass.run()
+        pass.run(only: only)
         idGenerator = pass.generator
         return pass.result
     }

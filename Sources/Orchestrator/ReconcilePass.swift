@@ -24,16 +24,36 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
         facts = TaskFacts(nodes: byID)
     }
 
-    mutating func run() {
-        var tasksByService: [ObjectID: [ServiceTask]] = [:]
-        for task in state.tasks { tasksByService[task.serviceID, default: []].append(task) }
-        for service in state.services {
-            let tasks = tasksByService.removeValue(forKey: service.id) ?? []
-            reconcile(service, tasks: tasks)
+    /// Reconciles every service (`only` nil) or the services `only` names,
+    /// live or removed. Either way in the same order — live services by id,
+    /// then removed services' tasks by service id, each service's tasks by
+    /// id — so a pass over some services proposes exactly the commands a
+    /// full pass would propose for them.
+    mutating func run(only: Set<ObjectID>? = nil) {
+        guard let only else {
+            var tasksByService: [ObjectID: [ServiceTask]] = [:]
+            for task in state.tasks { tasksByService[task.serviceID, default: []].append(task) }
+            for service in state.services {
+                let tasks = tasksByService.removeValue(forKey: service.id) ?? []
+                reconcile(service, tasks: tasks)
+            }
+            // What is left belongs to removed services (whose tasks ClusterState already set to shut down).
+            for serviceID in tasksByService.keys.sorted() {
+                reap(tasksOfRemovedService: tasksByService[serviceID]!)
+            }
+            return
         }
-        // What is left belongs to removed services (whose tasks ClusterState already set to shut down).
-        for serviceID in tasksByService.keys.sorted() {
-            reap(tasksOfRemovedService: tasksByService[serviceID]!)
+        var removed: [ObjectID] = []
+        for serviceID in only.sorted() {
+            guard let service = state.service(serviceID) else {
+                removed.append(serviceID)
+                continue
+            }
+            reconcile(service, tasks: state.tasks(ofService: serviceID).sorted { $0.id < $1.id })
+        }
+        for serviceID in removed {
+            let tasks = state.tasks(ofService: serviceID).sorted { $0.id < $1.id }
+            if !tasks.isEmpty { reap(tasksOfRemovedService: tasks) }
         }
     }
 
@@ -48,11 +68,11 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
             let wanted = { (slot: Int) in replicas > 0 && (1...max(replicas, 1)).contains(slot) }
             let gate = RolloutGate(service: service, slots: slots.keys.sorted().map { .init(key: $0, tasks: slots[$0]!, wanted: wanted($0)) },
                                    facts: facts, rules: rules, now: now)
-            adopt(gate)
+            adopt(gate, of: service)
             for slot in slots.keys.sorted() {
                 var plan = planSlot(service, tasks: slots[slot]!, wanted: wanted(slot), isJob: false, rules: rules, update: gate.update(for: slot))
                 if case .create = plan.outcome { emit(&plan, service: service, slot: slot, nodeID: nil) }
-                finish(plan, removals: &removals)
+                finish(plan, of: service, removals: &removals)
             }
             let missing = (replicas > 0 ? Array(1...replicas) : []).filter { slots[$0] == nil }
             createFresh(service, slots: missing)
@@ -81,7 +101,7 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
                         // Lost tasks are still stopped, without a replacement for now.
                     }
                 }
-                finish(plan, removals: &removals)
+                finish(plan, of: service, removals: &removals)
             }
             let fresh = (completions > 0 ? Array(1...completions) : []).filter { slots[$0] == nil }
             createFresh(service, slots: Array(fresh.prefix(max(0, maxConcurrent - inProgress))))
@@ -94,7 +114,7 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
                 guard task.slot == 0, let nodeID = task.nodeID else {
                     // Left over from another mode: stop it.
                     let plan = planSlot(service, tasks: [task], wanted: false, isJob: isJob, rules: rules)
-                    finish(plan, removals: &removals)
+                    finish(plan, of: service, removals: &removals)
                     continue
                 }
                 byNode[nodeID, default: []].append(task)
@@ -106,7 +126,7 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
             }
             // Global jobs run again on a change rather than roll.
             let gate: RolloutGate<ObjectID>? = isJob ? nil : RolloutGate(service: service, slots: nodeSlots, facts: facts, rules: rules, now: now)
-            if let gate { adopt(gate) }
+            if let gate { adopt(gate, of: service) }
             for slot in nodeSlots {
                 let nodeID = slot.key
                 let node = facts.nodes[nodeID]
@@ -124,7 +144,7 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
                         plan.outcome = .idle
                     }
                 }
-                finish(plan, removals: &removals)
+                finish(plan, of: service, removals: &removals)
             }
             if !fresh.isEmpty {
                 var newTasks: [ClusterCommand.NewTask] = []
@@ -136,9 +156,9 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
     }
 
     /// Takes a rollout's status commands and wake-up into the result.
-    private mutating func adopt<Key>(_ gate: RolloutGate<Key>) {
+    private mutating func adopt<Key>(_ gate: RolloutGate<Key>, of service: Service) {
         result.commands.append(contentsOf: gate.commands)
-        if let time = gate.wakeUpMilliseconds { result.wakeUp(at: time) }
+        if let time = gate.wakeUpMilliseconds { result.wakeUp(at: time, for: service.id) }
     }
 
     /// Tasks by slot, each slot's tasks oldest first, slots in order.
@@ -301,7 +321,7 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
     /// meanwhile), nothing is created and the slot never has two tasks
     /// desired running. (A plan with a replacement has no other stops: those
     /// wait for the task to stop first.)
-    private mutating func finish(_ plan: SlotPlan, removals: inout [ObjectID]) {
+    private mutating func finish(_ plan: SlotPlan, of service: Service, removals: inout [ObjectID]) {
         for task in plan.stops { result.commands.append(stop(task)) }
         var steps: [ClusterCommand] = plan.lostStops.map(stop)
         for task in plan.cancels { steps += [stop(task), .removeTasks(ids: [task.id])] }
@@ -314,7 +334,7 @@ struct ReconcilePass<Generator: RandomNumberGenerator> {
             result.commands.append(contentsOf: plan.lostStops.map(stop))
             for task in plan.cancels { result.commands.append(.batch([stop(task), .removeTasks(ids: [task.id])])) }
         }
-        if case .waiting(let time) = plan.outcome { result.wakeUp(at: time) }
+        if case .waiting(let time) = plan.outcome { result.wakeUp(at: time, for: service.id) }
         removals.append(contentsOf: plan.removals)
         removals.append(contentsOf: plan.expired)
     }

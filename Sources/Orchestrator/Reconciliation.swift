@@ -10,13 +10,17 @@ public struct Reconciliation: Sendable, Equatable {
     /// The earliest time a restart delay ends (a slot then gets its
     /// replacement); nil: nothing waits on time, reconcile on changes only.
     public var nextWakeUpMilliseconds: Int64?
+    /// The same per service reconciled (a service absent waits on no time),
+    /// so that a pass over only some services knows which others to wake.
+    public var wakeUpsByService: [ObjectID: Int64] = [:]
 
     public init(commands: [ClusterCommand] = [], nextWakeUpMilliseconds: Int64? = nil) {
         self.commands = commands
         self.nextWakeUpMilliseconds = nextWakeUpMilliseconds
     }
 
-    mutating func wakeUp(at time: Int64) {
+    mutating func wakeUp(at time: Int64, for serviceID: ObjectID) {
         nextWakeUpMilliseconds = min(nextWakeUpMilliseconds ?? time, time)
+        wakeUpsByService[serviceID] = min(wakeUpsByService[serviceID] ?? time, time)
     }
 }

@@ -17,6 +17,8 @@ struct Harness {
     var refused = 0
     /// Safety invariants are checked after every applied command.
     var violations: [InvariantViolation] = []
+    /// The change events of the commands applied since ``takeEvents()`` (for a ``LeaderCycle``).
+    var events: [ClusterEvent] = []
 
     static let gibibyte: Int64 = 1 << 30
 
@@ -25,13 +27,18 @@ struct Harness {
         index += 1
         let previous = state
         do {
-            try state.apply(command, context: ApplyContext(index: index, timeMilliseconds: time))
+            events += try state.apply(command, context: ApplyContext(index: index, timeMilliseconds: time))
         } catch {
             refused += 1
             return false
         }
         violations += ServiceInvariants.checkSafety(previous: previous, current: state)
         return true
+    }
+
+    mutating func takeEvents() -> [ClusterEvent] {
+        defer { events = [] }
+        return events
     }
 
     mutating func mustApply(_ command: ClusterCommand) {

@@ -24,6 +24,53 @@ import Testing
         #expect(cycle.passCount == 2)
     }
 
+    /// The changed-services tracking must lose nothing: every pass over the
+    /// services changed or woken proposes exactly what a full pass over the
+    /// same state would (restart delays, rolling updates, a node going down
+    /// and back, a removed service, a job).
+    @Test func aPassOverChangedServicesProposesWhatAFullPassWould() {
+        var harness = Harness()
+        for number in 1...4 { harness.addNode(ObjectID("node-\(number)")!) }
+        harness.createService("web", mode: .replicated(replicas: 3)) { $0.restartPolicy = .init(condition: .any, delayMilliseconds: 1_500) }
+        harness.createService("api", mode: .replicated(replicas: 2))
+        harness.createService("agent", mode: .global)
+        harness.createService("batch", mode: .replicatedJob(completions: 6, maxConcurrent: 2))
+        var cycle = LeaderCycle()
+        var partialPasses = 0
+        for round in 0..<60 {
+            harness.time += 400
+            switch round % 12 {
+            case 2, 8:
+                if let victim = harness.tasks(of: "web").first(where: { $0.status.state == .running }) { harness.end(victim.id, .failed) }
+            case 4:
+                harness.updateService("api", force: true)
+            case 6:
+                harness.setNode("node-2", state: .down)
+            case 9:
+                harness.setNode("node-2", state: .ready)
+            case 10 where round > 30:
+                if harness.state.service("batch") != nil { harness.mustApply(.removeService(id: "batch", expectedVersion: nil)) }
+            default:
+                break
+            }
+            cycle.applied(harness.takeEvents())
+            let fullPassesBefore = cycle.fullPassCount
+            var referenceIDs = harness.ids
+            let full = Orchestrator().reconcile(harness.state, now: harness.time, idGenerator: &referenceIDs)
+            let pass = cycle.pass(harness.state, now: harness.time, idGenerator: &harness.ids)
+            #expect(pass.reconcileCommands == full.commands, "round \(round)")
+            if cycle.fullPassCount == fullPassesBefore { partialPasses += 1 }
+            for command in pass.reconcileCommands + pass.placementCommands { harness.apply(command) }
+            harness.runAgents()
+            for task in harness.state.tasks where task.serviceID == "batch" && task.status.state == .running { harness.end(task.id, .complete) }
+            cycle.applied(harness.takeEvents())
+        }
+        #expect(partialPasses > 40, "most passes reconcile only what changed")
+        #expect(harness.state.service("batch") == nil && harness.tasks(of: "batch").isEmpty, "the removed job's tasks were reaped")
+        #expect(harness.runningSlots("web") == [1, 2, 3] && harness.runningSlots("api") == [1, 2])
+        #expect(harness.violations.isEmpty)
+    }
+
     @Test func proposalsAreCutIntoBatches() {
         let commands = (0..<(LeaderCycle.maxCommandsPerProposal + 1)).map { ClusterCommand.removeTasks(ids: [ObjectID("t\($0)")!]) }
         let proposals = LeaderCycle.proposals(commands)
