@@ -37,9 +37,10 @@ import Testing
         harness.createService("batch", mode: .replicatedJob(completions: 6, maxConcurrent: 2))
         var cycle = LeaderCycle()
         var partialPasses = 0
-        for round in 0..<60 {
+        // 60 rounds with faults, then 12 quiet ones to converge.
+        for round in 0..<72 {
             harness.time += 400
-            switch round % 12 {
+            switch round < 60 ? round % 12 : -1 {
             case 2, 8:
                 if let victim = harness.tasks(of: "web").first(where: { $0.status.state == .running }) { harness.end(victim.id, .failed) }
             case 4:
