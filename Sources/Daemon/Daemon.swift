@@ -174,6 +174,8 @@ public final class Daemon: @unchecked Sendable {
             return self.member
         }
         if let localServer { await localServer.shutdown(gracePeriod: .milliseconds(500)) }
+        // Its router holds this daemon: keeping it would keep every store open after stop.
+        localServer = nil
         unlink(settings.socketPath)
         await stopAgent()
         await stopMember(member)

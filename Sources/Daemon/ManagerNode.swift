@@ -139,6 +139,8 @@ final class ManagerNode: @unchecked Sendable {
         leaderLoop.stop()
         dispatcher.stop()
         if let apiServer { await apiServer.shutdown(gracePeriod: .milliseconds(500)) }
+        // Its router holds this manager (and its Raft log's database): drop it.
+        apiServer = nil
         rpcListener.close()
         rpcTask?.cancel()
         await rpcTask?.value

@@ -138,6 +138,11 @@ public final class ManagerRaft: @unchecked Sendable {
         condition.signal()
         condition.unlock()
         if wasRunning { finished.wait() }
+        // The Thread keeps its block, which holds this object: without this,
+        // a stopped member (and its log's database) would never be released.
+        condition.lock()
+        thread = nil
+        condition.unlock()
     }
 
     // MARK: Inputs (any thread)

@@ -61,7 +61,17 @@ final class ContainerLogFile {
     }
 
     deinit {
+        if descriptor >= 0 { Syscall.close(descriptor) }
+    }
+
+    /// Flushes and closes the file (the monitor is done with it); later writes are dropped.
+    /// Closed here rather than on release: whatever still holds the writer
+    /// must not keep a removed container's log open.
+    func close() {
+        guard descriptor >= 0 else { return }
+        flush()
         Syscall.close(descriptor)
+        descriptor = -1
     }
 
     /// Appends what `stream` wrote: every complete line becomes one entry.
@@ -97,7 +107,7 @@ final class ContainerLogFile {
     }
 
     private func write(_ output: [UInt8]) {
-        guard !output.isEmpty else { return }
+        guard !output.isEmpty, descriptor >= 0 else { return }
         try? Syscall.writeAll(descriptor, output, path: path)
         size += Int64(output.count)
         if let limit = options.maxSizeBytes, size >= limit { rotate() }

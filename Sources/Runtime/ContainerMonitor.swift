@@ -69,7 +69,7 @@ final class ContainerMonitor: @unchecked Sendable {
         var exitDeadline: ContinuousClock.Instant?
         defer {
             for stream in streams { Syscall.close(stream.fifo) }
-            log?.flush()
+            log?.close()
             Syscall.close(pidfd)
             finished.signal()
         }

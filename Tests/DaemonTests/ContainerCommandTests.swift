@@ -267,6 +267,36 @@ struct ContainerCommandTests {
         }
     }
 
+    /// A test process kept ~180 descriptors of stopped daemons, among them
+    /// deleted container.log files: a restarted daemon's monitors write the
+    /// logs of the containers it adopted, and `logs -f` follows them.
+    @Test("a daemon that adopted a running container and followed its logs leaves no descriptor of them open once stopped")
+    func noDescriptorLeftBehind() async throws {
+        var root = ""
+        try await ContainerHost.with { host in
+            root = host.root
+            // About 10 s of output, then it exits (which ends `logs -f`).
+            _ = try host.ok(["container", "run", "-d", "--name", "talker", "busybox", "sh", "-c",
+                             "i=0; while [ $i -lt 100 ]; do echo tick; sleep 0.1; i=$((i+1)); done"])
+            // The new daemon adopts the running container: its monitor, in this process, writes the log.
+            try await host.restartDaemon {}
+            try await host.eventually("the adopted container's output reaches its log") {
+                try host.ok(["container", "logs", "--tail", "1", "talker"]) == "tick\n"
+            }
+            let follow = try host.shoal(["container", "logs", "-f", "talker"])
+            #expect(follow.status == 0 && follow.output.contains("tick"), "\(follow.errors)")
+            _ = try host.ok(["container", "rm", "-f", "talker"])
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        var left: [String] = []
+        repeat {
+            left = OpenDescriptors().targets.values.filter { $0.hasPrefix(root) }.sorted()
+            if left.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(100))
+        } while ContinuousClock.now < deadline
+        #expect(left.isEmpty, "descriptors into the stopped daemon's directory: \(left)")
+    }
+
     @Test("on daemon start, exits that happened while it was down get their restart policy and --rm; always restarts a stopped container, unless-stopped does not")
     func restartPoliciesAcrossDaemonRestart() async throws {
         try await ContainerHost.with { host in
