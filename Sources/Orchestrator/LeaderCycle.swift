@@ -26,7 +26,9 @@ import Scheduler
 /// what a full pass would propose for the others is what the last pass
 /// proposed for them, so it is not worked out again. A change of a node, a
 /// new leadership, ``markDirty()`` and every ``fullPassIntervalMilliseconds``
-/// make the next pass a full one.
+/// make the next pass a full one. A caller that never calls ``applied(_:)``
+/// (the daemon's LeaderLoop, whose watch may drop events under load) gets
+/// a full pass every time, as before.
 public struct LeaderCycle: Sendable {
     /// A full pass at least this often even without changes.
     public static let safetyTickMilliseconds: Int64 = 2_000
@@ -58,6 +60,8 @@ public struct LeaderCycle: Sendable {
     private var lastFullPassMilliseconds: Int64?
     /// When each service's restart delay or rollout step next ends, from the last pass that reconciled it.
     private var wakeUps: [ObjectID: Int64] = [:]
+    /// Whether the caller feeds ``applied(_:)``: only then can a pass skip unchanged services.
+    private var tracksChanges = false
     /// Passes run, and how many of them reconciled every service (tests, figures).
     public private(set) var passCount = 0
     public private(set) var fullPassCount = 0
@@ -86,6 +90,7 @@ public struct LeaderCycle: Sendable {
     /// change can touch any service: a full pass).
     public mutating func applied(_ events: [ClusterEvent]) {
         dirty = true
+        tracksChanges = true
         for event in events {
             switch event.object {
             case .service:
@@ -133,7 +138,7 @@ public struct LeaderCycle: Sendable {
     /// The orchestrator over every service, or over those changed or woken.
     private mutating func reconcile<Generator: RandomNumberGenerator>(_ state: ClusterState, now: Int64,
                                                                       idGenerator: inout Generator) -> Reconciliation {
-        let full = fullPassThroughIndex != nil || lastFullPassMilliseconds.map { now - $0 >= Self.fullPassIntervalMilliseconds } ?? true
+        let full = !tracksChanges || fullPassThroughIndex != nil || lastFullPassMilliseconds.map { now - $0 >= Self.fullPassIntervalMilliseconds } ?? true
         var only: Set<ObjectID>?
         if !full {
             var services = Set(changedServices.keys)

@@ -22,6 +22,7 @@ import Testing
         #expect(!cycle.isPassDue(now: 1_100 + LeaderCycle.safetyTickMilliseconds - 1))
         #expect(cycle.isPassDue(now: 1_100 + LeaderCycle.safetyTickMilliseconds))
         #expect(cycle.passCount == 2)
+        #expect(cycle.fullPassCount == 2, "a caller that feeds no change events gets full passes")
     }
 
     /// The changed-services tracking must lose nothing: every pass over the
