@@ -45,9 +45,11 @@ struct UDPPortProxyTests {
                              containerAddress: "127.0.0.1")
         }
         // A CI run once saw this bind succeed: say which network namespace
-        // this thread was in, should it happen again.
+        // this thread was in and which sockets held the port, should it happen again.
         let namespaces = ["thread-self", "self"].map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0)/ns/net")) ?? "?" }
+        let holders = ((try? String(contentsOfFile: "/proc/net/udp", encoding: .utf8)) ?? "")
+            .split(separator: "\n").filter { $0.contains(String(format: ":%04X ", taken.port)) }
         #expect("\(error.map { "\($0)" } ?? "")".contains("127.0.0.1:\(taken.port): it is already in use"),
-                "thread in \(namespaces[0]), process in \(namespaces[1])")
+                "thread in \(namespaces[0]), process in \(namespaces[1]); sockets on the port: \(holders)")
     }
 }

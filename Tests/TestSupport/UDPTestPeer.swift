@@ -16,6 +16,10 @@ public final class UDPTestPeer: @unchecked Sendable {
 
     public let descriptor: Int32
     public let port: UInt16
+    /// Signalled by ``serveEcho()``'s thread as it ends.
+    private let echoEnded = DispatchSemaphore(value: 0)
+    /// Whether an echo thread runs (set and cleared on the test's thread).
+    private var echoing = false
 
     public init() throws {
         let opened = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -34,7 +38,12 @@ public final class UDPTestPeer: @unchecked Sendable {
         port = UInt16(bigEndian: address.sin_port)
     }
 
-    deinit { close(descriptor) }
+    // The echo thread is gone before the descriptor is closed: a thread still
+    // reading would read from whatever socket reuses the number next.
+    deinit {
+        shutdown()
+        close(descriptor)
+    }
 
     /// Sends `text` to 127.0.0.1:`port` (again every 200 ms: the other end
     /// may not listen yet) until an answer comes or `within` passes.
@@ -55,9 +64,11 @@ public final class UDPTestPeer: @unchecked Sendable {
         return nil
     }
 
-    /// Answers every datagram on its own thread until the peer is released.
+    /// Answers every datagram on its own thread until ``shutdown()``.
     public func serveEcho() {
-        let thread = Thread { [descriptor] in
+        echoing = true
+        let thread = Thread { [descriptor, echoEnded] in
+            defer { echoEnded.signal() }
             var buffer = [UInt8](repeating: 0, count: 2048)
             while true {
                 var peer = sockaddr_in()
@@ -65,7 +76,11 @@ public final class UDPTestPeer: @unchecked Sendable {
                 let count = withUnsafeMutablePointer(to: &peer) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(descriptor, &buffer, buffer.count, 0, $0, &length) }
                 }
-                if count < 0 { return }  // closed
+                // A UDP socket shut down answers every recvfrom with 0 at once
+                // (never -1): end there, or spin until the descriptor is closed
+                // and then read from the next socket given its number. (The
+                // tests send no empty datagram.)
+                if count <= 0 { return }
                 let address = String(cString: inet_ntoa(peer.sin_addr))
                 let reply = String(decoding: buffer[..<count], as: UTF8.self) + " from \(address):\(UInt16(bigEndian: peer.sin_port))"
                 _ = withUnsafePointer(to: &peer) {
@@ -76,8 +91,13 @@ public final class UDPTestPeer: @unchecked Sendable {
         thread.start()
     }
 
-    /// Ends ``serveEcho()``'s thread (its recvfrom fails).
-    public func shutdown() { _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
+    /// Ends ``serveEcho()``'s thread and returns once it has ended.
+    public func shutdown() {
+        guard echoing else { return }
+        _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
+        echoEnded.wait()
+        echoing = false
+    }
 
     public static func loopback(port: UInt16) -> sockaddr_in {
         var address = sockaddr_in()
