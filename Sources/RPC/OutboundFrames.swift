@@ -56,6 +56,17 @@ final class OutboundFrames: @unchecked Sendable {
     /// Queues `frame` now. Throws if the connection failed or is closing, or
     /// the frame exceeds the frame limit (nothing is queued then).
     func send(_ frame: RPCFrame) throws(RPCError) {
+        _ = try send(frame, onlyIfRoom: false)
+    }
+
+    /// As ``send(_:)``, unless the queue is at its high-water mark: then
+    /// queues nothing and returns false (the caller waits with
+    /// ``waitForRoom()`` and tries again).
+    func sendIfRoom(_ frame: RPCFrame) throws(RPCError) -> Bool {
+        try send(frame, onlyIfRoom: true)
+    }
+
+    private func send(_ frame: RPCFrame, onlyIfRoom: Bool) throws(RPCError) -> Bool {
         let bytes = try encode(frame)
         lock.lock()
         if let failure {
@@ -66,16 +77,21 @@ final class OutboundFrames: @unchecked Sendable {
             lock.unlock()
             throw RPCError.connectionClosed(method: "", reason: "the connection is closing")
         }
+        if onlyIfRoom && pending.count >= highWaterBytes {
+            lock.unlock()
+            return false
+        }
         if !writing && !congested && pending.isEmpty {
             writing = true
             lock.unlock()
             try writeInline(bytes)
-            return
+            return true
         }
         pending.append(contentsOf: bytes)
         let writer = writing ? nil : takeWriterWaiterLocked()
         lock.unlock()
         writer?.resume()
+        return true
     }
 
     /// Writes `bytes` on the calling thread (`writing` is set), then hands
@@ -171,7 +187,7 @@ final class OutboundFrames: @unchecked Sendable {
 
     private func encode(_ frame: RPCFrame) throws(RPCError) -> [UInt8] {
         var writer = WireWriter(reservingCapacity: 64)
-        writer.writeMessage(frame)
+        frame.writeMessage(to: &writer)
         let message = writer.bytes
         guard message.count <= maxFrameBytes else {
             throw RPCError(.resourceExhausted, message: "a frame of \(message.count) bytes exceeds the limit of \(maxFrameBytes) bytes",

@@ -39,6 +39,9 @@ public final class RPCClient: @unchecked Sendable {
     private var closedError: RPCError?
     private var goAwayStatus: RPCStatus?
     private var transportClaimed = false
+    private var closeObservers: [@Sendable (RPCError) -> Void] = []
+    /// Set once the reader ended: why the connection ended, as best known.
+    private var closeReason: RPCError?
 
     /// A client on a mutual-TLS connection to a node.
     public convenience init(connection: TLSConnection, maxFrameBytes: Int = RPCLimits.defaultMaxFrameBytes,
@@ -150,6 +153,58 @@ public final class RPCClient: @unchecked Sendable {
             return
         }
         if let deadline { timer.schedule(callID, at: deadline) }
+    }
+
+    /// Sends a one-way message to `method` (registered with
+    /// ``RPCServer/registerOneWay(_:access:handler:)``): one frame, no
+    /// answer, queued on the connection in order with everything sent
+    /// before it; from any thread. For message streams whose protocol
+    /// acknowledges on its own (Raft). Nothing tells the sender that the
+    /// message was taken: a server that refuses it closes the connection,
+    /// which ``whenClosed(_:)`` reports with the server's reason.
+    ///
+    /// Returns false, queuing nothing, while the connection's outbound queue
+    /// is at its high-water mark (the peer reads slowly): keep the message
+    /// and try again after ``waitForRoom()``.
+    ///
+    /// - Throws: `RPCError`: the connection's failure, or `resourceExhausted`
+    ///   (payload over the frame limit).
+    public func sendOneWay(method: String, payload: [UInt8]) throws -> Bool {
+        guard !method.isEmpty, method.utf8.count <= RPCFrame.maxMethodBytes else {
+            throw RPCError(.invalidArgument, method: method, message: "method names are 1 to \(RPCFrame.maxMethodBytes) bytes",
+                           hint: "use the name the server registered")
+        }
+        guard payload.count <= maxPayloadBytes else {
+            throw RPCError.payloadTooLarge(method: method, bytes: payload.count, maxBytes: maxPayloadBytes)
+        }
+        if let refusal = lock.withLock({ closedError }) {
+            throw RPCError(refusal.code, method: method, message: refusal.message, hint: refusal.hint)
+        }
+        do {
+            return try outbound.sendIfRoom(RPCFrame(callID: 0, .oneWay(method: method, payload: payload)))
+        } catch {
+            throw RPCError(error.code, method: method, message: error.message, hint: error.hint)
+        }
+    }
+
+    /// Waits until the connection's outbound queue is below its high-water
+    /// mark (see ``sendOneWay(method:payload:)``).
+    public func waitForRoom() async throws {
+        try await outbound.waitForRoom()
+    }
+
+    /// Calls `observer` once, with the reason, when the connection has
+    /// ended (closed by either side, failed, or refused by the server) and
+    /// its reader has stopped; at once if that already happened. For
+    /// senders of one-way messages, which have no call to fail. The reason
+    /// is the server's goAway when it sent one (a refusal says why there,
+    /// even when a write failed first). `observer` must not block.
+    public func whenClosed(_ observer: @escaping @Sendable (RPCError) -> Void) {
+        let closed: RPCError? = lock.withLock {
+            if closeReason == nil { closeObservers.append(observer) }
+            return closeReason
+        }
+        if let closed { observer(closed) }
     }
 
     /// Calls a server-stream method; the stream yields its messages, then
@@ -317,6 +372,14 @@ public final class RPCClient: @unchecked Sendable {
         }
         if let violation { try? outbound.send(RPCFrame(callID: 0, .goAway(RPCStatus(violation)))) }
         failAll(ending)
+        let (observers, reason): ([@Sendable (RPCError) -> Void], RPCError) = lock.withLock {
+            let sawGoAway = violation == nil && goAwayStatus != nil
+            let reason = sawGoAway ? ending : (closedError ?? ending)
+            closeReason = reason
+            defer { closeObservers = [] }
+            return (closeObservers, reason)
+        }
+        for observer in observers { observer(reason) }
         let claimed = lock.withLock {
             defer { transportClaimed = true }
             return !transportClaimed
@@ -371,7 +434,7 @@ public final class RPCClient: @unchecked Sendable {
             }
         case .goAway(let status):
             lock.withLock { goAwayStatus = status }
-        case .request, .cancel, .credit:
+        case .request, .cancel, .credit, .oneWay:
             return RPCError(.protocolViolation, message: "the server sent a \(frame.body.kindName) frame, which only clients send",
                             hint: "the peer is not an RPC server of this version; the connection was closed")
         }

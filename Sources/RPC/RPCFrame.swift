@@ -2,8 +2,8 @@ import Wire
 
 /// One RPC envelope: what one Wire frame carries on an RPC connection.
 ///
-/// Layout (a top-level Wire message, version 1): `kind` tag byte, `callID`
-/// varint, then the kind's fields:
+/// Layout (a top-level Wire message): `kind` tag byte, `callID` varint, then
+/// the kind's fields:
 ///
 /// | kind       | direction        | fields                                                |
 /// |------------|------------------|-------------------------------------------------------|
@@ -13,6 +13,15 @@ import Wire
 /// | cancel     | client → server  | —                                                     |
 /// | credit     | client → server  | messages (stream window increment)                    |
 /// | goAway     | either           | status code, message, hint (call id 0): closing now   |
+/// | oneWay     | client → server  | method, payload (call id 0): no answer of any kind    |
+///
+/// Every kind but `oneWay` is written as format version 1. `oneWay` came
+/// later and is written as version 2, so a node that predates it refuses it
+/// with a clear `unknownVersion` error ("upgrade this node") in its goAway
+/// instead of misreading it; the sender learns why from that goAway.
+/// A one-way message that the server cannot take (unknown method, caller
+/// not allowed, handler error) has no call to fail: the server says why in
+/// a goAway and closes the connection.
 ///
 /// A unary call is answered by one `message` (success) or one `end` with an
 /// error status. A stream is answered by any number of `message`s, then an
@@ -31,6 +40,7 @@ struct RPCFrame: WireCodable, Equatable, Sendable {
         case cancel = 4
         case credit = 5
         case goAway = 6
+        case oneWay = 7
     }
 
     enum Mode: UInt8 {
@@ -45,6 +55,17 @@ struct RPCFrame: WireCodable, Equatable, Sendable {
         case cancel
         case credit(messages: UInt32)
         case goAway(RPCStatus)
+        case oneWay(method: String, payload: [UInt8])
+    }
+
+    /// The newest envelope format: 2 added `oneWay`.
+    static var wireVersion: UInt8 { 2 }
+
+    /// The format version this frame is written as: the oldest that has its
+    /// kind, so peers that predate `oneWay` still read every other frame.
+    var formatVersion: UInt8 {
+        if case .oneWay = body { return 2 }
+        return 1
     }
 
     var callID: UInt64
@@ -60,6 +81,21 @@ struct RPCFrame: WireCodable, Equatable, Sendable {
     /// Envelope bytes beyond the payload and the method name, at most: version,
     /// body length, kind, call id, mode, deadline, window, payload length.
     static let maxOverheadBytes = 1 + 10 + 1 + 10 + 1 + 10 + 5 + 5 + 2
+
+    /// Appends this frame as a top-level message (version byte, then the
+    /// length-delimited body) in its ``formatVersion``; what a Wire frame carries.
+    func writeMessage(to writer: inout WireWriter) {
+        writer.writeFixed(formatVersion)
+        writer.write(self)
+    }
+
+    /// This frame as a top-level message in its ``formatVersion`` (the
+    /// protocol's default would write every frame as the newest version).
+    func wireEncoded() -> [UInt8] {
+        var writer = WireWriter()
+        writeMessage(to: &writer)
+        return writer.bytes
+    }
 
     func encode(to writer: inout WireWriter) {
         switch body {
@@ -90,19 +126,24 @@ struct RPCFrame: WireCodable, Equatable, Sendable {
             writer.writeTag(Kind.goAway)
             writer.writeVarint(callID)
             status.write(to: &writer)
+        case .oneWay(let method, let payload):
+            writer.writeTag(Kind.oneWay)
+            writer.writeVarint(callID)
+            writer.writeString(method)
+            writer.writeBytes(payload)
         }
     }
 
     init(from reader: inout WireReader) throws(WireError) {
+        let kindOffset = reader.offset
         let kind = try reader.readTag(Kind.self)
+        if kind == .oneWay && reader.messageVersion < 2 {
+            throw WireError.invalidValue(offset: kindOffset, type: "frame kind", reason: "oneWay frames are format version 2, this one says \(reader.messageVersion)")
+        }
         callID = try reader.readVarint()
         switch kind {
         case .request:
-            let start = reader.offset
-            let method = try reader.readString()
-            guard !method.isEmpty, method.utf8.count <= Self.maxMethodBytes else {
-                throw WireError.invalidValue(offset: start, type: "method name", reason: "must be 1 to \(Self.maxMethodBytes) bytes, is \(method.utf8.count)")
-            }
+            let method = try Self.readMethod(&reader)
             let mode = try reader.readTag(Mode.self)
             let deadline = try reader.readVarint()
             let window = try reader.readVarint(as: UInt32.self)
@@ -117,7 +158,19 @@ struct RPCFrame: WireCodable, Equatable, Sendable {
             body = .credit(messages: try reader.readVarint(as: UInt32.self))
         case .goAway:
             body = .goAway(try RPCStatus(reading: &reader))
+        case .oneWay:
+            let method = try Self.readMethod(&reader)
+            body = .oneWay(method: method, payload: try reader.readBytes())
         }
+    }
+
+    private static func readMethod(_ reader: inout WireReader) throws(WireError) -> String {
+        let start = reader.offset
+        let method = try reader.readString()
+        guard !method.isEmpty, method.utf8.count <= Self.maxMethodBytes else {
+            throw WireError.invalidValue(offset: start, type: "method name", reason: "must be 1 to \(Self.maxMethodBytes) bytes, is \(method.utf8.count)")
+        }
+        return method
     }
 }
 

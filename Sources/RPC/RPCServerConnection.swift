@@ -103,6 +103,8 @@ final class RPCServerConnection: @unchecked Sendable {
             stream?.grant(messages)
         case .goAway:
             break // the client is leaving; it closes next
+        case .oneWay(let method, let payload):
+            return receiveOneWay(method: method, payload: payload)
         case .message, .end:
             return RPCError(.protocolViolation, message: "a client sent a \(frame.body.kindName) frame (call \(callID)), which only servers send",
                             hint: "the peer is not an RPC client of this version; the connection was closed")
@@ -112,6 +114,30 @@ final class RPCServerConnection: @unchecked Sendable {
 
     private func refuse(_ callID: UInt64, _ error: RPCError) {
         try? outbound.send(RPCFrame(callID: callID, .end(RPCStatus(error))))
+    }
+
+    /// Hands a one-way message to its handler inline. Nothing answers it, so
+    /// a refusal is a connection-level error: the returned violation closes
+    /// the connection with a goAway that says why.
+    private func receiveOneWay(method name: String, payload: [UInt8]) -> RPCError? {
+        guard let method = server.method(named: name) else {
+            return RPCError(.unimplemented, method: name, message: "this server has no one-way method \(name)",
+                            hint: "the peer runs a different version of Shoal; run the same version on every node")
+        }
+        guard case .oneWay(let handler) = method.handler else {
+            return RPCError(.failedPrecondition, method: name, message: "\(name) takes calls, but was sent a one-way message",
+                            hint: "the peer runs a different version of Shoal; run the same version on every node")
+        }
+        guard method.access.permits(peer) else {
+            return .permissionDenied(method: name, caller: callerDescription, allowed: method.access)
+        }
+        do {
+            try handler(RPCRequest(callID: 0, method: name, payload: payload, caller: peer, deadline: nil))
+        } catch {
+            let status = Self.status(for: error, method: name)
+            return RPCError(status.code == .ok ? .unknown : status.code, method: name, message: status.message, hint: status.hint)
+        }
+        return nil
     }
 
     private func admit(callID: UInt64, method name: String, mode: RPCFrame.Mode, deadlineMilliseconds: UInt64,
@@ -159,6 +185,10 @@ final class RPCServerConnection: @unchecked Sendable {
             stream = nil
         case (.stream, .serverStream):
             stream = RPCStreamWriter(callID: callID, method: name, windowMessages: Int(windowMessages), outbound: outbound)
+        case (.oneWay, _):
+            refuse(callID, RPCError(.failedPrecondition, method: name, message: "\(name) takes one-way messages, but was called",
+                                    hint: "the peer runs a different version of Shoal; run the same version on every node"))
+            return nil
         case (.unary, .serverStream), (.inline, .serverStream), (.stream, .unary):
             let kind = mode == .unary ? "a server stream" : "a unary method"
             refuse(callID, RPCError(.failedPrecondition, method: name, message: "\(name) is \(kind), but was called as the other kind",
@@ -199,8 +229,8 @@ final class RPCServerConnection: @unchecked Sendable {
             } catch {
                 outcome = .end(Self.status(for: error, method: request.method))
             }
-        case .inline:
-            preconditionFailure("inline handlers are answered in admit(), never in a task")
+        case .inline, .oneWay:
+            preconditionFailure("inline and one-way handlers run in handle(), never in a task")
         }
         // A call cancelled meanwhile (client cancel, deadline) is answered by
         // nobody: the client has stopped waiting.
@@ -270,6 +300,7 @@ extension RPCFrame.Body {
         case .cancel: return "cancel"
         case .credit: return "credit"
         case .goAway: return "goAway"
+        case .oneWay: return "oneWay"
         }
     }
 }

@@ -88,4 +88,81 @@ struct RPCPeerTransportTests {
         #expect(names.count == 21)
         await group.stopAll()
     }
+
+    /// Lines a transport or a server reported, from any thread.
+    final class Reports: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines: [String] = []
+        func add(_ line: String) { lock.withLock { lines.append(line) } }
+        var all: [String] { lock.withLock { lines } }
+
+        func wait(for count: Int) async -> [String] {
+            let deadline = ContinuousClock.now + .seconds(15)
+            while all.count < count && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+            return all
+        }
+    }
+
+    @Test("managers of different versions refuse each other's Raft traffic, and say why")
+    func mixedVersionsRefuseClearly() async throws {
+        let authority = try CertificateAuthority.createRoot(clusterID: "mixed-versions")
+        func credentials(_ id: String) throws -> NodeCredentials {
+            let (certificate, key) = try authority.issueNodeCredentials(nodeID: id, role: .manager, now: Date(), lifetime: .seconds(86_400))
+            return NodeCredentials(certificate: certificate, key: key, root: authority.certificate)
+        }
+        let current = try credentials("manager-1")
+        let older = try credentials("manager-2")
+        let currentServerContext = try TLSContext(current.tlsConfiguration, side: .server)
+        let currentClientContext = try TLSContext(current.tlsConfiguration, side: .client)
+        let olderServerContext = try TLSContext(older.tlsConfiguration, side: .server)
+        let olderClientContext = try TLSContext(older.tlsConfiguration, side: .client)
+
+        // An older manager sends its batches as shoal.raft.step calls: this one refuses them by name, and logs it once.
+        let serverReports = Reports()
+        let member = try ManagerRaft(configuration: .init(raft: RaftOptions(id: 1)), storage: MemoryRaftStorage(),
+                                     transport: LocalPeerNetwork().transport(for: 1), bootstrapVoters: [1, 2])
+        let server = RPCServer()
+        RPCPeerTransport.register(on: server, manager: member, report: serverReports.add)
+        let listener = try TCPListener.bind(.loopbackIPv4())
+        let serving = Task { await server.serve(listener: listener, context: { currentServerContext }) }
+        let olderClient = RPCClient(connection: try await TLSConnection.connect(to: listener.localAddress, context: olderClientContext, deadline: .now + .seconds(10)))
+        for _ in 0..<2 {
+            do {
+                _ = try await olderClient.call(method: RPCPeerTransport.legacyStepMethod, payload: [0])
+                Issue.record("a Raft batch sent as a call was taken")
+            } catch let error as RPCError {
+                #expect(error.code == .failedPrecondition)
+                #expect(error.message.contains("manager manager-2 sends Raft messages as shoal.raft.step calls"), "\(error)")
+                #expect(error.hint.contains("run the same version on every manager"), "\(error)")
+            }
+        }
+        #expect(serverReports.all.count == 1, "\(serverReports.all)")
+        #expect(serverReports.all.first?.contains("manager manager-2") == true)
+        await olderClient.close()
+
+        // This manager sends one-way messages to an older one, which takes only calls: the refusal is reported, once.
+        let olderServer = RPCServer()
+        olderServer.registerInline(RPCPeerTransport.legacyStepMethod, access: .managers) { _ in [] }
+        let olderListener = try TCPListener.bind(.loopbackIPv4())
+        let olderServing = Task { await olderServer.serve(listener: olderListener, context: { olderServerContext }) }
+        let transportReports = Reports()
+        let transport = RPCPeerTransport(addresses: [2: olderListener.localAddress], context: { currentClientContext }, report: transportReports.add)
+        transport.send(Message(kind: .heartbeat, from: 1, to: 2, term: 1))
+        let reported = await transportReports.wait(for: 1)
+        #expect(reported.first?.hasPrefix("manager 2: refused our Raft messages: the server closed the connection: this server has no one-way method shoal.raft.messages") == true, "\(reported)")
+        // It keeps retrying (with back-off), and does not repeat the same line.
+        for _ in 0..<5 {
+            transport.send(Message(kind: .heartbeat, from: 1, to: 2, term: 1))
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(transportReports.all.count == 1, "\(transportReports.all)")
+
+        transport.stop()
+        listener.close()
+        olderListener.close()
+        serving.cancel()
+        olderServing.cancel()
+        await serving.value
+        await olderServing.value
+    }
 }
