@@ -49,6 +49,10 @@ public struct RaftInvariants: Sendable {
     /// never truncates its own log, so each index is checked once per term).
     private var verifiedLeader: [NodeID: (term: UInt64, through: UInt64)] = [:]
 
+    /// Per member: the term it was last seen leading in, and its commit
+    /// index then (for ``leaderCommitsOnlyItsOwnTerm(member:node:time:)``).
+    private var leaderCommit: [NodeID: (term: UInt64, commit: UInt64)] = [:]
+
     /// Writes acknowledged to a client, with the index that carried them.
     public private(set) var acknowledgedWrites: [(client: UInt64, sequence: UInt64, index: UInt64)] = []
 
@@ -183,6 +187,25 @@ public struct RaftInvariants: Sendable {
             index += 1
         }
         verifiedLeader[member] = verified
+    }
+
+    /// Raft §5.4.2: a leader advances its commit index only to an entry of
+    /// its own term (entries of earlier terms commit with it, never by
+    /// counting their replicas: Figure 8 shows such an entry can be
+    /// overwritten). Leader completeness catches the consequence only when
+    /// a run happens to overwrite it; this catches the cause.
+    public mutating func leaderCommitsOnlyItsOwnTerm(member: NodeID, node: RaftNode, time: UInt64) throws(InvariantViolation) {
+        guard node.role == .leader else {
+            leaderCommit[member] = nil
+            return
+        }
+        defer { leaderCommit[member] = (node.term, node.commitIndex) }
+        guard let seen = leaderCommit[member], seen.term == node.term, node.commitIndex > seen.commit,
+              let committedTerm = node.term(at: node.commitIndex), committedTerm != node.term else { return }
+        throw InvariantViolation(
+            invariant: "leaderCommitsOnlyItsOwnTerm",
+            details: "member \(member), leader in term \(node.term), advanced its commit index from \(seen.commit) to \(node.commitIndex), an entry of term \(committedTerm)",
+            time: time)
     }
 
     // MARK: State machine safety (Raft §5.4.3)

@@ -481,6 +481,7 @@ public final class RaftSimulation: SimulatedGroup {
             try raftInvariants.electionSafety(member: member.id, role: node.role, term: node.term, time: now)
             try raftInvariants.recordCommitted(member: member.id, node: node, termBound: maxRunningTerm(), time: now)
             try raftInvariants.leaderCompleteness(member: member.id, node: node, time: now)
+            try raftInvariants.leaderCommitsOnlyItsOwnTerm(member: member.id, node: node, time: now)
         }
         // The whole log of one member per event, in turn; new entries are
         // checked as each Ready persists them.
