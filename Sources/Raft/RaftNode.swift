@@ -59,6 +59,12 @@ public struct RaftNode: Sendable {
     private var reportedSoftState = SoftState(role: .follower, leader: 0, term: 0)
     private var readyOutstanding = false
 
+    /// A follower's log matches its leader's through this index: the last
+    /// entry an append from the current leader wrote or confirmed (0 after
+    /// any change of term or leader). What lets a follower take a commit
+    /// index from a read answer (see ``stepFollower(_:)``).
+    private var leaderMatchedIndex: UInt64 = 0
+
     /// Messages dropped because they were malformed, misaddressed or stale.
     public private(set) var droppedMessageCount = 0
 
@@ -316,7 +322,7 @@ public struct RaftNode: Sendable {
             } else if options.has(.leaderCountsUnpersisted), role == .leader, var own = progress[id] {
                 _ = own.maybeUpdate(last.index)
                 progress[id] = own
-                if maybeCommit() { broadcastDue = true }
+                maybeCommit()
             }
         } else if entriesDurable {
             countOwnDurableEntries()
@@ -341,7 +347,7 @@ public struct RaftNode: Sendable {
         guard role == .leader, var own = progress[id] else { return }
         _ = own.maybeUpdate(log.stableIndex)
         progress[id] = own
-        if maybeCommit() { broadcastDue = true }
+        maybeCommit()
     }
 
     // MARK: Roles
@@ -369,6 +375,7 @@ public struct RaftNode: Sendable {
             vote = 0
         }
         leader = 0
+        leaderMatchedIndex = 0
         electionElapsed = 0
         heartbeatElapsed = 0
         resetRandomizedElectionTimeout()
@@ -513,6 +520,11 @@ public struct RaftNode: Sendable {
         case .timeoutNow:
             if isPromotable { campaign(preVote: false, transfer: true) }
         case .readIndexResponse:
+            // The read's index was the leader's commit index. Commits are no
+            // longer sent on their own, so this follower may not know it
+            // yet: take it where our log is known to match the leader's, or
+            // the read would wait for the next heartbeat.
+            if message.from == leader { log.commit(to: min(message.index, leaderMatchedIndex)) }
             readStates.append(ReadState(index: message.index, context: message.context))
         default:
             break
@@ -668,11 +680,11 @@ public struct RaftNode: Sendable {
             break
         }
         progress[member] = memberProgress
-        if maybeCommit() {
-            broadcastDue = true
-        } else if wasPaused {
-            sendAppend(to: member)
-        }
+        // A new commit index is not sent on its own (that would be an
+        // append and an acknowledgement per follower per commit, for
+        // nothing): the next append or heartbeat carries it.
+        maybeCommit()
+        if wasPaused { sendAppend(to: member) }
         while sendAppend(to: member, sendIfEmpty: false) {}
         if member == leadTransferee && progress[member]?.match == log.lastIndex {
             sendTimeoutNow(to: member)
@@ -682,6 +694,12 @@ public struct RaftNode: Sendable {
     /// Advances the commit index to the highest index a majority of voters
     /// holds — but only if that entry is from the current term (§5.4.2:
     /// counting replicas never commits an entry of a previous term).
+    ///
+    /// Followers learn the new index from the next append (a new proposal)
+    /// or heartbeat (within ``RaftOptions/heartbeatIntervalTicks``), not
+    /// from a message of its own; a follower that serves a read learns it
+    /// with the read (see ``stepFollower(_:)``).
+    @discardableResult
     private mutating func maybeCommit() -> Bool {
         var matches = configuration.voters.map { progress[$0]?.match ?? 0 }
         guard !matches.isEmpty else { return false }
@@ -724,6 +742,7 @@ public struct RaftNode: Sendable {
             previousIndex: message.index, previousTerm: message.logTerm,
             leaderCommit: message.commit, entries: message.entries
         ) {
+            leaderMatchedIndex = max(leaderMatchedIndex, lastNewIndex)
             configurationChanged()
             sendAcknowledgement(to: message.from, index: lastNewIndex)
             return
