@@ -50,7 +50,8 @@ final class Dispatcher: @unchecked Sendable {
     /// Starts routing committed task changes to the sessions.
     func start() {
         guard let manager else { return }
-        let events = manager.raft.watch()
+        // Only what route(_:) uses: other writes (configs, secrets...) wake nothing here.
+        let events = manager.raft.watch(filter: { $0.kind == .task || $0.kind == .service })
         routing = Task { [weak self] in
             for await event in events {
                 guard let self else { return }

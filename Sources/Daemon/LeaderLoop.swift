@@ -57,7 +57,9 @@ final class LeaderLoop: @unchecked Sendable {
 
     func start() {
         guard let manager else { return }
-        let events = manager.raft.watch()
+        // Secrets and configs are read by neither the orchestrator nor the
+        // scheduler: writing one must not cost a pass (and a read of the state).
+        let events = manager.raft.watch(filter: { $0.kind != .secret && $0.kind != .config })
         let (kicks, kick) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         tasks.append(Task { [weak self] in
             for await event in events {

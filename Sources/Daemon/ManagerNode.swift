@@ -202,22 +202,22 @@ final class ManagerNode: @unchecked Sendable {
         dispatcher.start()
         leaderLoop.start()
         // The watch: peers' addresses and rotated tokens as they commit.
-        let events = raft.watch()
+        // Only managers are in the address book: a worker's status (a
+        // thousand of them register and heartbeat back to ready) would
+        // otherwise cost a copy of the state and a walk over every node
+        // each, O(nodes²) as a fleet joins.
+        let events = raft.watch(filter: { event in
+            switch event.object {
+            case .node(let node): return node.managerStatus != nil || node.spec.role == .manager || event.action == .removed
+            case .config(let config): return config.spec.name == JoinTokens.configName
+            default: return false
+            }
+        })
         loops.append(Task { [weak self] in
             if let self, let state = try? await self.raft.read(linearizable: false, { $0 }) { self.sync(with: state) }
-            for await event in events {
+            for await _ in events {
                 guard let self else { return }
-                let relevant: Bool
-                switch event.object {
-                // Only managers are in the address book: a worker's status
-                // (a thousand of them register and heartbeat back to ready)
-                // would otherwise cost a copy of the state and a walk over
-                // every node each, O(nodes²) as a fleet joins.
-                case .node(let node): relevant = node.managerStatus != nil || node.spec.role == .manager || event.action == .removed
-                case .config(let config): relevant = config.spec.name == JoinTokens.configName
-                default: relevant = false
-                }
-                if relevant, let state = try? await self.raft.read(linearizable: false, { $0 }) { self.sync(with: state) }
+                if let state = try? await self.raft.read(linearizable: false, { $0 }) { self.sync(with: state) }
             }
         })
         // Pings: the reachability column of `node ls`.

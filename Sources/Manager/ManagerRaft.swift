@@ -55,7 +55,7 @@ public final class ManagerRaft: @unchecked Sendable {
     private var stopping = false
     private var stopped = false
     private var publishedStatus: Status
-    private var watchers: [UUID: AsyncStream<ClusterEvent>.Continuation] = [:]
+    private var watchers: [UUID: Watcher] = [:]
     /// Snapshots serialized off the loop thread, waiting to compact the log.
     private var builtSnapshots: [(index: UInt64, data: [UInt8])] = []
     private var changeLog: ChangeLog
@@ -84,6 +84,12 @@ public final class ManagerRaft: @unchecked Sendable {
         var confirmed = false
         var deadline: UInt64
         var continuation: CheckedContinuation<[ClusterEvent], Error>
+    }
+
+    private struct Watcher {
+        var continuation: AsyncStream<ClusterEvent>.Continuation
+        /// Nil: every event.
+        var filter: (@Sendable (ClusterEvent) -> Bool)?
     }
 
     private struct PendingRead {
@@ -243,20 +249,24 @@ public final class ManagerRaft: @unchecked Sendable {
     }
 
     /// Changes applied from now on (after `index`, if given and still in the change log).
-    public func watch(after index: UInt64? = nil) -> AsyncStream<ClusterEvent> {
+    ///
+    /// With `filter`, only the events it accepts: a watcher that cares about
+    /// a few kinds of object is then not woken by every write (the filter
+    /// runs on the Raft loop's thread, so it must be cheap and not block).
+    public func watch(after index: UInt64? = nil, filter: (@Sendable (ClusterEvent) -> Bool)? = nil) -> AsyncStream<ClusterEvent> {
         let (stream, continuation) = AsyncStream<ClusterEvent>.makeStream(bufferingPolicy: .bufferingNewest(configuration.changeLogCapacity))
         let id = UUID()
         condition.lock()
         if let index {
             if let backlog = changeLog.events(after: index) {
-                for event in backlog { continuation.yield(event) }
+                for event in backlog where filter?(event) ?? true { continuation.yield(event) }
             } else {
                 continuation.finish()
                 condition.unlock()
                 return stream
             }
         }
-        watchers[id] = continuation
+        watchers[id] = Watcher(continuation: continuation, filter: filter)
         condition.unlock()
         continuation.onTermination = { [weak self] _ in
             guard let self else { return }
@@ -550,7 +560,7 @@ public final class ManagerRaft: @unchecked Sendable {
         let targets = watchers.values
         condition.unlock()
         for watcher in targets {
-            for event in events { watcher.yield(event) }
+            for event in events where watcher.filter?(event) ?? true { watcher.continuation.yield(event) }
         }
     }
 
@@ -591,7 +601,7 @@ public final class ManagerRaft: @unchecked Sendable {
         for proposal in proposals { proposal.continuation.resume(throwing: ManagerError.stopped) }
         for read in reads { read.fail(.stopped) }
         for change in changes { change.continuation.resume(throwing: ManagerError.stopped) }
-        for watcher in targets { watcher.finish() }
+        for watcher in targets { watcher.continuation.finish() }
         finished.signal()
     }
 }

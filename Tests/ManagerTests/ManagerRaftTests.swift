@@ -223,6 +223,25 @@ struct ManagerRaftTests {
         #expect(event?.action == .created)
     }
 
+    @Test("a filtered watcher sees only the events it accepts, live and from the change log")
+    func filteredWatch() async throws {
+        let group = try ManagerGroup(voters: [1])
+        defer { group.stopAll() }
+        let leader = try await group.leader()
+        let onlyServices = leader.watch(filter: { $0.kind == .service })
+        _ = try await leader.propose(.createSecret(id: "s1", spec: .init(name: "s1", data: [1])), timeMilliseconds: 0)
+        _ = try await leader.propose(.createService(id: "web", spec: serviceSpec("web")), timeMilliseconds: 0)
+        _ = try await leader.propose(.createSecret(id: "s2", spec: .init(name: "s2", data: [2])), timeMilliseconds: 0)
+        _ = try await leader.propose(.createService(id: "api", spec: serviceSpec("api")), timeMilliseconds: 0)
+        var live = onlyServices.makeAsyncIterator()
+        #expect(await live.next()?.id == "web")
+        #expect(await live.next()?.id == "api", "the secret in between was delivered")
+        // Resuming from the change log filters the backlog the same way.
+        var backlog = leader.watch(after: 0, filter: { $0.kind == .secret }).makeAsyncIterator()
+        #expect(await backlog.next()?.id == "s1")
+        #expect(await backlog.next()?.id == "s2")
+    }
+
     @Test("membership: add a fourth manager as learner, promote it, and it holds the state")
     func addManager() async throws {
         let group = try ManagerGroup(voters: [1, 2, 3])
