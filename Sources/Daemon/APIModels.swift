@@ -125,6 +125,9 @@ public struct ClusterView: Codable, Sendable {
     public var leaderNodeID: String?
     public var raft: RaftStatusView
     public var members: [MemberView]
+    /// How often workers in session with the answering manager report
+    /// (`shoal daemon --heartbeat-period`; Swarm's dispatcher heartbeat).
+    public var heartbeatPeriodMilliseconds: Int64?
 }
 
 public struct NodeUpdateRequest: Codable, Sendable {

@@ -217,7 +217,8 @@ public enum ControlAPI {
                        reachability: manager.isReachable(id) ? "reachable" : "unreachable")
         }
         return json(ClusterView(clusterID: manager.state.clusterID, leaderNodeID: byRaftID[status.leader]?.id.rawValue,
-                                raft: RaftStatusView(status), members: members), stale: stale)
+                                raft: RaftStatusView(status), members: members,
+                                heartbeatPeriodMilliseconds: manager.dispatcher.heartbeatPeriodMilliseconds), stale: stale)
     }
 
     /// GET /v1/nodes

@@ -12,6 +12,7 @@ enum ClusterCommands {
     static let usage = """
         shoal daemon [--data DIR] [--host unix:///run/shoal/shoal.sock] [--hostname NAME] [--cgroup-parent shoal] [--bridge shoal0 --bip 10.88.0.1/16]
                      [--default-publish-address IP (dockerd's --ip; default 0.0.0.0)]
+                     [--heartbeat-period 5s (as a manager: how often workers report; down after 3 missed; give every manager the same)]
         shoal init [--advertise-addr IP[:PORT]] [--listen-addr IP:PORT] [--api-listen-addr IP:PORT] [--force-new-cluster]
         shoal join --token TOKEN [--advertise-addr IP[:PORT]] [--listen-addr IP:PORT] [--api-listen-addr IP:PORT] MANAGER-IP:PORT
         shoal join-token worker|manager [--rotate] [-q]
@@ -129,7 +130,7 @@ enum ClusterCommands {
     static func runDaemon(_ rest: [String]) -> Int32 {
         let arguments: Arguments
         do {
-            arguments = try Arguments(rest, switches: []).rejectingUnknown(networkFlags.union(["--host", "--data", "--hostname", "--cgroup-parent"]))
+            arguments = try Arguments(rest, switches: []).rejectingUnknown(networkFlags.union(["--host", "--data", "--hostname", "--cgroup-parent", "--heartbeat-period"]))
         } catch {
             FileHandle.standardError.write(Data("shoal daemon: \(error)\n".utf8))
             return 2
@@ -150,7 +151,7 @@ enum ClusterCommands {
             }
             settings.cgroupParent = parent
         }
-        if let problem = network(arguments, into: &settings) {
+        if let problem = network(arguments, into: &settings) ?? heartbeatPeriod(arguments, into: &settings) {
             FileHandle.standardError.write(Data("shoal daemon: \(problem)\n".utf8))
             return 2
         }
@@ -163,6 +164,19 @@ enum ClusterCommands {
     }
 
     static let networkFlags: Set<String> = ["--bridge", "--bip", "--default-publish-address", "--ip"]
+
+    /// `--heartbeat-period DURATION` (Swarm's `--dispatcher-heartbeat`):
+    /// how often the workers in session with this manager report; a worker
+    /// silent for three periods is down and its tasks move. Returns what is
+    /// wrong, or nil.
+    static func heartbeatPeriod(_ arguments: Arguments, into settings: inout DaemonSettings) -> String? {
+        guard let text = arguments.value("--heartbeat-period") else { return nil }
+        guard let milliseconds = try? ServiceCommands.milliseconds(text, "--heartbeat-period"), milliseconds >= 100 else {
+            return "--heartbeat-period '\(text)' must be a duration of at least 100ms, like 5s (the default)"
+        }
+        settings.heartbeatPeriod = .milliseconds(milliseconds)
+        return nil
+    }
 
     /// `--bridge NAME` and `--bip A.B.C.1/N` (dockerd's flags): the node
     /// bridge of bridge containers and service tasks, and its address and
@@ -263,6 +277,7 @@ enum ClusterCommands {
             print("Commit index:   \(view.raft.commitIndex)")
             print("Applied index:  \(view.raft.appliedIndex) (on the answering manager)")
             print("Snapshot index: \(view.raft.snapshotIndex)")
+            if let period = view.heartbeatPeriodMilliseconds { print("Heartbeat:      every \(Double(period) / 1000)s (a worker silent for \(3 * Double(period) / 1000)s is down)") }
             print("Members:")
             printTable(["RAFT ID", "NODE", "ADDRESS", "SUFFRAGE", "STATUS"], view.members.map { member in
                 [String(member.raftID), member.nodeID ?? "-", member.address ?? "-", member.suffrage, member.leader ? "Leader" : member.reachability.capitalized]

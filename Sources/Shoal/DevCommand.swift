@@ -28,12 +28,9 @@ enum DevCommand {
         }
         let data = arguments.value("--data") ?? "/var/lib/shoal-dev"
         var settings = DaemonSettings(dataDirectory: data, socketPath: host)
-        if let text = arguments.value("--heartbeat-period") {
-            guard let milliseconds = try? ServiceCommands.milliseconds(text, "--heartbeat-period"), milliseconds > 0 else {
-                FileHandle.standardError.write(Data("shoal dev: --heartbeat-period must be a duration like 5s\n".utf8))
-                return 2
-            }
-            settings.heartbeatPeriod = .milliseconds(milliseconds)
+        if let problem = ClusterCommands.heartbeatPeriod(arguments, into: &settings) {
+            FileHandle.standardError.write(Data("shoal dev: \(problem)\n".utf8))
+            return 2
         }
         switch arguments.value("--registry-port") {
         case "off":

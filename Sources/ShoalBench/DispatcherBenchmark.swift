@@ -47,42 +47,29 @@ struct DispatcherBenchmark {
         }
     }
 
-    static let bridge = "shoalbdisp"
-    static let bridgeAddress = "10.95.0.1/24"
     static let timeoutSeconds = 300.0
     static let pollMicroseconds: useconds_t = 250_000
 
     let options: Options
-    let shoal: String
-    let processes: BenchProcesses
-    let data: String
-    let socket: String
-    let cgroupParent: String
+    let node: DevBenchNode
+    var processes: BenchProcesses { node.processes }
+    var data: String { node.data }
+    var socket: String { node.socket }
 
     init(options: Options) throws {
         self.options = options
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
-        shoal = directory + "/shoal"
-        guard FileManager.default.isExecutableFile(atPath: shoal) else {
-            throw BenchmarkError(description: "no shoal binary beside shoal-bench (\(shoal)): build it with `swift build -c release --product shoal`")
-        }
-        guard getuid() == 0 else { throw BenchmarkError(description: "dispatcher starts `shoal dev` (a runtime for its own agent): run it as root") }
-        processes = try BenchProcesses(label: "dispatcher")
-        data = processes.directory + "/data"
-        socket = data + "/shoal.sock"
-        cgroupParent = "shoal-bench-dispatcher-\(getpid())"
+        node = try DevBenchNode(label: "dispatcher", cgroupParent: "shoal-bench-dispatcher-\(getpid())", bridge: "shoalbdisp", bridgeAddress: "10.95.0.1/24", rootReason: "starts `shoal dev` (a runtime for its own agent)")
     }
 
     func run() async throws {
-        defer { cleanUp() }
+        defer { node.cleanUp() }
         // Two descriptors a worker here (its session, and its join or register while it joins), plus slack.
         let limit = try ResourceLimits.raiseOpenFileLimit(to: options.workers * 3 + 1024)
         guard limit >= options.workers * 2 + 256 else {
             throw BenchmarkError(description: "RLIMIT_NOFILE is \(limit): \(options.workers) workers need \(options.workers * 2 + 256); raise the hard limit (ulimit -Hn)")
         }
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        try processes.start("shoal-dev", shoal, ["dev", "--data", data, "--host", "unix://" + socket, "--registry-port", "off",
-                                                 "--cgroup-parent", cgroupParent, "--bridge", Self.bridge, "--bip", Self.bridgeAddress])
+        try node.startDev(["--registry-port", "off"])
         let client = try ControlClient(host: "unix://" + socket)
         defer { Task { await client.shutdown() } }
         try await waitReady(client)
@@ -181,7 +168,7 @@ struct DispatcherBenchmark {
     private func joinCommand() throws -> (JoinToken, String) {
         let deadline = Date().addingTimeInterval(30)
         while true {
-            let result = try processes.run(shoal, ["join-token", "worker"], environment: ["SHOAL_HOST": "unix://" + socket])
+            let result = try processes.run(node.shoal, ["join-token", "worker"], environment: ["SHOAL_HOST": "unix://" + socket])
             let words = result.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
             if result.status == 0, let index = words.firstIndex(of: "--token"), index + 2 < words.count, let token = try? JoinToken(parsing: words[index + 1]) {
                 return (token, words[index + 2])
@@ -223,23 +210,4 @@ struct DispatcherBenchmark {
     }
 
     /// Stops shoal dev by its PID and removes its cgroups, mounts, bridge and directory.
-    private func cleanUp() {
-        processes.stop("shoal-dev")
-        let remove = Process()
-        remove.executableURL = URL(fileURLWithPath: "/sbin/ip")
-        remove.arguments = ["link", "delete", Self.bridge, "type", "bridge"]
-        remove.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        if (try? remove.run()) != nil { remove.waitUntilExit() }
-        let roots = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).map { "/sys/fs/cgroup/" + $0 }
-        for root in roots + ["/sys/fs/cgroup"] {
-            let parent = root + "/" + cgroupParent
-            guard FileManager.default.fileExists(atPath: parent) else { continue }
-            ServicesBenchmark.killProcesses(in: parent)
-            _ = ServicesBenchmark.removeCgroup(parent)
-        }
-        let mounts = ((try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? "").split(separator: "\n")
-            .map { $0.split(separator: " ")[1] }.filter { $0.hasPrefix(processes.directory) }
-        for mount in mounts.reversed() { umount2(String(mount), Int32(MNT_DETACH)) }
-        processes.stopAll()
-    }
 }

@@ -23,30 +23,19 @@ struct ServicesBenchmark {
     static let convergeTimeoutSeconds = 300.0
     static let pollIntervalMicroseconds: useconds_t = 50_000
 
-    let shoal: String
-    let processes: BenchProcesses
-    let data: String
-    let socket: String
-    let cgroupParent: String
+    let node: DevBenchNode
+    var processes: BenchProcesses { node.processes }
+    var data: String { node.data }
+    var socket: String { node.socket }
 
     init() throws {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
-        shoal = directory + "/shoal"
-        guard FileManager.default.isExecutableFile(atPath: shoal) else {
-            throw BenchmarkError(description: "no shoal binary beside shoal-bench (\(shoal)): build it with `swift build -c release --product shoal`")
-        }
-        guard getuid() == 0 else { throw BenchmarkError(description: "services runs real containers: run it as root") }
-        processes = try BenchProcesses(label: "services")
-        data = processes.directory + "/data"
-        socket = data + "/shoal.sock"
-        cgroupParent = "shoal-bench-\(getpid())"
+        node = try DevBenchNode(label: "services", cgroupParent: "shoal-bench-\(getpid())", bridge: "shoalbench", bridgeAddress: "10.94.0.1/16", rootReason: "runs real containers")
     }
 
     func run() async throws {
-        defer { cleanUp() }
+        defer { node.cleanUp() }
         try importImage()
-        try processes.start("shoal-dev", shoal, ["dev", "--data", data, "--host", "unix://" + socket, "--registry-port", "off",
-                                                 "--cgroup-parent", cgroupParent, "--bridge", Self.bridge, "--bip", Self.bridgeAddress])
+        try node.startDev(["--registry-port", "off"])
         let client = try ControlClient(host: "unix://" + socket)
         defer { Task { await client.shutdown() } }
         try await waitReady(client)
@@ -97,12 +86,12 @@ struct ServicesBenchmark {
         let tar = try processes.run("/usr/bin/tar", ["-C", rootfs, "-cf", tarball, "."])
         guard tar.status == 0 else { throw BenchmarkError(description: "tar of the busybox rootfs failed: \(tar.output)") }
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        let imported = try processes.run(shoal, ["image", "import", tarball, "busybox:latest", "--data", data])
+        let imported = try processes.run(node.shoal, ["image", "import", tarball, "busybox:latest", "--data", data])
         guard imported.status == 0 else { throw BenchmarkError(description: "shoal image import failed: \(imported.output)") }
     }
 
     private func cli(_ arguments: [String]) throws {
-        let result = try processes.run(shoal, arguments, environment: ["SHOAL_HOST": "unix://" + socket])
+        let result = try processes.run(node.shoal, arguments, environment: ["SHOAL_HOST": "unix://" + socket])
         guard result.status == 0 else {
             throw BenchmarkError(description: "shoal \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.output)")
         }
@@ -172,33 +161,7 @@ struct ServicesBenchmark {
     /// killed by PID), removes the cgroups (deepest first), unmounts what
     /// is left under the data directory and removes the benchmark's directory.
     /// Tasks sit on a node bridge: the bench's own (room for 10,000 addresses), not the shoal0 of a `shoal dev` on this machine.
-    static let bridge = "shoalbench"
-    static let bridgeAddress = "10.94.0.1/16"
 
-    private func cleanUp() {
-        processes.stop("shoal-dev")
-        // The veths went with the containers' namespaces; the bridge is ours to remove.
-        let remove = Process()
-        remove.executableURL = URL(fileURLWithPath: "/sbin/ip")
-        remove.arguments = ["link", "delete", Self.bridge, "type", "bridge"]
-        remove.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        if (try? remove.run()) != nil { remove.waitUntilExit() }
-        var left: [String] = []
-        let roots = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).map { "/sys/fs/cgroup/" + $0 }
-        for root in roots + ["/sys/fs/cgroup"] {
-            let parent = root + "/" + cgroupParent
-            guard FileManager.default.fileExists(atPath: parent) else { continue }
-            Self.killProcesses(in: parent)
-            if !Self.removeCgroup(parent) { left.append(parent) }
-        }
-        let mounts = ((try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? "").split(separator: "\n")
-            .map { $0.split(separator: " ")[1] }.filter { $0.hasPrefix(processes.directory) }
-        for mount in mounts.reversed() { umount2(String(mount), Int32(MNT_DETACH)) }
-        if !left.isEmpty {
-            FileHandle.standardError.write(Data("shoal-bench services: cgroups left behind: \(left.joined(separator: " "))\n".utf8))
-        }
-        processes.stopAll()
-    }
 
     static func killProcesses(in cgroup: String) {
         let children = ((try? FileManager.default.contentsOfDirectory(atPath: cgroup)) ?? []).map { cgroup + "/" + $0 }

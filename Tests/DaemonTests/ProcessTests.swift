@@ -23,8 +23,8 @@ struct ProcessTests {
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         }
 
-        func startDaemon(_ name: String) throws {
-            daemons[name] = try startBackground(binary, ["daemon", "--data", "\(root)/\(name)", "--host", "unix://\(root)/\(name).sock"],
+        func startDaemon(_ name: String, _ flags: [String] = []) throws {
+            daemons[name] = try startBackground(binary, ["daemon", "--data", "\(root)/\(name)", "--host", "unix://\(root)/\(name).sock"] + flags,
                                                 logPath: "\(root)/\(name).log")
         }
 
