@@ -69,8 +69,8 @@ printf 'root:x:0:\nnogroup:x:65534:\n' > "$ROOTFS/etc/group"
 tar -C "$ROOTFS" -cf "$WORK/busybox.tar" .
 "$BIN" image import "$WORK/busybox.tar" busybox:latest --data "$WORK/developer"
 
-echo "dev-demo: starting shoal dev --data $DATA (log: $DATA/dev.log)"
-"$BIN" dev --data "$DATA" --host "$SHOAL_HOST" --registry-port "$REGISTRY_PORT" > "$DATA/dev.log" 2>&1 &
+echo "dev-demo: starting shoal dev --data $DATA --default-publish-address 127.0.0.1 (log: $DATA/dev.log)"
+"$BIN" dev --data "$DATA" --host "$SHOAL_HOST" --registry-port "$REGISTRY_PORT" --default-publish-address 127.0.0.1 > "$DATA/dev.log" 2>&1 &
 DEV_PID=$!
 for _ in $(seq 1 100); do
     [ -S "$SOCKET" ] && "$BIN" service ls >/dev/null 2>&1 && break
@@ -91,8 +91,8 @@ END=$(date +%s%N)
 echo "dev-demo: 3/3 running (healthy) after $(( (END - START) / 1000000 )) ms"
 "$BIN" service ps web
 
-# The host ports the tasks got: "*:41234->80/tcp" in the PORTS column.
-PORTS=$("$BIN" service ps web | grep ' Running ' | grep -o '\*:[0-9]*->80/tcp' | sed 's/^\*:\([0-9]*\)->.*/\1/')
+# The host ports the tasks got: "127.0.0.1:41234->80/tcp" (or "*:41234->80/tcp") in the PORTS column.
+PORTS=$("$BIN" service ps web | grep ' Running ' | grep -o '[0-9.*]*:[0-9]*->80/tcp' | sed 's/^.*:\([0-9]*\)->.*/\1/')
 [ "$(echo "$PORTS" | grep -c .)" -eq 3 ] || { echo "dev-demo: expected 3 published ports, got: $PORTS" >&2; exit 1; }
 for port in $PORTS; do
     answer=""
