@@ -20,12 +20,8 @@ final class BenchDaemon: @unchecked Sendable {
     let bridge: String
 
     init(processes: BenchProcesses) throws {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
-        shoal = directory + "/shoal"
-        guard FileManager.default.isExecutableFile(atPath: shoal) else {
-            throw BenchmarkError(description: "no shoal binary beside shoal-bench (\(shoal)): build it with `swift build -c release --product shoal`")
-        }
-        guard FileManager.default.isExecutableFile(atPath: directory + "/shoal-monitor") else {
+        shoal = try BenchLeftovers.shoalBinary()
+        guard FileManager.default.isExecutableFile(atPath: (shoal as NSString).deletingLastPathComponent + "/shoal-monitor") else {
             throw BenchmarkError(description: "no shoal-monitor beside shoal-bench: build it with `swift build -c release --product shoal-monitor`")
         }
         self.processes = processes
@@ -66,18 +62,7 @@ final class BenchDaemon: @unchecked Sendable {
     /// directory and its bridge.
     func stop() {
         processes.stop("shoal-daemon")
-        let roots = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).map { "/sys/fs/cgroup/" + $0 }
-        for root in roots + ["/sys/fs/cgroup"] {
-            let parent = root + "/" + cgroupParent
-            guard FileManager.default.fileExists(atPath: parent) else { continue }
-            ServicesBenchmark.killProcesses(in: parent)
-            if !ServicesBenchmark.removeCgroup(parent) {
-                FileHandle.standardError.write(Data("shoal-bench: cgroup left behind: \(parent)\n".utf8))
-            }
-        }
-        let mounts = ((try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? "").split(separator: "\n")
-            .map { $0.split(separator: " ")[1] }.filter { $0.hasPrefix(data) }
-        for mount in mounts.reversed() { umount2(String(mount), Int32(MNT_DETACH)) }
+        BenchLeftovers.remove(cgroupParent: cgroupParent, mountsUnder: data)
         _ = try? processes.run(Self.ip, ["link", "delete", bridge])
     }
 }

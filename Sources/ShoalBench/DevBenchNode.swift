@@ -19,11 +19,7 @@ struct DevBenchNode {
     /// `label` names the benchmark in errors and in its directory;
     /// `rootReason` says why it needs root.
     init(label: String, cgroupParent: String, bridge: String, bridgeAddress: String, rootReason: String) throws {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
-        shoal = directory + "/shoal"
-        guard FileManager.default.isExecutableFile(atPath: shoal) else {
-            throw BenchmarkError(description: "no shoal binary beside shoal-bench (\(shoal)): build it with `swift build -c release --product shoal`")
-        }
+        shoal = try BenchLeftovers.shoalBinary()
         guard getuid() == 0 else { throw BenchmarkError(description: "\(label) \(rootReason): run it as root") }
         processes = try BenchProcesses(label: label)
         data = processes.directory + "/data"
@@ -50,20 +46,7 @@ struct DevBenchNode {
         remove.arguments = ["link", "delete", bridge, "type", "bridge"]
         remove.standardError = FileHandle(forWritingAtPath: "/dev/null")
         if (try? remove.run()) != nil { remove.waitUntilExit() }
-        var left: [String] = []
-        let roots = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).map { "/sys/fs/cgroup/" + $0 }
-        for root in roots + ["/sys/fs/cgroup"] {
-            let parent = root + "/" + cgroupParent
-            guard FileManager.default.fileExists(atPath: parent) else { continue }
-            ServicesBenchmark.killProcesses(in: parent)
-            if !ServicesBenchmark.removeCgroup(parent) { left.append(parent) }
-        }
-        let mounts = ((try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? "").split(separator: "\n")
-            .map { $0.split(separator: " ")[1] }.filter { $0.hasPrefix(processes.directory) }
-        for mount in mounts.reversed() { umount2(String(mount), Int32(MNT_DETACH)) }
-        if !left.isEmpty {
-            FileHandle.standardError.write(Data("shoal-bench: cgroups left behind: \(left.joined(separator: " "))\n".utf8))
-        }
+        BenchLeftovers.remove(cgroupParent: cgroupParent, mountsUnder: processes.directory)
         processes.stopAll()
     }
 }

@@ -155,36 +155,4 @@ struct ServicesBenchmark {
         let text = (try? String(contentsOfFile: processes.directory + "/shoal-dev.log", encoding: .utf8)) ?? ""
         return String(text.suffix(2000))
     }
-
-    /// Stops shoal dev by its PID, ends what still runs in its cgroups (a
-    /// failed run can leave containers: they are ours, in our cgroup parent,
-    /// killed by PID), removes the cgroups (deepest first), unmounts what
-    /// is left under the data directory and removes the benchmark's directory.
-    /// Tasks sit on a node bridge: the bench's own (room for 10,000 addresses), not the shoal0 of a `shoal dev` on this machine.
-
-
-    static func killProcesses(in cgroup: String) {
-        let children = ((try? FileManager.default.contentsOfDirectory(atPath: cgroup)) ?? []).map { cgroup + "/" + $0 }
-        for child in children where child.hasSuffix("cgroup.procs") || FileManager.default.fileExists(atPath: child + "/cgroup.procs") {
-            let file = child.hasSuffix("cgroup.procs") ? child : child + "/cgroup.procs"
-            if !child.hasSuffix("cgroup.procs") { killProcesses(in: child) }
-            for line in ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n") {
-                if let pid = Int32(line) { kill(pid, SIGKILL) }
-            }
-        }
-    }
-
-    /// rmdir of a cgroup and its children, retried for a while: the kernel finishes tearing down a memory cgroup asynchronously.
-    static func removeCgroup(_ path: String) -> Bool {
-        let children = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter {
-            var isDirectory: ObjCBool = false
-            return FileManager.default.fileExists(atPath: path + "/" + $0, isDirectory: &isDirectory) && isDirectory.boolValue
-        }
-        for child in children { _ = removeCgroup(path + "/" + child) }
-        for _ in 0..<50 {
-            if rmdir(path) == 0 || errno == ENOENT { return true }
-            usleep(100_000)
-        }
-        return false
-    }
 }
