@@ -25,8 +25,8 @@ public final class ContainerEngine: @unchecked Sendable {
     static let defaultNetwork = NetworkMode.bridge
     /// How often a watcher thread checks whether the engine stopped.
     static let watchPollInterval: Duration = .seconds(1)
-    /// Exit codes of `--rm` containers kept for a late `wait`.
-    static let recentExitsKept = 256
+    /// `--rm` containers whose exit codes are kept for a late `wait`.
+    static let recentExitsKept = 128
 
     /// What the engine records about one container beyond the runtime's state.
     struct Record: Codable, Sendable {
@@ -62,7 +62,7 @@ public final class ContainerEngine: @unchecked Sendable {
     // Guarded by `lock`.
     private var records: [String: Record] = [:]
     private var reservedNames: Set<String> = []
-    private var recentExits: [String: ContainerWaitReply] = [:]
+    private var recentExits = RecentExits(capacity: ContainerEngine.recentExitsKept)
     private var stopped = false
 
     init(dataDirectory: String, cgroupParent: String, bridge: BridgeConfiguration, defaultPublishAddress: String = PortMapping.everyInterface) throws {
@@ -600,12 +600,7 @@ public final class ContainerEngine: @unchecked Sendable {
         guard let record = claimed else { return }
         let code = state.exitStatus?.code ?? -1
         if record.request.autoRemove == true {
-            lock.withLock {
-                if recentExits.count >= Self.recentExitsKept { recentExits.removeAll() }
-                let reply = Self.waitReply(state)
-                recentExits[id] = reply
-                recentExits[record.name] = reply
-            }
+            lock.withLock { recentExits.remember(Self.waitReply(state), keys: [id, record.name]) }
             // Here on the watcher's thread, not in a task: `run --rm` waits for the claim.
             if let claimed = claimRemoval(id, anonymousVolumes: true) { finishRemoval(claimed) }
             return
