@@ -56,12 +56,13 @@ extension ContainerEngine {
         }
     }
 
-    /// `0.0.0.0:8080->80/tcp` for each bound port (the requested ones before a start).
+    /// `0.0.0.0:8080->80/tcp` for each port bound while the container runs;
+    /// none otherwise, as Docker shows them: nothing is bound before a
+    /// start, and a stopped container's ports are closed (and a requested
+    /// `-p 80` would only say host port 0).
     static func portTexts(_ state: ContainerState) -> [String] {
-        if let bound = state.network?.ports, !bound.isEmpty {
-            return bound.map { "\($0.hostAddress):\($0.hostPort)->\($0.containerPort)/\($0.transport.rawValue)" }
-        }
-        return state.spec.publishedPorts.map { "\($0.hostAddress):\($0.hostPort)->\($0.containerPort)/\($0.transport.rawValue)" }
+        guard state.status.hasProcess, let bound = state.network?.ports else { return [] }
+        return bound.map { "\($0.hostAddress):\($0.hostPort)->\($0.containerPort)/\($0.transport.rawValue)" }
     }
 
     /// RFC 3339 with fractional seconds, UTC (Docker's zero time for never).

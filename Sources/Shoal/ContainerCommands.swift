@@ -648,12 +648,22 @@ enum ContainerCommands {
         let client = try client(flags)
         defer { Task { await client.shutdown() } }
         let view: ContainerInspectView = try await client.call(.get, path(flags.positional[0]))
+        // Only a running container's ports are published (Docker's `port`
+        // prints nothing for a stopped one, and refuses a named port).
         var ports = view.NetworkSettings.Ports.sorted { $0.key < $1.key }
         if flags.positional.count == 2 {
-            let wanted = flags.positional[1].contains("/") ? flags.positional[1] : flags.positional[1] + "/tcp"
+            let requested = flags.positional[1]
+            let (number, transport) = requested.firstIndex(of: "/").map { (requested[..<$0], requested[requested.index(after: $0)...]) } ?? (requested[...], "tcp")
+            guard let port = UInt16(number), port > 0, ["tcp", "udp"].contains(transport) else {
+                throw ClusterCommands.Failure(description: "invalid port '\(requested)': give PRIVATE_PORT[/PROTO], like 80 or 53/udp")
+            }
+            let wanted = "\(port)/\(transport)"
+            let name = view.Name.dropFirst()
             ports = ports.filter { $0.key == wanted }
             if ports.isEmpty {
-                throw APIError(status: 404, code: "not_found", message: "no public port '\(wanted)' published for \(view.Name.dropFirst())", hint: "publish it with -p HOST:\(flags.positional[1])")
+                let hint = view.State.Running ? "publish it with -p HOST_PORT:\(requested) when you create the container"
+                                              : "\(name) is not running: its ports are published only while it runs (start it)"
+                throw APIError(status: 404, code: "not_found", message: "no public port '\(wanted)' published for \(name)", hint: hint)
             }
         }
         if format(flags) == "json" { return ClusterCommands.output(Dictionary(uniqueKeysWithValues: ports.map { ($0.key, $0.value) })) }

@@ -48,6 +48,32 @@ extension ContainerCommandTests {
             }
         }
 
+        @Test("port, ps and inspect show published ports only while the container runs (Docker's `port` prints nothing for a stopped one, never host port 0); a named port not published is a clear error")
+        func portsOfAContainerThatIsNotRunning() async throws {
+            try await ContainerHost.with { host in
+                _ = try host.ok(["container", "create", "-p", "80", "--name", "idle", "busybox", "sleep", "1000"])
+                #expect(try host.ok(["container", "port", "idle"]) == "", "nothing is bound before a start")
+                _ = try host.ok(["container", "run", "-d", "-p", "80", "--name", "web", "busybox", "sleep", "1000"])
+                let running = try host.ok(["container", "port", "web"])
+                #expect(running.hasPrefix("80/tcp -> 127.0.0.1:") && !running.hasSuffix(":0\n"), "\(running)")
+                #expect(try host.ok(["container", "port", "web", "80"]).hasPrefix("127.0.0.1:"))
+                let other = try host.shoal(["container", "port", "web", "81"])
+                #expect(other.status != 0 && other.errors.contains("no public port '81/tcp' published for web"), "\(other)")
+                let invalid = try host.shoal(["container", "port", "web", "http"])
+                #expect(invalid.status != 0 && invalid.errors.contains("invalid port 'http'"), "\(invalid)")
+
+                _ = try host.ok(["container", "stop", "-t", "0", "web"])
+                #expect(try host.ok(["container", "port", "web"]) == "", "a stopped container publishes nothing")
+                let named = try host.shoal(["container", "port", "web", "80/tcp"])
+                #expect(named.status != 0 && named.output.isEmpty, "\(named)")
+                #expect(named.errors.contains("no public port '80/tcp' published for web") && named.errors.contains("web is not running"), "\(named.errors)")
+                #expect(try host.ok(["container", "inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"]) == "{}\n")
+                let listed = try host.ok(["container", "ps", "-a", "--format", "{{.Names}} [{{.Ports}}]"])
+                #expect(listed.contains("web []") && listed.contains("idle []") && !listed.contains("->80/tcp"), "\(listed)")
+                for name in ["web", "idle"] { _ = try host.ok(["container", "rm", "-f", name]) }
+            }
+        }
+
         @Test("shoal daemon --default-publish-address (and dockerd's --ip) takes an IPv4 address and refuses anything else")
         func defaultPublishAddressFlag() throws {
             let binary = try #require(ContainerHost.binary)
