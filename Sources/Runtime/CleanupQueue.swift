@@ -37,6 +37,14 @@ final class CleanupQueue: @unchecked Sendable {
         condition.broadcast()
     }
 
+    /// Queues `job` once `delay` has passed (a retry of something the kernel
+    /// is not done with). Until then it is not queued: ``drain()`` does not
+    /// wait for it, and after ``stop()`` it is dropped.
+    func enqueue(after delay: Duration, _ job: @escaping @Sendable () -> Void) {
+        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { [self] in enqueue(job) }
+    }
+
     /// Blocks until every job queued so far has run (or the queue stopped).
     func drain() {
         condition.lock()

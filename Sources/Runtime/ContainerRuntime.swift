@@ -28,6 +28,18 @@ public final class ContainerRuntime: @unchecked Sendable {
         public var cgroupLayout: CgroupLayout?
         /// How long cgroup removal retries while the kernel tears it down.
         public var cgroupRemovalTimeout: Duration
+        /// How many times the cleanup thread tries again a deleted
+        /// container's cgroup that did not go within `cgroupRemovalTimeout`
+        /// (its processes still exiting on a loaded machine) before the
+        /// runtime gives up on it and says so in its log: once at once,
+        /// then after waits that double from `cgroupRemovalRetryDelay`
+        /// (at most ``ContainerRuntime/cgroupRemovalRetryDelayLimit``).
+        public var cgroupRemovalRetries: Int
+        /// The wait before the second of those tries.
+        public var cgroupRemovalRetryDelay: Duration
+        /// Where the runtime says what it gave up on (one line each, no
+        /// newline): standard error, the daemon's log, unless given.
+        public var log: @Sendable (String) -> Void
         /// The node bridge of ``NetworkMode/bridge`` containers.
         public var bridge: BridgeConfiguration
         /// The shoal-monitor program that becomes each container's parent and
@@ -54,8 +66,14 @@ public final class ContainerRuntime: @unchecked Sendable {
             bridge: BridgeConfiguration = BridgeConfiguration(),
             monitorExecutable: String? = ContainerRuntime.bundledMonitorExecutable(),
             vethRemovalTimeout: Duration = .seconds(2),
-            warmNetworkNamespaces: Int = 4
+            warmNetworkNamespaces: Int = 4,
+            cgroupRemovalRetries: Int = 10,
+            cgroupRemovalRetryDelay: Duration = .seconds(1),
+            log: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("shoal runtime: " + $0 + "\n").utf8)) }
         ) {
+            self.log = log
+            self.cgroupRemovalRetries = cgroupRemovalRetries
+            self.cgroupRemovalRetryDelay = cgroupRemovalRetryDelay
             self.warmNetworkNamespaces = warmNetworkNamespaces
             self.vethRemovalTimeout = vethRemovalTimeout
             self.bridge = bridge
@@ -80,6 +98,12 @@ public final class ContainerRuntime: @unchecked Sendable {
     public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     /// How long `stop` waits for the exit after SIGKILL before giving up.
     static let killWaitTimeout: Duration = .seconds(30)
+    /// How long one retry of a deleted container's cgroup waits for the
+    /// kernel: it runs on the cleanup thread, where other removals wait.
+    static let cgroupRemovalRetryTimeout: Duration = .milliseconds(200)
+    /// The longest wait between two retries of a deleted container's cgroup
+    /// (with the defaults, the runtime gives up about 4 minutes after the delete).
+    public static let cgroupRemovalRetryDelayLimit: Duration = .seconds(60)
 
     public let configuration: Configuration
     public let cgroupLayout: CgroupLayout
@@ -133,7 +157,8 @@ public final class ContainerRuntime: @unchecked Sendable {
             let directory = removingDirectory + "/" + name
             let state = try? ContainerState.read(from: directory + "/state.json")
             if let state, let address = state.network?.address { removing.insert(state.id + " " + address) }
-            cleanup.enqueue { [weak self] in self?.finishRemoval(directory: directory, state: state) }
+            // Whether its cgroup went is not recorded: trying again costs an rmdir.
+            cleanup.enqueue { [weak self] in self?.finishRemoval(directory: directory, state: state, cgroupLeft: true) }
         }
         // A lease whose container has no state (a crash between lease and
         // state write, a state directory cleaned by hand) is nobody's.
@@ -428,7 +453,15 @@ public final class ContainerRuntime: @unchecked Sendable {
         defer { timings.report() }
         container.monitor?.detach()
         closePorts(container)
-        try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
+        // Processes still exiting (a loaded machine) can hold it past the
+        // timeout: the cleanup thread tries again later.
+        let cgroupLeft: Bool
+        do {
+            try container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
+            cgroupLeft = false
+        } catch {
+            cgroupLeft = true
+        }
         timings.mark("cgroup")
         // Never recurse into a copy's mount (volumes may be bound under it).
         container.filesystemLock.withLock { Self.unmountStoppedRoot(container.directory + "/" + Self.copyMountDirectory) }
@@ -441,19 +474,46 @@ public final class ContainerRuntime: @unchecked Sendable {
         containers[id] = nil
         lock.unlock()
         if moved {
-            cleanup.enqueue { [weak self] in self?.finishRemoval(directory: removal, state: state) }
+            cleanup.enqueue { [weak self] in self?.finishRemoval(directory: removal, state: state, cgroupLeft: cgroupLeft) }
         } else {
-            finishRemoval(directory: container.directory, state: state)  // in place: nothing recorded it
+            finishRemoval(directory: container.directory, state: state, cgroupLeft: cgroupLeft)  // in place: nothing recorded it
         }
     }
 
     /// The end of a removal: the veth gone (the kernel deletes it with the
-    /// container's network namespace), then the lease, then the files.
-    func finishRemoval(directory: String, state: ContainerState?) {
+    /// container's network namespace), then the lease, then the cgroup if
+    /// `delete` could not remove it, then the files.
+    func finishRemoval(directory: String, state: ContainerState?, cgroupLeft: Bool) {
         if let hostInterface = state?.network?.hostInterface, !awaitRemoval(hostInterface: hostInterface) {
             return  // stopping: the next runtime finishes it
         }
         if let state { releaseAddress(state) }
+        guard cgroupLeft, let state else {
+            try? FileManager.default.removeItem(atPath: directory)
+            return
+        }
+        removeCgroup(of: state, thenFiles: directory, attempt: 1)
+    }
+
+    /// Removes a deleted container's cgroup, then its files; while the
+    /// cgroup stays busy, tries again later (``Configuration/cgroupRemovalRetries``
+    /// tries in all, waiting longer each time). The files stay meanwhile:
+    /// they are how a restarted runtime knows to try again. Given up, the
+    /// cgroup is named in the log and the files go.
+    func removeCgroup(of state: ContainerState, thenFiles directory: String, attempt: Int) {
+        let cgroup = cgroup(for: state)
+        do {
+            try cgroup.destroy(timeout: min(configuration.cgroupRemovalTimeout, Self.cgroupRemovalRetryTimeout))
+        } catch {
+            if attempt < configuration.cgroupRemovalRetries {
+                let delay = min(configuration.cgroupRemovalRetryDelay * (1 << min(attempt - 1, 20)), Self.cgroupRemovalRetryDelayLimit)
+                cleanup.enqueue(after: delay) { [weak self] in self?.removeCgroup(of: state, thenFiles: directory, attempt: attempt + 1) }
+                return
+            }
+            let left = cgroup.directories.filter { Syscall.exists($0) }.joined(separator: " ")
+            configuration.log("gave up removing the cgroup of deleted container \(state.id) after \(attempt) tries: \(error); "
+                + "left behind: \(left) (remove it with rmdir once its processes have exited)")
+        }
         try? FileManager.default.removeItem(atPath: directory)
     }
 

@@ -63,6 +63,8 @@ final class RuntimeFixture {
     let cgroupParent: String
     let bridge: BridgeConfiguration
     let vethRemovalTimeout: Duration
+    /// Changes to the runtime's configuration (removal timeouts, the log).
+    let configure: (inout ContainerRuntime.Configuration) -> Void
     var runtime: ContainerRuntime
 
     /// A test bridge of this test process: never the default shoal0 a
@@ -70,20 +72,28 @@ final class RuntimeFixture {
     static let testBridge = BridgeConfiguration(
         name: "shoaltest\(getpid() % 100_000)", subnet: IPv4Subnet("10.89.\(getpid() % 250).0/24")!)
 
-    init(bridge: BridgeConfiguration = RuntimeFixture.testBridge, vethRemovalTimeout: Duration = .seconds(2)) throws {
+    init(bridge: BridgeConfiguration = RuntimeFixture.testBridge, vethRemovalTimeout: Duration = .seconds(2),
+         configure: @escaping (inout ContainerRuntime.Configuration) -> Void = { _ in }) throws {
         let token = UUID().uuidString.prefix(8).lowercased()
         stateDirectory = NSTemporaryDirectory() + "shoal-runtime-test-\(token)"
         cgroupParent = "shoal-test-\(token)"
         self.bridge = bridge
         self.vethRemovalTimeout = vethRemovalTimeout
-        runtime = try ContainerRuntime(configuration: .init(
-            stateDirectory: stateDirectory, cgroupParent: cgroupParent, bridge: bridge, vethRemovalTimeout: vethRemovalTimeout))
+        self.configure = configure
+        runtime = try ContainerRuntime(configuration: Self.configuration(stateDirectory, cgroupParent, bridge, vethRemovalTimeout, configure))
     }
 
     func reopen() throws {
         runtime.detach()
-        runtime = try ContainerRuntime(configuration: .init(
-            stateDirectory: stateDirectory, cgroupParent: cgroupParent, bridge: bridge, vethRemovalTimeout: vethRemovalTimeout))
+        runtime = try ContainerRuntime(configuration: Self.configuration(stateDirectory, cgroupParent, bridge, vethRemovalTimeout, configure))
+    }
+
+    private static func configuration(_ stateDirectory: String, _ cgroupParent: String, _ bridge: BridgeConfiguration, _ vethRemovalTimeout: Duration,
+                                      _ configure: (inout ContainerRuntime.Configuration) -> Void) -> ContainerRuntime.Configuration {
+        var configuration = ContainerRuntime.Configuration(
+            stateDirectory: stateDirectory, cgroupParent: cgroupParent, bridge: bridge, vethRemovalTimeout: vethRemovalTimeout)
+        configure(&configuration)
+        return configuration
     }
 
     var rootfs: String { TestImage.rootfs! }
