@@ -200,6 +200,19 @@ extension ContainerRuntime {
         try bridge.remove()
     }
 
+    /// Deletes the node bridge called `name` and its ownership file in
+    /// /run/shoal/bridges, for whoever made it through a runtime that is
+    /// gone (a stopped daemon's, a benchmark's, a test's): `ip link delete`
+    /// leaves that file behind, one per bridge ever made. Refused while a
+    /// live runtime holds the bridge; absent is fine.
+    public static func removeBridge(named name: String) throws {
+        let configuration = BridgeConfiguration(name: name)
+        if let problem = configuration.problem { throw RuntimeError.bridgeConflict(bridge: name, reason: problem) }
+        let bridge = NodeBridge(configuration: configuration, owner: "bridge removal", warmNamespaces: 0)
+        defer { bridge.release() }
+        try bridge.remove()
+    }
+
     static func leaseDirectory(_ stateDirectory: String, bridge: String) -> String {
         stateDirectory + "/network/" + bridge + "/leases"
     }

@@ -10,7 +10,6 @@ import Glibc
 /// mounts and bridge.
 final class BenchDaemon: @unchecked Sendable {
     static let readyTimeoutSeconds = 60.0
-    static let ip = "/usr/sbin/ip"
 
     let shoal: String
     let processes: BenchProcesses
@@ -63,6 +62,6 @@ final class BenchDaemon: @unchecked Sendable {
     func stop() {
         processes.stop("shoal-daemon")
         BenchLeftovers.remove(cgroupParent: cgroupParent, mountsUnder: data)
-        _ = try? processes.run(Self.ip, ["link", "delete", bridge])
+        BenchLeftovers.remove(bridge: bridge)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,8 +7,8 @@ import Glibc
 /// What a benchmark's own daemon needs found and leaves behind: the
 /// release `shoal` beside shoal-bench, and at the end processes in the
 /// daemon's cgroups (ours: a failed run can leave containers, killed by
-/// PID), the cgroups themselves (deepest first) and mounts under its
-/// data directory.
+/// PID), the cgroups themselves (deepest first), mounts under its
+/// data directory and its node bridge.
 enum BenchLeftovers {
     /// The release `shoal` in shoal-bench's own directory.
     static func shoalBinary() throws -> String {
@@ -36,6 +37,17 @@ enum BenchLeftovers {
         for mount in mounts.reversed() { umount2(String(mount), Int32(MNT_DETACH)) }
         if !left.isEmpty {
             FileHandle.standardError.write(Data("shoal-bench: cgroups left behind: \(left.joined(separator: " "))\n".utf8))
+        }
+    }
+
+    /// Deletes the daemon's node bridge (once the daemon is gone) through
+    /// the runtime, so its ownership file in /run/shoal/bridges goes with
+    /// it (`ip link delete` left one per run); says on stderr if it could not.
+    static func remove(bridge: String) {
+        do {
+            try ContainerRuntime.removeBridge(named: bridge)
+        } catch {
+            FileHandle.standardError.write(Data("shoal-bench: bridge \(bridge) left behind: \(error)\n".utf8))
         }
     }
 

@@ -41,11 +41,7 @@ struct DevBenchNode {
     /// which cgroups could not be removed.
     func cleanUp() {
         processes.stop("shoal-dev")
-        let remove = Process()
-        remove.executableURL = URL(fileURLWithPath: "/sbin/ip")
-        remove.arguments = ["link", "delete", bridge, "type", "bridge"]
-        remove.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        if (try? remove.run()) != nil { remove.waitUntilExit() }
+        BenchLeftovers.remove(bridge: bridge)
         BenchLeftovers.remove(cgroupParent: cgroupParent, mountsUnder: processes.directory)
         processes.stopAll()
     }

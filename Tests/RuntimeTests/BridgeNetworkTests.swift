@@ -280,6 +280,34 @@ struct BridgeNetworkTests {
         #expect(FileManager.default.fileExists(atPath: "/run/shoal/bridges/\(fixture.bridge.name).lock"))
     }
 
+    /// A bridge whose runtime is gone (a stopped daemon's, a benchmark's, a
+    /// test's worker) is deleted by name with its ownership file, which
+    /// `ip link delete` used to leave in /run/shoal/bridges, one per bridge.
+    @Test func aBridgeRemovedByNameTakesItsOwnershipFileWithIt() throws {
+        let bridge = BridgeConfiguration(name: "shoalrb\(getpid() % 100_000)", subnet: IPv4Subnet("10.96.\(getpid() % 250).0/24")!)
+        let lockFile = "/run/shoal/bridges/\(bridge.name).lock"
+        let fixture = try RuntimeFixture(bridge: bridge)
+        defer { Self.close(fixture) }
+        let result = try fixture.run("owner", ["true"]) { $0.network = .bridge }
+        #expect(result.status == .exited(0))
+        #expect(FileManager.default.fileExists(atPath: "/sys/class/net/\(bridge.name)") && FileManager.default.fileExists(atPath: lockFile))
+        // Refused while a live runtime holds it: bridge and file stay.
+        let refusal = #expect(throws: RuntimeError.self) { try ContainerRuntime.removeBridge(named: bridge.name) }
+        #expect("\(refusal.map { "\($0)" } ?? "")".contains("another shoal runtime uses it (pid \(getpid()), state \(fixture.stateDirectory))"))
+        #expect(FileManager.default.fileExists(atPath: "/sys/class/net/\(bridge.name)") && FileManager.default.fileExists(atPath: lockFile))
+        // Its runtime goes (as a daemon that stops): the bridge and the file stay, unlocked.
+        try fixture.runtime.delete("owner")
+        fixture.runtime.awaitCleanup()
+        fixture.runtime.detach()
+        #expect(FileManager.default.fileExists(atPath: lockFile))
+        try ContainerRuntime.removeBridge(named: bridge.name)
+        #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(bridge.name)"), "bridge deleted")
+        #expect(!FileManager.default.fileExists(atPath: lockFile), "its ownership file goes with it")
+        // Absent is fine; a name that is no interface name is refused.
+        #expect(throws: Never.self) { try ContainerRuntime.removeBridge(named: bridge.name) }
+        #expect(throws: RuntimeError.self) { try ContainerRuntime.removeBridge(named: "../etc") }
+    }
+
     @Test func hostNetworkSharesTheHostsInterfaces() throws {
         let fixture = try RuntimeFixture()
         defer { Self.close(fixture) }

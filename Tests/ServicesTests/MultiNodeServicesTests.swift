@@ -184,7 +184,16 @@ final class WorkerCluster: @unchecked Sendable {
         }
         await manager.stop()
         await client.shutdown()
-        for bridge in bridges { _ = try? runToExit("/sbin/ip", ["link", "delete", bridge, "type", "bridge"]) }
+        // Through the runtime, not `ip link delete`: its ownership file in /run/shoal/bridges goes too.
+        for bridge in bridges {
+            do {
+                try ContainerRuntime.removeBridge(named: bridge)
+            } catch {
+                Issue.record("removing worker bridge \(bridge): \(error)")
+            }
+            let lockFile = "/run/shoal/bridges/\(bridge).lock"
+            #expect(!FileManager.default.fileExists(atPath: lockFile), "\(lockFile) left behind")
+        }
         try? FileManager.default.removeItem(atPath: root)
         let hierarchies = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).map { "/sys/fs/cgroup/" + $0 } + ["/sys/fs/cgroup"]
         for hierarchy in hierarchies { rmdir(hierarchy + "/" + cgroupParent) }
