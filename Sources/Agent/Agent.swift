@@ -359,7 +359,7 @@ public final class Agent: @unchecked Sendable {
     private func boundPorts(_ taskID: ObjectID) -> [TaskTemplate.PublishedPort] {
         (runtime.container(Self.containerID(taskID))?.state.network?.ports ?? []).map { port in
             TaskTemplate.PublishedPort(publishedPort: Int(port.hostPort), targetPort: Int(port.containerPort),
-                                       transportProtocol: port.transport == .udp ? .udp : .tcp, mode: .host)
+                                       transportProtocol: port.transport == .udp ? .udp : .tcp, mode: .host, hostAddress: port.hostAddress)
         }
     }
 

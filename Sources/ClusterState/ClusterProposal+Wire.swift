@@ -13,9 +13,11 @@ import Wire
 /// new tag. Tags never change meaning: a format 2 entry is read as it was
 /// written, and JSON entries of format 1 still decode
 /// (``ClusterProposal/init(encoded:)``). A manager of format 2 refuses a
-/// format 3 entry with `unknownVersion` instead of misreading it.
+/// format 3 entry with `unknownVersion` instead of misreading it. Format 4
+/// adds the host address to each published port of a task's status (a
+/// format 3 entry's ports have none).
 extension ClusterProposal: WireCodable {
-    public static var wireVersion: UInt8 { 3 }
+    public static var wireVersion: UInt8 { 4 }
 
     enum CommandTag: UInt8 {
         case json = 0
@@ -156,6 +158,7 @@ extension ClusterProposal: WireCodable {
             writer.writeSigned(Int64(port.targetPort))
             writer.writeString(port.transportProtocol.rawValue)
             writer.writeString(port.mode.rawValue)
+            writer.writeOptional(port.hostAddress) { writer, address in writer.writeString(address) }
         }
     }
 
@@ -178,7 +181,8 @@ extension ClusterProposal: WireCodable {
             TaskTemplate.PublishedPort(
                 publishedPort: try readInt(&reader, "publishedPort"), targetPort: try readInt(&reader, "targetPort"),
                 transportProtocol: try readRawValue(&reader, TaskTemplate.PublishedPort.TransportProtocol.self),
-                mode: try readRawValue(&reader, TaskTemplate.PublishedPort.Mode.self))
+                mode: try readRawValue(&reader, TaskTemplate.PublishedPort.Mode.self),
+                hostAddress: reader.messageVersion < 4 ? nil : try reader.readOptional { (reader: inout WireReader) throws(WireError) in try reader.readString() })
         }
         return ServiceTask.Status(state: state, timestampMilliseconds: timestamp, message: message, error: error, exitCode: exitCode,
                                   containerID: containerID, health: health, publishedPorts: ports)

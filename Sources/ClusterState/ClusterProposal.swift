@@ -3,7 +3,8 @@ import Foundation
 /// What a manager proposes to Raft: a command plus the proposer's clock
 /// reading, so that every manager applies the same timestamps.
 public struct ClusterProposal: Codable, Sendable, Equatable {
-    /// 1: JSON. 2: the binary Wire format (configs and secrets in binary). 3: task commands and batches in binary too, now written.
+    /// 1: JSON. 2: the binary Wire format (configs and secrets in binary). 3: task commands and batches in binary too.
+    /// 4: a task status's published ports carry their host address; now written.
     public static let currentFormatVersion = Int(wireVersion)
 
     public var formatVersion: Int

@@ -71,6 +71,9 @@ extension ClusterState {
             guard (0...65535).contains(port.publishedPort), (1...65535).contains(port.targetPort) else {
                 throw .invalidSpec(field: "ports", reason: "\(port.publishedPort):\(port.targetPort) must be within 1...65535 (published 0: a free port per task)")
             }
+            guard port.hostAddress == nil else {
+                throw .invalidSpec(field: "ports", reason: "target \(port.targetPort) names host address \(port.hostAddress ?? ""): a task's status reports where its node bound the port, a spec cannot choose it (set the node's daemon --default-publish-address)")
+            }
             if port.publishedPort == 0 {
                 guard port.mode == .host else {
                     throw .invalidSpec(field: "ports", reason: "target \(port.targetPort): only mode=host picks a free published port per task; give published=P")

@@ -125,12 +125,19 @@ public struct TaskTemplate: Codable, Sendable, Equatable, Hashable {
         public var targetPort: Int
         public var transportProtocol: TransportProtocol
         public var mode: Mode
+        /// In a task's status only: the node address the port is bound to
+        /// (its agent's publish address: 127.0.0.1 on a loopback node or
+        /// with the daemon's `--default-publish-address`, 0.0.0.0 for every
+        /// address). nil in a spec, which cannot name one (Swarm's neither),
+        /// and from agents that did not report it.
+        public var hostAddress: String?
 
-        public init(publishedPort: Int, targetPort: Int, transportProtocol: TransportProtocol = .tcp, mode: Mode = .host) {
+        public init(publishedPort: Int, targetPort: Int, transportProtocol: TransportProtocol = .tcp, mode: Mode = .host, hostAddress: String? = nil) {
             self.publishedPort = publishedPort
             self.targetPort = targetPort
             self.transportProtocol = transportProtocol
             self.mode = mode
+            self.hostAddress = hostAddress
         }
     }
 

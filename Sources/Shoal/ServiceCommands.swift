@@ -252,9 +252,16 @@ enum ServiceCommands {
         return (named.split(separator: "/").last ?? "").contains(":") ? String(named) : image
     }
 
-    /// `*:8080->80/tcp` (published 0 in a spec: `*:0->80/tcp`, a free port per task).
+    /// `127.0.0.1:8080->80/tcp` where the task's node bound the port to one
+    /// address, `*:8080->80/tcp` on every address (0.0.0.0) or where no
+    /// address is known: a spec's ports (published 0: `*:0->80/tcp`, a free
+    /// port per task), an older agent's. Docker's `service ps` always says
+    /// `*` (Swarm always publishes on every address); Shoal may not.
     static func portsText(_ ports: [TaskTemplate.PublishedPort]) -> String {
-        ports.map { "*:\($0.publishedPort)->\($0.targetPort)/\($0.transportProtocol.rawValue)" }.joined(separator: ",")
+        ports.map { port in
+            let address = port.hostAddress.flatMap { $0.isEmpty || $0 == "0.0.0.0" ? nil : $0 } ?? "*"
+            return "\(address):\(port.publishedPort)->\(port.targetPort)/\(port.transportProtocol.rawValue)"
+        }.joined(separator: ",")
     }
 
     /// Every task's log, each line prefixed `name.slot.task@node | ` (with

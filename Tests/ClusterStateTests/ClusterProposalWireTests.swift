@@ -22,7 +22,8 @@ struct ClusterProposalWireTests {
         ClusterProposal(timeMilliseconds: 46, command: .updateTaskStatus(id: "t1", status: ServiceTask.Status(state: .running))),
         ClusterProposal(timeMilliseconds: 47, command: .updateTaskStatus(id: "t2", status: ServiceTask.Status(
             state: .failed, timestampMilliseconds: 12, message: "exited with 137", error: "oom", exitCode: -9, containerID: "abc",
-            health: .unhealthy, publishedPorts: [.init(publishedPort: 30_000, targetPort: 80), .init(publishedPort: 0, targetPort: 53, transportProtocol: .udp, mode: .ingress)]))),
+            health: .unhealthy, publishedPorts: [.init(publishedPort: 30_000, targetPort: 80, hostAddress: "127.0.0.1"),
+                                                 .init(publishedPort: 0, targetPort: 53, transportProtocol: .udp, mode: .ingress)]))),
         ClusterProposal(timeMilliseconds: 48, command: .setTaskDesiredState(id: "t1", expectedVersion: nil, desiredState: .shutdown)),
         ClusterProposal(timeMilliseconds: 49, command: .setTaskDesiredState(id: "t2", expectedVersion: 7, desiredState: .running)),
         ClusterProposal(timeMilliseconds: 50, command: .removeTasks(ids: ["t1", "t2"])),
@@ -33,11 +34,11 @@ struct ClusterProposalWireTests {
         ])),
     ]
 
-    @Test("every command round-trips, in the binary format (version 3)")
+    @Test("every command round-trips, in the binary format (version 4)")
     func roundTrip() throws {
         for proposal in Self.proposals {
             let bytes = proposal.encoded()
-            #expect(bytes.first == 3, "binary entries start with their format version")
+            #expect(bytes.first == 4, "binary entries start with their format version")
             #expect(try ClusterProposal(encoded: bytes) == proposal)
             #expect(proposal.encoded() == bytes, "encoding is deterministic (labels sorted)")
         }
@@ -83,6 +84,38 @@ struct ClusterProposalWireTests {
         #expect(try ClusterProposal(encoded: config) == Self.proposals[0])
     }
 
+    @Test("a task status of format 3 (published ports without their host address) still applies")
+    func formatThreeStatusDecodes() throws {
+        var body = WireWriter()
+        body.writeLengthDelimited { writer in
+            writer.writeSigned(7)
+            writer.writeTag(ClusterProposal.CommandTag.updateTaskStatus)
+            writer.writeString("t1")
+            writer.writeVarint(UInt64(ServiceTask.State.running.rawValue))
+            writer.writeSigned(12)
+            writer.writeString("started")
+            writer.writeString("")
+            writer.writeOptional(Int32?.none) { writer, code in writer.writeSigned(Int64(code)) }
+            writer.writeString("abc")
+            writer.writeOptional(ServiceTask.Health?.none) { writer, health in writer.writeString(health.rawValue) }
+            writer.writeArray([30_000]) { writer, port in
+                writer.writeSigned(Int64(port))
+                writer.writeSigned(80)
+                writer.writeString("tcp")
+                writer.writeString("host")
+            }
+        }
+        let formatThree = [UInt8(3)] + body.bytes
+        let status = ServiceTask.Status(state: .running, timestampMilliseconds: 12, message: "started", containerID: "abc",
+                                        publishedPorts: [.init(publishedPort: 30_000, targetPort: 80)])
+        #expect(try ClusterProposal(encoded: formatThree) == ClusterProposal(timeMilliseconds: 7, command: .updateTaskStatus(id: "t1", status: status)))
+        // The same status written now carries the address.
+        var bound = status
+        bound.publishedPorts[0].hostAddress = "127.0.0.1"
+        let now = ClusterProposal(timeMilliseconds: 7, command: .updateTaskStatus(id: "t1", status: bound))
+        #expect(try ClusterProposal(encoded: now.encoded()) == now)
+    }
+
     @Test("JSON entries written by earlier managers (format 1) still apply")
     func jsonEntriesDecode() throws {
         for proposal in Self.proposals {
@@ -98,7 +131,7 @@ struct ClusterProposalWireTests {
     func badEntries() {
         let good = Self.proposals[0].encoded()
         var newer = good
-        newer[0] = 4
+        newer[0] = 5
         let small = ClusterProposal(timeMilliseconds: 1, command: .removeConfig(id: "c1")).encoded()
         var badTag = small
         badTag[3] = 0x7f  // version, body length, time, then the tag

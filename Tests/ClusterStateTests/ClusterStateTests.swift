@@ -171,6 +171,8 @@ struct ClusterStateTests {
             ({ var spec = webSpec(); spec.task.healthCheck = .init(command: ["true"], disabled: true); return spec }(), "health check"),
             ({ var spec = webSpec(); spec.task.ports = [.init(publishedPort: 80, targetPort: 80), .init(publishedPort: 80, targetPort: 81)]; return spec }(), "ports"),
             ({ var spec = webSpec(); spec.task.resources.reservedMemoryBytes = -5; return spec }(), "reserved memory"),
+            // Where a port is bound is the node's to report, not the spec's to choose.
+            ({ var spec = webSpec(); spec.task.ports = [.init(publishedPort: 80, targetPort: 80, hostAddress: "127.0.0.1")]; return spec }(), "ports"),
             ({ var spec = webSpec(); spec.task.mounts = [.init(kind: .bind, source: "/a", target: "relative")]; return spec }(), "mounts"),
         ]
         for (spec, field) in cases {

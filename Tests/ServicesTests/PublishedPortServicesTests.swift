@@ -55,7 +55,7 @@ struct PublishedPortServicesTests {
                 running(tasks) == 1 && tasks.contains { $0.status.state == .pending && $0.status.message.contains("\(fixedPort)") }
             }
             let holder = try #require(try await node.tasks(fixed.id).first { $0.status.state == .running })
-            #expect(holder.status.publishedPorts == [TaskTemplate.PublishedPort(publishedPort: fixedPort, targetPort: 80, mode: .host)])
+            #expect(holder.status.publishedPorts == [TaskTemplate.PublishedPort(publishedPort: fixedPort, targetPort: 80, mode: .host, hostAddress: "127.0.0.1")])
             #expect(try await fetch("127.0.0.1", fixedPort) == "fixed slot \(holder.slot)")
         } catch {
             await node.close()

@@ -90,6 +90,14 @@ struct ServiceCommandTests {
                     && lines.first?.contains("ERROR") == true, "\(result.output)")
             #expect(lines.dropFirst().count == 2 && lines.dropFirst().allSatisfy { $0.contains(hostname) && $0.contains("Running") && $0.contains("(healthy)") },
                     "one row per task: node, desired and current state: \(result.output)")
+            // The address the port really is on: a dev node publishes on 127.0.0.1, not every interface.
+            for running in live(try await node.tasks(created.id)) {
+                let port = try #require(running.status.publishedPorts.first)
+                #expect(port.hostAddress == "127.0.0.1", "\(port)")
+                #expect(lines.contains { $0.contains("flags.\(running.slot) ") && $0.contains("127.0.0.1:\(port.publishedPort)->80/tcp") },
+                        "ps shows the bound address: \(result.output)")
+            }
+            #expect(!lines.contains { $0.contains("*:") }, "\(result.output)")
 
             // scale waits for convergence, as docker's does.
             result = try await runCLI(node, ["service", "scale", "flags=3"])
