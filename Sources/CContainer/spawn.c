@@ -581,18 +581,39 @@ static void finish_and_exec(const ShoalSpawnPlan *p) {
 
 // ---- entry points -----------------------------------------------------------
 
-// Writes "0" (the writer itself) to each cgroup.procs the parent opened.
+// Writes "0" (the writer itself) to each cgroup file the parent opened
+// (v1: `tasks`, which moves only the writing thread, the whole of this
+// single-threaded child, without the global lock a cgroup.procs write takes).
 static void join_cgroups(const ShoalSpawnPlan *p) {
     for (size_t i = 0; i < p->cgroup_procs_count; i++) {
         ssize_t written;
         do { written = write(p->cgroup_procs_fds[i], "0", 1); } while (written < 0 && errno == EINTR);
-        if (written < 0) fail_syscall("write", "cgroup.procs");
+        if (written < 0) fail_syscall("write", "cgroup join");
         close(p->cgroup_procs_fds[i]);
     }
 }
 
+// What a container's init is cloned with: the plan, and whether clone3
+// already placed it in the plan's cgroup2 directory (set by the parent
+// before each clone attempt; the child shares the parent's memory).
+typedef struct ContainerClone {
+    const ShoalSpawnPlan *plan;
+    int in_cgroup_directory;
+} ContainerClone;
+
+// The fallback of a refused CLONE_INTO_CGROUP: join the cgroup2 directory
+// by a cgroup.procs write.
+static void join_cgroup_directory(const ContainerClone *clone) {
+    const ShoalSpawnPlan *p = clone->plan;
+    if (clone->in_cgroup_directory || p->cgroup_directory_procs_fd < 0) return;
+    ssize_t written;
+    do { written = write(p->cgroup_directory_procs_fd, "0", 1); } while (written < 0 && errno == EINTR);
+    if (written < 0) fail_syscall("write", "cgroup.procs");
+}
+
 __attribute__((noreturn))
-static void container_child(const ShoalSpawnPlan *p) {
+static void container_child(const ContainerClone *clone) {
+    const ShoalSpawnPlan *p = clone->plan;
     reset_signals();
     adopt_error_fd(p->error_fd);
     umask(022);
@@ -605,6 +626,7 @@ static void container_child(const ShoalSpawnPlan *p) {
         close(p->sync_fd);
     }
     join_cgroups(p);
+    join_cgroup_directory(clone);
 
     if (p->clone_flags & CLONE_NEWUSER) {
         // The parent has written the maps: become root of the namespace.
@@ -622,29 +644,113 @@ static void container_child(const ShoalSpawnPlan *p) {
     finish_and_exec(p);
 }
 
-static int container_child_entry(void *plan) {
-    container_child((const ShoalSpawnPlan *)plan);
+static int container_child_entry(void *clone) {
+    container_child((const ContainerClone *)clone);
 }
 
 #define SHOAL_CHILD_STACK_BYTES (1 << 20)
+
+// clone3's arguments (linux/sched.h, spelled out: that header's CLONE_*
+// macros clash with glibc's <sched.h>).
+struct shoal_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+#define SHOAL_CLONE_INTO_CGROUP 0x200000000ULL
+#define SHOAL_SYS_CLONE3 435
+
+// clone3 on a new stack: the child runs entry(arg) there and exits with its
+// result; the parent gets the pid or -errno. In assembly because a child
+// on a fresh stack cannot return through a C function's frame (glibc's
+// clone() is written the same way; glibc 2.36 has no clone3 wrapper).
+__attribute__((visibility("hidden")))
+long shoal_clone3_trampoline(struct shoal_clone_args *args, size_t size, int (*entry)(void *), void *arg);
+#if defined(__x86_64__)
+__asm__(
+    ".text\n"
+    ".globl shoal_clone3_trampoline\n"
+    ".hidden shoal_clone3_trampoline\n"
+    ".type shoal_clone3_trampoline,@function\n"
+    "shoal_clone3_trampoline:\n"
+    "    movq %rdx, %r8\n"        // entry and arg survive the syscall in r8/r9
+    "    movq %rcx, %r9\n"
+    "    movl $435, %eax\n"
+    "    syscall\n"
+    "    testq %rax, %rax\n"
+    "    jnz 1f\n"
+    "    xorl %ebp, %ebp\n"       // the child: outermost frame
+    "    movq %r9, %rdi\n"
+    "    callq *%r8\n"
+    "    movl %eax, %edi\n"
+    "    movl $60, %eax\n"        // exit
+    "    syscall\n"
+    "    hlt\n"
+    "1:  ret\n"
+    ".size shoal_clone3_trampoline, .-shoal_clone3_trampoline\n");
+#elif defined(__aarch64__)
+__asm__(
+    ".text\n"
+    ".globl shoal_clone3_trampoline\n"
+    ".hidden shoal_clone3_trampoline\n"
+    ".type shoal_clone3_trampoline,%function\n"
+    "shoal_clone3_trampoline:\n"
+    "    mov x9, x2\n"
+    "    mov x10, x3\n"
+    "    mov x8, #435\n"
+    "    svc #0\n"
+    "    cbnz x0, 1f\n"
+    "    mov x29, xzr\n"
+    "    mov x30, xzr\n"
+    "    mov x0, x10\n"
+    "    blr x9\n"
+    "    mov x8, #93\n"           // exit
+    "    svc #0\n"
+    "1:  ret\n"
+    ".size shoal_clone3_trampoline, .-shoal_clone3_trampoline\n");
+#else
+long shoal_clone3_trampoline(struct shoal_clone_args *args, size_t size, int (*entry)(void *), void *arg) {
+    (void)args; (void)size; (void)entry; (void)arg;
+    return -ENOSYS;
+}
+#endif
 
 // Runs entry(arg) in a child on a fresh stack that shares our memory, as
 // posix_spawn does (CLONE_VM: no copy of a large multithreaded parent's page
 // tables, tens of ms), with the calling thread suspended until the child
 // execs or exits (CLONE_VFORK) and every signal blocked meanwhile so that no
-// handler of ours runs on the child's stack. Returns the pid or -errno.
-static pid_t clone_vfork(int (*entry)(void *), int flags, void *arg) {
+// handler of ours runs on the child's stack. With cgroup_fd >= 0 the child
+// starts in that cgroup2 directory (clone3 CLONE_INTO_CGROUP) and
+// *in_cgroup is 1 while it runs; where the kernel refuses that, a plain
+// clone with *in_cgroup 0 (the child then joins by itself). Returns the pid
+// or -errno.
+static pid_t clone_vfork(int (*entry)(void *), int flags, void *arg, int cgroup_fd, int *in_cgroup) {
     void *stack = mmap(NULL, SHOAL_CHILD_STACK_BYTES, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return -errno;
     sigset_t all, previous;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &previous);
-    int pid = clone(entry, (char *)stack + SHOAL_CHILD_STACK_BYTES, flags | CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
-    int saved = errno;
+    long pid = -1;
+    int saved = 0;
+    if (cgroup_fd >= 0) {
+        struct shoal_clone_args args;
+        memset(&args, 0, sizeof args);
+        args.flags = (uint64_t)(unsigned)flags | CLONE_VM | CLONE_VFORK | SHOAL_CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.stack = (uint64_t)(uintptr_t)stack;
+        args.stack_size = SHOAL_CHILD_STACK_BYTES;
+        args.cgroup = (uint64_t)cgroup_fd;
+        *in_cgroup = 1;
+        pid = shoal_clone3_trampoline(&args, sizeof args, entry, arg);
+        if (pid < 0) saved = (int)-pid;
+    }
+    if (pid < 0) {
+        if (in_cgroup) *in_cgroup = 0;
+        pid = clone(entry, (char *)stack + SHOAL_CHILD_STACK_BYTES, flags | CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+        saved = errno;
+    }
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     munmap(stack, SHOAL_CHILD_STACK_BYTES);
-    return pid < 0 ? -saved : pid;
+    return pid < 0 ? -saved : (pid_t)pid;
 }
 
 static pid_t spawn_container_here(const ShoalSpawnPlan *plan);
@@ -675,13 +781,15 @@ static pid_t spawn_container_here(const ShoalSpawnPlan *plan) {
     if (plan->sync_fd >= 0) {
         // The parent has work to do between clone and the child's setup (uid
         // and gid maps): a fork-like clone the parent runs beside.
+        ContainerClone clone = {plan, 0};
         long pid = raw_clone((unsigned long)plan->clone_flags | SIGCHLD);
         if (pid < 0) return -errno;
-        if (pid == 0) container_child(plan);
+        if (pid == 0) container_child(&clone);
         return (pid_t)pid;
     }
-    // The child joins its cgroups itself (plan->cgroup_procs_fds).
-    return clone_vfork(container_child_entry, plan->clone_flags, (void *)plan);
+    // The child joins its v1 cgroups itself (plan->cgroup_procs_fds).
+    ContainerClone clone = {plan, 0};
+    return clone_vfork(container_child_entry, plan->clone_flags, &clone, plan->cgroup_directory_fd, &clone.in_cgroup_directory);
 }
 
 typedef struct MonitorLaunch {
@@ -708,12 +816,13 @@ static int monitor_helper_entry(void *raw) {
     if (p->net_namespace_fd >= 0 && setns(p->net_namespace_fd, CLONE_NEWNET) < 0)
         fail_syscall("setns", "container network namespace");
     long pid;
+    ContainerClone clone = {p, 0};
     if (p->sync_fd >= 0) {
         // The caller writes uid/gid maps before the child goes on: fork-like.
         pid = raw_clone((unsigned long)p->clone_flags | SIGCHLD);
-        if (pid == 0) container_child(p);
+        if (pid == 0) container_child(&clone);
     } else {
-        pid = clone_vfork(container_child_entry, p->clone_flags, (void *)p);
+        pid = clone_vfork(container_child_entry, p->clone_flags, &clone, p->cgroup_directory_fd, &clone.in_cgroup_directory);
         if (pid < 0) errno = (int)-pid;
     }
     if (pid < 0) fail_syscall("clone", "container");
@@ -764,7 +873,7 @@ pid_t shoal_spawn_monitored_container(const ShoalSpawnPlan *plan, const char *mo
         launch.monitor_fds[3] = streams->console_socket;
         launch.monitor_fds[4] = streams->output_fifo;
     }
-    pid_t pid = clone_vfork(monitor_helper_entry, 0, (void *)&launch);
+    pid_t pid = clone_vfork(monitor_helper_entry, 0, (void *)&launch, -1, NULL);
     *container_pid = launch.container_pid;
     return pid;
 }

@@ -11,8 +11,17 @@ import Foundation
 public protocol Cgroup: Sendable {
     /// Every directory of this cgroup (one per v1 hierarchy, or one).
     var directories: [String] { get }
-    /// The cgroup.procs files a process writes itself into to join.
+    /// The cgroup.procs files (one per hierarchy).
     var procsFiles: [String] { get }
+    /// The files a single-threaded process writes "0" into to join by
+    /// itself: on v1 each hierarchy's `tasks`, which moves only the writing
+    /// thread and so skips the kernel's global threadgroup lock that a
+    /// cgroup.procs write waits on (an RCU grace period: 5-15 ms at random
+    /// on this kind of host, more than a whole container start).
+    var selfJoinFiles: [String] { get }
+    /// The cgroup2 directory a new process is cloned straight into (clone3
+    /// CLONE_INTO_CGROUP: no migration, no lock); nil on v1.
+    var cloneIntoDirectory: String? { get }
     /// Makes the directories and applies `limits`.
     func create(limits: ResourceLimits) throws(SystemError)
     /// Moves `pid` into the cgroup.

@@ -8,6 +8,8 @@ public struct CgroupHybrid: Cgroup {
 
     public var directories: [String] { v1.directories + unified.directories }
     public var procsFiles: [String] { v1.procsFiles + unified.procsFiles }
+    public var selfJoinFiles: [String] { v1.selfJoinFiles }
+    public var cloneIntoDirectory: String? { unified.cloneIntoDirectory }
 
     public func create(limits: ResourceLimits) throws(SystemError) {
         try v1.create(limits: limits)

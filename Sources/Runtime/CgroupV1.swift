@@ -48,6 +48,8 @@ public struct CgroupV1: Cgroup {
 
     public var directories: [String] { hierarchies.map(\.directory) }
     public var procsFiles: [String] { directories.map { $0 + "/cgroup.procs" } }
+    public var selfJoinFiles: [String] { directories.map { $0 + "/tasks" } }
+    public var cloneIntoDirectory: String? { nil }
 
     func directory(_ controller: String) -> String? {
         hierarchies.first { $0.controllers.contains(controller) }?.directory

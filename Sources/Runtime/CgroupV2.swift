@@ -29,6 +29,8 @@ public struct CgroupV2: Cgroup {
     public var directory: String { mountPoint + "/" + relativePath }
     public var directories: [String] { [directory] }
     public var procsFiles: [String] { [directory + "/cgroup.procs"] }
+    public var selfJoinFiles: [String] { [] }
+    public var cloneIntoDirectory: String? { directory }
 
     public func create(limits: ResourceLimits) throws(SystemError) {
         var current = mountPoint

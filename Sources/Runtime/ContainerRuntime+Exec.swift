@@ -111,8 +111,9 @@ extension ContainerRuntime {
             throw RuntimeError.invalidState(id: id, state: .exited, operation: "exec in")
         }
         _ = keep(root)
-        // The helper writes itself into these before joining the namespaces.
-        let procs = try container.cgroup.procsFiles.map { file in
+        // The helper (single-threaded) writes itself into these before joining the namespaces.
+        let joinFiles = container.cgroup.selfJoinFiles + (container.cgroup.cloneIntoDirectory.map { [$0 + "/cgroup.procs"] } ?? [])
+        let procs = try joinFiles.map { file in
             try Self.hostCall { () throws(SystemError) in keep(try Syscall.open(file, O_WRONLY)) }
         }
         let report = try Self.hostCall(Syscall.pipe)

@@ -69,9 +69,15 @@ extension ContainerRuntime {
             let sync = usesSyncPipe ? try Self.hostCall(Syscall.pipe) : (read: Int32(-1), write: Int32(-1))
             var procs: [Int32] = []
             defer { procs.forEach(Syscall.close) }
+            var cgroupDirectory: (directory: Int32, procs: Int32) = (-1, -1)
+            defer { [cgroupDirectory.directory, cgroupDirectory.procs].filter { $0 >= 0 }.forEach(Syscall.close) }
             if !usesSyncPipe {
-                for file in container.cgroup.procsFiles {
+                for file in container.cgroup.selfJoinFiles {
                     procs.append(try Self.hostCall { () throws(SystemError) in try Syscall.open(file, O_WRONLY) })
+                }
+                if let directory = container.cgroup.cloneIntoDirectory {
+                    cgroupDirectory.directory = try Self.hostCall { () throws(SystemError) in try Syscall.open(directory, O_RDONLY | O_DIRECTORY) }
+                    cgroupDirectory.procs = try Self.hostCall { () throws(SystemError) in try Syscall.open(directory + "/cgroup.procs", O_WRONLY) }
                 }
             }
 
@@ -89,6 +95,8 @@ extension ContainerRuntime {
             plan.raw.error_fd = failure.write
             plan.raw.cgroup_procs_fds = UnsafePointer(plan.array(procs))
             plan.raw.cgroup_procs_count = procs.count
+            plan.raw.cgroup_directory_fd = cgroupDirectory.directory
+            plan.raw.cgroup_directory_procs_fd = cgroupDirectory.procs
             if let monitorPath = configuration.monitorExecutable {
                 // The record the monitor writes; emptied now so a stale one never counts.
                 let statusFile = try Self.hostCall { () throws(SystemError) in

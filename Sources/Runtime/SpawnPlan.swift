@@ -23,6 +23,8 @@ final class SpawnPlan {
         raw.root_fd = -1
         raw.net_namespace_fd = -1
         raw.console_socket_fd = -1
+        raw.cgroup_directory_fd = -1
+        raw.cgroup_directory_procs_fd = -1
     }
 
     deinit {

@@ -36,6 +36,21 @@ struct CgroupTests {
         #expect(tree.read("shoal/web-1/cpu.weight") == "200")
         #expect(tree.read("shoal/web-1/pids.max") == "64")
         #expect(cgroup.procsFiles == [tree.root + "/shoal/web-1/cgroup.procs"])
+        // A v2 process is cloned into the directory; nothing to write itself into.
+        #expect(cgroup.cloneIntoDirectory == tree.root + "/shoal/web-1")
+        #expect(cgroup.selfJoinFiles.isEmpty)
+    }
+
+    /// v1 joins through `tasks` (the writer alone, no global lock); the
+    /// hybrid layout adds its cgroup2 directory to clone into.
+    @Test func v1JoinsThroughTasksAndHybridClonesIntoTheUnifiedTree() throws {
+        let hybrid = CgroupLayout.hybrid.makeCgroup(root: "/sys/fs/cgroup", parent: "shoal", name: "c2")
+        #expect(hybrid.cloneIntoDirectory == "/sys/fs/cgroup/unified/shoal/c2")
+        #expect(hybrid.selfJoinFiles.allSatisfy { $0.hasSuffix("/shoal/c2/tasks") && !$0.contains("/unified/") })
+        #expect(hybrid.selfJoinFiles.count == hybrid.directories.count - 1)
+        let v1 = CgroupV1(relativePath: "shoal/c3")
+        #expect(v1.cloneIntoDirectory == nil)
+        #expect(v1.selfJoinFiles == v1.directories.map { $0 + "/tasks" })
     }
 
     @Test func v2OnlyEnablesControllersTheParentHas() throws {

@@ -55,6 +55,38 @@ struct ContainerLimitsTests {
         }
     }
 
+    /// The init joins every one of its cgroups before its execve: each v1
+    /// hierarchy through `tasks` (no global lock) and the cgroup2 tree (the
+    /// unified hierarchy of a hybrid host, or the only one) by being cloned
+    /// into it; so do its children and an exec'd process.
+    @Test func theInitAndItsChildrenAreInEveryCgroupOfTheContainer() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        try fixture.runtime.run(fixture.spec("member", ["sh", "-c", "sleep 1000 & sleep 1000"]))
+        let pid = try #require(fixture.runtime.container("member")?.state.pid)
+        let directories = fixture.cgroupDirectories("member")
+        #expect(!directories.isEmpty)
+        #expect(try fixture.eventually {
+            directories.allSatisfy { directory in
+                ((try? String(contentsOfFile: directory + "/cgroup.procs", encoding: .utf8)) ?? "").split(separator: "\n").count == 2
+            }
+        }, "init and its child in each of \(directories)")
+        for directory in directories {
+            let members = try String(contentsOfFile: directory + "/cgroup.procs", encoding: .utf8).split(separator: "\n")
+            #expect(members.contains(Substring(String(pid))), "init \(pid) not in \(directory)")
+        }
+        // As /proc says it: the cgroup2 line (hybrid's unified tree, or the only one) names the container's cgroup.
+        let lines = try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8).split(separator: "\n").map(String.init)
+        let leaf = "/" + ((directories.first ?? "") as NSString).lastPathComponent
+        if fixture.runtime.cgroupLayout != .legacy {
+            #expect(lines.contains { $0.hasPrefix("0::") && $0.hasSuffix(leaf) }, "\(lines)")
+        }
+        // An exec'd process lands in exactly the init's cgroups.
+        let exec = try fixture.runtime.exec("member", ExecSpec(command: ["cat", "/proc/self/cgroup"]))
+        #expect(Set(String(decoding: exec.standardOutput, as: UTF8.self).split(separator: "\n").map(String.init)) == Set(lines))
+        _ = try fixture.runtime.stop("member", gracePeriod: .zero)
+    }
+
     @Test func cpuAndPidLimitsAreWrittenToTheCgroup() throws {
         let fixture = try RuntimeFixture()
         defer { fixture.close() }

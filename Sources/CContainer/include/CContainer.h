@@ -117,6 +117,13 @@ typedef struct ShoalSpawnPlan {
     size_t join_count;
     const int *cgroup_procs_fds;
     size_t cgroup_procs_count;
+    // Container: -1, or the cgroup2 directory (O_RDONLY | O_DIRECTORY) the
+    // child is cloned straight into (clone3 CLONE_INTO_CGROUP: no migration,
+    // so no wait on the kernel's global threadgroup lock), with its
+    // cgroup.procs (O_WRONLY) that the child writes "0" to instead when the
+    // kernel refuses clone3 (before Linux 5.7).
+    int cgroup_directory_fd;
+    int cgroup_directory_procs_fd;
 
     // Exec only: -1, or an O_PATH fd of the container's root directory
     // (/proc/PID/root of its init, opened before setns). setns(CLONE_NEWNS)
