@@ -523,6 +523,21 @@ public final class ContainerRuntime: @unchecked Sendable {
         cleanup.drain()
     }
 
+    /// Blocks until every removal begun so far is finished, the later tries
+    /// of busy cgroups included (``awaitCleanup()`` does not wait for a try
+    /// still to come), or `timeout` has passed; whether they all finished.
+    /// For whoever tears a runtime down and wants nothing left behind
+    /// (tests, tools): ``detach()`` leaves unfinished ones to the next runtime.
+    public func awaitRemovals(timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            cleanup.drain()
+            if ((try? FileManager.default.contentsOfDirectory(atPath: removingDirectory)) ?? []).isEmpty { return true }
+            if ContinuousClock.now >= deadline || cleanup.isStopped { return false }
+            usleep(20_000)
+        }
+    }
+
     /// What the container wrote so far, per stream.
     public func logs(_ id: String) throws -> (standardOutput: String, standardError: String) {
         var output = "", error = ""

@@ -412,6 +412,8 @@ final class ContainerHost: @unchecked Sendable {
         if let ids = try? ok(["container", "ps", "-a", "-q", "--no-trunc"]) {
             for id in ids.split(separator: "\n") { _ = try? shoal(["container", "rm", "-f", "-v", String(id)]) }
         }
+        // A cgroup still busy is tried again later: wait for it (bounded) rather than leave it behind.
+        _ = try? daemon.containerEngine().runtime.awaitRemovals(timeout: .seconds(15))
         try? daemon.containerEngine().runtime.removeBridge()
         await daemon.stop()
         for hierarchy in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct",

@@ -63,6 +63,8 @@ final class RuntimeFixture {
     let cgroupParent: String
     let bridge: BridgeConfiguration
     let vethRemovalTimeout: Duration
+    /// How long ``close()`` waits for removals still retrying a busy cgroup.
+    static let removalTimeout: Duration = .seconds(15)
     /// Changes to the runtime's configuration (removal timeouts, the log).
     let configure: (inout ContainerRuntime.Configuration) -> Void
     var runtime: ContainerRuntime
@@ -133,6 +135,8 @@ final class RuntimeFixture {
         for state in runtime.list() {
             try? runtime.delete(state.id, force: true)
         }
+        // A cgroup still busy is tried again later: wait for it (bounded) rather than leave it behind.
+        _ = runtime.awaitRemovals(timeout: Self.removalTimeout)
         runtime.detach()
         for directory in runtime.cgroupLayout.makeCgroup(parent: cgroupParent, name: "x").directories {
             rmdir((directory as NSString).deletingLastPathComponent)

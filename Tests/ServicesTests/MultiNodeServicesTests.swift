@@ -176,6 +176,8 @@ final class WorkerCluster: @unchecked Sendable {
         for name in directories {
             guard let runtime = try? ContainerRuntime(configuration: .init(stateDirectory: "\(root)/\(name)/containers", cgroupParent: cgroupParent)) else { continue }
             for state in runtime.list() { try? runtime.delete(state.id, force: true) }
+            // A cgroup still busy is tried again later: wait for it (bounded) rather than leave it behind.
+            _ = runtime.awaitRemovals(timeout: .seconds(15))
             runtime.detach()
         }
         for (_, added) in managers {

@@ -81,6 +81,8 @@ final class DevNode: @unchecked Sendable {
         await client.shutdown()
         if let runtime = try? ContainerRuntime(configuration: .init(stateDirectory: directory + "/containers", cgroupParent: cgroupParent, bridge: Self.testBridge)) {
             for state in runtime.list() { try? runtime.delete(state.id, force: true) }
+            // A cgroup still busy is tried again later: wait for it (bounded) rather than leave it behind.
+            _ = runtime.awaitRemovals(timeout: .seconds(15))
             try? runtime.removeBridge()
             runtime.detach()
         }
