@@ -1,9 +1,11 @@
 #!/bin/sh
 # Installs the Debian packages Shoal needs to build, test and run.
 # Safe to run again: apt-get skips what is already installed.
+# The -dev packages also hold the static archives `shoal` links (libssl.a,
+# libcrypto.a, libsqlite3.a, libz.a, libstdc++.a; see Package.swift).
 set -eu
 
-packages="libsqlite3-dev libssl-dev zlib1g-dev pkg-config openssl busybox-static curl skopeo docker-registry umoci"
+packages="libsqlite3-dev libssl-dev zlib1g-dev libstdc++-12-dev pkg-config openssl busybox-static curl skopeo docker-registry umoci"
 # Peers that only benchmarks run beside Shoal (`shoal-bench cluster` compares
 # with a 3-member etcd, `shoal-bench runtime` with crun and runc); tests never
 # need them, so CI does not install them.
