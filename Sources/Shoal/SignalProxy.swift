@@ -1,5 +1,5 @@
 import Daemon
-import Dispatch
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,6 +9,12 @@ import Glibc
 /// container's main process (`POST /kill?signal=N`) instead of ending the
 /// CLI, which stays until the container exits with its own code. With a
 /// terminal the keys reach the process through it, so nothing is proxied.
+///
+/// Every `run` without -d pays for this, so it is cheap to set up: a plain
+/// handler per signal writes the number into a pipe (the self-pipe trick),
+/// and one thread reads the pipe and sends the requests. One libdispatch
+/// signal source per signal (the earlier design) cost a round trip to
+/// dispatch's manager thread each, and the thread, for every run.
 final class SignalProxy: @unchecked Sendable {
     /// What Docker forwards: every catchable signal but SIGCHLD, SIGPIPE,
     /// SIGURG and SIGWINCH (resizes), and none that reports a fault of ours.
@@ -17,30 +23,108 @@ final class SignalProxy: @unchecked Sendable {
         SIGXCPU, SIGXFSZ, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT,
     ]
 
-    private var sources: [DispatchSourceSignal] = []
+    private var forwarding = true
 
     /// Starts forwarding to `container` through `client` until `stop()`.
     init(client: ControlClient, container: String) {
         let target = ContainerCommands.path(container, "/kill?signal=")
-        for number in Self.forwardedSignals {
-            signal(number, SIG_IGN)  // the source sees it; the default action would end us
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                // A container that already exited answers 409: nothing to do.
-                Task { try? await client.perform(.post, target + String(number)) }
-            }
-            source.resume()
-            sources.append(source)
+        let started = Self.forwarder.start { number in
+            // A container that already exited answers 409: nothing to do.
+            Task { try? await client.perform(.post, target + String(number)) }
         }
+        guard started else {  // no pipe (out of descriptors): the signals keep their default actions
+            forwarding = false
+            return
+        }
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = signalProxyHandler
+        action.sa_flags = SA_RESTART
+        sigemptyset(&action.sa_mask)
+        for number in Self.forwardedSignals { sigaction(number, &action, nil) }
     }
 
     /// Stops forwarding: the signals get their default actions back.
     func stop() {
-        guard !sources.isEmpty else { return }  // stopped already (stop, then deinit)
-        for source in sources { source.cancel() }
-        sources = []
+        guard forwarding else { return }  // stopped already (stop, then deinit)
+        forwarding = false
         for number in Self.forwardedSignals { signal(number, SIG_DFL) }
+        Self.forwarder.finish()
     }
 
     deinit { stop() }
+
+    /// The process's one pipe from the handler and the thread that reads it.
+    /// Its descriptors stay open for the life of the process: a handler that
+    /// is still running while `stop()` restores the defaults must never
+    /// write into a closed (or reused) descriptor.
+    static let forwarder = Forwarder()
+
+    final class Forwarder: @unchecked Sendable {
+        private let lock = NSLock()
+        private var send: ((Int32) -> Void)?
+        private var readDescriptor: Int32 = -1
+
+        /// Sets where signals go; opens the pipe and starts the reader on
+        /// first use. False if the pipe or the thread cannot be made.
+        func start(_ send: @escaping (Int32) -> Void) -> Bool {
+            lock.withLock {
+                guard readDescriptor < 0 else {
+                    self.send = send
+                    return true
+                }
+                var descriptors: [Int32] = [-1, -1]
+                guard pipe(&descriptors) == 0 else { return false }
+                self.send = send
+                for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+                // Never block in the handler: a full pipe drops the signal.
+                _ = fcntl(descriptors[1], F_SETFL, fcntl(descriptors[1], F_GETFL) | O_NONBLOCK)
+                readDescriptor = descriptors[0]
+                signalProxyWriteDescriptor = descriptors[1]
+                // A bare pthread: Foundation's Thread costs more to start than all the rest here.
+                var thread = pthread_t()
+                var attributes = pthread_attr_t()
+                pthread_attr_init(&attributes)
+                defer { pthread_attr_destroy(&attributes) }
+                pthread_attr_setstacksize(&attributes, 256 << 10)
+                pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+                let context = Unmanaged.passRetained(self).toOpaque()  // the forwarder lives as long as the process
+                guard pthread_create(&thread, &attributes, { context in
+                    Unmanaged<Forwarder>.fromOpaque(context!).takeUnretainedValue().readLoop()
+                    return nil
+                }, context) == 0 else {
+                    Unmanaged<Forwarder>.fromOpaque(context).release()
+                    signalProxyWriteDescriptor = -1
+                    readDescriptor = -1
+                    for descriptor in descriptors { close(descriptor) }
+                    return false
+                }
+                return true
+            }
+        }
+
+        func finish() { lock.withLock { send = nil } }
+
+        private func readLoop() {
+            let descriptor = lock.withLock { readDescriptor }
+            var byte: UInt8 = 0
+            while true {
+                let count = read(descriptor, &byte, 1)
+                if count < 0, errno == EINTR { continue }
+                guard count == 1 else { return }
+                let send = lock.withLock { self.send }
+                send?(Int32(byte))
+            }
+        }
+    }
+}
+
+/// The pipe the handler writes into; -1 until the first ``SignalProxy``.
+nonisolated(unsafe) private var signalProxyWriteDescriptor: Int32 = -1
+
+/// Async-signal-safe: one write(2) of the signal number, errno preserved.
+private let signalProxyHandler: @convention(c) (Int32) -> Void = { number in
+    let saved = errno
+    var byte = UInt8(truncatingIfNeeded: number)
+    _ = write(signalProxyWriteDescriptor, &byte, 1)
+    errno = saved
 }
