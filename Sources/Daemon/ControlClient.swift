@@ -109,11 +109,7 @@ public final class ControlClient: Sendable {
                 do {
                     for try await chunk in response.body {
                         buffer += chunk
-                        while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                            let line = String(decoding: buffer[..<newline], as: UTF8.self)
-                            buffer.removeSubrange(...newline)
-                            if !line.isEmpty { continuation.yield(line) }
-                        }
+                        for line in Self.takeLines(from: &buffer) { continuation.yield(line) }
                     }
                     continuation.finish()
                 } catch {
@@ -122,6 +118,18 @@ public final class ControlClient: Sendable {
             }
             continuation.onTermination = { _ in task.cancel() }
         })
+    }
+
+    /// The complete non-empty lines at the start of `buffer`, taken out of
+    /// it; a partial last line stays for the next chunk.
+    static func takeLines(from buffer: inout [UInt8]) -> [String] {
+        var lines: [String] = []
+        while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+            let line = String(decoding: buffer[..<newline], as: UTF8.self)
+            buffer.removeSubrange(...newline)
+            if !line.isEmpty { lines.append(line) }
+        }
+        return lines
     }
 
     /// Streams a binary answer (a container export) into `descriptor`,

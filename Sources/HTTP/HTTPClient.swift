@@ -67,14 +67,19 @@ public final class HTTPClient: @unchecked Sendable {
     }
 
     public let configuration: Configuration
-    private let group: EventLoopGroup
+    private let explicitGroup: EventLoopGroup?
+    /// Looked up at the first connection, not in `init`: a client that never
+    /// connects (the CLI's `container run` makes its one call without it)
+    /// starts no loop threads.
+    private var group: EventLoopGroup { explicitGroup ?? .shared }
     private let lock = NSLock()
     private var idle: [String: [PooledConnection]] = [:]
     private var openedConnections = 0
 
-    public init(configuration: Configuration = Configuration(), group: EventLoopGroup = .shared) {
+    /// `group` defaults to ``Net/EventLoopGroup/shared``.
+    public init(configuration: Configuration = Configuration(), group: EventLoopGroup? = nil) {
         self.configuration = configuration
-        self.group = group
+        explicitGroup = group
     }
 
     deinit {

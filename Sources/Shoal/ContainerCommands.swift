@@ -42,7 +42,8 @@ enum ContainerCommands {
     ]
 
     static func run(_ rest: [String]) -> Int32 {
-        runSubcommand(of: "container", rest, usage: usage) { subcommand, arguments in
+        if rest.first == "run", let code = runInForeground(Array(rest.dropFirst())) { return code }
+        return runSubcommand(of: "container", rest, usage: usage) { subcommand, arguments in
             try await dispatch(subcommand, arguments)
         }
     }
@@ -60,13 +61,19 @@ enum ContainerCommands {
         return ClusterCommands.blocking {
             do {
                 return try await body(subcommand, Array(rest.dropFirst()))
-            } catch let error as APIError {
-                return fail(label, error.message, hint: error.hint, code: error.code == "not_implemented" ? 2 : 1)
-            } catch let error as GoTemplate.Failure {
-                return fail(label, error.description)
             } catch {
-                return fail(label, ClusterCommands.describe(error))
+                return report(error, label)
             }
+        }
+    }
+
+    /// Prints `error` as every `shoal container`/`volume` command does; returns
+    /// the exit code (2 for what is not built yet, 1 otherwise).
+    static func report(_ error: any Error, _ label: String) -> Int32 {
+        switch error {
+        case let error as APIError: return fail(label, error.message, hint: error.hint, code: error.code == "not_implemented" ? 2 : 1)
+        case let error as GoTemplate.Failure: return fail(label, error.description)
+        default: return fail(label, ClusterCommands.describe(error))
         }
     }
 
@@ -312,25 +319,61 @@ enum ContainerCommands {
         let (headers, lines) = try await client.streamLines(.post, "/v1/containers/run", json: request)
         let proxy = proxySignals ? headers[ControlAPI.containerIDHeader].map { SignalProxy(client: client, container: $0) } : nil
         defer { proxy?.stop() }
-        var status: Int32 = -1
+        var status: Int32?
         for try await line in lines {
-            guard let item = try? JSONDecoder().decode(RunStreamLine.self, from: Data(line.utf8)) else { continue }
-            if let log = item.log, let stream = item.stream {
-                printLog(LogLine(log: log, stream: stream, time: item.time ?? ""), timestamps: false)
-                continue
-            }
-            if let error = item.startError {
-                FileHandle.standardError.write(Data("shoal container run: \(error)\n".utf8))
-                return exitCode(forStartErrorCode: item.startErrorCode ?? "")
-            }
-            if let exit = item.exit {
-                status = exit.statusCode
-                if let error = exit.error, !error.isEmpty { FileHandle.standardError.write(Data("shoal container run: \(error)\n".utf8)) }
-                break
-            }
+            status = runOutcome(line)
+            if status != nil { break }
         }
         ClusterCommands.flushOutput()
-        return status < 0 ? 125 : status
+        return status ?? 125
+    }
+
+    /// ``runStreaming(_:_:proxySignals:)`` for the local daemon, on this
+    /// thread with blocking reads (``ControlClient/streamLinesBlocking(_:_:json:onHeaders:onLine:)``):
+    /// no task, executor or event-loop thread starts, which was most of
+    /// what the CLI itself cost per `run`. Nil when the run takes the
+    /// general path (-d, -i, -t, a remote host), which parses the flags again.
+    static func runInForeground(_ arguments: [String]) -> Int32? {
+        do {
+            let flags = try ContainerFlags(arguments, definitions: runFlags, leadingPositionals: 1)
+            guard !flags.has("--detach"), !flags.has("--interactive"), !flags.has("--tty") else { return nil }
+            let request = try createRequest(flags)
+            let client = try client(flags)
+            guard client.isLocal else { return nil }
+            var proxy: SignalProxy?
+            defer { proxy?.stop() }
+            var status: Int32?
+            try client.streamLinesBlocking(.post, "/v1/containers/run", json: request, onHeaders: { headers in
+                guard flags.isOn(byDefault: "--sig-proxy") else { return }
+                proxy = headers[ControlAPI.containerIDHeader].map { SignalProxy(client: client, container: $0) }
+            }, onLine: { line in
+                status = runOutcome(line)
+                return status == nil
+            })
+            ClusterCommands.flushOutput()
+            return status ?? 125
+        } catch {
+            return report(error, "container run")
+        }
+    }
+
+    /// One line of the run stream: a log entry is printed (nil: more to
+    /// come); a start error or the exit is reported and gives the code to exit with.
+    static func runOutcome(_ line: String) -> Int32? {
+        guard let item = try? JSONDecoder().decode(RunStreamLine.self, from: Data(line.utf8)) else { return nil }
+        if let log = item.log, let stream = item.stream {
+            printLog(LogLine(log: log, stream: stream, time: item.time ?? ""), timestamps: false)
+            return nil
+        }
+        if let error = item.startError {
+            FileHandle.standardError.write(Data("shoal container run: \(error)\n".utf8))
+            return exitCode(forStartErrorCode: item.startErrorCode ?? "")
+        }
+        if let exit = item.exit {
+            if let error = exit.error, !error.isEmpty { FileHandle.standardError.write(Data("shoal container run: \(error)\n".utf8)) }
+            return exit.statusCode < 0 ? 125 : exit.statusCode
+        }
+        return nil
     }
 
     /// A line of `POST /v1/containers/run`: a log entry, or the ``ContainerRunEnd``.

@@ -1,0 +1,64 @@
+import Net
+
+/// One HTTP/1.1 request and its response on the calling thread, over a
+/// ``Net/BlockingSocket``, with no event loop or task: for a CLI that makes
+/// one call and exits (`shoal container run` streams a container's output and
+/// its exit this way). The body is handed over as it arrives. Plain HTTP
+/// only (a local Unix socket); TLS and keep-alive need ``HTTPClient``.
+public enum HTTPBlockingExchange {
+    /// Bytes asked of the socket per read.
+    static let readChunkBytes = 64 * 1024
+
+    /// Sends `method target` with `body` (JSON when `contentType` says so) to
+    /// `address`, calls `onHead` with the final response head, then `onBody`
+    /// with each piece of the body until the body ends or `onBody` returns
+    /// false (the rest is not read).
+    ///
+    /// - Throws: the socket's `SystemError`s, ``HTTPParseError`` for a
+    ///   malformed response or a body cut short, ``HTTPError/connectionClosed(_:)``
+    ///   when the server closes before the head, and whatever the callbacks throw.
+    public static func perform(_ method: HTTPMethod, _ target: String, to address: SocketAddress, host: String,
+                               body: [UInt8]?, contentType: String? = nil,
+                               onHead: (HTTPResponseHead) throws -> Void, onBody: ([UInt8]) throws -> Bool) throws {
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: host)
+        if let contentType { headers.add(name: "Content-Type", value: contentType) }
+        if let body { headers.add(name: "Content-Length", value: String(body.count)) }
+        var request = HTTPSerializer.encode(HTTPRequestHead(method: method, target: target, headers: headers))
+        if let body { request += body }
+        let socket = try BlockingSocket(connectingTo: address)
+        try socket.write(request)
+
+        var limits = HTTPParserLimits()
+        limits.maxBodyBytes = nil  // the body streams
+        var parser = HTTPParser(kind: .response, limits: limits)
+        parser.expectResponse(to: method)
+        var inputEnded = false
+        while true {
+            while let event = try parser.next() {
+                switch event {
+                case .response(let head) where head.status.isInformational:
+                    continue
+                case .response(let head):
+                    try onHead(head)
+                case .body(let bytes):
+                    guard try onBody(bytes) else { return }
+                case .end:
+                    return
+                case .request:
+                    preconditionFailure("a response parser produced a request")
+                }
+            }
+            guard !inputEnded else {
+                throw HTTPError.connectionClosed("before the response to \(method) \(target) ended")
+            }
+            let bytes = try socket.read(maxBytes: readChunkBytes)
+            if bytes.isEmpty {
+                parser.finishInput()  // an until-close body ends here; anything else was cut short
+                inputEnded = true
+            } else {
+                parser.feed(bytes)
+            }
+        }
+    }
+}

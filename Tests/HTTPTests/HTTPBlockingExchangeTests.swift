@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+import Net
+@testable import HTTP
+
+/// ``HTTPBlockingExchange`` against the project's own server on a Unix
+/// socket: the request as sent, a chunked body handed over as it streams,
+/// stopping early, and a server that closes before the answer ended.
+@Suite struct HTTPBlockingExchangeTests {
+    /// The exchange blocks its thread: run it on one of its own, not on the
+    /// cooperative pool the server needs.
+    func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
+    final class Collected: @unchecked Sendable {
+        var status = 0
+        var headers = HTTPHeaders()
+        var body: [UInt8] = []
+    }
+
+    func server(_ directory: String) throws -> (HTTPServer, SocketAddress) {
+        var router = HTTPRouter()
+        router.add(.post, "/echo", maxBodyBytes: 1024) { request in
+            let body = try await request.body.collect(upTo: 1024)
+            let contentType: String = request.headers["Content-Type"] ?? "-"
+            let text: String = String(decoding: body, as: UTF8.self)
+            return .text(.ok, "\(request.method.rawValue) \(request.head.target) \(contentType) \(text)")
+        }
+        router.add(.get, "/lines") { _ in
+            HTTPServerResponse(status: .ok, headers: ["X-Kind": "lines"], body: .stream { writer in
+                for index in 1...3 { try await writer.write(Array("line \(index)\n".utf8)) }
+            })
+        }
+        router.add(.get, "/missing") { _ in .text(.notFound, "no such thing") }
+        let server = HTTPServer(router: router)
+        let address = SocketAddress.unix(path: directory + "/http.sock")
+        try server.listen(on: address)
+        return (server, address)
+    }
+
+    @Test func sendsTheRequestAndReadsTheWholeAnswer() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (server, address) = try server(directory)
+        let collected = try await onThread {
+            let collected = Collected()
+            try HTTPBlockingExchange.perform(.post, "/echo?x=1", to: address, host: "localhost", body: Array("hello".utf8),
+                                             contentType: "application/json",
+                                             onHead: { collected.status = $0.status.code },
+                                             onBody: { collected.body += $0; return true })
+            return collected
+        }
+        #expect(collected.status == 200)
+        #expect(String(decoding: collected.body, as: UTF8.self) == "POST /echo?x=1 application/json hello")
+        await server.shutdown(gracePeriod: .seconds(2))
+    }
+
+    @Test func streamsAChunkedBodyAndStopsWhenTold() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (server, address) = try server(directory)
+        let whole = try await onThread {
+            let collected = Collected()
+            try HTTPBlockingExchange.perform(.get, "/lines", to: address, host: "localhost", body: nil,
+                                             onHead: { collected.status = $0.status.code; collected.headers = $0.headers },
+                                             onBody: { collected.body += $0; return true })
+            return collected
+        }
+        #expect(whole.status == 200)
+        #expect(whole.headers["X-Kind"] == "lines")
+        #expect(String(decoding: whole.body, as: UTF8.self) == "line 1\nline 2\nline 3\n")
+        let pieces = try await onThread {
+            var pieces = 0
+            try HTTPBlockingExchange.perform(.get, "/lines", to: address, host: "localhost", body: nil,
+                                             onHead: { _ in }, onBody: { _ in pieces += 1; return false })
+            return pieces
+        }
+        #expect(pieces == 1)
+        let missing = try await onThread {
+            let collected = Collected()
+            try HTTPBlockingExchange.perform(.get, "/missing", to: address, host: "localhost", body: nil,
+                                             onHead: { collected.status = $0.status.code },
+                                             onBody: { collected.body += $0; return true })
+            return collected
+        }
+        #expect(missing.status == 404)
+        #expect(String(decoding: missing.body, as: UTF8.self).contains("no such thing"))
+        await server.shutdown(gracePeriod: .seconds(2))
+    }
+
+    @Test func aServerThatHangsUpEarlyIsAnErrorAndNoServerIsTheConnectError() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/cut.sock"
+        // A server that answers a head promising 100 bytes, sends 5 and closes.
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        #expect(listen(listener, 1) == 0)
+        Thread {
+            let connection = accept(listener, nil, nil)
+            var request = [UInt8](repeating: 0, count: 4096)
+            _ = read(connection, &request, request.count)
+            let answer = Array("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello".utf8)
+            _ = write(connection, answer, answer.count)
+            close(connection)
+        }.start()
+        let outcome: String = try await onThread {
+            do {
+                try HTTPBlockingExchange.perform(.get, "/", to: .unix(path: path), host: "localhost", body: nil,
+                                                 onHead: { _ in }, onBody: { _ in true })
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(outcome.contains("incomplete"), "\(outcome)")
+        let refused: String = try await onThread {
+            do {
+                try HTTPBlockingExchange.perform(.get, "/", to: .unix(path: directory + "/nobody.sock"), host: "localhost", body: nil,
+                                                 onHead: { _ in }, onBody: { _ in true })
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(refused.contains("connect") && refused.contains("nobody.sock"), "\(refused)")
+    }
+}
