@@ -179,15 +179,19 @@ public final class ContainerEngine: @unchecked Sendable {
 
     func create(_ request: ContainerCreateRequest) async throws -> Record {
         guard !request.image.isEmpty else { throw APIError.invalid("image", "it is required: give the image to run") }
+        var timings = StepTimings("engine-create")
+        defer { timings.report() }
         let id = Self.randomID()
         let name = try reserveName(request.name, id: id)
+        timings.mark("name")
         do {
-            let record = try await build(request, id: id, name: name)
+            let record = try await build(request, id: id, name: name, timings: &timings)
             lock.withLock {
                 records[id] = record
                 reservedNames.remove(name)
                 save(record)
             }
+            timings.mark("save")
             return record
         } catch {
             lock.withLock { _ = reservedNames.remove(name) }
@@ -220,10 +224,11 @@ public final class ContainerEngine: @unchecked Sendable {
         }
     }
 
-    private func build(_ request: ContainerCreateRequest, id: String, name: String) async throws -> Record {
+    private func build(_ request: ContainerCreateRequest, id: String, name: String, timings: inout StepTimings) async throws -> Record {
         let image: PreparedImage
         do {
             image = try await images.prepare(reference: request.image, progress: { _ in })
+            timings.mark("image")
         } catch AgentError.imageNotFound(let reference) {
             throw APIError(status: 404, code: "no_such_image", message: "no such image: \(reference)",
                            hint: "import one with `shoal image import ROOTFS.tar \(reference)` or push it to a registry; `shoal image ls` lists them")
@@ -309,8 +314,10 @@ public final class ContainerEngine: @unchecked Sendable {
             mounts: mounts.map { BindMount(source: $0.Source, destination: $0.Destination, readOnly: !$0.RW) },
             publishedPorts: ports, links: links, logging: logging, healthCheck: healthCheck,
             stdio: try ContainerOptions.stdio(request))
+        timings.mark("options")
         do {
             try runtime.create(spec)
+            timings.mark("runtime")
         } catch {
             try? FileManager.default.removeItem(atPath: rw)
             removeAnonymousVolumes(mounts)
@@ -602,7 +609,13 @@ public final class ContainerEngine: @unchecked Sendable {
         if record.request.autoRemove == true {
             lock.withLock { recentExits.remember(Self.waitReply(state), keys: [id, record.name]) }
             // Here on the watcher's thread, not in a task: `run --rm` waits for the claim.
-            if let claimed = claimRemoval(id, anonymousVolumes: true) { finishRemoval(claimed) }
+            var timings = StepTimings("autoremove")
+            defer { timings.report() }
+            if let claimed = claimRemoval(id, anonymousVolumes: true) {
+                timings.mark("claim")
+                finishRemoval(claimed)
+                timings.mark("remove")
+            }
             return
         }
         guard record.restartPolicy.restarts(exitCode: code, restartCount: record.restartCount, stoppedByUser: record.stoppedByUser) else { return }
