@@ -149,7 +149,7 @@ public struct ContainerInspectView: Codable, Sendable {
         public var LogConfig: [String: String]
     }
 
-    public struct Mount: Codable, Sendable {
+    public struct Mount: Codable, Equatable, Sendable {
         public var `Type`: String
         public var Name: String?
         public var Source: String

@@ -29,7 +29,7 @@ public final class ContainerEngine: @unchecked Sendable {
     static let recentExitsKept = 128
 
     /// What the engine records about one container beyond the runtime's state.
-    struct Record: Codable, Sendable {
+    struct Record: Codable, Equatable, Sendable {
         var id: String
         var name: String
         var image: String
@@ -77,23 +77,63 @@ public final class ContainerEngine: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: root + "/containers", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root + "/rw", withIntermediateDirectories: true)
         for file in ((try? FileManager.default.contentsOfDirectory(atPath: root + "/containers")) ?? []).sorted() where file.hasSuffix(".json") {
-            guard let data = FileManager.default.contents(atPath: root + "/containers/" + file),
-                  let record = try? JSONDecoder().decode(Record.self, from: data) else { continue }
+            guard let data = FileManager.default.contents(atPath: root + "/containers/" + file) else { continue }
+            if data.isEmpty {
+                // Emptied by a machine crash (records are not synced, see `save`):
+                // nothing to show; its runtime state goes below with the orphans.
+                removeFiles(String(file.dropLast(".json".count)))
+                continue
+            }
+            guard var record = try? JSONDecoder().decode(Record.self, from: data) else { continue }
             if record.removal != nil {
                 interruptedRemovals.append(record)
                 continue
             }
-            guard runtime.container(record.id) != nil else {
-                // The runtime's state is gone: so is the container.
-                removeFiles(record.id)
+            guard let container = runtime.container(record.id) else {
+                // The runtime's state is gone: so is the container. A `--rm`
+                // one was being removed (its removal is not marked, see
+                // `claimRemoval`): its anonymous volumes go too, as they would have.
+                if record.request.autoRemove == true {
+                    record.removal = Removal(anonymousVolumes: true)
+                    interruptedRemovals.append(record)
+                } else {
+                    removeFiles(record.id)
+                }
+                continue
+            }
+            let state = container.state
+            if record.request.autoRemove == true && state.status == .exited {
+                // A `--rm` container that exited (while no daemon watched, or
+                // its removal was cut short): removed now, its exit kept for `wait`.
+                record.removal = Removal(anonymousVolumes: true)
+                interruptedRemovals.append(record)
+                recentExits.remember(Self.waitReply(state), keys: [record.id, record.name])
                 continue
             }
             records[record.id] = record
         }
         // After the records are read: whether an anonymous volume is still used depends on them.
         for record in interruptedRemovals { finishRemoval(record) }
+        removeOrphans(besides: Set(interruptedRemovals.map(\.id)))
         for id in records.keys.sorted() where runtime.container(id)?.state.status.hasProcess == true { watch(id) }
         applyRestartPoliciesAtStart()
+    }
+
+    /// Removes the engine's containers the runtime has but no record names
+    /// (the runtime's state of a container whose record a crash lost or
+    /// emptied, or of a create a crash cut short before its record was
+    /// written): nobody could see, use or remove them. The agent's task
+    /// containers (`task-...`) share the runtime and are left alone.
+    private func removeOrphans(besides removing: Set<String>) {
+        for state in runtime.list() where Self.isContainerID(state.id) && records[state.id] == nil && !removing.contains(state.id) {
+            try? runtime.delete(state.id, force: true)
+            removeFiles(state.id)
+        }
+    }
+
+    /// Whether `text` has the form of the engine's ids (``randomID()``).
+    static func isContainerID(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
     }
 
     /// Docker's rules when the daemon starts: a run that ended while no
@@ -129,8 +169,18 @@ public final class ContainerEngine: @unchecked Sendable {
     private func recordPath(_ id: String) -> String { root + "/containers/" + id + ".json" }
     private func rwDirectory(_ id: String) -> String { root + "/rw/" + id }
 
+    /// Writes the record atomically, without fsync (which cost every `run`
+    /// 0.5 ms or more per save, three saves per `run --rm`, more while other
+    /// writers keep the disk busy). It must outlive the daemon, and a
+    /// crashed daemon's writes are in the kernel's page cache. A machine
+    /// crash can lose it, but then it also ends the container and can lose
+    /// the runtime's state of the container, which is never synced either
+    /// (`ContainerState.write`): the record alone could not bring the
+    /// container back. What such a crash leaves half, ``init`` removes: a
+    /// record without the runtime's state, the runtime's state without a
+    /// record, an emptied record.
     private func save(_ record: Record) {
-        try? Support.writeFile(Support.encode(record), to: recordPath(record.id), mode: 0o600)
+        try? Support.writeFile(Support.encode(record), to: recordPath(record.id), mode: 0o600, synchronized: false)
     }
 
     private func removeFiles(_ id: String) {
@@ -138,12 +188,15 @@ public final class ContainerEngine: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: rwDirectory(id))
     }
 
-    /// Applies `change` to the record of `id` and persists it; nil if it is gone.
+    /// Applies `change` to the record of `id` and persists it (unless it
+    /// changed nothing: `start` of a container nobody stopped); nil if it is gone.
     @discardableResult
     private func update(_ id: String, _ change: (inout Record) -> Void) -> Record? {
         lock.withLock {
-            guard var record = records[id] else { return nil }
+            guard let before = records[id] else { return nil }
+            var record = before
             change(&record)
+            guard record != before else { return record }
             records[id] = record
             save(record)
             return record
@@ -475,12 +528,18 @@ public final class ContainerEngine: @unchecked Sendable {
     /// Takes the container out of view (records `removal` on disk first) and
     /// wakes its waiters; nil when another remover claimed it (an `rm -f` may
     /// race the `--rm` of its exit), which then finishes the removal.
+    ///
+    /// A `--rm` container removed as `--rm` removes it (anonymous volumes
+    /// too) is not marked: its record already says so, and a daemon that
+    /// starts with the record of an exited `--rm` container, or with the
+    /// record alone, finishes that removal (``init``). One rewrite of the
+    /// record less before `run --rm` returns.
     private func claimRemoval(_ id: String, anonymousVolumes: Bool) -> Record? {
         let claimed = lock.withLock { () -> Record? in
             guard var current = records.removeValue(forKey: id) else { return nil }
             current.stoppedByUser = true
             current.removal = Removal(anonymousVolumes: anonymousVolumes)
-            save(current)
+            if !(current.request.autoRemove == true && anonymousVolumes) { save(current) }
             return current
         }
         if claimed != nil { runtime.container(id)?.markRemoved() }
@@ -488,7 +547,7 @@ public final class ContainerEngine: @unchecked Sendable {
     }
 
     /// What a removal that has begun still has to do.
-    struct Removal: Codable, Sendable {
+    struct Removal: Codable, Equatable, Sendable {
         /// Remove the container's anonymous volumes too (`rm -v`, `--rm`).
         var anonymousVolumes: Bool
     }

@@ -102,7 +102,10 @@ enum Support {
     // MARK: Files
 
     /// Writes `bytes` atomically (temporary file, fsync, rename) with `mode`.
-    static func writeFile(_ bytes: [UInt8], to path: String, mode: mode_t) throws {
+    /// Without `synchronized` there is no fsync: a reader and a restarted
+    /// process see the old or the new content, never half, but a machine
+    /// crash may lose the write (or leave the file empty).
+    static func writeFile(_ bytes: [UInt8], to path: String, mode: mode_t, synchronized: Bool = true) throws {
         let temporary = path + ".tmp-\(getpid())"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
         guard descriptor >= 0 else { throw SystemError(call: "open", errno: errno, path: temporary) }
@@ -118,7 +121,7 @@ enum Support {
                 offset += written
             }
         }
-        if failure == nil && fsync(descriptor) != 0 { failure = SystemError(call: "fsync", errno: errno, path: temporary) }
+        if failure == nil && synchronized && fsync(descriptor) != 0 { failure = SystemError(call: "fsync", errno: errno, path: temporary) }
         close(descriptor)
         if failure == nil && rename(temporary, path) != 0 { failure = SystemError(call: "rename", errno: errno, path: path) }
         if let failure {
