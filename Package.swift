@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft", "TestSupport"], path: "Tests/StorageTests"),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CZlib", "Storage", "TestSupport"], path: "Tests/ImagesTests"),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Images", "HTTP", "Net", "TestSupport"], path: "Tests/RegistryTests"),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Net", "TestSupport"], path: "Tests/RuntimeTests"),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Posix", "Net", "TestSupport"], path: "Tests/RuntimeTests"),
         .testTarget(name: "ServicesTests", dependencies: ["Daemon", "Agent", "Manager", "ClusterState", "Images", "Registry", "Runtime", "RPC", "Net", "HTTP", "TestSupport"], path: "Tests/ServicesTests"),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Raft", "ClusterState", "Scheduler", "Orchestrator"], path: "Tests/SimulationTests"),
     ],

@@ -1,6 +1,7 @@
 import Agent
 import Foundation
 import Images
+import Posix
 import Runtime
 #if canImport(Glibc)
 import Glibc
@@ -185,7 +186,7 @@ public final class ContainerEngine: @unchecked Sendable {
 
     private func removeFiles(_ id: String) {
         unlink(recordPath(id))
-        try? FileManager.default.removeItem(atPath: rwDirectory(id))
+        Syscall.removeTree(rwDirectory(id))
     }
 
     /// Applies `change` to the record of `id` and persists it (unless it

@@ -489,7 +489,7 @@ public final class ContainerRuntime: @unchecked Sendable {
         }
         if let state { releaseAddress(state) }
         guard cgroupLeft, let state else {
-            try? FileManager.default.removeItem(atPath: directory)
+            Syscall.removeTree(directory)
             return
         }
         removeCgroup(of: state, thenFiles: directory, attempt: 1)
@@ -514,7 +514,7 @@ public final class ContainerRuntime: @unchecked Sendable {
             configuration.log("gave up removing the cgroup of deleted container \(state.id) after \(attempt) tries: \(error); "
                 + "left behind: \(left) (remove it with rmdir once its processes have exited)")
         }
-        try? FileManager.default.removeItem(atPath: directory)
+        Syscall.removeTree(directory)
     }
 
     /// Blocks until the cleanups queued so far (veths, leases and files of
