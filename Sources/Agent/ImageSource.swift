@@ -1,5 +1,8 @@
 import Foundation
 import Images
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An image ready to run: its layers unpacked (topmost first, as overlayfs
 /// `lowerdir` wants them) and its execution defaults.
@@ -49,7 +52,13 @@ extension ImageSource {
 public final class LocalImageSource: ImageSource, @unchecked Sendable {
     public let store: ContentStore
     public let layerCacheDirectory: String
+    /// Held while a layer is unpacked.
     private let lock = NSLock()
+    /// Images prepared before, by manifest digest: a manifest never changes
+    /// (its digest is its content) and unpacked layers stay, so a container
+    /// of an image already run needs no manifest, config or layer read.
+    private let preparedLock = NSLock()
+    private var prepared: [Digest: PreparedImage] = [:]
 
     public init(store: ContentStore, layerCacheDirectory: String) throws {
         self.store = store
@@ -65,8 +74,10 @@ public final class LocalImageSource: ImageSource, @unchecked Sendable {
     }
 
     public func prepare(reference: String, progress: @escaping @Sendable (String) -> Void) async throws -> PreparedImage {
+        // Prepared before: one tag lookup (as `RegistryImageSource` makes here too), no thread.
+        if let digest = resolve(reference), let image = preparedBefore(digest, reference: reference) { return image }
         // Blocking file work (SQLite, extraction): keep it off the cooperative pool.
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PreparedImage, any Error>) in
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PreparedImage, any Error>) in
             Thread.detachNewThread {
                 continuation.resume(with: Result { try self.prepareBlocking(reference: reference) })
             }
@@ -91,7 +102,22 @@ public final class LocalImageSource: ImageSource, @unchecked Sendable {
         return try prepareBlocking(reference: reference, manifestDigest: manifestDigest)
     }
 
+    /// The image prepared from `manifestDigest` before, if its layers are still unpacked.
+    private func preparedBefore(_ manifestDigest: Digest, reference: String) -> PreparedImage? {
+        guard var image = preparedLock.withLock({ prepared[manifestDigest] }),
+              image.lowerDirectories.allSatisfy({ access($0, F_OK) == 0 }) else { return nil }
+        image.reference = reference
+        return image
+    }
+
     func prepareBlocking(reference: String, manifestDigest: Digest) throws -> PreparedImage {
+        if let image = preparedBefore(manifestDigest, reference: reference) { return image }
+        let image = try prepareUncached(reference: reference, manifestDigest: manifestDigest)
+        preparedLock.withLock { prepared[manifestDigest] = image }
+        return image
+    }
+
+    private func prepareUncached(reference: String, manifestDigest: Digest) throws -> PreparedImage {
         let manifest: ImageManifest
         var imageManifestDigest = manifestDigest
         do {

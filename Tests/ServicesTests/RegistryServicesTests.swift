@@ -141,6 +141,29 @@ struct RegistryServicesTests {
         await pusher.shutdown()
     }
 
+    @Test("an image prepared before is served again without reading its manifest while its layers stay unpacked, and prepared anew once they are gone")
+    func preparedImageIsKept() async throws {
+        let directory = NSTemporaryDirectory() + "shoal-prepared-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (store, manifest) = try makeWebImage(in: directory, greeting: "kept")
+        let images = try LocalImageSource(store: store, layerCacheDirectory: directory + "/layers")
+        let first = try await images.prepare(reference: "web:1")
+        // From here on the manifest cannot be read: only the image prepared before can serve.
+        let manifestFile = URL(fileURLWithPath: store.path(for: manifest))
+        let saved = try Data(contentsOf: manifestFile)
+        try Data("not a manifest".utf8).write(to: manifestFile)
+        let again = try await images.prepare(reference: "web:1")
+        #expect(again.lowerDirectories == first.lowerDirectories && again.manifestDigest == first.manifestDigest && again.reference == "web:1")
+        // Its layer gone, the image is prepared anew: from the manifest, unpacked again.
+        try FileManager.default.removeItem(atPath: first.lowerDirectories[0])
+        await #expect(throws: (any Error).self) { try await images.prepare(reference: "web:1") }
+        try saved.write(to: manifestFile)
+        let anew = try await images.prepare(reference: "web:1")
+        #expect(anew.lowerDirectories == first.lowerDirectories)
+        #expect(try String(contentsOfFile: first.lowerDirectories[0] + "/www/index.html", encoding: .utf8) == "kept\n")
+    }
+
     @Test("tasks that start together share one pull and hear its progress as layers done")
     func sharedPullWithProgress() async throws {
         let directory = NSTemporaryDirectory() + "shoal-pull-\(UUID().uuidString.prefix(8))"
