@@ -340,11 +340,13 @@ enum ContainerCommands {
             let request = try createRequest(flags)
             let client = try client(flags)
             guard client.isLocal else { return nil }
+            let proxySignals = flags.isOn(byDefault: "--sig-proxy")
+            if proxySignals { SignalProxy.forwarder.prepare() }
             var proxy: SignalProxy?
             defer { proxy?.stop() }
             var status: Int32?
             try client.streamLinesBlocking(.post, "/v1/containers/run", json: request, onHeaders: { headers in
-                guard flags.isOn(byDefault: "--sig-proxy") else { return }
+                guard proxySignals else { return }
                 proxy = headers[ControlAPI.containerIDHeader].map { SignalProxy(client: client, container: $0) }
             }, onLine: { line in
                 status = runOutcome(line)

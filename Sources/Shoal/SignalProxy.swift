@@ -64,17 +64,23 @@ final class SignalProxy: @unchecked Sendable {
         private var send: ((Int32) -> Void)?
         private var readDescriptor: Int32 = -1
 
-        /// Sets where signals go; opens the pipe and starts the reader on
-        /// first use. False if the pipe or the thread cannot be made.
+        /// Sets where signals go, after ``prepare()``. False if the pipe or
+        /// the thread cannot be made.
         func start(_ send: @escaping (Int32) -> Void) -> Bool {
+            guard prepare() else { return false }
+            lock.withLock { self.send = send }
+            return true
+        }
+
+        /// Opens the pipe and starts the reader, once per process. The CLI's
+        /// `run` calls it before its request, so the thread starts while the
+        /// daemon works, not after. False if the pipe or the thread cannot be made.
+        @discardableResult
+        func prepare() -> Bool {
             lock.withLock {
-                guard readDescriptor < 0 else {
-                    self.send = send
-                    return true
-                }
+                guard readDescriptor < 0 else { return true }
                 var descriptors: [Int32] = [-1, -1]
                 guard pipe(&descriptors) == 0 else { return false }
-                self.send = send
                 for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
                 // Never block in the handler: a full pipe drops the signal.
                 _ = fcntl(descriptors[1], F_SETFL, fcntl(descriptors[1], F_GETFL) | O_NONBLOCK)
