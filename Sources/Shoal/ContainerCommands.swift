@@ -86,10 +86,14 @@ enum ContainerCommands {
     }
 
     static func client(_ flags: ContainerFlags) throws -> ControlClient {
-        let host = flags.value("--host") ?? ProcessInfo.processInfo.environment["SHOAL_HOST"] ?? "unix://\(DaemonSettings.defaultSocketPath)"
-        return try ControlClient(host: host, tlsDirectory: flags.value("--tls-dir") ?? ProcessInfo.processInfo.environment["SHOAL_TLS_DIR"],
+        let host = flags.value("--host") ?? environment("SHOAL_HOST") ?? "unix://\(DaemonSettings.defaultSocketPath)"
+        return try ControlClient(host: host, tlsDirectory: flags.value("--tls-dir") ?? environment("SHOAL_TLS_DIR"),
                                  timeout: requestTimeout)
     }
+
+    /// One environment variable. getenv, not ProcessInfo: its `environment`
+    /// copies all of them into a dictionary per call, on every `run`.
+    static func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 
     static func path(_ container: String, _ suffix: String = "") -> String {
         "/v1/containers/" + PercentEncoding.encode(container) + suffix
