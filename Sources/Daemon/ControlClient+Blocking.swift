@@ -13,7 +13,8 @@ extension ControlClient {
     /// (``isLocal``): one connection with blocking reads, no event loop or
     /// task, each non-empty line handed to `onLine` until it returns false or
     /// the answer ends. For the CLI's `container run`, whose start-up this is.
-    /// A non-2xx answer throws its ``APIError``.
+    /// The async path's time limits apply (the daemon's streams send a blank
+    /// line every few seconds). A non-2xx answer throws its ``APIError``.
     public func streamLinesBlocking(_ method: HTTPMethod, _ target: String, json body: (any Encodable)? = nil,
                                     onHeaders: (HTTPHeaders) -> Void, onLine: (String) -> Bool) throws {
         precondition(isLocal, "streamLinesBlocking serves a local Unix socket only, not \(host)")
@@ -21,6 +22,8 @@ extension ControlClient {
         var buffer: [UInt8] = []
         try HTTPBlockingExchange.perform(method, target, to: base.address, host: base.host,
                                          body: body.map { Support.encode($0) }, contentType: body == nil ? nil : "application/json",
+                                         responseTimeout: client.configuration.responseTimeout,
+                                         bodyReadTimeout: client.configuration.bodyReadTimeout,
                                          onHead: { head in
                                              if (200..<300).contains(head.status.code) {
                                                  onHeaders(head.headers)

@@ -12,13 +12,18 @@ public enum HTTPBlockingExchange {
     /// Sends `method target` with `body` (JSON when `contentType` says so) to
     /// `address`, calls `onHead` with the final response head, then `onBody`
     /// with each piece of the body until the body ends or `onBody` returns
-    /// false (the rest is not read).
+    /// false (the rest is not read). The head must come within
+    /// `responseTimeout`, then each read of the body within `bodyReadTimeout`
+    /// (``HTTPClient/Configuration``'s meanings; nil: no limit).
     ///
     /// - Throws: the socket's `SystemError`s, ``HTTPParseError`` for a
     ///   malformed response or a body cut short, ``HTTPError/connectionClosed(_:)``
-    ///   when the server closes before the head, and whatever the callbacks throw.
+    ///   when the server closes before the head, ``HTTPError/responseTimedOut(url:timeout:)``,
+    ///   ``Net/NetError/timedOut(operation:address:)`` for a body read, and
+    ///   whatever the callbacks throw.
     public static func perform(_ method: HTTPMethod, _ target: String, to address: SocketAddress, host: String,
                                body: [UInt8]?, contentType: String? = nil,
+                               responseTimeout: Duration? = nil, bodyReadTimeout: Duration? = nil,
                                onHead: (HTTPResponseHead) throws -> Void, onBody: ([UInt8]) throws -> Bool) throws {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: host)
@@ -34,12 +39,15 @@ public enum HTTPBlockingExchange {
         var parser = HTTPParser(kind: .response, limits: limits)
         parser.expectResponse(to: method)
         var inputEnded = false
+        var headArrived = false
+        let responseDeadline = responseTimeout.map { ContinuousClock.now + $0 }
         while true {
             while let event = try parser.next() {
                 switch event {
                 case .response(let head) where head.status.isInformational:
                     continue
                 case .response(let head):
+                    headArrived = true
                     try onHead(head)
                 case .body(let bytes):
                     guard try onBody(bytes) else { return }
@@ -52,7 +60,16 @@ public enum HTTPBlockingExchange {
             guard !inputEnded else {
                 throw HTTPError.connectionClosed("before the response to \(method) \(target) ended")
             }
-            let bytes = try socket.read(maxBytes: readChunkBytes)
+            let bytes: [UInt8]
+            if headArrived {
+                bytes = try socket.read(maxBytes: readChunkBytes, timeout: bodyReadTimeout)
+            } else {
+                do {
+                    bytes = try socket.read(maxBytes: readChunkBytes, timeout: responseDeadline.map { max($0 - ContinuousClock.now, .zero) })
+                } catch NetError.timedOut {
+                    throw HTTPError.responseTimedOut(url: "\(address)\(target)", timeout: responseTimeout!)
+                }
+            }
             if bytes.isEmpty {
                 parser.finishInput()  // an until-close body ends here; anything else was cut short
                 inputEnded = true

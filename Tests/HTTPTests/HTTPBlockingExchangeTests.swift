@@ -96,20 +96,10 @@ import Net
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/cut.sock"
         // A server that answers a head promising 100 bytes, sends 5 and closes.
-        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        #expect(bound == 0)
-        #expect(listen(listener, 1) == 0)
+        let listener = UnixListener(path: path)
+        defer { listener.close() }
         Thread {
-            let connection = accept(listener, nil, nil)
+            let connection = accept(listener.descriptor, nil, nil)
             var request = [UInt8](repeating: 0, count: 4096)
             _ = read(connection, &request, request.count)
             let answer = Array("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello".utf8)
@@ -136,5 +126,41 @@ import Net
             }
         }
         #expect(refused.contains("connect") && refused.contains("nobody.sock"), "\(refused)")
+    }
+
+    @Test func aServerThatNeverAnswersTimesOut() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // A listener nobody accepts from: the connect succeeds (backlog), no answer comes.
+        let listener = UnixListener(path: directory + "/silent.sock")
+        defer { listener.close() }
+        let outcome: String = try await onThread {
+            do {
+                try HTTPBlockingExchange.perform(.get, "/", to: .unix(path: directory + "/silent.sock"), host: "localhost", body: nil,
+                                                 responseTimeout: .milliseconds(200), onHead: { _ in }, onBody: { _ in true })
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(outcome.contains("no response") && outcome.contains("silent.sock"), "\(outcome)")
+    }
+
+    /// A bound, listening Unix socket; accepting is the test's business.
+    final class UnixListener: @unchecked Sendable {
+        let descriptor: Int32
+        init(path: String) {
+            descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+            }
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            listen(descriptor, 4)
+        }
+        func close() { Glibc.close(descriptor) }
     }
 }

@@ -43,8 +43,17 @@ public final class BlockingSocket {
         }
     }
 
-    /// The next bytes that arrive, at most `maxBytes`; empty at end of stream.
-    public func read(maxBytes: Int) throws -> [UInt8] {
+    /// The next bytes that arrive, at most `maxBytes`; empty at end of
+    /// stream. Throws ``NetError/timedOut(operation:address:)`` when nothing
+    /// arrived within `timeout` (nil: no limit).
+    public func read(maxBytes: Int, timeout: Duration? = nil) throws -> [UInt8] {
+        if let timeout {
+            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+            guard try Syscall.run("poll", path: address.description, { poll(&ready, 1, milliseconds) }) > 0 else {
+                throw NetError.timedOut(operation: "read", address: address.description)
+            }
+        }
         var buffer = [UInt8](repeating: 0, count: maxBytes)
         let count = try buffer.withUnsafeMutableBytes { raw in
             try Syscall.run("read", path: address.description) { Glibc.read(descriptor, raw.baseAddress, raw.count) }
