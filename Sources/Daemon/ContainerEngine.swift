@@ -57,6 +57,11 @@ public final class ContainerEngine: @unchecked Sendable {
     public let images: RegistryImageSource
     let volumes: VolumeStore
     let root: String
+    /// Emptied writable layers (upper, work, merged) of removed containers,
+    /// reused by the next ones (see ``SpareDirectories``).
+    let rwSpares: SpareDirectories
+    /// How many emptied writable layers are kept for reuse.
+    static let spareLayersKept = 32
     /// Where a published port that names no address binds (dockerd's `--ip`).
     let defaultPublishAddress: String
     private let lock = NSLock()
@@ -77,6 +82,8 @@ public final class ContainerEngine: @unchecked Sendable {
         var interruptedRemovals: [Record] = []
         try FileManager.default.createDirectory(atPath: root + "/containers", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root + "/rw", withIntermediateDirectories: true)
+        rwSpares = SpareDirectories(directory: root + "/rw-spare", limit: Self.spareLayersKept,
+                                    reusable: ["upper", "work", "merged"])
         for file in ((try? FileManager.default.contentsOfDirectory(atPath: root + "/containers")) ?? []).sorted() where file.hasSuffix(".json") {
             guard let data = FileManager.default.contents(atPath: root + "/containers/" + file) else { continue }
             if data.isEmpty {
@@ -186,7 +193,7 @@ public final class ContainerEngine: @unchecked Sendable {
 
     private func removeFiles(_ id: String) {
         unlink(recordPath(id))
-        Syscall.removeTree(rwDirectory(id))
+        rwSpares.keep(rwDirectory(id))
     }
 
     /// Applies `change` to the record of `id` and persists it (unless it
@@ -350,6 +357,7 @@ public final class ContainerEngine: @unchecked Sendable {
             environment.append(entry)
         }
         let rw = rwDirectory(id)
+        _ = rwSpares.take(to: rw)  // else the runtime makes it at the first start
         let user = request.user ?? config?.user.flatMap { $0.isEmpty ? nil : $0 }
         let workdir = request.workingDirectory ?? config?.workingDir.flatMap { $0.isEmpty ? nil : $0 }
         // Volumes last: anonymous ones are created here and removed again if the create fails.

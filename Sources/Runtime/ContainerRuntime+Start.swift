@@ -256,8 +256,13 @@ extension ContainerRuntime {
     static func logFifo(directory: String, name: String) throws -> (read: Int32, childEnd: Int32) {
         let path = directory + "/\(name).fifo"
         return try hostCall { () throws(SystemError) in
-            unlink(path)
-            try Syscall.run("mkfifo", path: path) { mkfifo(path, 0o600) }
+            // One left by an earlier run (or a reused directory) serves again:
+            // no process of that run is left to write to it.
+            var info = stat()
+            if lstat(path, &info) != 0 || (info.st_mode & S_IFMT) != S_IFIFO {
+                unlink(path)
+                try Syscall.run("mkfifo", path: path) { mkfifo(path, 0o600) }
+            }
             let read = try Syscall.open(path, O_RDONLY | O_NONBLOCK)
             do throws(SystemError) {
                 let write = try Syscall.open(path, O_RDWR)

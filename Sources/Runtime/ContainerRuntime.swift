@@ -115,6 +115,13 @@ public final class ContainerRuntime: @unchecked Sendable {
     /// after the calls that stopped or deleted them have returned.
     let cleanup = CleanupQueue(name: "shoal-cleanup")
 
+    /// Emptied directories of deleted containers, reused by the next ones
+    /// (see ``SpareDirectories``): their log, network files, FIFOs and exit
+    /// record stay, emptied.
+    let spares: SpareDirectories
+    /// How many emptied container directories are kept for reuse.
+    static let spareDirectoriesKept = 32
+
     var containersDirectory: String { configuration.stateDirectory + "/containers" }
     /// Deleted containers' directories, until their cleanup is finished.
     var removingDirectory: String { configuration.stateDirectory + "/removing" }
@@ -129,6 +136,10 @@ public final class ContainerRuntime: @unchecked Sendable {
         self.configuration = configuration
         self.bridge = NodeBridge(
             configuration: configuration.bridge, owner: "state \(configuration.stateDirectory)", warmNamespaces: configuration.warmNetworkNamespaces)
+        self.spares = SpareDirectories(
+            directory: configuration.stateDirectory + "/spare", limit: Self.spareDirectoriesKept,
+            reusable: [ContainerLogFile.fileName, "hosts", "hostname", "resolv.conf", "stdout.fifo", "stderr.fifo", ExitRecord.fileName],
+            emptied: [ContainerLogFile.fileName, "hosts", "hostname", "resolv.conf", ExitRecord.fileName])
         self.leases = AddressLeases(
             directory: Self.leaseDirectory(configuration.stateDirectory, bridge: configuration.bridge.name), bridge: configuration.bridge)
         do throws(SystemError) {
@@ -230,14 +241,14 @@ public final class ContainerRuntime: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard containers[spec.id] == nil else { throw RuntimeError.containerExists(spec.id) }
-        if mkdir(directory, 0o700) != 0 {
+        if !spares.take(to: directory) && mkdir(directory, 0o700) != 0 {
             throw RuntimeError.hostSetupFailed(SystemError(call: "mkdir", errno: errno, path: directory))
         }
         let network: NetworkAttachment?
         do {
             network = try leaseAddress(spec)
         } catch {
-            rmdir(directory)
+            spares.keep(directory)
             throw error
         }
         // The (empty) log exists from create on, so a reader can open it
@@ -489,7 +500,7 @@ public final class ContainerRuntime: @unchecked Sendable {
         }
         if let state { releaseAddress(state) }
         guard cgroupLeft, let state else {
-            Syscall.removeTree(directory)
+            spares.keep(directory)
             return
         }
         removeCgroup(of: state, thenFiles: directory, attempt: 1)
@@ -514,7 +525,7 @@ public final class ContainerRuntime: @unchecked Sendable {
             configuration.log("gave up removing the cgroup of deleted container \(state.id) after \(attempt) tries: \(error); "
                 + "left behind: \(left) (remove it with rmdir once its processes have exited)")
         }
-        Syscall.removeTree(directory)
+        spares.keep(directory)
     }
 
     /// Blocks until the cleanups queued so far (veths, leases and files of

@@ -8,7 +8,8 @@ struct ExitRecord: Equatable {
     var status: ExitStatus
     var finishedAt: Date
 
-    static func path(directory: String) -> String { directory + "/exit-status" }
+    static let fileName = "exit-status"
+    static func path(directory: String) -> String { directory + "/" + fileName }
 
     /// nil when the file is missing, empty (the container still runs or its
     /// monitor died first) or not a record.

@@ -168,6 +168,25 @@ struct ContainerLifecycleTests {
         }
     }
 
+    @Test("a deleted container's directory serves the next container, emptied: none of its output shows")
+    func aDeletedContainersDirectoryIsReused() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        try fixture.runtime.run(fixture.spec("first", ["echo", "first output"]))
+        #expect(try fixture.runtime.wait("first", timeout: .seconds(20)) == .exited(0))
+        #expect(try fixture.runtime.logs("first").standardOutput == "first output\n")
+        var first = stat()
+        #expect(lstat(fixture.stateDirectory + "/containers/first", &first) == 0)
+        try fixture.runtime.delete("first")
+        fixture.runtime.awaitCleanup()
+        try fixture.runtime.run(fixture.spec("second", ["echo", "second output"]))
+        var second = stat()
+        #expect(lstat(fixture.stateDirectory + "/containers/second", &second) == 0 && second.st_ino == first.st_ino, "not reused")
+        #expect(try fixture.runtime.wait("second", timeout: .seconds(20)) == .exited(0))
+        #expect(try fixture.runtime.logs("second").standardOutput == "second output\n")
+        try fixture.runtime.delete("second")
+    }
+
     @Test func stateIsJSONOnDisk() throws {
         let fixture = try RuntimeFixture()
         defer { fixture.close() }
