@@ -24,6 +24,17 @@ static inline int shoal_openat2(int dirfd, const char *path, unsigned long long 
     return -1;
 #endif
 }
+// Swaps two existing names atomically (renameat2 RENAME_EXCHANGE, Linux 3.15;
+// glibc's wrapper is not exported to Swift): 0, or -1 with errno set
+// (EINVAL where the file system cannot, ENOENT when one name is missing).
+static inline int shoal_rename_exchange(const char *from, const char *to) {
+#ifdef SYS_renameat2
+    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 2 /* RENAME_EXCHANGE */);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
 static inline unsigned long long shoal_RESOLVE_IN_ROOT(void) { return RESOLVE_IN_ROOT; }
 static inline unsigned long long shoal_RESOLVE_NO_MAGICLINKS(void) { return RESOLVE_NO_MAGICLINKS; }
 static inline unsigned long long shoal_RESOLVE_BENEATH(void) { return RESOLVE_BENEATH; }

@@ -1,3 +1,4 @@
+import CImagesLinux
 import Posix
 #if canImport(Glibc)
 import Glibc
@@ -176,7 +177,7 @@ extension ContainerState {
             try container.encode(iso8601(date))
         }
         let data = try encoder.encode(state)
-        // Write-then-rename: a reader (or a restarted daemon) sees the old or
+        // Write-then-swap: a reader (or a restarted daemon) sees the old or
         // the new file, never half. No fsync (Foundation's .atomic adds one,
         // milliseconds per start): the state only has to outlive the daemon,
         // not the machine, whose crash ends the containers too.
@@ -189,6 +190,12 @@ extension ContainerState {
             Syscall.close(descriptor)
             throw error
         }
+        // Exchanged rather than renamed over: the old state becomes the next
+        // write's temporary file, so no write creates or frees an inode (on
+        // ext4 without a journal each new inode searches past every one freed
+        // lately; see SpareDirectories). The first write, or a file system
+        // without RENAME_EXCHANGE, renames.
+        if shoal_rename_exchange(temporary, path) == 0 { return }
         try Syscall.run("rename", path: path) { rename(temporary, path) }
     }
 

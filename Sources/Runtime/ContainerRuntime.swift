@@ -119,6 +119,8 @@ public final class ContainerRuntime: @unchecked Sendable {
     /// (see ``SpareDirectories``): their log, network files, FIFOs and exit
     /// record stay, emptied.
     let spares: SpareDirectories
+    /// A container's state in its directory (``ContainerState``).
+    static let stateFileName = "state.json"
     /// How many emptied container directories are kept for reuse.
     static let spareDirectoriesKept = 32
 
@@ -138,8 +140,9 @@ public final class ContainerRuntime: @unchecked Sendable {
             configuration: configuration.bridge, owner: "state \(configuration.stateDirectory)", warmNamespaces: configuration.warmNetworkNamespaces)
         self.spares = SpareDirectories(
             directory: configuration.stateDirectory + "/spare", limit: Self.spareDirectoriesKept,
-            reusable: [ContainerLogFile.fileName, "hosts", "hostname", "resolv.conf", "stdout.fifo", "stderr.fifo", ExitRecord.fileName],
-            emptied: [ContainerLogFile.fileName, "hosts", "hostname", "resolv.conf", ExitRecord.fileName])
+            reusable: [ContainerLogFile.fileName, "hosts", "hostname", "resolv.conf", "stdout.fifo", "stderr.fifo", ExitRecord.fileName,
+                       Self.stateFileName, Self.stateFileName + ".tmp"],
+            emptied: [ContainerLogFile.fileName, "hosts", "hostname", "resolv.conf", ExitRecord.fileName, Self.stateFileName, Self.stateFileName + ".tmp"])
         self.leases = AddressLeases(
             directory: Self.leaseDirectory(configuration.stateDirectory, bridge: configuration.bridge.name), bridge: configuration.bridge)
         do throws(SystemError) {
@@ -156,7 +159,14 @@ public final class ContainerRuntime: @unchecked Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: containersDirectory)) ?? []
         for name in names.sorted() {
             let directory = containersDirectory + "/" + name
-            guard let state = try? ContainerState.read(from: directory + "/state.json") else { continue }
+            var info = stat()
+            let unwritten = stat(directory + "/" + Self.stateFileName, &info) != 0 ? errno == ENOENT : info.st_size == 0
+            if unwritten {
+                // A create cut short before its state was written: nothing to adopt.
+                spares.keep(directory)
+                continue
+            }
+            guard let state = try? ContainerState.read(from: directory + "/" + Self.stateFileName) else { continue }
             let container = Container(state: state, directory: directory, cgroup: cgroup(for: state))
             containers[state.id] = container
             if state.status.hasProcess { adopt(container) }

@@ -34,7 +34,7 @@ public final class SpareDirectories: @unchecked Sendable {
         self.limit = limit
         self.reusable = reusable
         self.emptied = emptied
-        mkdir(directory, 0o700)
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         spares = Self.names(in: directory)
         nextNumber = UInt64(UInt32.random(in: 0...UInt32.max)) << 32
     }

@@ -187,6 +187,37 @@ struct ContainerLifecycleTests {
         try fixture.runtime.delete("second")
     }
 
+    @Test("state writes swap the file with its temporary: the container's two state files keep their inodes, and state.json always reads whole")
+    func stateWritesSwapTheirFiles() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let container = try fixture.runtime.run(fixture.spec("swapped", ["sleep", "1000"]) { $0.network = .none })
+        let path = fixture.stateDirectory + "/containers/swapped/state.json"
+        func inodes() -> Set<UInt64> {
+            Set([path, path + ".tmp"].compactMap { (try? FileManager.default.attributesOfItem(atPath: $0))?[.systemFileNumber] as? UInt64 })
+        }
+        let running = inodes()
+        #expect(running.count == 2, "created, then swapped at start: both files exist")
+        try fixture.runtime.kill("swapped", signal: SIGKILL)
+        #expect(container.wait(timeout: .seconds(20)) != nil)
+        #expect(inodes() == running, "the exit's write made a new file")
+        let onDisk = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        #expect(onDisk["status"] as? String == "exited")
+        try fixture.runtime.delete("swapped")
+    }
+
+    @Test("a container directory whose state was never written (a create cut short) is taken away by the next runtime")
+    func anUnwrittenContainerDirectoryIsTakenAway() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let directory = fixture.stateDirectory + "/containers/halfmade"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: directory + "/state.json", contents: Data()))
+        try fixture.reopen()
+        #expect(!FileManager.default.fileExists(atPath: directory))
+        #expect(fixture.runtime.list().isEmpty)
+    }
+
     @Test func stateIsJSONOnDisk() throws {
         let fixture = try RuntimeFixture()
         defer { fixture.close() }
