@@ -16,6 +16,7 @@ import Glibc
 /// DIR/containers/              the runtime's state (and each container's log)
 /// DIR/local/containers/ID.json what the engine adds: name, image, request, policy
 /// DIR/local/rw/ID/             the writable layer (upper, work, merged)
+/// DIR/local/rw-spare/          emptied layers of removed containers, for the next ones
 /// DIR/volumes/NAME/_data       named volumes
 /// ```
 ///

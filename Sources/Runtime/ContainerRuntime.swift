@@ -19,7 +19,9 @@ import Foundation
 /// parent, and such an exit is ``ExitStatus/unknown``.
 public final class ContainerRuntime: @unchecked Sendable {
     public struct Configuration: Sendable {
-        /// Holds `containers/<id>/{state.json,stdout.log,stderr.log,*.fifo}`.
+        /// Holds `containers/<id>/{state.json,container.log,*.fifo,...}`,
+        /// `removing/` (deletions to finish) and `spare/` (emptied directories
+        /// of deleted containers, for the next ones).
         public var stateDirectory: String
         public var cgroupRoot: String
         /// Containers live in `<cgroupRoot>/.../<cgroupParent>/<id>`.
