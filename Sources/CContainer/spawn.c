@@ -171,6 +171,10 @@ static void parent_dirs(const char *path) {
 }
 
 static void ensure_file(const char *path) {
+    // Already there (the image's, or the runtime's mount-point layer): an
+    // open for writing would copy it up into the writable layer for nothing.
+    struct stat info;
+    if (lstat(path, &info) == 0 && !S_ISLNK(info.st_mode)) return;
     parent_dirs(path);
     int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {

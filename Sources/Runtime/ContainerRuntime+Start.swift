@@ -287,7 +287,11 @@ extension ContainerRuntime {
             _ = try? Syscall.makeDirectories(work)
             _ = try? Syscall.makeDirectories(mountPoint)
             plan.raw.rootfs = plan.string(mountPoint)
-            plan.raw.overlay_data = plan.string(Self.overlayOptions(lower: lower, upper: upper, work: work))
+            // The mount points the runtime binds files onto, ready in a shared read-only layer instead of
+            // created in each container's writable one. Not with a user namespace: nothing is bound onto
+            // /etc/hosts there, so an empty one would hide the image's.
+            let layers = spec.userNamespace == nil ? [mountPointLayer] + lower : lower
+            plan.raw.overlay_data = plan.string(Self.overlayOptions(lower: layers, upper: upper, work: work))
         }
         plan.raw.readonly_rootfs = spec.readOnlyRootFilesystem ? 1 : 0
         let binds = (extraMounts + spec.mounts).map { mount in

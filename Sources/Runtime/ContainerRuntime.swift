@@ -127,6 +127,8 @@ public final class ContainerRuntime: @unchecked Sendable {
     static let spareDirectoriesKept = 32
 
     var containersDirectory: String { configuration.stateDirectory + "/containers" }
+    /// The layer every image-based container gets on top of its image (see ``MountPointLayer``).
+    var mountPointLayer: String { configuration.stateDirectory + "/" + MountPointLayer.directoryName }
     /// Deleted containers' directories, until their cleanup is finished.
     var removingDirectory: String { configuration.stateDirectory + "/removing" }
 
@@ -155,6 +157,7 @@ public final class ContainerRuntime: @unchecked Sendable {
             }
             try Syscall.makeDirectories(configuration.stateDirectory + "/containers", mode: 0o700)
             try Syscall.makeDirectories(configuration.stateDirectory + "/removing", mode: 0o700)
+            try MountPointLayer.ensure(at: mountPointLayer)
         } catch {
             throw RuntimeError.hostSetupFailed(error)
         }

@@ -155,6 +155,25 @@ struct ContainerRunTests {
         #expect(!hostMountPoints().contains(merged), "the overlay lives only in the container's mount namespace")
     }
 
+    /// The files and directories the runtime mounts onto come from its
+    /// shared mount-point layer: the writable layer holds only what the
+    /// process wrote (no /etc copied up, no hosts, hostname or resolv.conf
+    /// made there), and the bound files still show their content.
+    @Test func mountPointsComeFromTheSharedLayerNotTheWritableOne() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let base = fixture.stateDirectory + "/overlay-mount-points"
+        let upper = base + "/upper"
+        let result = try fixture.run("mount-points", ["sh", "-c", "echo data > /created; cat /etc/hostname; grep -c localhost /etc/hosts"]) {
+            $0.rootFilesystem = .overlay(lowerDirectories: [fixture.rootfs], upperDirectory: upper, workDirectory: base + "/work", mountPoint: base + "/merged")
+            $0.hostname = "points"
+        }
+        #expect(result.status == .exited(0), "\(result.error)")
+        #expect(result.output.hasPrefix("points\n"), "\(result.output)")
+        #expect(result.output != "points\n0\n", "the hosts file is bound over the empty mount point")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: upper) == ["created"])
+    }
+
     @Test func bindMountsAndReadOnlyRoot() throws {
         let fixture = try RuntimeFixture()
         defer { fixture.close() }
