@@ -178,18 +178,27 @@ public final class ContainerEngine: @unchecked Sendable {
     private func recordPath(_ id: String) -> String { root + "/containers/" + id + ".json" }
     private func rwDirectory(_ id: String) -> String { root + "/rw/" + id }
 
-    /// Writes the record atomically, without fsync (which cost every `run`
-    /// 0.5 ms or more per save, three saves per `run --rm`, more while other
-    /// writers keep the disk busy). It must outlive the daemon, and a
-    /// crashed daemon's writes are in the kernel's page cache. A machine
-    /// crash can lose it, but then it also ends the container and can lose
-    /// the runtime's state of the container, which is never synced either
-    /// (`ContainerState.write`): the record alone could not bring the
-    /// container back. What such a crash leaves half, ``init`` removes: a
-    /// record without the runtime's state, the runtime's state without a
-    /// record, an emptied record.
-    private func save(_ record: Record) {
-        try? Support.writeFile(Support.encode(record), to: recordPath(record.id), mode: 0o600, synchronized: false)
+    /// Writes the record atomically. Later saves (start, stop, exit) are not
+    /// flushed (an fsync cost every `run` 0.5 ms or more per save, more while
+    /// other writers keep the disk busy): they must outlive the daemon, whose
+    /// writes sit in the kernel's page cache when it crashes. The save at the
+    /// create of a container that outlives its run is (`synchronized`),
+    /// together with the runtime's state (`ContainerRuntime.synchronize`) and
+    /// both directory entries: a machine crash then does not lose the
+    /// container, which a restart policy brings back at boot, as Docker's
+    /// does. A `--rm` container's is not: nothing of it should outlive a
+    /// crash. What a crash still leaves half, ``init`` removes: a record
+    /// without the runtime's state, the runtime's state without a record, an
+    /// emptied record.
+    private func save(_ record: Record, synchronized: Bool = false) {
+        try? Support.writeFile(Support.encode(record), to: recordPath(record.id), mode: 0o600, synchronized: synchronized)
+        if synchronized {
+            let directory = open(root + "/containers", O_RDONLY | O_CLOEXEC)
+            if directory >= 0 {
+                fsync(directory)
+                close(directory)
+            }
+        }
     }
 
     private func removeFiles(_ id: String) {
@@ -248,10 +257,12 @@ public final class ContainerEngine: @unchecked Sendable {
         timings.mark("name")
         do {
             let record = try await build(request, id: id, name: name, timings: &timings)
+            let lasting = request.autoRemove != true
+            if lasting { try? runtime.synchronize(id) }
             lock.withLock {
                 records[id] = record
                 reservedNames.remove(name)
-                save(record)
+                save(record, synchronized: lasting)
             }
             timings.mark("save")
             return record

@@ -164,14 +164,18 @@ public final class ContainerRuntime: @unchecked Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: containersDirectory)) ?? []
         for name in names.sorted() {
             let directory = containersDirectory + "/" + name
+            let statePath = directory + "/" + Self.stateFileName
+            // After a machine crash the newest state can be empty (written, not
+            // yet flushed); the one before it is the swapped-out temporary.
+            let previous = try? ContainerState.read(from: statePath + ".tmp")
             var info = stat()
-            let unwritten = stat(directory + "/" + Self.stateFileName, &info) != 0 ? errno == ENOENT : info.st_size == 0
-            if unwritten {
+            let unwritten = stat(statePath, &info) != 0 ? errno == ENOENT : info.st_size == 0
+            if unwritten && previous == nil {
                 // A create cut short before its state was written: nothing to adopt.
                 spares.keep(directory)
                 continue
             }
-            guard let state = try? ContainerState.read(from: directory + "/" + Self.stateFileName) else { continue }
+            guard let state = (try? ContainerState.read(from: statePath)) ?? previous else { continue }
             let container = Container(state: state, directory: directory, cgroup: cgroup(for: state))
             containers[state.id] = container
             if state.status.hasProcess { adopt(container) }
@@ -278,6 +282,21 @@ public final class ContainerRuntime: @unchecked Sendable {
         container.update { _ in }  // persist
         containers[spec.id] = container
         return container
+    }
+
+    /// Flushes what `create` wrote of `id` (its state file, its directory's
+    /// entry) to disk, so a machine that crashes later still knows the
+    /// container at boot (a restart policy brings it back, as Docker's does).
+    /// For containers that outlive their run; a `--rm` one need not pay it.
+    public func synchronize(_ id: String) throws {
+        let container = try lookup(id)
+        for path in [container.directory + "/" + Self.stateFileName, container.directory, containersDirectory] {
+            try Self.hostCall { () throws(SystemError) in
+                let descriptor = try Syscall.open(path, O_RDONLY)
+                defer { Syscall.close(descriptor) }
+                try Syscall.run("fsync", path: path) { fsync(descriptor) }
+            }
+        }
     }
 
     /// `create` + `start`. A container whose start failed stays recorded as

@@ -218,6 +218,25 @@ struct ContainerLifecycleTests {
         #expect(fixture.runtime.list().isEmpty)
     }
 
+    @Test("a state emptied by a machine crash (written, not flushed) falls back to the one before it, and a lasting container's create is flushed")
+    func anEmptiedStateFallsBackToThePreviousOne() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        try fixture.runtime.create(fixture.spec("survivor", ["true"]))
+        try fixture.runtime.synchronize("survivor")
+        try fixture.runtime.start("survivor")
+        _ = fixture.runtime.container("survivor")?.wait(timeout: .seconds(30))
+        let path = fixture.stateDirectory + "/containers/survivor/state.json"
+        // Two writes after the create: the temporary holds the one before the newest.
+        #expect(FileManager.default.fileExists(atPath: path + ".tmp"))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data()))
+        try fixture.reopen()
+        let state = try #require(fixture.runtime.container("survivor")?.state)
+        #expect(state.spec.command == ["true"])
+        #expect(throws: RuntimeError.self) { try fixture.runtime.synchronize("nobody") }
+        try fixture.runtime.delete("survivor", force: true)
+    }
+
     @Test func stateIsJSONOnDisk() throws {
         let fixture = try RuntimeFixture()
         defer { fixture.close() }
