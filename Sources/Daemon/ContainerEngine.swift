@@ -659,7 +659,7 @@ public final class ContainerEngine: @unchecked Sendable {
     /// its exit: `--rm`, then the restart policy.
     private func watch(_ id: String) {
         guard let container = runtime.container(id), let run = container.state.startedAt else { return }
-        let thread = Thread { [weak self] in
+        BlockingThreadPool.shared.run { [weak self] in
             while let self, !self.lock.withLock({ self.stopped }) {
                 let state = container.state
                 guard state.startedAt == run else { return }  // started again meanwhile: that run has its own watcher
@@ -670,8 +670,6 @@ public final class ContainerEngine: @unchecked Sendable {
                 _ = container.wait(timeout: Self.watchPollInterval)
             }
         }
-        thread.name = "shoal-watch-" + id.prefix(12)
-        thread.start()
     }
 
     private func exited(_ id: String, run: Date, state: ContainerState) {
@@ -750,7 +748,7 @@ public final class ContainerEngine: @unchecked Sendable {
     /// Runs blocking work (runtime calls that wait) on its own thread.
     static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+            BlockingThreadPool.shared.run { continuation.resume(with: Result { try body() }) }
         }
     }
 

@@ -51,9 +51,7 @@ final class ContainerMonitor: @unchecked Sendable {
     }
 
     func start(name: String) {
-        let thread = Thread { [self] in run() }
-        thread.name = "shoal-monitor-" + name
-        thread.start()
+        BlockingThreadPool.shared.run { [self] in run() }
     }
 
     /// Stops the thread without reporting an exit; returns once it has stopped.
