@@ -161,7 +161,7 @@ public final class ContainerEngine: @unchecked Sendable {
                 records[id] = record
                 save(record)
             }
-            guard record.handledRun != run else { continue }
+            guard !Self.sameRun(record.handledRun, run) else { continue }
             // On its own thread: the policy's back-off sleeps.
             let thread = Thread { [weak self] in self?.exited(id, run: run, state: state) }
             thread.name = "shoal-restart-" + id.prefix(12)
@@ -672,9 +672,18 @@ public final class ContainerEngine: @unchecked Sendable {
         }
     }
 
+    /// Whether `handled` is the run that started at `run`: the runtime keeps
+    /// starts to the microsecond on disk, the record to the nanosecond, so
+    /// after a daemon restart the two differ by less than a millisecond
+    /// (and no container starts twice within one).
+    static func sameRun(_ handled: Date?, _ run: Date) -> Bool {
+        guard let handled else { return false }
+        return abs(handled.timeIntervalSince(run)) < 0.001
+    }
+
     private func exited(_ id: String, run: Date, state: ContainerState) {
         let claimed = lock.withLock { () -> Record? in
-            guard var record = records[id], record.handledRun != run else { return nil }
+            guard var record = records[id], !Self.sameRun(record.handledRun, run) else { return nil }
             record.handledRun = run
             records[id] = record
             // A `--rm` one is saved once, as its removal begins (a daemon that

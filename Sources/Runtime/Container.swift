@@ -199,23 +199,72 @@ extension ContainerState {
         try Syscall.run("rename", path: path) { rename(temporary, path) }
     }
 
-    /// `date` as the `.iso8601` date strategy writes it (and reads it back):
-    /// UTC to the second, `2026-01-31T23:59:59Z`.
+    /// `date` in ISO 8601, UTC, to the microsecond: `2026-01-31T23:59:59.123456Z`.
+    /// Sub-second, so a run's start read back after a daemon restart still
+    /// tells that run from the next one (a restart policy may start it again
+    /// within the same second).
     static func iso8601(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        let interval = date.timeIntervalSince1970
+        var seconds = time_t(interval.rounded(.down))
+        var microseconds = Int(((interval - Double(seconds)) * 1_000_000).rounded())
+        if microseconds >= 1_000_000 {
+            seconds += 1
+            microseconds -= 1_000_000
+        }
         var fields = tm()
         gmtime_r(&seconds, &fields)
-        func digits(_ value: Int32, _ count: Int) -> String {
+        func digits(_ value: Int, _ count: Int) -> String {
             let text = String(value)
             return String(repeating: "0", count: max(0, count - text.count)) + text
         }
-        return digits(fields.tm_year + 1900, 4) + "-" + digits(fields.tm_mon + 1, 2) + "-" + digits(fields.tm_mday, 2)
-            + "T" + digits(fields.tm_hour, 2) + ":" + digits(fields.tm_min, 2) + ":" + digits(fields.tm_sec, 2) + "Z"
+        return digits(Int(fields.tm_year) + 1900, 4) + "-" + digits(Int(fields.tm_mon) + 1, 2) + "-" + digits(Int(fields.tm_mday), 2)
+            + "T" + digits(Int(fields.tm_hour), 2) + ":" + digits(Int(fields.tm_min), 2) + ":" + digits(Int(fields.tm_sec), 2)
+            + "." + digits(microseconds, 6) + "Z"
+    }
+
+    /// Reads what ``iso8601(_:)`` writes, and the whole-second form older
+    /// state files hold.
+    static func date(iso8601 text: String) -> Date? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count >= 20, utf8.last == UInt8(ascii: "Z") else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= utf8.count else { return nil }
+            var value = 0
+            for byte in utf8[range] {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19) else { return nil }
+        var fraction = 0.0
+        if utf8.count > 20 {
+            guard utf8[19] == UInt8(ascii: "."), utf8.count > 21, let digits = number(20..<(utf8.count - 1)) else { return nil }
+            fraction = Double(digits) / pow(10, Double(utf8.count - 21))
+        }
+        var fields = tm()
+        fields.tm_year = Int32(year - 1900)
+        fields.tm_mon = Int32(month - 1)
+        fields.tm_mday = Int32(day)
+        fields.tm_hour = Int32(hour)
+        fields.tm_min = Int32(minute)
+        fields.tm_sec = Int32(second)
+        let seconds = timegm(&fields)
+        guard seconds != -1 || (year == 1969) else { return nil }
+        return Date(timeIntervalSince1970: Double(seconds) + fraction)
     }
 
     static func read(from path: String) throws -> ContainerState {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = date(iso8601: text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an ISO 8601 date: \(text)")
+            }
+            return date
+        }
         return try decoder.decode(ContainerState.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
     }
 }

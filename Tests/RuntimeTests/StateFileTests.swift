@@ -9,20 +9,26 @@ import Glibc
 /// How the runtime writes its files: the state's dates, and tree removal.
 @Suite("State files and tree removal")
 struct StateFileTests {
-    @Test("the state's dates are written as the .iso8601 strategy writes them, so a restarted runtime reads them alike")
-    func datesMatchFoundationsISO8601() throws {
-        struct Stamp: Codable { var at: Date }
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+    @Test("the state's dates keep their microseconds through a write and a read, and whole-second dates of older state files still read")
+    func datesKeepTheirMicroseconds() throws {
         let dates = [0, 1, 59.999, 946_684_799.5, 951_782_400, 1_795_972_130.272837, 1_795_972_130.999_999, 4_102_444_799]
             .map(Date.init(timeIntervalSince1970:)) + [Date()]
         for date in dates {
-            let foundation = String(decoding: try encoder.encode(Stamp(at: date)), as: UTF8.self)
-            #expect(foundation == "{\"at\":\"\(ContainerState.iso8601(date))\"}", "\(date.timeIntervalSince1970)")
-            let read = try decoder.decode(Stamp.self, from: Data("{\"at\":\"\(ContainerState.iso8601(date))\"}".utf8)).at
-            #expect(read.timeIntervalSince1970 == date.timeIntervalSince1970.rounded(.down))
+            let text = ContainerState.iso8601(date)
+            let read = try #require(ContainerState.date(iso8601: text), "\(text)")
+            #expect(abs(read.timeIntervalSince1970 - date.timeIntervalSince1970) < 0.000_002, "\(text)")
+        }
+        #expect(ContainerState.iso8601(Date(timeIntervalSince1970: 1_795_972_130.272837)) == "2026-11-29T17:08:50.272837Z")
+        // As Foundation's .iso8601 strategy wrote them before.
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        struct Stamp: Codable { var at: Date }
+        let old = Date(timeIntervalSince1970: 1_795_972_130)
+        let foundation = String(decoding: try encoder.encode(Stamp(at: old)), as: UTF8.self)
+        let text = String(foundation.dropFirst(7).dropLast(2))
+        #expect(ContainerState.date(iso8601: text) == old, "\(text)")
+        for bad in ["", "2026-11-29", "2026-11-29T12:28:50", "2026-11-29T12:28:50.Z", "2026-1x-29T12:28:50Z"] {
+            #expect(ContainerState.date(iso8601: bad) == nil, "\(bad)")
         }
     }
 
