@@ -22,6 +22,10 @@ struct LoadTests {
         let server = try LoadServer(context: serverContext, group: group)
 
         let everyoneEchoed = Barrier(count: Self.connectionCount)
+        // Opened once the peak is sampled: until then every client holds its
+        // connection (closing at the first barrier raced the sample, which a
+        // loaded CI run then took with every connection already closed).
+        let sampled = Barrier(count: 1)
         let handshakes = Counter()
         let started = ContinuousClock.now
         let peak = PeakSample()
@@ -43,6 +47,7 @@ struct LoadTests {
                     guard echoed == message else { throw TestFailure("connection \(index) echoed \(echoed.count) bytes that differ") }
                     // Hold the connection open until all of them are up at once.
                     await everyoneEchoed.arrive()
+                    await sampled.wait()
                     try await tls.close(deadline: deadline)
                 }
             }
@@ -60,6 +65,7 @@ struct LoadTests {
                     threads: ProcessThreads.count(),
                     loopThreads: ProcessThreads.count(named: "shoal-net-loop")
                 )
+                await sampled.arrive()
             }
             try await clients.waitForAll()
         }
