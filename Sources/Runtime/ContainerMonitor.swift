@@ -50,7 +50,7 @@ final class ContainerMonitor: @unchecked Sendable {
         Syscall.close(wakeDescriptor)
     }
 
-    func start(name: String) {
+    func start() {
         BlockingThreadPool.shared.run { [self] in run() }
     }
 

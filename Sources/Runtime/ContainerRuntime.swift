@@ -709,6 +709,6 @@ public final class ContainerRuntime: @unchecked Sendable {
             }
         }
         container.monitor = monitor
-        monitor.start(name: container.id)
+        monitor.start()
     }
 }
