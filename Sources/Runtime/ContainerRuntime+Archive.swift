@@ -203,6 +203,8 @@ extension ContainerRuntime {
     /// not exist yet is left out (the start creates it).
     func mountStoppedRoot(_ spec: ContainerSpec, at mountPoint: String) throws {
         Self.unmountStoppedRoot(mountPoint)  // a leftover of a daemon that died mid-copy
+        // Its last run's root, when the unmount that follows an exit has not come yet.
+        if let rootMountPoint = OverlayRootMount.mountPoint(of: spec) { OverlayRootMount.unmount(rootMountPoint) }
         do {
             try Syscall.makeDirectories(mountPoint, mode: 0o700)
             switch spec.rootFilesystem {

@@ -38,6 +38,7 @@ extension ContainerRuntime {
         var monitorPid: Int32 = -1
         var timings = StepTimings("start")
         defer { timings.report() }
+        let rootMount = beginRootMount(state.spec)
         do {
             let networkFiles = try writeNetworkFiles(container, state)
             timings.mark("files")
@@ -85,8 +86,12 @@ extension ContainerRuntime {
             defer { stdio.descriptors.forEach(Syscall.close) }
 
             timings.mark("stdio")
+            if let rootMount {
+                do { try rootMount.wait() } catch { throw RuntimeError.hostSetupFailed(error) }
+                timings.mark("root")
+            }
             let plan = SpawnPlan()
-            fill(plan, state: state, extraMounts: networkFiles)
+            fill(plan, state: state, extraMounts: networkFiles, rootMounted: rootMount != nil)
             stdio.apply(to: plan, windowSize: state.spec.stdio?.windowSize)
             plan.raw.net_namespace_fd = network?.attachment.namespace ?? -1
             plan.raw.stdout_fd = childEnds[0]
@@ -196,6 +201,7 @@ extension ContainerRuntime {
                 while waitpid(monitorPid, &status, 0) < 0 && errno == EINTR {}
             }
             readEnds.forEach(Syscall.close)
+            rootMount?.abandon()
             if let network { tearDown(network) }
             _ = container.takeProxies()  // closed by tearDown
             try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
@@ -275,13 +281,27 @@ extension ContainerRuntime {
         }
     }
 
-    /// Everything the child needs, computed here in Swift.
-    func fill(_ plan: SpawnPlan, state: ContainerState, extraMounts: [BindMount] = []) {
+    /// Starts mounting the container's overlay root (see ``OverlayRootMount``);
+    /// nil for a directory root, and in a user namespace, where the child
+    /// mounts it (nothing is bound onto /etc/hosts there, see ``fill``).
+    func beginRootMount(_ spec: ContainerSpec) -> OverlayRootMount? {
+        guard spec.userNamespace == nil, case .overlay(let lower, let upper, let work, let mountPoint) = spec.rootFilesystem else {
+            return nil
+        }
+        let options = Self.overlayOptions(lower: [mountPointLayer] + lower, upper: upper, work: work)
+        return OverlayRootMount(options: options, directories: [upper, work], mountPoint: mountPoint)
+    }
+
+    /// Everything the child needs, computed here in Swift. `rootMounted`:
+    /// the overlay root is mounted already (``beginRootMount(_:)``).
+    func fill(_ plan: SpawnPlan, state: ContainerState, extraMounts: [BindMount] = [], rootMounted: Bool = false) {
         let spec = state.spec
         plan.raw.clone_flags = Self.cloneFlags(spec)
         switch spec.rootFilesystem {
         case .directory(let path):
             plan.raw.rootfs = plan.string(path)
+        case .overlay(_, _, _, let mountPoint) where rootMounted:
+            plan.raw.rootfs = plan.string(mountPoint)  // bound onto itself like a directory root
         case .overlay(let lower, let upper, let work, let mountPoint):
             _ = try? Syscall.makeDirectories(upper)
             _ = try? Syscall.makeDirectories(work)

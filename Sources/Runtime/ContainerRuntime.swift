@@ -509,7 +509,11 @@ public final class ContainerRuntime: @unchecked Sendable {
         }
         timings.mark("cgroup")
         // Never recurse into a copy's mount (volumes may be bound under it).
-        container.filesystemLock.withLock { Self.unmountStoppedRoot(container.directory + "/" + Self.copyMountDirectory) }
+        container.filesystemLock.withLock {
+            Self.unmountStoppedRoot(container.directory + "/" + Self.copyMountDirectory)
+            // Its root, when no finish took it away (the container was lost, or a start died mid-way).
+            if let mountPoint = OverlayRootMount.mountPoint(of: container.state.spec) { OverlayRootMount.unmount(mountPoint) }
+        }
         timings.mark("unmount")
         let state = container.state
         let removal = removingDirectory + "/" + id + "." + String(UInt64.random(in: 0...UInt64.max), radix: 16)
@@ -633,6 +637,21 @@ public final class ContainerRuntime: @unchecked Sendable {
         // After the exit is recorded, and off this thread: the veth goes
         // with the network namespace, and waiters need not wait for it.
         detachNetwork(container)
+        releaseRoot(container)
+    }
+
+    /// Unmounts an exited container's overlay root (``OverlayRootMount``)
+    /// on a pool thread, after its exit is published: the overlay's teardown
+    /// takes about half a millisecond. Whoever needs the layers before that
+    /// (a copy from the stopped container, its next start, delete) holds
+    /// the filesystem lock and unmounts it first; unmounting twice is a no-op.
+    func releaseRoot(_ container: Container) {
+        guard let mountPoint = OverlayRootMount.mountPoint(of: container.state.spec) else { return }
+        BlockingThreadPool.shared.run { [container] in
+            container.filesystemLock.withLock {
+                if !container.state.status.hasProcess { OverlayRootMount.unmount(mountPoint) }
+            }
+        }
     }
 
     /// Re-attaches to a container a previous runtime started: watches its

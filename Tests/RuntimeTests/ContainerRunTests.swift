@@ -152,7 +152,43 @@ struct ContainerRunTests {
         #expect(result.output == "data\nroot:x:0:0:root:/root:/bin/sh\n")
         #expect((try? String(contentsOfFile: upper + "/created", encoding: .utf8)) == "data\n")
         #expect(!FileManager.default.fileExists(atPath: fixture.rootfs + "/created"))
-        #expect(!hostMountPoints().contains(merged), "the overlay lives only in the container's mount namespace")
+        #expect(fixture.eventually { !hostMountPoints().contains(merged) }, "the overlay root is unmounted once the container has exited")
+    }
+
+    /// The runtime mounts an overlay root itself (beside the start's other
+    /// host steps) and keeps it while the container runs, as Docker does;
+    /// it goes when the container exits, and a start that fails leaves none.
+    @Test func overlayRootIsMountedOnTheHostOnlyWhileTheContainerRuns() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let base = fixture.stateDirectory + "/overlay-running"
+        let merged = base + "/merged"
+        let container = try fixture.runtime.run(fixture.spec("running", ["sleep", "30"]) {
+            $0.rootFilesystem = .overlay(lowerDirectories: [fixture.rootfs], upperDirectory: base + "/upper", workDirectory: base + "/work", mountPoint: merged)
+        })
+        #expect(hostMountPoints().filter { $0 == merged }.count == 1)
+        #expect(try fixture.runtime.stop("running", signal: SIGKILL, gracePeriod: .zero) == .signaled(SIGKILL))
+        #expect(container.wait(timeout: .seconds(60)) == .signaled(SIGKILL))
+        // Its layers mount for a copy at once, whether or not the root is unmounted yet.
+        let passwd = try fixture.runtime.withRootDirectory("running") { root in
+            var info = stat()
+            return fstatat(root, "etc/passwd", &info, 0) == 0
+        }
+        #expect(passwd)
+        #expect(fixture.eventually { !hostMountPoints().contains(merged) })
+
+        #expect(throws: RuntimeError.executableNotFound("nosuch")) {
+            try fixture.runtime.run(fixture.spec("failing", ["nosuch"]) {
+                $0.rootFilesystem = .overlay(lowerDirectories: [fixture.rootfs], upperDirectory: base + "/upper2", workDirectory: base + "/work2", mountPoint: base + "/merged2")
+            })
+        }
+        #expect(!hostMountPoints().contains(base + "/merged2"))
+        // Started again, the same writable layer mounts again (nothing stacked).
+        try fixture.runtime.prepareRestart("running")
+        try fixture.runtime.start("running")
+        #expect(hostMountPoints().filter { $0 == merged }.count == 1)
+        try fixture.runtime.delete("running", force: true)
+        #expect(!hostMountPoints().contains(merged))
     }
 
     /// The files and directories the runtime mounts onto come from its
