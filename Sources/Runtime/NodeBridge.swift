@@ -190,7 +190,10 @@ final class NodeBridge: @unchecked Sendable {
                 let netlink = try RouteNetlink()
                 try netlink.createVethPair(hostName: hostInterface, master: master, peerName: Self.containerInterface, peerNamespace: namespace)
                 do {
-                    if let host = try netlink.link(named: hostInterface) { try netlink.setUp(index: host.index, what: hostInterface) }
+                    if let host = try netlink.link(named: hostInterface) {
+                        try Self.disableIPv6(hostInterface)
+                        try netlink.setUp(index: host.index, what: hostInterface)
+                    }
                     let inside = try RouteNetlink(networkNamespace: namespace)
                     guard let eth0 = try inside.link(named: Self.containerInterface) else {
                         throw SystemError(call: "netlink RTM_GETLINK", errno: ENODEV, path: Self.containerInterface)
@@ -207,6 +210,16 @@ final class NodeBridge: @unchecked Sendable {
             Syscall.close(namespace)
             throw error
         }
+    }
+
+    /// A bridge port needs no address of its own: without IPv6 (set before
+    /// it goes up) it gets no link-local address and sends no router
+    /// solicitations or multicast reports onto the bridge. A kernel without
+    /// IPv6 has no such setting.
+    static func disableIPv6(_ interface: String) throws(SystemError) {
+        let path = "/proc/sys/net/ipv6/conf/\(interface)/disable_ipv6"
+        guard Syscall.exists(path) else { return }
+        try Syscall.writeFile(path, "1")
     }
 
     /// Removes a container's veth pair (both ends go); a pair already gone
