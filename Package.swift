@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "ClusterState", "Raft"], path: "Tests/SchedulerTests"),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Scheduler", "ClusterState", "Raft"], path: "Tests/OrchestratorTests"),
         .testTarget(name: "ManagerTests", dependencies: ["Manager", "ClusterState", "Raft", "Storage", "Net", "RPC"], path: "Tests/ManagerTests"),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Manager", "ClusterState", "Raft", "Storage", "Net", "RPC", "HTTP", "TestSupport"], path: "Tests/DaemonTests"),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Manager", "ClusterState", "Raft", "Storage", "Net", "RPC", "HTTP", "Runtime", "TestSupport"], path: "Tests/DaemonTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft", "TestSupport"], path: "Tests/StorageTests"),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CZlib", "Storage", "TestSupport"], path: "Tests/ImagesTests"),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Images", "HTTP", "Net", "TestSupport"], path: "Tests/RegistryTests"),

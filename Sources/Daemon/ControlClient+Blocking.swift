@@ -2,7 +2,7 @@ import HTTP
 import Net
 
 extension ControlClient {
-    /// Whether ``streamLinesBlocking(_:_:json:onHeaders:onLine:)`` can serve
+    /// Whether ``streamLinesBlocking(_:_:jsonBody:watching:onHeaders:onLine:)`` can serve
     /// this client: a local Unix socket (no TLS).
     public var isLocal: Bool {
         if case .unix = base.address { return !base.usesTLS }
@@ -15,15 +15,16 @@ extension ControlClient {
     /// the answer ends. For the CLI's `container run`, whose start-up this is.
     /// The async path's time limits apply (the daemon's streams send a blank
     /// line every few seconds). A non-2xx answer throws its ``APIError``.
-    public func streamLinesBlocking(_ method: HTTPMethod, _ target: String, json body: (any Encodable)? = nil,
-                                    onHeaders: (HTTPHeaders) -> Void, onLine: (String) -> Bool) throws {
+    /// `watch` is served while waiting for the daemon (the CLI's signal proxy).
+    public func streamLinesBlocking(_ method: HTTPMethod, _ target: String, jsonBody body: [UInt8]? = nil,
+                                    watching watch: BlockingSocket.Watch? = nil, onHeaders: (HTTPHeaders) -> Void, onLine: (String) -> Bool) throws {
         precondition(isLocal, "streamLinesBlocking serves a local Unix socket only, not \(host)")
         var failure: Response?
         var buffer: [UInt8] = []
         try HTTPBlockingExchange.perform(method, target, to: base.address, host: base.host,
-                                         body: body.map { Support.encode($0) }, contentType: body == nil ? nil : "application/json",
+                                         body: body, contentType: body == nil ? nil : "application/json",
                                          responseTimeout: client.configuration.responseTimeout,
-                                         bodyReadTimeout: client.configuration.bodyReadTimeout,
+                                         bodyReadTimeout: client.configuration.bodyReadTimeout, watching: watch,
                                          onHead: { head in
                                              if (200..<300).contains(head.status.code) {
                                                  onHeaders(head.headers)
@@ -41,5 +42,12 @@ extension ControlClient {
                                              return true
                                          })
         if let failure { throw failure.error! }
+    }
+
+    /// One request on the calling thread (``streamLinesBlocking(_:_:jsonBody:watching:onHeaders:onLine:)``'s
+    /// way), its answer's body ignored: for the blocking `run`'s signal
+    /// proxy (`POST /kill`). A non-2xx answer throws its ``APIError``.
+    public func performBlocking(_ method: HTTPMethod, _ target: String) throws {
+        try streamLinesBlocking(method, target, onHeaders: { _ in }, onLine: { _ in true })
     }
 }

@@ -14,7 +14,8 @@ public enum HTTPBlockingExchange {
     /// with each piece of the body until the body ends or `onBody` returns
     /// false (the rest is not read). The head must come within
     /// `responseTimeout`, then each read of the body within `bodyReadTimeout`
-    /// (``HTTPClient/Configuration``'s meanings; nil: no limit).
+    /// (``HTTPClient/Configuration``'s meanings; nil: no limit). `watch`
+    /// is served while waiting for the response (``Net/BlockingSocket/Watch``).
     ///
     /// - Throws: the socket's `SystemError`s, ``HTTPParseError`` for a
     ///   malformed response or a body cut short, ``HTTPError/connectionClosed(_:)``
@@ -23,7 +24,7 @@ public enum HTTPBlockingExchange {
     ///   whatever the callbacks throw.
     public static func perform(_ method: HTTPMethod, _ target: String, to address: SocketAddress, host: String,
                                body: [UInt8]?, contentType: String? = nil,
-                               responseTimeout: Duration? = nil, bodyReadTimeout: Duration? = nil,
+                               responseTimeout: Duration? = nil, bodyReadTimeout: Duration? = nil, watching watch: BlockingSocket.Watch? = nil,
                                onHead: (HTTPResponseHead) throws -> Void, onBody: ([UInt8]) throws -> Bool) throws {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: host)
@@ -62,10 +63,11 @@ public enum HTTPBlockingExchange {
             }
             let bytes: [UInt8]
             if headArrived {
-                bytes = try socket.read(maxBytes: readChunkBytes, timeout: bodyReadTimeout)
+                bytes = try socket.read(maxBytes: readChunkBytes, timeout: bodyReadTimeout, watching: watch)
             } else {
                 do {
-                    bytes = try socket.read(maxBytes: readChunkBytes, timeout: responseDeadline.map { max($0 - ContinuousClock.now, .zero) })
+                    bytes = try socket.read(maxBytes: readChunkBytes, timeout: responseDeadline.map { max($0 - ContinuousClock.now, .zero) },
+                                            watching: watch)
                 } catch NetError.timedOut {
                     throw HTTPError.responseTimedOut(url: "\(address)\(target)", timeout: responseTimeout!)
                 }

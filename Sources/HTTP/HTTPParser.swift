@@ -408,16 +408,18 @@ public struct HTTPParser: Sendable {
         let hasLength = headers.contains(name: "Content-Length")
         if headers.contains(name: "Transfer-Encoding") {
             if hasLength { throw .contentLengthWithTransferEncoding }
-            let raw = headers.values(for: "Transfer-Encoding").joined(separator: ", ")
+            // Only for the errors: the generic `joined(separator:)` looks up a
+            // conformance on first use, a scan of all of them in a CLI's run.
+            func raw() -> String { headers.values(for: "Transfer-Encoding").joined(separator: ", ") }
             let codings = headers.listValues(for: "Transfer-Encoding").map { $0.lowercased() }
-            if isRequest, version == .http1_0 { throw .chunkedNotFinal(raw) }
+            if isRequest, version == .http1_0 { throw .chunkedNotFinal(raw()) }
             guard codings.last == "chunked" else {
-                if isRequest { throw .chunkedNotFinal(raw) }
+                if isRequest { throw .chunkedNotFinal(raw()) }
                 // A response whose final coding is not chunked runs until close
                 // (RFC 9112 §6.3 rule 4); we cannot decode other codings.
-                throw .unsupportedTransferCoding(raw)
+                throw .unsupportedTransferCoding(raw())
             }
-            guard codings.count == 1 else { throw .unsupportedTransferCoding(raw) }
+            guard codings.count == 1 else { throw .unsupportedTransferCoding(raw()) }
             return .chunked
         }
         guard hasLength else { return nil }
@@ -461,14 +463,17 @@ public struct HTTPParser: Sendable {
     }
 
     static func parseStatusLine(_ line: ArraySlice<UInt8>) throws(HTTPParseError) -> HTTPResponseHead {
-        let parts = line.split(separator: 0x20, maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count >= 2 else { throw .malformedStartLine(text(line)) }
-        let version = try parseVersion(parts[0], line: line)
-        let code = parts[1]
+        // VERSION SP CODE [SP REASON], by index: `split` would make an array
+        // of slices, a type whose metadata a CLI's one response pays for.
+        guard let firstSpace = line.firstIndex(of: 0x20) else { throw .malformedStartLine(text(line)) }
+        let version = try parseVersion(line[..<firstSpace], line: line)
+        let rest = line[(firstSpace + 1)...]
+        let secondSpace = rest.firstIndex(of: 0x20)
+        let code = rest[..<(secondSpace ?? rest.endIndex)]
         guard code.count == 3, code.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = Int(text(code)), value >= 100 else {
             throw .malformedStartLine(text(line))
         }
-        let reason = parts.count == 3 ? parts[2] : []
+        let reason = secondSpace.map { rest[($0 + 1)...] } ?? []
         guard reason.allSatisfy({ $0 == 0x09 || $0 >= 0x20 && $0 != 0x7F }) else { throw .malformedStartLine(text(line)) }
         return HTTPResponseHead(status: HTTPStatus(code: value, reasonPhrase: text(reason)), version: version)
     }

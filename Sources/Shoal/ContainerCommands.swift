@@ -240,11 +240,11 @@ enum ContainerCommands {
         request.hostname = flags.value("--hostname")
         request.user = flags.value("--user")
         request.workingDirectory = flags.value("--workdir")
-        request.volumes = flags.values["--volume"]
-        request.volumesFrom = flags.values["--volumes-from"]
+        request.volumes = flags.given("--volume")
+        request.volumesFrom = flags.given("--volumes-from")
         request.memory = flags.value("--memory")
         if let cpus = flags.value("--cpus") {
-            guard let value = Double(cpus) else { throw ClusterCommands.Failure(description: "--cpus \(cpus): give a number such as 0.5 or 2") }
+            guard let value = Double(cpus), value.isFinite else { throw ClusterCommands.Failure(description: "--cpus \(cpus): give a number such as 0.5 or 2") }
             request.cpus = value
         }
         if let pids = flags.value("--pids-limit") {
@@ -259,9 +259,9 @@ enum ContainerCommands {
         }
         request.autoRemove = flags.has("--rm") ? true : nil
         request.network = flags.value("--network")
-        request.publish = flags.values["--publish"]
+        request.publish = flags.given("--publish")
         request.publishAll = flags.has("--publish-all") ? true : nil
-        request.links = flags.values["--link"]
+        request.links = flags.given("--link")
         var logOptions: [String: String] = [:]
         for option in flags.all("--log-opt") {
             let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
@@ -333,7 +333,7 @@ enum ContainerCommands {
     }
 
     /// ``runStreaming(_:_:proxySignals:)`` for the local daemon, on this
-    /// thread with blocking reads (``ControlClient/streamLinesBlocking(_:_:json:onHeaders:onLine:)``):
+    /// thread with blocking reads (``ControlClient/streamLinesBlocking(_:_:jsonBody:watching:onHeaders:onLine:)``):
     /// no task, executor or event-loop thread starts, which was most of
     /// what the CLI itself cost per `run`. Nil when the run takes the
     /// general path (-d, -i, -t, a remote host), which parses the flags again.
@@ -345,13 +345,15 @@ enum ContainerCommands {
             let client = try client(flags)
             guard client.isLocal else { return nil }
             let proxySignals = flags.isOn(byDefault: "--sig-proxy")
-            if proxySignals { SignalProxy.forwarder.prepare() }
+            // No thread: this one forwards the signals while it waits for the daemon.
+            if proxySignals { SignalProxy.forwarder.preparePipe() }
             var proxy: SignalProxy?
             defer { proxy?.stop() }
             var status: Int32?
-            try client.streamLinesBlocking(.post, "/v1/containers/run", json: request, onHeaders: { headers in
+            try client.streamLinesBlocking(.post, "/v1/containers/run", jsonBody: request.encodedJSON,
+                                           watching: proxySignals ? SignalProxy.callerWatch : nil, onHeaders: { headers in
                 guard proxySignals else { return }
-                proxy = headers[ControlAPI.containerIDHeader].map { SignalProxy(client: client, container: $0) }
+                proxy = headers[ControlAPI.containerIDHeader].map { SignalProxy(client: client, container: $0, onCallerThread: true) }
             }, onLine: { line in
                 status = runOutcome(line)
                 return status == nil
@@ -366,7 +368,7 @@ enum ContainerCommands {
     /// One line of the run stream: a log entry is printed (nil: more to
     /// come); a start error or the exit is reported and gives the code to exit with.
     static func runOutcome(_ line: String) -> Int32? {
-        guard let item = try? JSONDecoder().decode(RunStreamLine.self, from: Data(line.utf8)) else { return nil }
+        guard let item = ContainerRunStreamLine(line: line) else { return nil }
         if let log = item.log, let stream = item.stream {
             printLog(LogLine(log: log, stream: stream, time: item.time ?? ""), timestamps: false)
             return nil
@@ -380,16 +382,6 @@ enum ContainerCommands {
             return exit.statusCode < 0 ? 125 : exit.statusCode
         }
         return nil
-    }
-
-    /// A line of `POST /v1/containers/run`: a log entry, or the ``ContainerRunEnd``.
-    struct RunStreamLine: Decodable {
-        var log: String?
-        var stream: String?
-        var time: String?
-        var exit: ContainerWaitReply?
-        var startError: String?
-        var startErrorCode: String?
     }
 
     /// Starts the container; a start error exits as docker's does (127: not

@@ -15,10 +15,14 @@ struct ContainerFlags {
         static func option(_ names: String...) -> Definition { Definition(names: names, takesValue: true) }
     }
 
-    var values: [String: [String]] = [:]
-    var switches: Set<String> = []
+    // Arrays, not a Dictionary or Set: a String-keyed one costs `container
+    // run` a scan of every protocol conformance in the binary at first use
+    // (String: Hashable), and these hold a handful of names.
+    /// Each given option's values, in the order first given.
+    private var values: [Given] = []
+    private var switches: [String] = []
     /// Switches turned off by name (`--pause=false`), for those on by default.
-    var disabled: Set<String> = []
+    private(set) var disabled: [String] = []
     var positional: [String] = []
     /// What follows the leading positionals of a run-like command.
     var trailing: [String] = []
@@ -26,10 +30,9 @@ struct ContainerFlags {
     /// `leadingPositionals`: how many positionals end flag parsing (1 for
     /// `run IMAGE`, 1 for `exec CONTAINER`); nil parses everything.
     init(_ arguments: [String], definitions: [Definition], leadingPositionals: Int? = nil) throws {
-        var byName: [String: Definition] = [:]
-        for definition in definitions + ContainerFlags.global {
-            for name in definition.names { byName[name] = definition }
-        }
+        let known = definitions + ContainerFlags.global
+        // The last definition of a name wins, as the dictionary this was did.
+        func lookup(_ name: String) -> Definition? { known.last { $0.names.contains(name) } }
         func canonical(_ definition: Definition) -> String { definition.names[0] }
         var index = 0
         while index < arguments.count {
@@ -46,24 +49,24 @@ struct ContainerFlags {
                     name = String(argument[..<equals])
                     value = String(argument[argument.index(after: equals)...])
                 }
-                guard let definition = byName[name] else { throw ClusterCommands.Failure(description: "unknown flag: \(name)") }
+                guard let definition = lookup(name) else { throw ClusterCommands.Failure(description: "unknown flag: \(name)") }
                 if definition.takesValue {
                     if value == nil {
                         guard index < arguments.count else { throw ClusterCommands.Failure(description: "flag needs an argument: \(name)") }
                         value = arguments[index]
                         index += 1
                     }
-                    values[canonical(definition), default: []].append(value!)
+                    append(value!, to: canonical(definition))
                 } else {
                     if let value, value != "true" {
                         if value == "false" {
-                            switches.remove(canonical(definition))
-                            disabled.insert(canonical(definition))
+                            switches.removeAll { $0 == canonical(definition) }
+                            if !disabled.contains(canonical(definition)) { disabled.append(canonical(definition)) }
                             continue
                         }
                         throw ClusterCommands.Failure(description: "\(name) takes no value (got '\(value)')")
                     }
-                    switches.insert(canonical(definition))
+                    turnOn(canonical(definition))
                 }
             } else if argument.hasPrefix("-") && argument.count > 1 {
                 // -e X, -eX, -dit, -dp 80:80
@@ -71,7 +74,7 @@ struct ContainerFlags {
                 var position = 0
                 while position < letters.count {
                     let name = "-" + String(letters[position])
-                    guard let definition = byName[name] else { throw ClusterCommands.Failure(description: "unknown shorthand flag: '\(letters[position])' in \(argument)") }
+                    guard let definition = lookup(name) else { throw ClusterCommands.Failure(description: "unknown shorthand flag: '\(letters[position])' in \(argument)") }
                     position += 1
                     if definition.takesValue {
                         var value = String(letters[position...])
@@ -81,10 +84,10 @@ struct ContainerFlags {
                             value = arguments[index]
                             index += 1
                         }
-                        values[canonical(definition), default: []].append(value)
+                        append(value, to: canonical(definition))
                         break
                     }
-                    switches.insert(canonical(definition))
+                    turnOn(canonical(definition))
                 }
             } else {
                 positional.append(argument)
@@ -96,8 +99,28 @@ struct ContainerFlags {
         }
     }
 
-    func value(_ name: String) -> String? { values[name]?.last }
-    func all(_ name: String) -> [String] { values[name] ?? [] }
+    /// A struct, not a tuple: a tuple's type metadata is made at run time.
+    private struct Given {
+        var name: String
+        var values: [String]
+    }
+
+    private mutating func append(_ value: String, to name: String) {
+        if let index = values.firstIndex(where: { $0.name == name }) {
+            values[index].values.append(value)
+        } else {
+            values.append(Given(name: name, values: [value]))
+        }
+    }
+
+    private mutating func turnOn(_ name: String) {
+        if !switches.contains(name) { switches.append(name) }
+    }
+
+    func value(_ name: String) -> String? { given(name)?.last }
+    func all(_ name: String) -> [String] { given(name) ?? [] }
+    /// The values of option `name`; nil when it was not given.
+    func given(_ name: String) -> [String]? { values.first { $0.name == name }?.values }
     func has(_ name: String) -> Bool { switches.contains(name) }
     /// A switch that is on unless given `=false` (`--sig-proxy`).
     func isOn(byDefault name: String) -> Bool { !disabled.contains(name) }

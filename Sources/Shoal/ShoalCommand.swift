@@ -38,8 +38,6 @@ enum ShoalCommand {
             return 0
         case "internal-storage-torture":
             return runStorageTorture(arguments: rest)
-        case _ where ClusterCommands.commands.contains(command):
-            return ClusterCommands.run(command, rest)
         case "dev":
             return DevCommand.run(rest)
         case "service":
@@ -54,6 +52,10 @@ enum ShoalCommand {
             return ContainerCommands.run(rest)
         case "volume":
             return VolumeCommands.run(rest)
+        // Last: building the set looks up a conformance on first use, a scan
+        // of all of them that `container run` need not pay for.
+        case _ where ClusterCommands.commands.contains(command):
+            return ClusterCommands.run(command, rest)
         default:
             FileHandle.standardError.write(Data("shoal: unknown command '\(command)'. Run `shoal help` for the list.\n".utf8))
             return 2

@@ -35,6 +35,11 @@ import Net
             })
         }
         router.add(.get, "/missing") { _ in .text(.notFound, "no such thing") }
+        // Answers once the client's watch ran (or after 10 s, which fails the test).
+        router.add(.get, "/after-watch") { _ in
+            for _ in 0..<1000 where !Self.watchServed.value { try await Task.sleep(for: .milliseconds(10)) }
+            return .text(.ok, Self.watchServed.value ? "watched" : "not watched")
+        }
         let server = HTTPServer(router: router)
         let address = SocketAddress.unix(path: directory + "/http.sock")
         try server.listen(on: address)
@@ -55,6 +60,47 @@ import Net
         }
         #expect(collected.status == 200)
         #expect(String(decoding: collected.body, as: UTF8.self) == "POST /echo?x=1 application/json hello")
+        await server.shutdown(gracePeriod: .seconds(2))
+    }
+
+    final class Flag: @unchecked Sendable {
+        private let lock = NSLock()
+        private var set = false
+        var value: Bool {
+            get { lock.withLock { set } }
+            set { lock.withLock { set = newValue } }
+        }
+    }
+
+    static let watchServed = Flag()
+
+    @Test("a watched descriptor is served while the exchange waits for the answer, which still arrives")
+    func servesTheWatchWhileWaiting() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (server, address) = try server(directory)
+        var descriptors: [Int32] = [-1, -1]
+        #expect(pipe(&descriptors) == 0)
+        defer { descriptors.forEach { close($0) } }
+        let readEnd = descriptors[0]
+        var byte: UInt8 = 7
+        #expect(write(descriptors[1], &byte, 1) == 1)  // readable before the request goes out
+        let (calls, body) = try await onThread {
+            var calls = 0
+            var body: [UInt8] = []
+            let watch = BlockingSocket.Watch(descriptor: readEnd) {
+                var got: UInt8 = 0
+                #expect(read(readEnd, &got, 1) == 1 && got == 7)
+                calls += 1
+                Self.watchServed.value = true
+            }
+            try HTTPBlockingExchange.perform(.get, "/after-watch", to: address, host: "localhost", body: nil,
+                                             responseTimeout: .seconds(30), watching: watch,
+                                             onHead: { _ in }, onBody: { body += $0; return true })
+            return (calls, body)
+        }
+        #expect(calls == 1)
+        #expect(String(decoding: body, as: UTF8.self) == "watched")
         await server.shutdown(gracePeriod: .seconds(2))
     }
 

@@ -225,6 +225,27 @@ struct HTTPParserTests {
         #expect(events.filter { if case .end = $0 { return true } else { return false } }.count == 4)
     }
 
+    @Test("status lines: version, code and reason (which may hold spaces or be absent)", arguments: [
+        ("HTTP/1.1 200 OK", 200, "OK"), ("HTTP/1.1 200", 200, ""), ("HTTP/1.1 200 ", 200, ""),
+        ("HTTP/1.0 404 Not  Found here ", 404, "Not  Found here "), ("HTTP/1.1 101 \t", 101, "\t"),
+    ])
+    func statusLines(_ line: String, _ code: Int, _ reason: String) throws {
+        let head = try HTTPParser.parseStatusLine(ArraySlice(bytes(line)))
+        #expect(head.status.code == code && head.status.reasonPhrase == reason && head.version.minor == (line.hasPrefix("HTTP/1.0") ? 0 : 1))
+    }
+
+    @Test("malformed status lines are refused with the line", arguments: [
+        "HTTP/1.1", "HTTP/1.1200 OK", "HTTP/1.1  200 OK", "HTTP/1.1 20 OK", "HTTP/1.1 2000 OK", "HTTP/1.1 099 Early", "HTTP/1.1 2x0 OK",
+        "HTTP/1.1 200 O\u{7F}K", " HTTP/1.1 200 OK", "HTTP/1.x 200 OK", "",
+    ])
+    func malformedStatusLines(_ line: String) {
+        #expect(throws: HTTPParseError.malformedStartLine(line)) { try HTTPParser.parseStatusLine(ArraySlice(bytes(line))) }
+    }
+
+    @Test func statusLinesOfAnotherVersionAreUnsupported() {
+        #expect(throws: HTTPParseError.unsupportedVersion("HTTP/2.0")) { try HTTPParser.parseStatusLine(ArraySlice(bytes("HTTP/2.0 200 OK"))) }
+    }
+
     @Test func queryAndPathDecoding() {
         let head = HTTPRequestHead(method: .put, target: "/v2/a/b/blobs/uploads/u1?digest=sha256%3Aabc&x=a+b&flag&empty=&bad=%zz")
         #expect(head.query["digest"] == "sha256:abc")

@@ -43,15 +43,45 @@ public final class BlockingSocket {
         }
     }
 
+    /// A descriptor waited on beside the socket: whenever it becomes
+    /// readable during a ``read(maxBytes:timeout:watching:)``, `onReadable`
+    /// runs on the reading thread (it must consume what made the descriptor
+    /// readable) and the wait goes on. The CLI's `run` forwards the signals
+    /// its handler wrote into a pipe this way, with no thread of its own.
+    public struct Watch {
+        public let descriptor: Int32
+        public let onReadable: () throws -> Void
+
+        public init(descriptor: Int32, onReadable: @escaping () throws -> Void) {
+            self.descriptor = descriptor
+            self.onReadable = onReadable
+        }
+    }
+
     /// The next bytes that arrive, at most `maxBytes`; empty at end of
     /// stream. Throws ``NetError/timedOut(operation:address:)`` when nothing
-    /// arrived within `timeout` (nil: no limit).
-    public func read(maxBytes: Int, timeout: Duration? = nil) throws -> [UInt8] {
-        if let timeout {
-            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-            guard try Syscall.run("poll", path: address.description, { poll(&ready, 1, milliseconds) }) > 0 else {
-                throw NetError.timedOut(operation: "read", address: address.description)
+    /// arrived within `timeout` (nil: no limit); time spent in `watch`'s
+    /// callback counts.
+    public func read(maxBytes: Int, timeout: Duration? = nil, watching watch: Watch? = nil) throws -> [UInt8] {
+        if timeout != nil || watch != nil {
+            let deadline = timeout.map { ContinuousClock.now + $0 }
+            while true {
+                // A tuple, not an array: a new array type costs the CLI's `run` a metadata lookup.
+                var ready = (pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
+                             pollfd(fd: watch?.descriptor ?? -1, events: Int16(POLLIN), revents: 0))
+                let count = nfds_t(watch == nil ? 1 : 2)
+                let milliseconds = deadline.map { deadline -> Int32 in
+                    let left = max(deadline - ContinuousClock.now, .zero)
+                    return Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+                } ?? -1
+                let readyCount = try withUnsafeMutablePointer(to: &ready) { pair in
+                    try pair.withMemoryRebound(to: pollfd.self, capacity: 2) { descriptors in
+                        try Syscall.run("poll", path: address.description) { poll(descriptors, count, milliseconds) }
+                    }
+                }
+                guard readyCount > 0 else { throw NetError.timedOut(operation: "read", address: address.description) }
+                if let watch, ready.1.revents != 0 { try watch.onReadable() }
+                if ready.0.revents != 0 { break }
             }
         }
         var buffer = [UInt8](repeating: 0, count: maxBytes)

@@ -1,0 +1,101 @@
+/// Writes one JSON object byte for byte as `JSONEncoder` with `.sortedKeys`
+/// writes it (``Support/encode(_:)``): the same escapes (`\/` included), the
+/// same numbers, nil fields left out. The caller adds the fields in sorted
+/// key order.
+///
+/// For the CLI's blocking `container run`: `JSONEncoder`'s first use in a
+/// process looks up type metadata and protocol conformances by name, which
+/// cost more than the rest of building the request.
+struct JSONObjectWriter {
+    private(set) var bytes: [UInt8] = [UInt8(ascii: "{")]
+    private var empty = true
+
+    /// The object, closed.
+    var finished: [UInt8] { bytes + [UInt8(ascii: "}")] }
+
+    mutating func field(_ key: String, _ value: String?) {
+        guard let value else { return }
+        self.key(key)
+        Self.append(string: value, to: &bytes)
+    }
+
+    mutating func field(_ key: String, _ value: Bool?) {
+        guard let value else { return }
+        self.key(key)
+        bytes += Array((value ? "true" : "false").utf8)
+    }
+
+    mutating func field(_ key: String, _ value: Int?) {
+        guard let value else { return }
+        self.key(key)
+        bytes += Array(String(value).utf8)
+    }
+
+    /// A finite number: `JSONEncoder` refuses NaN and infinities.
+    mutating func field(_ key: String, _ value: Double?) {
+        guard let value else { return }
+        precondition(value.isFinite, "JSON has no \(value): \(key) must be checked before encoding")
+        self.key(key)
+        // JSONEncoder's form: Swift's shortest description without a trailing ".0".
+        var text = value.description
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        bytes += Array(text.utf8)
+    }
+
+    mutating func field(_ key: String, _ values: [String]?) {
+        guard let values else { return }
+        self.key(key)
+        bytes.append(UInt8(ascii: "["))
+        for (index, value) in values.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            Self.append(string: value, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    mutating func field(_ key: String, _ values: [Int]?) {
+        guard let values else { return }
+        self.key(key)
+        bytes += Array(("[" + values.map { String($0) }.joined(separator: ",") + "]").utf8)
+    }
+
+    /// Keys in UTF-8 byte order, as `.sortedKeys` orders them.
+    mutating func field(_ key: String, _ values: [String: String]?) {
+        guard let values else { return }
+        self.key(key)
+        var object = JSONObjectWriter()
+        for (name, value) in values.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            object.field(name, value)
+        }
+        bytes += object.finished
+    }
+
+    private mutating func key(_ key: String) {
+        if !empty { bytes.append(UInt8(ascii: ",")) }
+        empty = false
+        Self.append(string: key, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    /// A JSON string as `JSONEncoder` escapes it: `"`, `\`, `/`, the short
+    /// forms of backspace, tab, newline, form feed and return, `\u00xx` for
+    /// the other control characters, everything else as is.
+    static func append(string: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): bytes += [UInt8(ascii: "\\"), byte]
+            case 0x08: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
+            case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0C: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
+            case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
