@@ -262,13 +262,17 @@ enum ContainerCommands {
         request.publish = flags.given("--publish")
         request.publishAll = flags.has("--publish-all") ? true : nil
         request.links = flags.given("--link")
-        var logOptions: [String: String] = [:]
-        for option in flags.all("--log-opt") {
-            let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { throw ClusterCommands.Failure(description: "--log-opt \(option): give KEY=VALUE such as max-size=10m") }
-            logOptions[parts[0]] = parts[1]
+        // Only with --log-opt: a String-keyed dictionary costs a run without it
+        // a scan of every protocol conformance in the binary (String: Hashable).
+        if let options = flags.given("--log-opt") {
+            var logOptions: [String: String] = [:]
+            for option in options {
+                let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { throw ClusterCommands.Failure(description: "--log-opt \(option): give KEY=VALUE such as max-size=10m") }
+                logOptions[parts[0]] = parts[1]
+            }
+            request.logOptions = logOptions
         }
-        request.logOptions = logOptions.isEmpty ? nil : logOptions
         request.interactive = flags.has("--interactive") ? true : nil
         request.tty = flags.has("--tty") ? true : nil
         request.stdinOnce = flags.has("--interactive") && !flags.has("--detach") ? true : nil

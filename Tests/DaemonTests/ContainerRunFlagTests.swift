@@ -57,8 +57,23 @@ extension ContainerCommandTests {
                     }
                 }
                 #expect(quota == "50000 100000", "\(memberships)")
-                let bad = try host.shoal(["container", "run", "--cpus", "lots", "busybox", "true"])
-                #expect(bad.status != 0 && bad.errors.contains("--cpus"), "\(bad.errors)")
+                for amount in ["lots", "nan", "inf"] {
+                    let bad = try host.shoal(["container", "run", "--cpus", amount, "busybox", "true"])
+                    #expect(bad.status == 1 && bad.errors.contains("--cpus \(amount): give a number"), "\(bad.errors)")
+                }
+            }
+        }
+
+        @Test("--log-opt reaches the container's log configuration (inspect's LogConfig); without it there is none; KEY=VALUE is required")
+        func logOptions() async throws {
+            try await ContainerHost.with { host in
+                _ = try host.ok(["container", "run", "-d", "--name", "logged", "--network", "none", "--log-opt", "max-size=1k", "--log-opt", "max-file=2",
+                                 "busybox", "true"])
+                #expect(try host.ok(["container", "inspect", "-f", "{{.HostConfig.LogConfig}}", "logged"]) == "map[max-file:2 max-size:1k]\n")
+                _ = try host.ok(["container", "run", "-d", "--name", "plain", "--network", "none", "busybox", "true"])
+                #expect(try host.ok(["container", "inspect", "-f", "{{.HostConfig.LogConfig}}", "plain"]) == "map[]\n")
+                let bad = try host.shoal(["container", "run", "--rm", "--log-opt", "max-size", "busybox", "true"])
+                #expect(bad.status == 1 && bad.errors.contains("--log-opt max-size: give KEY=VALUE"), "\(bad.errors)")
             }
         }
 
