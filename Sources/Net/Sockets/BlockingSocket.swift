@@ -84,11 +84,11 @@ public final class BlockingSocket {
                 if ready.0.revents != 0 { break }
             }
         }
-        var buffer = [UInt8](repeating: 0, count: maxBytes)
-        let count = try buffer.withUnsafeMutableBytes { raw in
-            try Syscall.run("read", path: address.description) { Glibc.read(descriptor, raw.baseAddress, raw.count) }
+        // Not zero-filled first: the kernel writes only the pages the bytes
+        // need, where zeroing 64 KiB faulted in 16 fresh heap pages per read
+        // (a tenth of the CLI `run`'s page faults, two of them reads).
+        return try [UInt8](unsafeUninitializedCapacity: maxBytes) { buffer, initialized in
+            initialized = try Syscall.run("read", path: address.description) { Glibc.read(descriptor, buffer.baseAddress, buffer.count) }
         }
-        buffer.removeSubrange(count...)
-        return buffer
     }
 }
