@@ -667,7 +667,9 @@ public final class ContainerEngine: @unchecked Sendable {
                     self.exited(id, run: run, state: state)
                     return
                 }
-                _ = container.wait(timeout: Self.watchPollInterval)
+                // Woken as the exit is known, before its record: `--rm` and
+                // the restart policy wait for the record where they need it.
+                _ = container.wait(timeout: Self.watchPollInterval, recorded: false)
             }
         }
     }

@@ -60,6 +60,11 @@ public final class Container: @unchecked Sendable {
     private var observers: [UInt64: @Sendable () -> Void] = [:]
     private var nextObserverToken: UInt64 = 0
     private var removed = false
+    /// state.json's encoding, its fixed part kept (see ``ContainerStateEncoder``).
+    private var stateEncoder = ContainerStateEncoder()
+    /// Between an exit published in memory and its record on disk.
+    private var recordingExit = false
+    private var cgroupRemovedAtExit = false
 
     init(state: ContainerState, directory: String, cgroup: any Cgroup) {
         self.current = state
@@ -81,12 +86,63 @@ public final class Container: @unchecked Sendable {
     public var logPath: String { directory + "/" + ContainerLogFile.fileName }
     var statePath: String { directory + "/state.json" }
 
-    /// Applies `change`, persists, wakes waiters.
+    /// Applies `change`, persists, wakes waiters. After an exit still
+    /// being recorded (``recordExit(_:removeCgroup:)``), so writes land in
+    /// the order of their changes.
     func update(_ change: (inout ContainerState) -> Void) {
         condition.lock()
+        while recordingExit { condition.wait() }
         change(&current)
-        try? ContainerState.write(current, to: statePath)
+        persist(current)
         notifyLocked()
+        condition.unlock()
+    }
+
+    /// Writes `state` to state.json; only by whoever holds the lock, or by
+    /// the exit being recorded (which holds back every other update).
+    private func persist(_ state: ContainerState) {
+        guard let bytes = try? stateEncoder.encode(state) else { return }
+        try? ContainerState.write(bytes, to: statePath)
+    }
+
+    /// Records the container's exit in two halves, so that whoever waits for
+    /// it (the engine's watcher, a `run`'s reply) learns it before the disk
+    /// does: `change` is applied in memory and observers and
+    /// ``waitUntil(_:)`` are woken at once; then the state is written,
+    /// `removeCgroup` runs (it returns whether the cgroup is gone), and only
+    /// then are ``wait(timeout:recorded:)`` callers woken and later updates
+    /// let through. A daemon that dies in between leaves the container
+    /// "running" on disk with its monitor gone: the next one finishes it
+    /// from the monitor's exit record, as it does any exit it missed.
+    func recordExit(_ change: (inout ContainerState) -> Void, removeCgroup: () -> Bool) {
+        condition.lock()
+        while recordingExit { condition.wait() }
+        change(&current)
+        recordingExit = true
+        let published = current
+        notifyLocked()
+        condition.unlock()
+        // Outside the lock: the waiters just woken read the state meanwhile.
+        persist(published)
+        let removed = removeCgroup()
+        condition.lock()
+        recordingExit = false
+        cgroupRemovedAtExit = removed
+        notifyLocked()
+        condition.unlock()
+    }
+
+    /// Whether the last exit's recording removed the cgroup (a delete need
+    /// not try again); false again once a restart is prepared.
+    var cgroupRemoved: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return cgroupRemovedAtExit
+    }
+
+    func forgetCgroupRemoval() {
+        condition.lock()
+        cgroupRemovedAtExit = false
         condition.unlock()
     }
 
@@ -148,16 +204,20 @@ public final class Container: @unchecked Sendable {
         return current
     }
 
-    /// Blocks until the container has exited (and its exit is recorded), or
-    /// `timeout` passes (nil: forever). Returns the exit status, or nil on
-    /// timeout. A container that never started returns nil at once.
-    public func wait(timeout: Duration? = nil) -> ExitStatus? {
+    /// Blocks until the container has exited and its exit is recorded
+    /// (state.json written, cgroup removed), or `timeout` passes (nil:
+    /// forever). Returns the exit status, or nil on timeout. A container that
+    /// never started returns nil at once. `recorded` false: returns as soon
+    /// as the exit is known, before the record (the engine's watcher, whose
+    /// `--rm` removal waits for the record anyway).
+    public func wait(timeout: Duration? = nil, recorded: Bool = true) -> ExitStatus? {
         let deadline = timeout.map { Date().addingTimeInterval(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) }
         condition.lock()
         defer { condition.unlock() }
-        while current.status.hasProcess {
+        func running() -> Bool { current.status.hasProcess || (recorded && recordingExit) }
+        while running() {
             if let deadline {
-                if !condition.wait(until: deadline) && current.status.hasProcess { return nil }
+                if !condition.wait(until: deadline) && running() { return nil }
             } else {
                 condition.wait()
             }
@@ -167,29 +227,22 @@ public final class Container: @unchecked Sendable {
 }
 
 extension ContainerState {
+    /// Writes `state` as ``ContainerStateEncoder`` does (all of it encoded anew).
     static func write(_ state: ContainerState, to path: String) throws {
-        let encoder = JSONEncoder()
-        // Compact, and dates by hand: written at every create, start and exit,
-        // where Foundation's indentation and ISO 8601 formatter cost the most.
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(iso8601(date))
-        }
-        let data = try encoder.encode(state)
+        var encoder = ContainerStateEncoder()
+        try write(try encoder.encode(state), to: path)
+    }
+
+    /// Writes an encoded state to `path`.
+    static func write(_ bytes: [UInt8], to path: String) throws {
         // Write-then-swap: a reader (or a restarted daemon) sees the old or
         // the new file, never half. No fsync (Foundation's .atomic adds one,
         // milliseconds per start): the state only has to outlive the daemon,
-        // not the machine, whose crash ends the containers too.
+        // not the machine, whose crash ends the containers too. The
+        // temporary holds the state before: written over, not emptied first
+        // (see ``Syscall/overwriteFile(_:_:mode:)``).
         let temporary = path + ".tmp"
-        let descriptor = try Syscall.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
-        do {
-            try Syscall.writeAll(descriptor, Array(data), path: temporary)
-            Syscall.close(descriptor)
-        } catch {
-            Syscall.close(descriptor)
-            throw error
-        }
+        try Syscall.overwriteFile(temporary, bytes)
         // Exchanged rather than renamed over: the old state becomes the next
         // write's temporary file, so no write creates or frees an inode (on
         // ext4 without a journal each new inode searches past every one freed

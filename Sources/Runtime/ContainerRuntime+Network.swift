@@ -40,7 +40,8 @@ extension ContainerRuntime {
         ]
         return try files.map { name, destination, text in
             let path = container.directory + "/" + name
-            try Self.hostCall { () throws(SystemError) in try Syscall.writeFile(path, text, create: true) }
+            // Over what the last start (or a reused directory) left, not emptied first.
+            try Self.hostCall { () throws(SystemError) in try Syscall.overwriteFile(path, Array(text.utf8), mode: 0o644) }
             return BindMount(source: path, destination: destination, readOnly: false, recursive: false)
         }
     }

@@ -103,10 +103,8 @@ extension ContainerRuntime {
             plan.raw.cgroup_directory_fd = cgroupDirectory.directory
             plan.raw.cgroup_directory_procs_fd = cgroupDirectory.procs
             if let monitorPath = configuration.monitorExecutable {
-                // The record the monitor writes; emptied now so a stale one never counts.
-                let statusFile = try Self.hostCall { () throws(SystemError) in
-                    try Syscall.open(ExitRecord.path(directory: container.directory), O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
-                }
+                // The record the monitor writes; reset now so a stale one never counts.
+                let statusFile = try Self.hostCall { () throws(SystemError) in try ExitRecord.openForRun(directory: container.directory) }
                 var containerPid: pid_t = -1
                 monitorPid = withExtendedLifetime(plan) {
                     monitorPath.withCString { path in

@@ -146,7 +146,10 @@ public final class ContainerRuntime: @unchecked Sendable {
             directory: configuration.stateDirectory + "/spare", limit: Self.spareDirectoriesKept,
             reusable: [ContainerLogFile.fileName, "hosts", "hostname", "resolv.conf", "stdout.fifo", "stderr.fifo", ExitRecord.fileName,
                        Self.stateFileName, Self.stateFileName + ".tmp"],
-            emptied: [ContainerLogFile.fileName, "hosts", "hostname", "resolv.conf", ExitRecord.fileName, Self.stateFileName, Self.stateFileName + ".tmp"])
+            // The others are written over before they are read (overwriting
+            // beats emptying, see Syscall.overwriteFile): the state files at
+            // create, the network files and the exit record at start.
+            emptied: [ContainerLogFile.fileName])
         self.leases = AddressLeases(
             directory: Self.leaseDirectory(configuration.stateDirectory, bridge: configuration.bridge.name), bridge: configuration.bridge)
         do throws(SystemError) {
@@ -167,15 +170,19 @@ public final class ContainerRuntime: @unchecked Sendable {
             let statePath = directory + "/" + Self.stateFileName
             // After a machine crash the newest state can be empty (written, not
             // yet flushed); the one before it is the swapped-out temporary.
-            let previous = try? ContainerState.read(from: statePath + ".tmp")
+            // A state of another id is what a reused directory held before
+            // (spare directories keep their state files): not this container's.
+            func own(_ state: ContainerState?) -> ContainerState? { state?.id == name ? state : nil }
+            let previous = own(try? ContainerState.read(from: statePath + ".tmp"))
+            let newestRead = try? ContainerState.read(from: statePath)
             var info = stat()
             let unwritten = stat(statePath, &info) != 0 ? errno == ENOENT : info.st_size == 0
-            if unwritten && previous == nil {
-                // A create cut short before its state was written: nothing to adopt.
-                spares.keep(directory)
+            guard let state = own(newestRead) ?? previous else {
+                // A create cut short before its state was written: nothing to
+                // adopt. (An unreadable state is left as it is.)
+                if unwritten || newestRead != nil { spares.keep(directory) }
                 continue
             }
-            guard let state = (try? ContainerState.read(from: statePath)) ?? previous else { continue }
             let container = Container(state: state, directory: directory, cgroup: cgroup(for: state))
             containers[state.id] = container
             if state.status.hasProcess { adopt(container) }
@@ -429,6 +436,7 @@ public final class ContainerRuntime: @unchecked Sendable {
         }
         container.monitor?.detach()
         container.monitor = nil
+        container.forgetCgroupRemoval()  // the start makes it again
         container.update { state in
             state.status = .created
             state.pid = nil
@@ -498,11 +506,13 @@ public final class ContainerRuntime: @unchecked Sendable {
         defer { timings.report() }
         container.monitor?.detach()
         closePorts(container)
-        // Processes still exiting (a loaded machine) can hold it past the
-        // timeout: the cleanup thread tries again later.
+        // With the monitor detached, the exit's record is done, the cgroup's
+        // removal included (``Container/recordExit``): tried again only if
+        // that failed. Processes still exiting (a loaded machine) can hold
+        // it past the timeout: the cleanup thread tries again later.
         let cgroupLeft: Bool
         do {
-            try container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
+            if !container.cgroupRemoved { try container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout) }
             cgroupLeft = false
         } catch {
             cgroupLeft = true
@@ -624,16 +634,26 @@ public final class ContainerRuntime: @unchecked Sendable {
         // Read before the cgroup goes: the OOM count lives in it.
         let oomKilled = container.cgroup.oomKillCount() > 0
         timings.mark("read")
-        try? container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
-        timings.mark("cgroup")
-        container.update { state in
+        // Waiters learn the exit first; the state's write and then the
+        // cgroup's removal follow (the write first: a daemon that dies in
+        // between still finds the OOM count in the cgroup). A delete or
+        // restart of the container waits for both (see ``Container/recordExit``).
+        container.recordExit({ state in
             state.status = .exited
             state.exitStatus = record?.status ?? (monitored ? .unknown : reaped)
             state.oomKilled = oomKilled
             state.finishedAt = record?.finishedAt ?? Date()
             state.network?.ports = []
-        }
-        timings.mark("record")
+        }, removeCgroup: { [configuration] in
+            timings.mark("record")  // published, then written
+            do {
+                try container.cgroup.destroy(timeout: configuration.cgroupRemovalTimeout)
+                return true
+            } catch {
+                return false
+            }
+        })
+        timings.mark("cgroup")
         // After the exit is recorded, and off this thread: the veth goes
         // with the network namespace, and waiters need not wait for it.
         detachNetwork(container)

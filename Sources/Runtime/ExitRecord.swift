@@ -1,4 +1,8 @@
 import Foundation
+import Posix
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What shoal-monitor wrote to a container's `exit-status` file once the
 /// init was gone: its status and when it ended. Read by the runtime when the
@@ -11,8 +15,22 @@ struct ExitRecord: Equatable {
     static let fileName = "exit-status"
     static func path(directory: String) -> String { directory + "/" + fileName }
 
-    /// nil when the file is missing, empty (the container still runs or its
-    /// monitor died first) or not a record.
+    /// What the file holds from a start until the monitor writes the record
+    /// over it (a longer line, from offset 0): no record.
+    static let placeholder = Array("running\n".utf8)
+
+    /// Opens the file for the monitor of a run that starts now, holding
+    /// ``placeholder`` instead of whatever an earlier run (or the earlier
+    /// container of a reused directory) left. Written over rather than
+    /// emptied: see ``Syscall/overwriteFile(_:_:mode:)``.
+    static func openForRun(directory: String) throws(SystemError) -> Int32 {
+        let path = path(directory: directory)
+        try Syscall.overwriteFile(path, placeholder)
+        return try Syscall.open(path, O_WRONLY)
+    }
+
+    /// nil when the file is missing, empty or the placeholder (the container
+    /// still runs or its monitor died first) or not a record.
     static func read(directory: String) -> ExitRecord? {
         guard let text = try? String(contentsOfFile: path(directory: directory), encoding: .utf8) else { return nil }
         return parse(text)

@@ -1,5 +1,5 @@
 import Foundation
-import Runtime
+@testable import Runtime
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -216,6 +216,25 @@ struct ContainerLifecycleTests {
         try fixture.reopen()
         #expect(!FileManager.default.fileExists(atPath: directory))
         #expect(fixture.runtime.list().isEmpty)
+    }
+
+    @Test("a reused directory whose create was cut short still holds its last container's state files: that state is not adopted under the new id")
+    func aReusedDirectorysLeftoverStateIsNotAdopted() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let directory = fixture.stateDirectory + "/containers/halfmade"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var state = try fixture.runtime.create(fixture.spec("before", ["true"])).state
+        try fixture.runtime.delete("before")
+        state.status = .exited
+        var encoder = ContainerStateEncoder()
+        let bytes = Data(try encoder.encode(state))
+        for name in ["state.json", "state.json.tmp"] {
+            #expect(FileManager.default.createFile(atPath: directory + "/" + name, contents: bytes))
+        }
+        try fixture.reopen()
+        #expect(fixture.runtime.list().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: directory), "kept for reuse")
     }
 
     @Test("a state emptied by a machine crash (written, not flushed) falls back to the one before it, and a lasting container's create is flushed")

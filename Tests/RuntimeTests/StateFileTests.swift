@@ -72,3 +72,151 @@ struct StateFileTests {
         #expect(!FileManager.default.fileExists(atPath: tree + "/file"))
     }
 }
+
+/// state.json's encoding (``ContainerStateEncoder``): the fixed part kept,
+/// the run's fields by hand; it must read back as the Codable form does.
+@Suite("State file encoding")
+struct StateEncodingTests {
+    static let awkward = "quote \" backslash \\ slash / newline \n tab \t return \r bell \u{07} nul \u{00} escape \u{1B} del \u{7F} é ☃ 🐳"
+
+    /// Every optional set, every string awkward.
+    static func fullState(_ status: ContainerStatus = .exited, exit: Runtime.ExitStatus = .signaled(9)) -> ContainerState {
+        var spec = ContainerSpec(
+            id: "every-field", rootFilesystem: .overlay(lowerDirectories: ["/l1", "/l2"], upperDirectory: "/u", workDirectory: "/w", mountPoint: "/m"),
+            command: ["sh", "-c", awkward], environment: ["A=" + awkward], user: "app:staff", workingDirectory: "/work",
+            hostname: "host", network: .bridge, mounts: [BindMount(source: "/src", destination: "/dst", readOnly: true)],
+            publishedPorts: [PortMapping(hostAddress: "127.0.0.1", hostPort: 8080, containerPort: 80, transport: .udp)],
+            links: [ContainerLink(container: "other", alias: "db")], logging: LogOptions(maxSizeBytes: 1024, maxFiles: 3),
+            healthCheck: HealthCheck(command: ["true"]))
+        spec.userNamespace = UserNamespaceMapping(hostUID: 100_000, hostGID: 100_000, size: 65536)
+        spec.resourceLimits = [ProcessLimit(resource: 7, soft: 1024, hard: 4096)]
+        return ContainerState(
+            spec: spec, status: status, user: ResolvedUser(uid: 1000, gid: 1000, additionalGroups: [10, 20], home: "/home/" + awkward),
+            cgroupLayout: .hybrid, cgroupParent: "shoal", pid: 4242, processStartTicks: UInt64.max, exitStatus: exit, oomKilled: true,
+            startError: awkward, createdAt: Date(timeIntervalSince1970: 1_795_972_130.272837),
+            startedAt: Date(timeIntervalSince1970: 1_795_972_131.5), finishedAt: Date(timeIntervalSince1970: 1_795_972_132.000001),
+            network: NetworkAttachment(bridge: "shoal0", address: "10.88.0.2", prefixLength: 16, gateway: "10.88.0.1", hostInterface: "shv1234",
+                                       ports: [PublishedPort(hostAddress: "0.0.0.0", hostPort: 1, containerPort: 65535, transport: .tcp),
+                                               PublishedPort(hostAddress: "127.0.0.1", hostPort: 443, containerPort: 443, transport: .udp)]),
+            monitorPid: Int32.max, monitorStartTicks: 17,
+            health: HealthState(status: .unhealthy, failingStreak: 3, log: [
+                HealthProbeResult(start: Date(timeIntervalSince1970: 1_795_972_133), end: Date(timeIntervalSince1970: 1_795_972_134), exitCode: -1, output: awkward),
+            ]))
+    }
+
+    static func codableForm(_ state: ContainerState) throws -> Data {
+        try ContainerStateEncoder.makeJSONEncoder().encode(state)
+    }
+
+    static func decode(_ bytes: some Sequence<UInt8>) throws -> ContainerState {
+        let path = NSTemporaryDirectory() + "shoal-state-encoding-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).json"
+        defer { unlink(path) }
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+        return try ContainerState.read(from: path)
+    }
+
+    static func keys(_ bytes: some Sequence<UInt8>) throws -> Set<String> {
+        Set(try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]).keys)
+    }
+
+    @Test("a state with every field set reads back equal, with the same keys and values as its Codable form")
+    func everyFieldReadsBack() throws {
+        for exit in [Runtime.ExitStatus.exited(0), .exited(-3), .signaled(9), .unknown] {
+            let state = Self.fullState(exit: exit)
+            var encoder = ContainerStateEncoder()
+            let bytes = try encoder.encode(state)
+            #expect(try Self.decode(bytes) == state)
+            let codable = try Self.codableForm(state)
+            #expect(try Self.keys(bytes) == Self.keys(codable), "a field of ContainerState is missing from ContainerStateEncoder")
+            #expect(try Self.decode(bytes) == Self.decode(codable))
+            let ours = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? NSDictionary)
+            let theirs = try #require(try JSONSerialization.jsonObject(with: codable) as? NSDictionary)
+            #expect(ours == theirs, "values differ from the Codable form")
+        }
+    }
+
+    @Test("optional fields left out read back as nil, as the Codable form leaves them out")
+    func absentFieldsStayAbsent() throws {
+        var state = Self.fullState(.created)
+        state.pid = nil
+        state.processStartTicks = nil
+        state.exitStatus = nil
+        state.startError = nil
+        state.startedAt = nil
+        state.finishedAt = nil
+        state.network = nil
+        state.monitorPid = nil
+        state.monitorStartTicks = nil
+        state.health = nil
+        state.oomKilled = false
+        var encoder = ContainerStateEncoder()
+        let bytes = try encoder.encode(state)
+        #expect(try Self.decode(bytes) == state)
+        #expect(try Self.keys(bytes) == Self.keys(Self.codableForm(state)))
+        var noPorts = Self.fullState()
+        noPorts.network?.ports = []
+        noPorts.network?.hostInterface = nil
+        #expect(try Self.decode(encoder.encode(noPorts)) == noPorts)
+    }
+
+    @Test("the kept fixed part is encoded again when it changes")
+    func fixedPartFollowsChanges() throws {
+        var encoder = ContainerStateEncoder()
+        var state = Self.fullState(.running)
+        _ = try encoder.encode(state)
+        state.spec.command = ["changed"]
+        state.user.home = "/elsewhere"
+        state.cgroupParent = "other"
+        state.createdAt = Date(timeIntervalSince1970: 5)
+        state.status = .exited
+        #expect(try Self.decode(encoder.encode(state)) == state)
+    }
+
+    @Test("strings keep every character through the hand-written escaping, control characters included")
+    func escapingRoundTrips() throws {
+        var characters = (0..<0x80).map { String(UnicodeScalar(UInt8($0))) }
+        characters += ["é", "☃", "🐳", "\u{2028}", "\u{FEFF}", "\"\\", "\\u0041"]
+        for text in characters + [characters.joined()] {
+            var writer = JSONObjectWriter()
+            writer.key(text)
+            writer.string(text)
+            // Read as state.json is read (JSONDecoder), and as Foundation's encoder writes it.
+            let object = try JSONDecoder().decode([String: String].self, from: Data(writer.closed()))
+            #expect(object == [text: text], "\(text.unicodeScalars.map(\.value))")
+            #expect(object == (try JSONDecoder().decode([String: String].self, from: JSONEncoder().encode([text: text]))))
+        }
+    }
+
+    @Test("overwriting a file leaves exactly the new content, shorter or longer, in the same inode")
+    func overwriteLeavesExactlyTheNewContent() throws {
+        let path = NSTemporaryDirectory() + "shoal-overwrite-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { unlink(path) }
+        var inode: ino_t?
+        for text in ["a longer first content\n", "short", "", "longer again than short"] {
+            try Syscall.overwriteFile(path, Array(text.utf8))
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == text)
+            var info = stat()
+            #expect(stat(path, &info) == 0 && (info.st_mode & 0o777) == 0o600)
+            #expect(inode == nil || inode == info.st_ino)
+            inode = info.st_ino
+        }
+    }
+
+    @Test("an exit record's placeholder (a run that has not ended) is no record")
+    func placeholderIsNoRecord() throws {
+        #expect(ExitRecord.parse(String(decoding: ExitRecord.placeholder, as: UTF8.self)) == nil)
+        let directory = NSTemporaryDirectory() + "shoal-exit-record-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { _ = Syscall.removeTree(directory) }
+        let stale = "signaled 9 1795972130.123456789\n"
+        #expect(FileManager.default.createFile(atPath: ExitRecord.path(directory: directory), contents: Data(stale.utf8)))
+        #expect(ExitRecord.read(directory: directory)?.status == .signaled(9))
+        let descriptor = try ExitRecord.openForRun(directory: directory)
+        #expect(ExitRecord.read(directory: directory) == nil, "the stale record still counts")
+        // As shoal-monitor writes it: from offset 0, over the placeholder.
+        let record = Array("exited 3 1795972131.000000001\n".utf8)
+        #expect(pwrite(descriptor, record, record.count, 0) == record.count)
+        Syscall.close(descriptor)
+        #expect(ExitRecord.read(directory: directory)?.status == .exited(3))
+    }
+}
