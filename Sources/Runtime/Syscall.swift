@@ -88,7 +88,13 @@ extension Syscall {
             }
             offset += written
         }
-        try run("ftruncate", path: path) { ftruncate(descriptor, off_t(bytes.count)) }
+        // Only when the old content was longer: ext4 walks the file's
+        // extents at every truncate, even to the size it already has.
+        var info = stat()
+        try run("fstat", path: path) { fstat(descriptor, &info) }
+        if info.st_size > off_t(bytes.count) {
+            try run("ftruncate", path: path) { ftruncate(descriptor, off_t(bytes.count)) }
+        }
     }
 
     /// `mkdir -p`; existing directories are fine.
