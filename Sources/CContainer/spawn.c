@@ -17,6 +17,7 @@
 #include <linux/openat2.h>
 #include <net/if.h>
 #include <sched.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -88,8 +89,15 @@ static int sh_has_slash(const char *s) {
 // threads never see each other's value.
 static __thread int child_error_fd = -1;
 
+static void report_failure(int fd, int kind, const char *call, const char *path, int error_number);
+
 __attribute__((noreturn))
 static void child_fail(int kind, const char *call, const char *path, int error_number) {
+    report_failure(child_error_fd, kind, call, path, error_number);
+    _exit(127);
+}
+
+static void report_failure(int fd, int kind, const char *call, const char *path, int error_number) {
     ShoalFailure failure;
     char *raw = (char *)&failure;
     for (size_t i = 0; i < sizeof failure; i++) raw[i] = 0;
@@ -97,16 +105,15 @@ static void child_fail(int kind, const char *call, const char *path, int error_n
     failure.error_number = error_number;
     sh_copy(failure.call, sizeof failure.call, call);
     sh_copy(failure.path, sizeof failure.path, path);
-    if (child_error_fd >= 0) {
+    if (fd >= 0) {
         size_t off = 0;
         while (off < sizeof failure) {
-            ssize_t n = write(child_error_fd, raw + off, sizeof failure - off);
+            ssize_t n = write(fd, raw + off, sizeof failure - off);
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) break;
             off += (size_t)n;
         }
     }
-    _exit(127);
 }
 
 __attribute__((noreturn))
@@ -757,6 +764,42 @@ static pid_t clone_vfork(int (*entry)(void *), int flags, void *arg, int cgroup_
     return pid < 0 ? -saved : (pid_t)pid;
 }
 
+// As clone_vfork, but the caller goes on at once, beside the child: the
+// child's stack is handed back in *stack_out, to unmap once the child has
+// exec'd or exited (not before: it runs on it, in our memory). For the
+// monitor's helper, whose signal handlers are all at their defaults, so no
+// handler can run on the child's stack.
+static pid_t clone_vm(int (*entry)(void *), int flags, void *arg, int cgroup_fd, int *in_cgroup, void **stack_out) {
+    void *stack = mmap(NULL, SHOAL_CHILD_STACK_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -errno;
+    long pid = -1;
+    int saved = 0;
+    if (cgroup_fd >= 0) {
+        struct shoal_clone_args args;
+        memset(&args, 0, sizeof args);
+        args.flags = (uint64_t)(unsigned)flags | CLONE_VM | SHOAL_CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.stack = (uint64_t)(uintptr_t)stack;
+        args.stack_size = SHOAL_CHILD_STACK_BYTES;
+        args.cgroup = (uint64_t)cgroup_fd;
+        *in_cgroup = 1;
+        pid = shoal_clone3_trampoline(&args, sizeof args, entry, arg);
+        if (pid < 0) saved = (int)-pid;
+    }
+    if (pid < 0) {
+        if (in_cgroup) *in_cgroup = 0;
+        pid = clone(entry, (char *)stack + SHOAL_CHILD_STACK_BYTES, flags | CLONE_VM | SIGCHLD, arg);
+        saved = errno;
+    }
+    if (pid < 0) {
+        munmap(stack, SHOAL_CHILD_STACK_BYTES);
+        return -saved;
+    }
+    *stack_out = stack;
+    return (pid_t)pid;
+}
+
 static pid_t spawn_container_here(const ShoalSpawnPlan *plan);
 
 pid_t shoal_spawn_container(const ShoalSpawnPlan *plan) {
@@ -802,11 +845,22 @@ typedef struct MonitorLaunch {
     // The monitor's fds 3-7: exit record, then the ShoalMonitorStreams (-1: none).
     int monitor_fds[5];
     pid_t container_pid;       // written by the helper (shared memory)
+    // The container child's argument and stack: in the caller's frame and
+    // memory, not the helper's stack, as the child runs on after the
+    // helper's execve (which unmaps nothing of ours but ends its use of its stack).
+    ContainerClone container;
+    void *container_stack;
 } MonitorLaunch;
 
 #define MONITOR_FD_COUNT 5
 // Above the monitor's fds 0-7 while they are being put in place.
 #define MONITOR_SCRATCH_FD 16
+
+__attribute__((noreturn))
+static void monitor_helper_fail(int error_fd, const char *call, const char *path) {
+    report_failure(error_fd, SHOAL_FAILURE_SYSCALL, call, path, errno);
+    _exit(127);
+}
 
 // The helper that becomes the monitor: runs on its own stack in the caller's
 // memory (CLONE_VM | CLONE_VFORK, caller suspended) until its execve.
@@ -819,65 +873,92 @@ static int monitor_helper_entry(void *raw) {
     // prepared (this helper is its own process, so only it moves).
     if (p->net_namespace_fd >= 0 && setns(p->net_namespace_fd, CLONE_NEWNET) < 0)
         fail_syscall("setns", "container network namespace");
+    // Its own copy of the error pipe, above the monitor's fds 0-7, for what
+    // fails from here on: a CLONE_VM container child shares our TLS, and so
+    // the thread-local one, while it runs beside us.
+    int error_fd = child_error_fd;
+    if (error_fd >= 0 && error_fd < MONITOR_SCRATCH_FD) {
+        error_fd = fcntl(error_fd, F_DUPFD_CLOEXEC, MONITOR_SCRATCH_FD);
+        if (error_fd < 0) fail_syscall("fcntl", "error pipe");
+    }
     long pid;
-    ContainerClone clone = {p, 0};
+    launch->container = (ContainerClone){p, 0};
     if (p->sync_fd >= 0) {
         // The caller writes uid/gid maps before the child goes on: fork-like.
         pid = raw_clone((unsigned long)p->clone_flags | SIGCHLD);
-        if (pid == 0) container_child(&clone);
+        if (pid == 0) container_child(&launch->container);
     } else {
-        pid = clone_vfork(container_child_entry, p->clone_flags, &clone, p->cgroup_directory_fd, &clone.in_cgroup_directory);
+        // The child sets the container up while we become the monitor: the
+        // caller waits for both (shoal_spawn_monitored_container).
+        pid = clone_vm(container_child_entry, p->clone_flags, &launch->container, p->cgroup_directory_fd,
+                       &launch->container.in_cgroup_directory, &launch->container_stack);
         if (pid < 0) errno = (int)-pid;
     }
     if (pid < 0) fail_syscall("clone", "container");
     launch->container_pid = (pid_t)pid;
-    adopt_error_fd(p->error_fd);  // the CLONE_VM child ran on our TLS and may have moved it
 
     // Become the monitor: 0-2 /dev/null, the exit record as 3, its streams
     // as 4-7, everything else (the caller's sockets, the error pipe) closed
     // by execve. Every source is first copied above 7, so no dup2 onto
-    // 0-7 can clobber another's source.
+    // 0-7 can clobber another's source. Nothing here writes errno unless
+    // it fails (the container child may be reading its own, in the same TLS).
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null < 0) fail_syscall("open", "/dev/null");
-    null = fcntl(null, F_DUPFD_CLOEXEC, MONITOR_SCRATCH_FD);
-    if (null < 0) fail_syscall("fcntl", "/dev/null");
-    if (child_error_fd >= 0 && child_error_fd < MONITOR_SCRATCH_FD) {
-        int moved = fcntl(child_error_fd, F_DUPFD_CLOEXEC, MONITOR_SCRATCH_FD);
-        if (moved < 0) fail_syscall("fcntl", "error pipe");
-        child_error_fd = moved;
-    }
+    if (null >= 0) null = fcntl(null, F_DUPFD_CLOEXEC, MONITOR_SCRATCH_FD);
+    if (null < 0) monitor_helper_fail(error_fd, "open", "/dev/null");
     int sources[MONITOR_FD_COUNT];
     for (int i = 0; i < MONITOR_FD_COUNT; i++) {
         sources[i] = -1;
         if (launch->monitor_fds[i] < 0) continue;
         sources[i] = fcntl(launch->monitor_fds[i], F_DUPFD_CLOEXEC, MONITOR_SCRATCH_FD);
-        if (sources[i] < 0) fail_syscall("fcntl", "monitor stream");
+        if (sources[i] < 0) monitor_helper_fail(error_fd, "fcntl", "monitor stream");
     }
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) mark_fds_cloexec();
     for (int i = 0; i < MONITOR_FD_COUNT; i++) {
         // dup2 leaves the copy without FD_CLOEXEC: it survives the execve.
-        if (sources[i] >= 0 && dup2(sources[i], 3 + i) < 0) fail_syscall("dup2", "monitor stream");
+        if (sources[i] >= 0 && dup2(sources[i], 3 + i) < 0) monitor_helper_fail(error_fd, "dup2", "monitor stream");
     }
     for (int fd = 0; fd < 3; fd++) {
-        if (dup2(null, fd) < 0) fail_syscall("dup2", "/dev/null");
+        if (dup2(null, fd) < 0) monitor_helper_fail(error_fd, "dup2", "/dev/null");
     }
     (void)setsid();
     char *const argv[] = {(char *)"shoal-monitor", NULL};
     char *const envp[] = {NULL};
     execve(launch->monitor_path, argv, envp);
-    fail_syscall("execve", launch->monitor_path);
+    monitor_helper_fail(error_fd, "execve", launch->monitor_path);
 }
 
 pid_t shoal_spawn_monitored_container(const ShoalSpawnPlan *plan, const char *monitor_path, int status_fd,
-                                      const ShoalMonitorStreams *streams, pid_t *container_pid) {
-    MonitorLaunch launch = {plan, monitor_path, {status_fd, -1, -1, -1, -1}, -1};
+                                      const ShoalMonitorStreams *streams, int error_read_fd, pid_t *container_pid) {
+    MonitorLaunch launch;
+    memset(&launch, 0, sizeof launch);
+    launch.plan = plan;
+    launch.monitor_path = monitor_path;
+    launch.monitor_fds[0] = status_fd;
+    for (int i = 1; i < MONITOR_FD_COUNT; i++) launch.monitor_fds[i] = -1;
+    launch.container_pid = -1;
     if (streams) {
         launch.monitor_fds[1] = streams->input_fifo;
         launch.monitor_fds[2] = streams->stdin_pipe;
         launch.monitor_fds[3] = streams->console_socket;
         launch.monitor_fds[4] = streams->output_fifo;
     }
+    // Signals stay blocked until the container child is done with our
+    // memory: no handler of ours runs meanwhile (it would share errno with
+    // the child), and the wait below cannot be interrupted.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
     pid_t pid = clone_vfork(monitor_helper_entry, 0, (void *)&launch, -1, NULL);
+    // Ours closed, the pipe hangs up once the container child has exec'd
+    // or exited and the helper has exec'd the monitor or failed: until
+    // then the child may still run on its stack in our memory.
+    close(plan->error_fd);
+    if (launch.container_stack) {
+        struct pollfd hangup = {error_read_fd, 0, 0};
+        while (poll(&hangup, 1, -1) < 0 && errno == EINTR) {}
+        munmap(launch.container_stack, SHOAL_CHILD_STACK_BYTES);
+    }
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
     *container_pid = launch.container_pid;
     return pid;
 }

@@ -62,6 +62,8 @@ extension ContainerRuntime {
             }
             let failure = try Self.hostCall(Syscall.pipe)
             defer { Syscall.close(failure.read) }
+            var failureWriteOpen = true
+            defer { if failureWriteOpen { Syscall.close(failure.write) } }
             // With a user namespace the parent writes the id maps while the
             // child waits on a sync pipe (and attaches it to the cgroup);
             // otherwise the child joins its cgroup itself and the call
@@ -108,16 +110,20 @@ extension ContainerRuntime {
                 var containerPid: pid_t = -1
                 monitorPid = withExtendedLifetime(plan) {
                     monitorPath.withCString { path in
-                        withUnsafePointer(to: stdio.streams) { shoal_spawn_monitored_container(&plan.raw, path, statusFile, $0, &containerPid) }
+                        withUnsafePointer(to: stdio.streams) {
+                            shoal_spawn_monitored_container(&plan.raw, path, statusFile, $0, failure.read, &containerPid)
+                        }
                     }
                 }
+                failureWriteOpen = false  // closed by the call
                 Syscall.close(statusFile)
                 pid = monitorPid < 0 ? monitorPid : containerPid
             } else {
                 pid = withExtendedLifetime(plan) { shoal_spawn_container(&plan.raw) }
             }
             Syscall.close(sync.read)
-            Syscall.close(failure.write)
+            if failureWriteOpen { Syscall.close(failure.write) }
+            failureWriteOpen = false
             childEnds.forEach(Syscall.close)
             childEnds = []
             stdio.descriptors.forEach(Syscall.close)

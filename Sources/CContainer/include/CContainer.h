@@ -192,8 +192,13 @@ pid_t shoal_spawn_container(const ShoalSpawnPlan *plan);
 /// daemon that restarted meanwhile still learns the real status. Returns the
 /// monitor's pid (the caller's child) or -errno; a failed clone of the
 /// container or exec of the monitor arrives on plan->error_fd.
+/// The container is set up while the helper execs the monitor (not one
+/// after the other): the call closes plan->error_fd, the caller's write
+/// end of the error pipe, and returns once that pipe (read end
+/// `error_read_fd`) hangs up, the container's init having exec'd or failed,
+/// except with plan->sync_fd (the caller lets that child go on).
 pid_t shoal_spawn_monitored_container(const ShoalSpawnPlan *plan, const char *monitor_path, int status_fd,
-                                      const ShoalMonitorStreams *streams, pid_t *container_pid);
+                                      const ShoalMonitorStreams *streams, int error_read_fd, pid_t *container_pid);
 
 /// Receives one descriptor sent with SCM_RIGHTS on `socket_fd` (the pty
 /// master of an exec -t process): the fd (O_CLOEXEC), or -1 with errno
