@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "RPC", dependencies: ["Net", "Wire"], path: "Sources/RPC"),
         .target(name: "Storage", dependencies: ["CSQLite", "Raft", "Wire"], path: "Sources/Storage"),
         .target(name: "Images", dependencies: ["CZlib", "COpenSSL", "CSQLite", "Storage", "Posix"], path: "Sources/Images"),
-        .target(name: "Runtime", dependencies: ["CContainer", "CZlib", "Posix", "Net"], path: "Sources/Runtime"),
+        .target(name: "Runtime", dependencies: ["CContainer", "CZlib", "Posix", "Net", "Wire"], path: "Sources/Runtime"),
         .target(name: "Registry", dependencies: ["Images", "HTTP", "Net"], path: "Sources/Registry"),
         .target(name: "Agent", dependencies: ["ClusterState", "Runtime", "Images", "Registry", "RPC", "Net"], path: "Sources/Agent"),
 
@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft", "TestSupport"], path: "Tests/StorageTests"),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CZlib", "Storage", "TestSupport"], path: "Tests/ImagesTests"),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Images", "HTTP", "Net", "TestSupport"], path: "Tests/RegistryTests"),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Posix", "CZlib", "Net", "TestSupport"], path: "Tests/RuntimeTests"),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Posix", "CZlib", "Net", "Wire", "TestSupport"], path: "Tests/RuntimeTests"),
         .testTarget(name: "ServicesTests", dependencies: ["Daemon", "Agent", "Manager", "ClusterState", "Images", "Registry", "Runtime", "RPC", "Net", "HTTP", "TestSupport"], path: "Tests/ServicesTests"),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Raft", "ClusterState", "Scheduler", "Orchestrator"], path: "Tests/SimulationTests"),
     ],

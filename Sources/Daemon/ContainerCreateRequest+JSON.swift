@@ -1,3 +1,5 @@
+import Wire
+
 extension ContainerCreateRequest {
     /// The request as JSON, the same bytes as ``Support/encode(_:)`` (JSONEncoder
     /// with sorted keys) gives, without JSONEncoder: the CLI's blocking

@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 
 /// Encodes one container's ``ContainerState`` for its state.json, cheaply:
 /// the state is written at every create, start and exit (more with health
@@ -10,7 +11,7 @@ import Foundation
 /// changed); the fields a run changes are written by hand after it, in the
 /// forms the synthesized `Codable` conformances use, so ``ContainerState/read(from:)``
 /// reads the result as it reads JSONEncoder's (same keys and values; only
-/// the key order differs). A field added to ``ContainerState`` must be
+/// the key order differs; JSONObjectWriter writes JSONEncoder's escapes). A field added to ``ContainerState`` must be
 /// added here too: a test compares the keys with the Codable form's.
 ///
 /// One per ``Container``, used under its lock.
@@ -47,21 +48,52 @@ struct ContainerStateEncoder {
         }
         // `{...fixed...}` without its closing brace, then the run's fields.
         var writer = JSONObjectWriter(opened: fixed!.bytes.dropLast())
-        if let exitStatus = state.exitStatus { writer.key("exitStatus"); writer.exitStatus(exitStatus) }
-        if let finishedAt = state.finishedAt { writer.key("finishedAt"); writer.string(ContainerState.iso8601(finishedAt)) }
-        if let health = state.health {
-            writer.key("health")
-            writer.raw(Array(try Self.makeJSONEncoder().encode(health)))
+        writer.field("exitStatus", json: state.exitStatus.map(Self.encode))
+        writer.field("finishedAt", state.finishedAt.map(ContainerState.iso8601))
+        writer.field("health", json: try state.health.map { Array(try Self.makeJSONEncoder().encode($0)) })
+        writer.field("monitorPid", state.monitorPid)
+        writer.field("monitorStartTicks", state.monitorStartTicks)
+        writer.field("network", json: state.network.map(Self.encode))
+        writer.field("oomKilled", state.oomKilled)
+        writer.field("pid", state.pid)
+        writer.field("processStartTicks", state.processStartTicks)
+        writer.field("startError", state.startError)
+        writer.field("startedAt", state.startedAt.map(ContainerState.iso8601))
+        writer.field("status", state.status.rawValue)
+        return writer.finished
+    }
+
+    /// As the synthesized Codable of an enum with associated values:
+    /// `{"exited":{"_0":CODE}}`, `{"unknown":{}}`.
+    static func encode(_ status: ExitStatus) -> [UInt8] {
+        var object = JSONObjectWriter()
+        switch status {
+        case .exited(let code): object.field("exited", json: value(code))
+        case .signaled(let signal): object.field("signaled", json: value(signal))
+        case .unknown: object.field("unknown", json: JSONObjectWriter().finished)
         }
-        if let monitorPid = state.monitorPid { writer.key("monitorPid"); writer.integer(monitorPid) }
-        if let monitorStartTicks = state.monitorStartTicks { writer.key("monitorStartTicks"); writer.integer(monitorStartTicks) }
-        if let network = state.network { writer.key("network"); writer.network(network) }
-        writer.key("oomKilled"); writer.boolean(state.oomKilled)
-        if let pid = state.pid { writer.key("pid"); writer.integer(pid) }
-        if let processStartTicks = state.processStartTicks { writer.key("processStartTicks"); writer.integer(processStartTicks) }
-        if let startError = state.startError { writer.key("startError"); writer.string(startError) }
-        if let startedAt = state.startedAt { writer.key("startedAt"); writer.string(ContainerState.iso8601(startedAt)) }
-        writer.key("status"); writer.string(state.status.rawValue)
-        return writer.closed()
+        return object.finished
+    }
+
+    private static func value(_ number: Int32) -> [UInt8] {
+        var object = JSONObjectWriter()
+        object.field("_0", number)
+        return object.finished
+    }
+
+    static func encode(_ network: NetworkAttachment) -> [UInt8] {
+        var object = JSONObjectWriter()
+        object.field("address", network.address)
+        object.field("bridge", network.bridge)
+        object.field("gateway", network.gateway)
+        object.field("hostInterface", network.hostInterface)
+        object.field("ports", objects: network.ports) { entry, port in
+            entry.field("containerPort", port.containerPort)
+            entry.field("hostAddress", port.hostAddress)
+            entry.field("hostPort", port.hostPort)
+            entry.field("transport", port.transport.rawValue)
+        }
+        object.field("prefixLength", network.prefixLength)
+        return object.finished
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Posix
 @testable import Runtime
 import Testing
+import Wire
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -178,10 +179,9 @@ struct StateEncodingTests {
         characters += ["é", "☃", "🐳", "\u{2028}", "\u{FEFF}", "\"\\", "\\u0041"]
         for text in characters + [characters.joined()] {
             var writer = JSONObjectWriter()
-            writer.key(text)
-            writer.string(text)
+            writer.field(text, text)
             // Read as state.json is read (JSONDecoder), and as Foundation's encoder writes it.
-            let object = try JSONDecoder().decode([String: String].self, from: Data(writer.closed()))
+            let object = try JSONDecoder().decode([String: String].self, from: Data(writer.finished))
             #expect(object == [text: text], "\(text.unicodeScalars.map(\.value))")
             #expect(object == (try JSONDecoder().decode([String: String].self, from: JSONEncoder().encode([text: text]))))
         }

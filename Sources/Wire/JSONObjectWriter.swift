@@ -5,34 +5,66 @@
 ///
 /// For the CLI's blocking `container run`: `JSONEncoder`'s first use in a
 /// process looks up type metadata and protocol conformances by name, which
-/// cost more than the rest of building the request.
-struct JSONObjectWriter {
-    private(set) var bytes: [UInt8] = [UInt8(ascii: "{")]
+/// cost more than the rest of building the request. For the runtime's
+/// state.json: JSONEncoder spent most of each write of it.
+public struct JSONObjectWriter {
+    public private(set) var bytes: [UInt8] = [UInt8(ascii: "{")]
     private var empty = true
 
-    /// The object, closed.
-    var finished: [UInt8] { bytes + [UInt8(ascii: "}")] }
+    public init() {}
 
-    mutating func field(_ key: String, _ value: String?) {
+    /// Continues the object whose bytes so far, without its closing brace,
+    /// are `opened` (what another encoder wrote).
+    public init(opened: some Collection<UInt8>) {
+        precondition(opened.first == UInt8(ascii: "{"), "not the start of a JSON object")
+        bytes = Array(opened)
+        bytes.reserveCapacity(bytes.count + 512)
+        empty = bytes.count == 1
+    }
+
+    /// The object, closed.
+    public var finished: [UInt8] { bytes + [UInt8(ascii: "}")] }
+
+    /// A value already encoded as JSON (an object, an array).
+    public mutating func field(_ key: String, json value: [UInt8]?) {
+        guard let value else { return }
+        self.key(key)
+        bytes += value
+    }
+
+    /// An array of objects, each written by `write`.
+    public mutating func field<Element>(_ key: String, objects values: [Element], _ write: (inout JSONObjectWriter, Element) -> Void) {
+        self.key(key)
+        bytes.append(UInt8(ascii: "["))
+        for (index, value) in values.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            var object = JSONObjectWriter()
+            write(&object, value)
+            bytes += object.finished
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    public mutating func field(_ key: String, _ value: String?) {
         guard let value else { return }
         self.key(key)
         Self.append(string: value, to: &bytes)
     }
 
-    mutating func field(_ key: String, _ value: Bool?) {
+    public mutating func field(_ key: String, _ value: Bool?) {
         guard let value else { return }
         self.key(key)
         bytes += Array((value ? "true" : "false").utf8)
     }
 
-    mutating func field(_ key: String, _ value: Int?) {
+    public mutating func field(_ key: String, _ value: (some BinaryInteger)?) {
         guard let value else { return }
         self.key(key)
         bytes += Array(String(value).utf8)
     }
 
     /// A finite number: `JSONEncoder` refuses NaN and infinities.
-    mutating func field(_ key: String, _ value: Double?) {
+    public mutating func field(_ key: String, _ value: Double?) {
         guard let value else { return }
         precondition(value.isFinite, "JSON has no \(value): \(key) must be checked before encoding")
         self.key(key)
@@ -42,7 +74,7 @@ struct JSONObjectWriter {
         bytes += Array(text.utf8)
     }
 
-    mutating func field(_ key: String, _ values: [String]?) {
+    public mutating func field(_ key: String, _ values: [String]?) {
         guard let values else { return }
         self.key(key)
         bytes.append(UInt8(ascii: "["))
@@ -53,14 +85,14 @@ struct JSONObjectWriter {
         bytes.append(UInt8(ascii: "]"))
     }
 
-    mutating func field(_ key: String, _ values: [Int]?) {
+    public mutating func field(_ key: String, _ values: [Int]?) {
         guard let values else { return }
         self.key(key)
         bytes += Array(("[" + values.map { String($0) }.joined(separator: ",") + "]").utf8)
     }
 
     /// Keys in UTF-8 byte order, as `.sortedKeys` orders them.
-    mutating func field(_ key: String, _ values: [String: String]?) {
+    public mutating func field(_ key: String, _ values: [String: String]?) {
         guard let values else { return }
         self.key(key)
         var object = JSONObjectWriter()
@@ -80,7 +112,7 @@ struct JSONObjectWriter {
     /// A JSON string as `JSONEncoder` escapes it: `"`, `\`, `/`, the short
     /// forms of backspace, tab, newline, form feed and return, `\u00xx` for
     /// the other control characters, everything else as is.
-    static func append(string: String, to bytes: inout [UInt8]) {
+    public static func append(string: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
         for byte in string.utf8 {
             switch byte {
