@@ -191,7 +191,7 @@ final class NodeBridge: @unchecked Sendable {
                 try netlink.createVethPair(hostName: hostInterface, master: master, peerName: Self.containerInterface, peerNamespace: namespace)
                 do {
                     if let host = try netlink.link(named: hostInterface) {
-                        try Self.disableIPv6(hostInterface)
+                        try netlink.disableIPv6AddressGeneration(index: host.index, what: hostInterface)
                         try netlink.setUp(index: host.index, what: hostInterface)
                     }
                     let inside = try RouteNetlink(networkNamespace: namespace)
@@ -210,16 +210,6 @@ final class NodeBridge: @unchecked Sendable {
             Syscall.close(namespace)
             throw error
         }
-    }
-
-    /// A bridge port needs no address of its own: without IPv6 (set before
-    /// it goes up) it gets no link-local address and sends no router
-    /// solicitations or multicast reports onto the bridge. A kernel without
-    /// IPv6 has no such setting.
-    static func disableIPv6(_ interface: String) throws(SystemError) {
-        let path = "/proc/sys/net/ipv6/conf/\(interface)/disable_ipv6"
-        guard Syscall.exists(path) else { return }
-        try Syscall.writeFile(path, "1")
     }
 
     /// Removes a container's veth pair (both ends go); a pair already gone

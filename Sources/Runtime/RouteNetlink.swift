@@ -87,6 +87,23 @@ final class RouteNetlink {
         _ = try exchange(message, what: hostName)
     }
 
+    /// Link `index` makes no IPv6 address of its own when it goes up (no
+    /// link-local one, so no duplicate detection or router solicitations):
+    /// for a bridge port, which needs no address. A kernel without IPv6
+    /// has nothing to turn off. Not settable while the link is being made.
+    func disableIPv6AddressGeneration(index: Int32, what: String) throws(SystemError) {
+        var message = NetlinkMessage(type: Self.newLink, flags: Self.request | Self.acknowledge)
+        message.appendInterfaceInfo(index: index)
+        let families = message.beginNested(Self.addressFamilySpecific)
+        let inet6 = message.beginNested(UInt16(AF_INET6))
+        message.appendAttribute(Self.inet6AddressGenerationMode, bytes: [Self.noAddressGeneration])
+        message.endNested(inet6)
+        message.endNested(families)
+        do {
+            _ = try exchange(message, what: what)
+        } catch where error.errno == EAFNOSUPPORT {}
+    }
+
     /// Sets IFF_UP on link `index`.
     func setUp(index: Int32, what: String) throws(SystemError) {
         var message = NetlinkMessage(type: Self.newLink, flags: Self.request | Self.acknowledge)
@@ -233,6 +250,9 @@ final class RouteNetlink {
     static let master: UInt16 = 10           // IFLA_MASTER
     static let linkInfo: UInt16 = 18         // IFLA_LINKINFO
     static let networkNamespaceFD: UInt16 = 28  // IFLA_NET_NS_FD
+    static let addressFamilySpecific: UInt16 = 26  // IFLA_AF_SPEC
+    static let inet6AddressGenerationMode: UInt16 = 8  // IFLA_INET6_ADDR_GEN_MODE
+    static let noAddressGeneration: UInt8 = 1  // IN6_ADDR_GEN_MODE_NONE
     static let infoKind: UInt16 = 1          // IFLA_INFO_KIND
     static let infoData: UInt16 = 2          // IFLA_INFO_DATA
     static let vethInfoPeer: UInt16 = 1      // VETH_INFO_PEER

@@ -30,12 +30,15 @@ struct BridgeNetworkTests {
         // exec joins the container's network namespace.
         let inside = try fixture.runtime.exec("web", ExecSpec(command: ["sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"]))
         #expect(String(decoding: inside.standardOutput, as: UTF8.self) == "\(attachment.address)/24\n")
-        // An IPv4-only network: no IPv6 on either end of the veth (as Docker, CVE-2024-32473).
+        // An IPv4-only network: no IPv6 inside (as Docker, CVE-2024-32473).
         if FileManager.default.fileExists(atPath: "/proc/sys/net/ipv6") {
             let ipv6 = try fixture.runtime.exec("web", ExecSpec(command: ["sh", "-c", "cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6; grep -c eth0 /proc/net/if_inet6"]))
             #expect(String(decoding: ipv6.standardOutput, as: UTF8.self) == "1\n0\n")
-            let hostSide = try String(contentsOfFile: "/proc/sys/net/ipv6/conf/\(hostInterface)/disable_ipv6", encoding: .utf8)
-            #expect(hostSide == "1\n")
+            // The host end, a bridge port, makes no IPv6 address of its own.
+            let generation = try String(contentsOfFile: "/proc/sys/net/ipv6/conf/\(hostInterface)/addr_gen_mode", encoding: .utf8)
+            #expect(generation == "1\n")
+            let hostAddresses = try String(contentsOfFile: "/proc/net/if_inet6", encoding: .utf8)
+            #expect(!hostAddresses.contains(hostInterface), "\(hostAddresses)")
         }
 
         let started = try fixture.runtime.run(fixture.spec("client", ["sh", "-c", """
