@@ -16,6 +16,7 @@ public enum HTTPBlockingExchange {
     /// `responseTimeout`, then each read of the body within `bodyReadTimeout`
     /// (``HTTPClient/Configuration``'s meanings; nil: no limit). `watch`
     /// is served while waiting for the response (``Net/BlockingSocket/Watch``).
+    /// `onSent` runs once the request is out, before the wait for its answer.
     ///
     /// - Throws: the socket's `SystemError`s, ``HTTPParseError`` for a
     ///   malformed response or a body cut short, ``HTTPError/connectionClosed(_:)``
@@ -25,7 +26,7 @@ public enum HTTPBlockingExchange {
     public static func perform(_ method: HTTPMethod, _ target: String, to address: SocketAddress, host: String,
                                body: [UInt8]?, contentType: String? = nil,
                                responseTimeout: Duration? = nil, bodyReadTimeout: Duration? = nil, watching watch: BlockingSocket.Watch? = nil,
-                               onHead: (HTTPResponseHead) throws -> Void, onBody: ([UInt8]) throws -> Bool) throws {
+                               onSent: () -> Void = {}, onHead: (HTTPResponseHead) throws -> Void, onBody: ([UInt8]) throws -> Bool) throws {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: host)
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
@@ -34,6 +35,7 @@ public enum HTTPBlockingExchange {
         if let body { request += body }
         let socket = try BlockingSocket(connectingTo: address)
         try socket.write(request)
+        onSent()
 
         var limits = HTTPParserLimits()
         limits.maxBodyBytes = nil  // the body streams

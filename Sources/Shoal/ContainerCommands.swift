@@ -42,7 +42,13 @@ enum ContainerCommands {
     ]
 
     static func run(_ rest: [String]) -> Int32 {
-        if rest.first == "run", let code = runInForeground(Array(rest.dropFirst())) { return code }
+        if rest.first == "run", let code = runInForeground(Array(rest.dropFirst())) {
+            // All that is left is to leave: stdio flushed, then _exit, without
+            // exit()'s handlers and static destructors (~45 us, between the
+            // daemon's last line and the end of the process a caller waits for).
+            ClusterCommands.flushOutput()
+            _exit(code)
+        }
         return runSubcommand(of: "container", rest, usage: usage) { subcommand, arguments in
             try await dispatch(subcommand, arguments)
         }
@@ -337,7 +343,7 @@ enum ContainerCommands {
     }
 
     /// ``runStreaming(_:_:proxySignals:)`` for the local daemon, on this
-    /// thread with blocking reads (``ControlClient/streamLinesBlocking(_:_:jsonBody:watching:onHeaders:onLine:)``):
+    /// thread with blocking reads (``ControlClient/streamLinesBlocking(_:_:jsonBody:watching:onSent:onHeaders:onLine:)``):
     /// no task, executor or event-loop thread starts, which was most of
     /// what the CLI itself cost per `run`. Nil when the run takes the
     /// general path (-d, -i, -t, a remote host), which parses the flags again.
@@ -355,7 +361,8 @@ enum ContainerCommands {
             defer { proxy?.stop() }
             var status: Int32?
             try client.streamLinesBlocking(.post, "/v1/containers/run", jsonBody: request.encodedJSON,
-                                           watching: proxySignals ? SignalProxy.callerWatch : nil, onHeaders: { headers in
+                                           watching: proxySignals ? SignalProxy.callerWatch : nil,
+                                           onSent: ControlClient.prepareRunStreamReading, onHeaders: { headers in
                 guard proxySignals else { return }
                 proxy = headers[ControlAPI.containerIDHeader].map { SignalProxy(client: client, container: $0, onCallerThread: true) }
             }, onLine: { line in
@@ -378,11 +385,11 @@ enum ContainerCommands {
             return nil
         }
         if let error = item.startError {
-            FileHandle.standardError.write(Data("shoal container run: \(error)\n".utf8))
+            write("shoal container run: \(error)\n", to: .standardError)
             return exitCode(forStartErrorCode: item.startErrorCode ?? "")
         }
         if let exit = item.exit {
-            if let error = exit.error, !error.isEmpty { FileHandle.standardError.write(Data("shoal container run: \(error)\n".utf8)) }
+            if let error = exit.error, !error.isEmpty { write("shoal container run: \(error)\n", to: .standardError) }
             return exit.statusCode < 0 ? 125 : exit.statusCode
         }
         return nil
@@ -481,9 +488,20 @@ enum ContainerCommands {
         let text = timestamps ? entry.time + " " + entry.log : entry.log
         if entry.stream == "stderr" {
             ClusterCommands.flushOutput()
-            FileHandle.standardError.write(Data(text.utf8))
+            write(text, to: .standardError)
         } else {
-            FileHandle.standardOutput.write(Data(text.utf8))
+            write(text, to: .standardOutput)
+        }
+    }
+
+    /// `handle.write(Data(text.utf8))` without Data's generic initializer,
+    /// whose first use casts dynamically: a scan of every protocol
+    /// conformance in the binary, at the first line a `run` prints.
+    static func write(_ text: String, to handle: FileHandle) {
+        var text = text
+        text.withUTF8 { bytes in
+            guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+            handle.write(Data(bytes: base, count: bytes.count))
         }
     }
 
