@@ -99,12 +99,16 @@ extension Syscall {
 
     /// `mkdir -p`; existing directories are fine.
     static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
-        var prefix = ""
-        for component in path.split(separator: "/") {
-            prefix += "/" + component
-            if mkdir(prefix, mode) == -1 && errno != EEXIST {
-                throw SystemError(call: "mkdir", errno: errno, path: prefix)
-            }
+        // The whole path first: it (or its parent) usually exists, and each
+        // mkdir of an existing prefix walks the path again (a container start
+        // makes ~10 directories 6-8 components deep, in cgroupfs among others).
+        if mkdir(path, mode) == 0 || errno == EEXIST { return }
+        guard errno == ENOENT else { throw SystemError(call: "mkdir", errno: errno, path: path) }
+        let parent = (path as NSString).deletingLastPathComponent
+        guard !parent.isEmpty, parent != path, parent != "/" else { throw SystemError(call: "mkdir", errno: ENOENT, path: path) }
+        try makeDirectories(parent, mode: mode)
+        if mkdir(path, mode) == -1 && errno != EEXIST {
+            throw SystemError(call: "mkdir", errno: errno, path: path)
         }
     }
 

@@ -10,6 +10,22 @@ import Glibc
 /// How the runtime writes its files: the state's dates, and tree removal.
 @Suite("State files and tree removal")
 struct StateFileTests {
+    @Test("makeDirectories makes every missing parent, accepts what exists, and names what is in the way")
+    func makeDirectoriesMakesParentsAndReportsWhatIsInTheWay() throws {
+        let base = NSTemporaryDirectory() + "shoal-mkdirs-\(getpid())"
+        defer { Syscall.removeTree(base) }
+        try Syscall.makeDirectories(base + "/a/b/c/")
+        var info = stat()
+        #expect(stat(base + "/a/b/c", &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR)
+        try Syscall.makeDirectories(base + "/a/b/c")  // already there
+        try Syscall.makeDirectories(base + "/a/b/d", mode: 0o700)
+        #expect(stat(base + "/a/b/d", &info) == 0 && info.st_mode & 0o777 == 0o700)
+        try "x".write(toFile: base + "/file", atomically: false, encoding: .utf8)
+        let blocked = #expect(throws: SystemError.self) { try Syscall.makeDirectories(base + "/file/sub/dir") }
+        #expect(blocked?.errno == ENOTDIR, "\(String(describing: blocked))")
+        #expect(!FileManager.default.fileExists(atPath: base + "/file/sub"))
+    }
+
     @Test("the state's dates keep their microseconds through a write and a read, and whole-second dates of older state files still read")
     func datesKeepTheirMicroseconds() throws {
         let dates = [0, 1, 59.999, 946_684_799.5, 951_782_400, 1_795_972_130.272837, 1_795_972_130.999_999, 4_102_444_799]
