@@ -20,6 +20,9 @@ final class NodeBridge: @unchecked Sendable {
     private let owner: String
     /// The locked ownership file while this runtime uses the bridge, else -1.
     private var ownership: Int32 = -1
+    /// The bridge's index once ``ensure()`` has checked it; while an
+    /// interface of its name still has that index, a start needs no new check.
+    private var ensuredIndex: Int32?
     /// Where ownership files live: one per bridge name, machine-wide.
     static let ownershipDirectory = "/run/shoal/bridges"
 
@@ -111,7 +114,10 @@ final class NodeBridge: @unchecked Sendable {
         defer { lock.unlock() }
         let name = configuration.name
         let subnet = configuration.subnet
-        return try network { () throws -> Int32 in
+        // One ioctl instead of a netlink dump of links, addresses and routes per start.
+        if let index = ensuredIndex, if_nametoindex(name) == UInt32(bitPattern: index) { return index }
+        ensuredIndex = nil
+        let index = try network { () throws -> Int32 in
             let netlink = try RouteNetlink()
             var link = try netlink.link(named: name)
             if let existing = link {
@@ -142,6 +148,8 @@ final class NodeBridge: @unchecked Sendable {
             if bridge.flags & UInt32(IFF_UP) == 0 { try netlink.setUp(index: bridge.index, what: name) }
             return bridge.index
         }
+        ensuredIndex = index
+        return index
     }
 
     /// A network namespace with `lo` up and `eth0` holding
@@ -275,6 +283,7 @@ final class NodeBridge: @unchecked Sendable {
             }
             try netlink.deleteLink(named: name)
         }
+        ensuredIndex = nil
         guard held >= 0 else { return }
         // Unlinked while locked: a runtime that opened it meanwhile sees the
         // file gone once it has the lock and makes a new one (claim()).

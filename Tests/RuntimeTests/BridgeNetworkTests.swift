@@ -1,6 +1,6 @@
 import TestSupport
 import Foundation
-import Runtime
+@testable import Runtime
 import Synchronization
 import Testing
 #if canImport(Glibc)
@@ -288,6 +288,24 @@ struct BridgeNetworkTests {
         let removal = #expect(throws: RuntimeError.self) { try fixture.runtime.removeBridge() }
         #expect("\(removal.map { "\($0)" } ?? "")".contains("another shoal runtime uses it (pid \(getpid()), state \(second.stateDirectory))"))
         #expect(FileManager.default.fileExists(atPath: "/run/shoal/bridges/\(fixture.bridge.name).lock"))
+    }
+
+    /// The runtime checks its bridge in full once, then by its interface
+    /// index: a bridge deleted by hand meanwhile is made again (with its
+    /// gateway address) by the next start, whose container reaches it.
+    @Test func aBridgeDeletedByHandIsMadeAgainByTheNextStart() throws {
+        let fixture = try RuntimeFixture()
+        defer { Self.close(fixture) }
+        let name = fixture.bridge.name
+        let gateway = IPv4Subnet.format(fixture.bridge.gateway)
+        #expect(try fixture.run("first", ["true"]) { $0.network = .bridge }.status == .exited(0))
+        try fixture.runtime.delete("first")
+        fixture.runtime.awaitCleanup()
+        #expect(try RouteNetlink().deleteLink(named: name))
+        #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(name)"))
+        let second = try fixture.run("second", ["ping", "-c", "1", "-W", "5", gateway]) { $0.network = .bridge }
+        #expect(second.status == .exited(0), "the gateway answers: \(second.output) \(second.error)")
+        #expect(FileManager.default.fileExists(atPath: "/sys/class/net/\(name)/bridge"))
     }
 
     /// A bridge whose runtime is gone (a stopped daemon's, a benchmark's, a
