@@ -57,6 +57,7 @@ extension ControlClient {
     /// code paged in) that the CLI's `run` pays while the daemon works,
     /// not between the daemon's last line and its own exit.
     public static func prepareRunStreamReading() {
+        HTTPBlockingExchange.prepareResponseReading()
         let text = #"{"log":"\n","stream":"stdout","time":"t"}"# + "\n" + #"{"exit":{"oomKilled":false,"statusCode":0}}"# + "\n"
         var sample = Array(text.utf8)
         for line in takeLines(from: &sample) { _ = ContainerRunStreamLine(line: line) }

@@ -9,6 +9,27 @@ public enum HTTPBlockingExchange {
     /// Bytes asked of the socket per read.
     static let readChunkBytes = 64 * 1024
 
+    /// Parses a canned chunked response, discarding it, the way
+    /// ``perform(_:_:to:host:body:contentType:responseTimeout:bodyReadTimeout:watching:onSent:onHead:onBody:)``
+    /// parses its answer: the first parse in a process pays one-time costs
+    /// (type metadata, code paged in) that a caller waiting for a slow
+    /// answer can pay while it waits (its `onSent`), not once the answer came.
+    public static func prepareResponseReading() {
+        var parser = HTTPParser(kind: .response, limits: streamingLimits)
+        parser.expectResponse(to: .post)
+        parser.feed(Array("HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n".utf8))
+        while let event = try? parser.next() {
+            if case .end = event { return }
+        }
+    }
+
+    /// The body streams: no limit on its size.
+    static var streamingLimits: HTTPParserLimits {
+        var limits = HTTPParserLimits()
+        limits.maxBodyBytes = nil
+        return limits
+    }
+
     /// Sends `method target` with `body` (JSON when `contentType` says so) to
     /// `address`, calls `onHead` with the final response head, then `onBody`
     /// with each piece of the body until the body ends or `onBody` returns
@@ -37,9 +58,7 @@ public enum HTTPBlockingExchange {
         try socket.write(request)
         onSent()
 
-        var limits = HTTPParserLimits()
-        limits.maxBodyBytes = nil  // the body streams
-        var parser = HTTPParser(kind: .response, limits: limits)
+        var parser = HTTPParser(kind: .response, limits: streamingLimits)
         parser.expectResponse(to: method)
         var inputEnded = false
         var headArrived = false

@@ -43,9 +43,8 @@ enum ContainerCommands {
 
     static func run(_ rest: [String]) -> Int32 {
         if rest.first == "run", let code = runInForeground(Array(rest.dropFirst())) {
-            // All that is left is to leave: stdio flushed, then _exit, without
-            // exit()'s handlers and static destructors (~45 us, between the
-            // daemon's last line and the end of the process a caller waits for).
+            // An error: all that is left is to leave, stdio flushed, without
+            // exit()'s handlers and static destructors (~45 us).
             ClusterCommands.flushOutput()
             _exit(code)
         }
@@ -87,7 +86,7 @@ enum ContainerCommands {
     static func fail(_ label: String, _ message: String, hint: String = "", code: Int32 = 1) -> Int32 {
         var text = "shoal \(label): \(message)"
         if !hint.isEmpty { text += "\nhint: \(hint)" }
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        write(text + "\n", to: .standardError)
         return code
     }
 
@@ -345,8 +344,10 @@ enum ContainerCommands {
     /// ``runStreaming(_:_:proxySignals:)`` for the local daemon, on this
     /// thread with blocking reads (``ControlClient/streamLinesBlocking(_:_:jsonBody:watching:onSent:onHeaders:onLine:)``):
     /// no task, executor or event-loop thread starts, which was most of
-    /// what the CLI itself cost per `run`. Nil when the run takes the
-    /// general path (-d, -i, -t, a remote host), which parses the flags again.
+    /// what the CLI itself cost per `run`. A completed run ends the process
+    /// with the container's code; an error returns its exit code; nil when
+    /// the run takes the general path (-d, -i, -t, a remote host), which
+    /// parses the flags again.
     static func runInForeground(_ arguments: [String]) -> Int32? {
         do {
             let flags = try ContainerFlags(arguments, definitions: runFlags, leadingPositionals: 1)
@@ -362,15 +363,22 @@ enum ContainerCommands {
             var status: Int32?
             try client.streamLinesBlocking(.post, "/v1/containers/run", jsonBody: request.encodedJSON,
                                            watching: proxySignals ? SignalProxy.callerWatch : nil,
-                                           onSent: ControlClient.prepareRunStreamReading, onHeaders: { headers in
+                                           onSent: {
+                                               // While the daemon works: the first reading of its lines costs more than the rest.
+                                               ControlClient.prepareRunStreamReading()
+                                               _ = runOutcome(#"{"exit":{"oomKilled":false,"statusCode":0}}"#)
+                                           }, onHeaders: { headers in
                 guard proxySignals else { return }
                 proxy = headers[ControlAPI.containerIDHeader].map { SignalProxy(client: client, container: $0, onCallerThread: true) }
             }, onLine: { line in
                 status = runOutcome(line)
                 return status == nil
             })
+            // The process ends here, as soon as the daemon's last line is read:
+            // no signal defaults restored, no client or socket torn down (the
+            // kernel closes it), only stdio flushed.
             ClusterCommands.flushOutput()
-            return status ?? 125
+            _exit(status ?? 125)
         } catch {
             return report(error, "container run")
         }
