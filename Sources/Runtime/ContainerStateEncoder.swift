@@ -3,21 +3,24 @@ import Wire
 
 /// Encodes one container's ``ContainerState`` for its state.json, cheaply:
 /// the state is written at every create, start and exit (more with health
-/// checks), and Foundation's JSONEncoder spent most of a write on the spec,
-/// which never changes after the create.
+/// checks), and Foundation's JSONEncoder spent most of a write on the spec
+/// (about 0.1 ms of CPU a write, on the path of every `run`).
 ///
-/// The part fixed at create (spec, user, cgroup layout and parent, creation
-/// time) is encoded once with JSONEncoder and kept (again only when it
-/// changed); the fields a run changes are written by hand after it, in the
-/// forms the synthesized `Codable` conformances use, so ``ContainerState/read(from:)``
-/// reads the result as it reads JSONEncoder's (same keys and values; only
-/// the key order differs; JSONObjectWriter writes JSONEncoder's escapes). A field added to ``ContainerState`` must be
-/// added here too: a test compares the keys with the Codable form's.
+/// By hand, in the forms the synthesized `Codable` conformances use, so
+/// ``ContainerState/read(from:)`` reads the result as it reads JSONEncoder's
+/// (same keys and values, JSONEncoder's escapes through ``JSONObjectWriter``);
+/// only a health check and health state still go through JSONEncoder (they
+/// hold dates and are rare). The part fixed at create (spec, user, cgroup
+/// layout and parent, creation time) is encoded once and kept (again only
+/// when it changed). A field added to ``ContainerState`` or to a type it
+/// holds must be added here too: tests compare a state with every field set,
+/// and a spec with every field set (checked by reflection), with the
+/// Codable form.
 ///
 /// One per ``Container``, used under its lock.
 struct ContainerStateEncoder {
     /// What a run never changes: encoded once.
-    private struct FixedPart: Codable, Equatable {
+    private struct FixedPart: Equatable {
         var spec: ContainerSpec
         var user: ResolvedUser
         var cgroupLayout: CgroupLayout
@@ -44,7 +47,7 @@ struct ContainerStateEncoder {
         let part = FixedPart(spec: state.spec, user: state.user, cgroupLayout: state.cgroupLayout,
                              cgroupParent: state.cgroupParent, createdAt: state.createdAt)
         if fixed?.part != part {
-            fixed = (part, Array(try Self.makeJSONEncoder().encode(part)))
+            fixed = (part, try Self.encode(part))
         }
         // `{...fixed...}` without its closing brace, then the run's fields.
         var writer = JSONObjectWriter(opened: fixed!.bytes.dropLast())
@@ -61,6 +64,109 @@ struct ContainerStateEncoder {
         writer.field("startedAt", state.startedAt.map(ContainerState.iso8601))
         writer.field("status", state.status.rawValue)
         return writer.finished
+    }
+
+    private static func encode(_ part: FixedPart) throws -> [UInt8] {
+        var object = JSONObjectWriter()
+        object.field("cgroupLayout", part.cgroupLayout.rawValue)
+        object.field("cgroupParent", part.cgroupParent)
+        object.field("createdAt", ContainerState.iso8601(part.createdAt))
+        object.field("spec", json: try encode(part.spec))
+        var user = JSONObjectWriter()
+        user.field("additionalGroups", part.user.additionalGroups.map(Int.init))
+        user.field("gid", part.user.gid)
+        user.field("home", part.user.home)
+        user.field("uid", part.user.uid)
+        object.field("user", json: user.finished)
+        return object.finished
+    }
+
+    static func encode(_ spec: ContainerSpec) throws -> [UInt8] {
+        var object = JSONObjectWriter()
+        object.field("capabilities", spec.capabilities)
+        object.field("command", spec.command)
+        object.field("environment", spec.environment)
+        object.field("healthCheck", json: try spec.healthCheck.map { Array(try makeJSONEncoder().encode($0)) })
+        object.field("hostname", spec.hostname)
+        object.field("id", spec.id)
+        var limits = JSONObjectWriter()
+        limits.field("cpuPeriodMicroseconds", spec.limits.cpuPeriodMicroseconds)
+        limits.field("cpuQuotaMicroseconds", spec.limits.cpuQuotaMicroseconds)
+        limits.field("cpuWeight", spec.limits.cpuWeight)
+        limits.field("memoryLimitBytes", spec.limits.memoryLimitBytes)
+        limits.field("memorySwapLimitBytes", spec.limits.memorySwapLimitBytes)
+        limits.field("pidsLimit", spec.limits.pidsLimit)
+        object.field("limits", json: limits.finished)
+        object.field("links", objects: spec.links) { entry, link in
+            entry.field("alias", link.alias)
+            entry.field("container", link.container)
+        }
+        object.field("logging", json: spec.logging.map { logging in
+            var entry = JSONObjectWriter()
+            entry.field("maxFiles", logging.maxFiles)
+            entry.field("maxSizeBytes", logging.maxSizeBytes)
+            return entry.finished
+        })
+        object.field("maskedPaths", spec.maskedPaths)
+        object.field("mounts", objects: spec.mounts) { entry, mount in
+            entry.field("destination", mount.destination)
+            entry.field("readOnly", mount.readOnly)
+            entry.field("recursive", mount.recursive)
+            entry.field("source", mount.source)
+        }
+        object.field("network", spec.network.rawValue)
+        object.field("noNewPrivileges", spec.noNewPrivileges)
+        object.field("publishedPorts", objects: spec.publishedPorts) { entry, port in
+            entry.field("containerPort", port.containerPort)
+            entry.field("hostAddress", port.hostAddress)
+            entry.field("hostPort", port.hostPort)
+            entry.field("transport", port.transport.rawValue)
+        }
+        object.field("readOnlyPaths", spec.readOnlyPaths)
+        object.field("readOnlyRootFilesystem", spec.readOnlyRootFilesystem)
+        object.field("resourceLimits", objects: spec.resourceLimits) { entry, limit in
+            entry.field("hard", limit.hard)
+            entry.field("resource", limit.resource)
+            entry.field("soft", limit.soft)
+        }
+        var root = JSONObjectWriter()
+        switch spec.rootFilesystem {
+        case .directory(let path):
+            var value = JSONObjectWriter()
+            value.field("_0", path)
+            root.field("directory", json: value.finished)
+        case .overlay(let lower, let upper, let work, let mountPoint):
+            var value = JSONObjectWriter()
+            value.field("lowerDirectories", lower)
+            value.field("mountPoint", mountPoint)
+            value.field("upperDirectory", upper)
+            value.field("workDirectory", work)
+            root.field("overlay", json: value.finished)
+        }
+        object.field("rootFilesystem", json: root.finished)
+        object.field("stdio", json: spec.stdio.map { stdio in
+            var entry = JSONObjectWriter()
+            entry.field("openStandardInput", stdio.openStandardInput)
+            entry.field("standardInputOnce", stdio.standardInputOnce)
+            entry.field("terminal", stdio.terminal)
+            entry.field("windowSize", json: stdio.windowSize.map { size in
+                var window = JSONObjectWriter()
+                window.field("columns", size.columns)
+                window.field("rows", size.rows)
+                return window.finished
+            })
+            return entry.finished
+        })
+        object.field("user", spec.user)
+        object.field("userNamespace", json: spec.userNamespace.map { mapping in
+            var entry = JSONObjectWriter()
+            entry.field("hostGID", mapping.hostGID)
+            entry.field("hostUID", mapping.hostUID)
+            entry.field("size", mapping.size)
+            return entry.finished
+        })
+        object.field("workingDirectory", spec.workingDirectory)
+        return object.finished
     }
 
     /// As the synthesized Codable of an enum with associated values:

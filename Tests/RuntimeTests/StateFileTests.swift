@@ -104,7 +104,8 @@ struct StateEncodingTests {
             hostname: "host", network: .bridge, mounts: [BindMount(source: "/src", destination: "/dst", readOnly: true)],
             publishedPorts: [PortMapping(hostAddress: "127.0.0.1", hostPort: 8080, containerPort: 80, transport: .udp)],
             links: [ContainerLink(container: "other", alias: "db")], logging: LogOptions(maxSizeBytes: 1024, maxFiles: 3),
-            healthCheck: HealthCheck(command: ["true"]))
+            healthCheck: HealthCheck(command: ["true"]), stdio: StdioOptions(openStandardInput: true, terminal: true, windowSize: TerminalSize(rows: 24, columns: 80)))
+        spec.limits = ResourceLimits(memoryLimitBytes: 32 << 20, memorySwapLimitBytes: 64 << 20, cpuQuotaMicroseconds: 50_000, cpuWeight: 100, pidsLimit: 64)
         spec.userNamespace = UserNamespaceMapping(hostUID: 100_000, hostGID: 100_000, size: 65536)
         spec.resourceLimits = [ProcessLimit(resource: 7, soft: 1024, hard: 4096)]
         return ContainerState(
@@ -150,6 +151,33 @@ struct StateEncodingTests {
             let theirs = try #require(try JSONSerialization.jsonObject(with: codable) as? NSDictionary)
             #expect(ours == theirs, "values differ from the Codable form")
         }
+    }
+
+    @Test("the test's spec sets every field (a field added to ContainerSpec or a type it holds must be set here, and so gets compared)")
+    func fullSpecSetsEveryField() {
+        func unset(_ value: Any, path: String) -> [String] {
+            let mirror = Mirror(reflecting: value)
+            if mirror.displayStyle == .optional {
+                guard let wrapped = mirror.children.first?.value else { return [path] }
+                return unset(wrapped, path: path)
+            }
+            if mirror.displayStyle == .collection { return mirror.children.isEmpty ? [path] : unset(mirror.children.first!.value, path: path + "[0]") }
+            return mirror.children.flatMap { child in unset(child.value, path: path + "." + (child.label ?? "?")) }
+        }
+        #expect(unset(Self.fullState().spec, path: "spec") == [])
+        #expect(unset(Self.fullState().user, path: "user") == [])
+    }
+
+    @Test("a spec with a directory root and one without any optional field read back equal, with the Codable form's keys and values")
+    func sparseSpecsReadBack() throws {
+        var state = Self.fullState(.created)
+        state.spec = ContainerSpec(id: "sparse", rootFilesystem: .directory("/rootfs/" + Self.awkward), command: ["true"])
+        var encoder = ContainerStateEncoder()
+        let bytes = try encoder.encode(state)
+        #expect(try Self.decode(bytes) == state)
+        let ours = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? NSDictionary)
+        let theirs = try #require(try JSONSerialization.jsonObject(with: Self.codableForm(state)) as? NSDictionary)
+        #expect(ours == theirs)
     }
 
     @Test("optional fields left out read back as nil, as the Codable form leaves them out")
