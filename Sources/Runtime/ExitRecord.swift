@@ -32,7 +32,7 @@ struct ExitRecord: Equatable {
     /// nil when the file is missing, empty or the placeholder (the container
     /// still runs or its monitor died first) or not a record.
     static func read(directory: String) -> ExitRecord? {
-        guard let text = try? String(contentsOfFile: path(directory: directory), encoding: .utf8) else { return nil }
+        guard let text = try? Syscall.readFile(path(directory: directory)) else { return nil }
         return parse(text)
     }
 

@@ -33,21 +33,24 @@ extension Syscall {
         }
     }
 
-    /// Reads until end of file.
+    /// Reads until end of file (through a buffer on the stack: the files
+    /// read are small, cgroup and state files, where a zero-filled 64 KiB
+    /// heap buffer per read cost more than the read).
     static func readAll(_ descriptor: Int32, path: String? = nil) throws(SystemError) -> [UInt8] {
         var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { buffer in
-                Glibc.read(descriptor, buffer.baseAddress, buffer.count)
+        let failure: Int32? = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { chunk in
+            while true {
+                let count = Glibc.read(descriptor, chunk.baseAddress, chunk.count)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                if count == 0 { return nil }
+                result.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[0..<count]))
             }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw SystemError(call: "read", errno: errno, path: path)
-            }
-            if count == 0 { return result }
-            result.append(contentsOf: chunk[0..<count])
         }
+        if let failure { throw SystemError(call: "read", errno: failure, path: path) }
+        return result
     }
 
     /// The whole content of a (small) file, e.g. a cgroup interface file.
