@@ -14,13 +14,21 @@ public enum HTTPBlockingExchange {
     /// parses its answer: the first parse in a process pays one-time costs
     /// (type metadata, code paged in) that a caller waiting for a slow
     /// answer can pay while it waits (its `onSent`), not once the answer came.
-    public static func prepareResponseReading() {
+    /// True when the canned response parsed to its end (a test checks it).
+    @discardableResult
+    public static func prepareResponseReading() -> Bool {
         var parser = HTTPParser(kind: .response, limits: streamingLimits)
         parser.expectResponse(to: .post)
         parser.feed(Array("HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n".utf8))
+        var body: [UInt8] = []
         while let event = try? parser.next() {
-            if case .end = event { return }
+            switch event {
+            case .body(let bytes): body += bytes
+            case .end: return body == Array("{}".utf8)
+            default: continue
+            }
         }
+        return false
     }
 
     /// The body streams: no limit on its size.

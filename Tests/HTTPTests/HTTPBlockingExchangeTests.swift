@@ -104,6 +104,11 @@ import Net
         await server.shutdown(gracePeriod: .seconds(2))
     }
 
+    @Test("the warm-up's canned chunked response parses to its end, body and all")
+    func warmUpParsesItsCannedResponse() {
+        #expect(HTTPBlockingExchange.prepareResponseReading())
+    }
+
     @Test func streamsAChunkedBodyAndStopsWhenTold() async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
