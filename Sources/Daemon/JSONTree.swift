@@ -83,11 +83,7 @@ enum JSONTree: Equatable {
         mutating func object(depth: Int) -> JSONTree? {
             index += 1  // {
             var members: [Member] = []
-            skipWhitespace()
-            if current == UInt8(ascii: "}") {
-                index += 1
-                return .object(members)
-            }
+            if closes(UInt8(ascii: "}")) { return .object(members) }
             while true {
                 skipWhitespace()
                 guard current == UInt8(ascii: "\""), let key = string() else { return nil }
@@ -96,49 +92,39 @@ enum JSONTree: Equatable {
                 index += 1
                 guard let member = value(depth: depth + 1) else { return nil }
                 members.append(Member(key: key, value: member))
-                skipWhitespace()
-                switch current {
-                case UInt8(ascii: ","):
-                    index += 1
-                    skipWhitespace()
-                    if current == UInt8(ascii: "}") {  // one trailing comma: JSONDecoder takes it
-                        index += 1
-                        return .object(members)
-                    }
-                case UInt8(ascii: "}"):
-                    index += 1
-                    return .object(members)
-                default: return nil
-                }
+                guard let ended = closesAfterItem(UInt8(ascii: "}")) else { return nil }
+                if ended { return .object(members) }
             }
         }
 
         mutating func array(depth: Int) -> JSONTree? {
             index += 1  // [
             var elements: [JSONTree] = []
-            skipWhitespace()
-            if current == UInt8(ascii: "]") {
-                index += 1
-                return .array(elements)
-            }
+            if closes(UInt8(ascii: "]")) { return .array(elements) }
             while true {
                 guard let element = value(depth: depth + 1) else { return nil }
                 elements.append(element)
-                skipWhitespace()
-                switch current {
-                case UInt8(ascii: ","):
-                    index += 1
-                    skipWhitespace()
-                    if current == UInt8(ascii: "]") {  // one trailing comma: JSONDecoder takes it
-                        index += 1
-                        return .array(elements)
-                    }
-                case UInt8(ascii: "]"):
-                    index += 1
-                    return .array(elements)
-                default: return nil
-                }
+                guard let ended = closesAfterItem(UInt8(ascii: "]")) else { return nil }
+                if ended { return .array(elements) }
             }
+        }
+
+        /// Takes `closing` (after whitespace) if it is next.
+        mutating func closes(_ closing: UInt8) -> Bool {
+            skipWhitespace()
+            guard current == closing else { return false }
+            index += 1
+            return true
+        }
+
+        /// After a member or an element: true when `closing` ends the object
+        /// or array (one trailing comma before it taken, as JSONDecoder takes
+        /// it), false after a comma, nil when neither follows.
+        mutating func closesAfterItem(_ closing: UInt8) -> Bool? {
+            if closes(closing) { return true }
+            guard current == UInt8(ascii: ",") else { return nil }
+            index += 1
+            return closes(closing)
         }
 
         /// `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`
