@@ -413,6 +413,10 @@ public struct HTTPParser: Sendable {
             func raw() -> String { headers.values(for: "Transfer-Encoding").joined(separator: ", ") }
             let codings = headers.listValues(for: "Transfer-Encoding").map { $0.lowercased() }
             if isRequest, version == .http1_0 { throw .chunkedNotFinal(raw()) }
+            // The usual case, one field that says chunked, without listValues'
+            // array of substrings (a type a CLI's one response pays metadata for).
+            let fields = headers.values(for: "Transfer-Encoding")
+            if fields.count == 1, !fields[0].contains(","), fields[0].trimmingHTTPWhitespace().lowercased() == "chunked" { return .chunked }
             guard codings.last == "chunked" else {
                 if isRequest { throw .chunkedNotFinal(raw()) }
                 // A response whose final coding is not chunked runs until close

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import HTTP
 
@@ -244,6 +245,29 @@ struct HTTPParserTests {
 
     @Test func statusLinesOfAnotherVersionAreUnsupported() {
         #expect(throws: HTTPParseError.unsupportedVersion("HTTP/2.0")) { try HTTPParser.parseStatusLine(ArraySlice(bytes("HTTP/2.0 200 OK"))) }
+    }
+
+    @Test("a response's Transfer-Encoding: chunked in any case and spacing is decoded; other codings are refused, named as sent",
+          arguments: ["chunked", "Chunked", " CHUNKED\t", "identity, chunked", "gzip", "gzip, chunked", ",chunked", "chunked,"])
+    func responseTransferCodings(_ value: String) throws {
+        var parser = HTTPParser(kind: .response)
+        parser.expectResponse(to: .get)
+        parser.feed(bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: \(value)\r\n\r\n2\r\nok\r\n0\r\n\r\n"))
+        var body: [UInt8] = []
+        var failure: HTTPParseError?
+        do {
+            while let event = try parser.next() { if case .body(let bytes) = event { body += bytes } }
+        } catch {
+            failure = error
+        }
+        // RFC 9112 §6.1: only a final "chunked" (alone here: we decode no other coding) frames the body.
+        let codings = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        if codings == ["chunked"] {
+            #expect(failure == nil && body == bytes("ok"), "\(value.debugDescription): \(String(describing: failure))")
+        } else {
+            let trimmed = value.trimmingCharacters(in: .whitespaces)
+            #expect(failure == .unsupportedTransferCoding(trimmed), "\(value.debugDescription): \(String(describing: failure))")
+        }
     }
 
     @Test func queryAndPathDecoding() {
