@@ -62,7 +62,7 @@ public final class ContainerEngine: @unchecked Sendable {
     /// reused by the next ones (see ``SpareDirectories``).
     let rwSpares: SpareDirectories
     /// How many emptied writable layers are kept for reuse.
-    static let spareLayersKept = 32
+    static let spareLayersKept = 128
     /// Where a published port that names no address binds (dockerd's `--ip`).
     let defaultPublishAddress: String
     private let lock = NSLock()
@@ -72,7 +72,10 @@ public final class ContainerEngine: @unchecked Sendable {
     private var recentExits = RecentExits(capacity: ContainerEngine.recentExitsKept)
     private var stopped = false
 
-    init(dataDirectory: String, cgroupParent: String, bridge: BridgeConfiguration, defaultPublishAddress: String = PortMapping.everyInterface) throws {
+    /// `warmDirectories`: spare container directories and writable layers
+    /// made in the background at start (see ``SpareDirectories/prefill(to:mode:populate:)``).
+    init(dataDirectory: String, cgroupParent: String, bridge: BridgeConfiguration, defaultPublishAddress: String = PortMapping.everyInterface,
+         warmDirectories: Int = 0) throws {
         self.defaultPublishAddress = defaultPublishAddress
         // exec -i writes to a pipe whose reader may exit first: EPIPE, not death.
         signal(SIGPIPE, SIG_IGN)
@@ -85,6 +88,10 @@ public final class ContainerEngine: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: root + "/rw", withIntermediateDirectories: true)
         rwSpares = SpareDirectories(directory: root + "/rw-spare", limit: Self.spareLayersKept,
                                     reusable: ["upper", "work", "merged"])
+        runtime.prefillSpareDirectories(warmDirectories)
+        rwSpares.prefill(to: warmDirectories, mode: 0o755) { path in
+            for name in ["upper", "work", "merged"] { _ = mkdir(path + "/" + name, SpareDirectories.directoryMode) }
+        }
         for file in ((try? FileManager.default.contentsOfDirectory(atPath: root + "/containers")) ?? []).sorted() where file.hasSuffix(".json") {
             guard let data = FileManager.default.contents(atPath: root + "/containers/" + file) else { continue }
             if data.isEmpty {

@@ -10,7 +10,8 @@ extension Daemon {
             if let engineInstance { return engineInstance }
             do {
                 let engine = try ContainerEngine(dataDirectory: settings.dataDirectory, cgroupParent: settings.cgroupParent, bridge: settings.bridge,
-                                             defaultPublishAddress: settings.defaultPublishAddress ?? PortMapping.everyInterface)
+                                             defaultPublishAddress: settings.defaultPublishAddress ?? PortMapping.everyInterface,
+                                             warmDirectories: settings.warmContainerDirectories)
                 engineInstance = engine
                 return engine
             } catch {

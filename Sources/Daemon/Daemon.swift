@@ -38,6 +38,10 @@ public struct DaemonSettings: Sendable {
     /// host-mode ports bind when they name no address (dockerd's `--ip`);
     /// nil: every interface (0.0.0.0), or a loopback node address for tasks.
     public var defaultPublishAddress: String?
+    /// Spare container directories and writable layers made in the
+    /// background at start, for a burst of containers to take (each new one
+    /// is otherwise a dozen inodes made, and removed with it).
+    public var warmContainerDirectories = 128
     /// Lifetime of the node certificates this daemon issues as a manager
     /// (its own at `init`, joining and renewing nodes'); each node renews
     /// its certificate at 50–80% of it.

@@ -124,7 +124,22 @@ public final class ContainerRuntime: @unchecked Sendable {
     /// A container's state in its directory (``ContainerState``).
     static let stateFileName = "state.json"
     /// How many emptied container directories are kept for reuse.
-    static let spareDirectoriesKept = 32
+    static let spareDirectoriesKept = 128
+
+    /// Makes spare container directories in the background, up to `count`
+    /// (at most ``spareDirectoriesKept``), laid out as a kept one is: see
+    /// ``SpareDirectories/prefill(to:mode:populate:)``.
+    public func prefillSpareDirectories(_ count: Int) {
+        let files: [(String, mode_t)] = [(ContainerLogFile.fileName, 0o600), ("hosts", 0o644), ("hostname", 0o644), ("resolv.conf", 0o644),
+                                        (ExitRecord.fileName, 0o600), (Self.stateFileName, 0o600), (Self.stateFileName + ".tmp", 0o600)]
+        spares.prefill(to: count, mode: 0o700) { path in
+            for fifo in ["stdout.fifo", "stderr.fifo"] { _ = mkfifo(path + "/" + fifo, 0o600) }
+            for (name, mode) in files {
+                let descriptor = open(path + "/" + name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+                if descriptor >= 0 { Syscall.close(descriptor) }
+            }
+        }
+    }
 
     var containersDirectory: String { configuration.stateDirectory + "/containers" }
     /// The layer every image-based container gets on top of its image (see ``MountPointLayer``).

@@ -81,8 +81,12 @@ public final class SpareDirectories: @unchecked Sendable {
             case S_IFDIR:
                 guard info.st_dev == top.st_dev else { return false }
                 for entry in Self.names(in: child) where !Syscall.removeTree(child + "/" + entry) { return false }
-                // What overlayfs marked on an upper or work directory belongs to that mount.
-                Self.removeOverlayAttributes(child)
+                // As made anew: an upper directory is the root of the
+                // container that used it, whose chmod, chown or setfattr of
+                // "/" (and overlayfs's own marks) must not reach the next one.
+                Self.removeExtendedAttributes(child)
+                if info.st_uid != 0 || info.st_gid != 0, lchown(child, 0, 0) != 0 { return false }
+                if info.st_mode & 0o7777 != Self.directoryMode, chmod(child, Self.directoryMode) != 0 { return false }
             case S_IFREG:
                 if emptied.contains(name) && info.st_size > 0 && truncate(child, 0) != 0 { return false }
             default:
@@ -92,12 +96,38 @@ public final class SpareDirectories: @unchecked Sendable {
         return true
     }
 
-    static func removeOverlayAttributes(_ path: String) {
-        var buffer = [CChar](repeating: 0, count: 4096)
+    /// The mode reusable directories are made with, and get back when kept.
+    public static let directoryMode: mode_t = 0o755
+
+    static func removeExtendedAttributes(_ path: String) {
+        var buffer = [CChar](repeating: 0, count: 65536)
         let length = llistxattr(path, &buffer, buffer.count)
         guard length > 0 else { return }
         let names = buffer[..<length].split(separator: 0).map { String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
-        for name in names where name.hasPrefix("trusted.overlay.") { _ = lremovexattr(path, name) }
+        for name in names { _ = lremovexattr(path, name) }
+    }
+
+    /// Makes spares in the background until `count` (at most ``limit``) are
+    /// kept, each laid out by `populate` as a kept one would be (its
+    /// reusable entries, empty). A burst of new containers (a service scaled
+    /// up, a batch of jobs) then takes these rather than making directories
+    /// and files by the hundred and removing them after: on ext4 without a
+    /// journal each inode made is a search past every one freed lately in
+    /// its group, so a burst made and freed grows its own cost.
+    public func prefill(to count: Int, mode: mode_t, populate: @escaping @Sendable (String) -> Void) {
+        guard count > 0 else { return }
+        BlockingThreadPool.shared.run { [self] in
+            while let name = lock.withLock({ () -> String? in
+                guard spares.count < min(count, limit) else { return nil }
+                nextNumber += 1
+                return String(nextNumber, radix: 16)
+            }) {
+                let path = directory + "/" + name
+                guard mkdir(path, mode) == 0 else { return }
+                populate(path)
+                lock.withLock { spares.append(name) }
+            }
+        }
     }
 
     static func names(in path: String) -> [String] {

@@ -49,6 +49,47 @@ struct SpareDirectoriesTests {
         #expect(!spares.take(to: base + "/c"), "only one was kept")
     }
 
+    @Test("a kept directory's reusable directories come back as made anew: mode 0755, root's, no extended attributes (the root a container changed)")
+    func reusableDirectoriesLoseWhatTheirContainerSetOnThem() throws {
+        defer { Syscall.removeTree(base) }
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        try makeUsed(base + "/a")
+        let layer = base + "/a/layer"
+        #expect(chmod(layer, 0o1700) == 0 && lchown(layer, 1000, 1000) == 0)
+        #expect(lsetxattr(layer, "user.mark", "x", 1, 0) == 0 || errno == ENOTSUP)
+        let spares = spares(limit: 4)
+        #expect(spares.keep(base + "/a"))
+        #expect(spares.take(to: base + "/b"))
+        var info = stat()
+        #expect(lstat(base + "/b/layer", &info) == 0)
+        #expect(info.st_mode & 0o7777 == 0o755 && info.st_uid == 0 && info.st_gid == 0, "mode \(String(info.st_mode & 0o7777, radix: 8)) owner \(info.st_uid):\(info.st_gid)")
+        #expect(llistxattr(base + "/b/layer", nil, 0) <= 0, "no extended attribute left")
+    }
+
+    @Test("prefill makes spares up to the count asked (within the limit), laid out by the caller, which takes them")
+    func prefillMakesSparesInTheBackground() throws {
+        defer { Syscall.removeTree(base) }
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let spares = spares(limit: 3)
+        spares.prefill(to: 5, mode: 0o700) { path in
+            _ = mkdir(path + "/layer", SpareDirectories.directoryMode)
+            _ = mkfifo(path + "/out.fifo", 0o600)
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while (try? FileManager.default.contentsOfDirectory(atPath: base + "/spare").count) ?? 0 < 3, ContinuousClock.now < deadline {
+            usleep(10_000)
+        }
+        usleep(50_000)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: base + "/spare").count == 3, "no more than the limit")
+        for name in ["x", "y", "z"] {
+            #expect(spares.take(to: base + "/" + name))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: base + "/" + name).sorted() == ["layer", "out.fifo"])
+            var info = stat()
+            #expect(lstat(base + "/" + name, &info) == 0 && info.st_mode & 0o777 == 0o700)
+        }
+        #expect(!spares.take(to: base + "/w"))
+    }
+
     @Test("no more than the limit are kept (the rest are removed), and a new instance finds those kept before")
     func limitAndRestart() throws {
         defer { Syscall.removeTree(base) }
