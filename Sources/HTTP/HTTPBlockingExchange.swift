@@ -31,6 +31,20 @@ public enum HTTPBlockingExchange {
         return false
     }
 
+    /// The request's head, the bytes ``HTTPSerializer`` writes for these
+    /// fields, written without ``HTTPHeaders``: the CLI's `run` then meets the
+    /// headers' storage type (and pays its metadata) only in the answer,
+    /// after its request is out.
+    static func requestHead(_ method: HTTPMethod, _ target: String, host: String, contentType: String?, contentLength: Int?) -> [UInt8] {
+        var head = method.rawValue + " " + target + " " + HTTPVersion.http1_1.description + "\r\n"
+        head += "Host: " + host + "\r\n"
+        if let contentType { head += "Content-Type: " + contentType + "\r\n" }
+        if let contentLength { head += "Content-Length: " + String(contentLength) + "\r\n" }
+        precondition(!(host + (contentType ?? "")).utf8.contains { $0 == 0x0D || $0 == 0x0A },
+                     "header field \(host.debugDescription) or \(String(describing: contentType)) would break the message framing")
+        return Array((head + "\r\n").utf8)
+    }
+
     /// The body streams: no limit on its size.
     static var streamingLimits: HTTPParserLimits {
         var limits = HTTPParserLimits()
@@ -56,11 +70,7 @@ public enum HTTPBlockingExchange {
                                body: [UInt8]?, contentType: String? = nil,
                                responseTimeout: Duration? = nil, bodyReadTimeout: Duration? = nil, watching watch: BlockingSocket.Watch? = nil,
                                onSent: () -> Void = {}, onHead: (HTTPResponseHead) throws -> Void, onBody: ([UInt8]) throws -> Bool) throws {
-        var headers = HTTPHeaders()
-        headers.add(name: "Host", value: host)
-        if let contentType { headers.add(name: "Content-Type", value: contentType) }
-        if let body { headers.add(name: "Content-Length", value: String(body.count)) }
-        var request = HTTPSerializer.encode(HTTPRequestHead(method: method, target: target, headers: headers))
+        var request = requestHead(method, target, host: host, contentType: contentType, contentLength: body?.count)
         if let body { request += body }
         let socket = try BlockingSocket(connectingTo: address)
         try socket.write(request)

@@ -104,6 +104,19 @@ import Net
         await server.shutdown(gracePeriod: .seconds(2))
     }
 
+    @Test("the request head is the bytes HTTPSerializer writes for the same fields")
+    func requestHeadAsTheSerializerWritesIt() {
+        for (method, target, contentType, length) in [(HTTPMethod.post, "/v1/containers/run", "application/json", 52),
+                                                      (.post, "/v1/containers/a%20b/kill?signal=15", nil, nil), (.get, "/", nil, 0)] {
+            var headers = HTTPHeaders()
+            headers.add(name: "Host", value: "localhost")
+            if let contentType { headers.add(name: "Content-Type", value: contentType) }
+            if let length { headers.add(name: "Content-Length", value: String(length)) }
+            let expected = HTTPSerializer.encode(HTTPRequestHead(method: method, target: target, headers: headers))
+            #expect(HTTPBlockingExchange.requestHead(method, target, host: "localhost", contentType: contentType, contentLength: length) == expected)
+        }
+    }
+
     @Test("the warm-up's canned chunked response parses to its end, body and all")
     func warmUpParsesItsCannedResponse() {
         #expect(HTTPBlockingExchange.prepareResponseReading())
