@@ -111,6 +111,8 @@ public final class ContainerRuntime: @unchecked Sendable {
     public let cgroupLayout: CgroupLayout
     private let lock = NSLock()
     private var containers: [String: Container] = [:]
+    /// Ids whose create is under way (guarded by `lock`).
+    private var creating: Set<String> = []
     let bridge: NodeBridge
     let leases: AddressLeases
     /// Veths, leases and files of stopped and deleted containers, released
@@ -279,9 +281,19 @@ public final class ContainerRuntime: @unchecked Sendable {
         try Self.validate(spec)
         let user = try ResolvedUser.resolve(spec.user, layers: spec.rootFilesystem.layersTopFirst)
         let directory = containersDirectory + "/" + spec.id
-        lock.lock()
-        defer { lock.unlock() }
-        guard containers[spec.id] == nil else { throw RuntimeError.containerExists(spec.id) }
+        // The id is reserved under the lock, the files made outside it:
+        // concurrent creates of other containers do not queue on them.
+        try lock.withLock { () throws in
+            guard containers[spec.id] == nil, !creating.contains(spec.id) else { throw RuntimeError.containerExists(spec.id) }
+            creating.insert(spec.id)
+        }
+        var created: Container?
+        defer {
+            lock.withLock {
+                creating.remove(spec.id)
+                if let created { containers[spec.id] = created }
+            }
+        }
         if !spares.take(to: directory) && mkdir(directory, 0o700) != 0 {
             throw RuntimeError.hostSetupFailed(SystemError(call: "mkdir", errno: errno, path: directory))
         }
@@ -302,7 +314,7 @@ public final class ContainerRuntime: @unchecked Sendable {
             oomKilled: false, startError: nil, createdAt: Date(), startedAt: nil, finishedAt: nil, network: network)
         let container = Container(state: state, directory: directory, cgroup: cgroup(for: state))
         container.update { _ in }  // persist
-        containers[spec.id] = container
+        created = container
         return container
     }
 

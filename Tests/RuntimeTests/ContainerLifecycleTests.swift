@@ -1,5 +1,6 @@
 import Foundation
 @testable import Runtime
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -8,6 +9,35 @@ import Glibc
 @Suite("Container lifecycle", .serialized, .enabled(if: TestImage.available, "needs root and busybox-static"),
        .timeLimit(.minutes(5)))
 struct ContainerLifecycleTests {
+    /// Creates run side by side (the lock covers only the id): of eight
+    /// creates of one id exactly one wins, the others are told it exists
+    /// and leave nothing; sixteen different ids are all created.
+    @Test func concurrentCreatesReserveTheirIdsAndNoMore() throws {
+        let fixture = try RuntimeFixture()
+        defer { fixture.close() }
+        let outcomes = Mutex<[String]>([])
+        let runtime = fixture.runtime
+        let specs = (0..<24).map { fixture.spec($0 < 8 ? "same" : "distinct-\($0)", ["true"]) }
+        DispatchQueue.concurrentPerform(iterations: 24) { index in
+            let id = specs[index].id
+            do {
+                try runtime.create(specs[index])
+                outcomes.withLock { $0.append("created \(id)") }
+            } catch RuntimeError.containerExists(let existing) {
+                outcomes.withLock { $0.append("exists \(existing)") }
+            } catch {
+                outcomes.withLock { $0.append("failed \(error)") }
+            }
+        }
+        let all = outcomes.withLock { $0 }
+        #expect(all.filter { $0 == "created same" }.count == 1, "\(all)")
+        #expect(all.filter { $0 == "exists same" }.count == 7, "\(all)")
+        #expect(all.filter { $0.hasPrefix("created distinct-") }.count == 16, "\(all)")
+        #expect(Set(fixture.runtime.list().map(\.id)) == Set(["same"] + (8..<24).map { "distinct-\($0)" }))
+        let directories = try FileManager.default.contentsOfDirectory(atPath: fixture.stateDirectory + "/containers")
+        #expect(directories.count == 17, "\(directories.sorted())")
+    }
+
     @Test func stopEscalatesToSIGKILLAfterTheGracePeriod() throws {
         let fixture = try RuntimeFixture()
         defer { fixture.close() }
