@@ -51,12 +51,12 @@ struct ContainerStateEncoder {
         }
         // `{...fixed...}` without its closing brace, then the run's fields.
         var writer = JSONObjectWriter(opened: fixed!.bytes.dropLast())
-        writer.field("exitStatus", json: state.exitStatus.map(Self.encode))
+        if let exitStatus = state.exitStatus { writer.field("exitStatus", object: { Self.write(exitStatus, to: &$0) }) }
         writer.field("finishedAt", state.finishedAt.map(ContainerState.iso8601))
         writer.field("health", json: try state.health.map { Array(try Self.makeJSONEncoder().encode($0)) })
         writer.field("monitorPid", state.monitorPid)
         writer.field("monitorStartTicks", state.monitorStartTicks)
-        writer.field("network", json: state.network.map(Self.encode))
+        if let network = state.network { writer.field("network", object: { Self.write(network, to: &$0) }) }
         writer.field("oomKilled", state.oomKilled)
         writer.field("pid", state.pid)
         writer.field("processStartTicks", state.processStartTicks)
@@ -71,42 +71,45 @@ struct ContainerStateEncoder {
         object.field("cgroupLayout", part.cgroupLayout.rawValue)
         object.field("cgroupParent", part.cgroupParent)
         object.field("createdAt", ContainerState.iso8601(part.createdAt))
-        object.field("spec", json: try encode(part.spec))
-        var user = JSONObjectWriter()
-        user.field("additionalGroups", part.user.additionalGroups.map(Int.init))
-        user.field("gid", part.user.gid)
-        user.field("home", part.user.home)
-        user.field("uid", part.user.uid)
-        object.field("user", json: user.finished)
+        var failure: (any Error)?
+        object.field("spec", object: { spec in
+            do { try write(part.spec, to: &spec) } catch { failure = error }
+        })
+        if let failure { throw failure }
+        object.field("user", object: { user in
+            user.field("additionalGroups", part.user.additionalGroups.map(Int.init))
+            user.field("gid", part.user.gid)
+            user.field("home", part.user.home)
+            user.field("uid", part.user.uid)
+        })
         return object.finished
     }
 
-    static func encode(_ spec: ContainerSpec) throws -> [UInt8] {
-        var object = JSONObjectWriter()
+    static func write(_ spec: ContainerSpec, to object: inout JSONObjectWriter) throws {
         object.field("capabilities", spec.capabilities)
         object.field("command", spec.command)
         object.field("environment", spec.environment)
         object.field("healthCheck", json: try spec.healthCheck.map { Array(try makeJSONEncoder().encode($0)) })
         object.field("hostname", spec.hostname)
         object.field("id", spec.id)
-        var limits = JSONObjectWriter()
-        limits.field("cpuPeriodMicroseconds", spec.limits.cpuPeriodMicroseconds)
-        limits.field("cpuQuotaMicroseconds", spec.limits.cpuQuotaMicroseconds)
-        limits.field("cpuWeight", spec.limits.cpuWeight)
-        limits.field("memoryLimitBytes", spec.limits.memoryLimitBytes)
-        limits.field("memorySwapLimitBytes", spec.limits.memorySwapLimitBytes)
-        limits.field("pidsLimit", spec.limits.pidsLimit)
-        object.field("limits", json: limits.finished)
+        object.field("limits", object: { limits in
+            limits.field("cpuPeriodMicroseconds", spec.limits.cpuPeriodMicroseconds)
+            limits.field("cpuQuotaMicroseconds", spec.limits.cpuQuotaMicroseconds)
+            limits.field("cpuWeight", spec.limits.cpuWeight)
+            limits.field("memoryLimitBytes", spec.limits.memoryLimitBytes)
+            limits.field("memorySwapLimitBytes", spec.limits.memorySwapLimitBytes)
+            limits.field("pidsLimit", spec.limits.pidsLimit)
+        })
         object.field("links", objects: spec.links) { entry, link in
             entry.field("alias", link.alias)
             entry.field("container", link.container)
         }
-        object.field("logging", json: spec.logging.map { logging in
-            var entry = JSONObjectWriter()
-            entry.field("maxFiles", logging.maxFiles)
-            entry.field("maxSizeBytes", logging.maxSizeBytes)
-            return entry.finished
-        })
+        if let logging = spec.logging {
+            object.field("logging", object: { entry in
+                entry.field("maxFiles", logging.maxFiles)
+                entry.field("maxSizeBytes", logging.maxSizeBytes)
+            })
+        }
         object.field("maskedPaths", spec.maskedPaths)
         object.field("mounts", objects: spec.mounts) { entry, mount in
             entry.field("destination", mount.destination)
@@ -129,66 +132,55 @@ struct ContainerStateEncoder {
             entry.field("resource", limit.resource)
             entry.field("soft", limit.soft)
         }
-        var root = JSONObjectWriter()
-        switch spec.rootFilesystem {
-        case .directory(let path):
-            var value = JSONObjectWriter()
-            value.field("_0", path)
-            root.field("directory", json: value.finished)
-        case .overlay(let lower, let upper, let work, let mountPoint):
-            var value = JSONObjectWriter()
-            value.field("lowerDirectories", lower)
-            value.field("mountPoint", mountPoint)
-            value.field("upperDirectory", upper)
-            value.field("workDirectory", work)
-            root.field("overlay", json: value.finished)
-        }
-        object.field("rootFilesystem", json: root.finished)
-        object.field("stdio", json: spec.stdio.map { stdio in
-            var entry = JSONObjectWriter()
-            entry.field("openStandardInput", stdio.openStandardInput)
-            entry.field("standardInputOnce", stdio.standardInputOnce)
-            entry.field("terminal", stdio.terminal)
-            entry.field("windowSize", json: stdio.windowSize.map { size in
-                var window = JSONObjectWriter()
-                window.field("columns", size.columns)
-                window.field("rows", size.rows)
-                return window.finished
+        // As the synthesized Codable of an enum with associated values.
+        object.field("rootFilesystem", object: { root in
+            switch spec.rootFilesystem {
+            case .directory(let path):
+                root.field("directory", object: { $0.field("_0", path) })
+            case .overlay(let lower, let upper, let work, let mountPoint):
+                root.field("overlay", object: { value in
+                    value.field("lowerDirectories", lower)
+                    value.field("mountPoint", mountPoint)
+                    value.field("upperDirectory", upper)
+                    value.field("workDirectory", work)
+                })
+            }
+        })
+        if let stdio = spec.stdio {
+            object.field("stdio", object: { entry in
+                entry.field("openStandardInput", stdio.openStandardInput)
+                entry.field("standardInputOnce", stdio.standardInputOnce)
+                entry.field("terminal", stdio.terminal)
+                if let size = stdio.windowSize {
+                    entry.field("windowSize", object: { window in
+                        window.field("columns", size.columns)
+                        window.field("rows", size.rows)
+                    })
+                }
             })
-            return entry.finished
-        })
+        }
         object.field("user", spec.user)
-        object.field("userNamespace", json: spec.userNamespace.map { mapping in
-            var entry = JSONObjectWriter()
-            entry.field("hostGID", mapping.hostGID)
-            entry.field("hostUID", mapping.hostUID)
-            entry.field("size", mapping.size)
-            return entry.finished
-        })
+        if let mapping = spec.userNamespace {
+            object.field("userNamespace", object: { entry in
+                entry.field("hostGID", mapping.hostGID)
+                entry.field("hostUID", mapping.hostUID)
+                entry.field("size", mapping.size)
+            })
+        }
         object.field("workingDirectory", spec.workingDirectory)
-        return object.finished
     }
 
     /// As the synthesized Codable of an enum with associated values:
     /// `{"exited":{"_0":CODE}}`, `{"unknown":{}}`.
-    static func encode(_ status: ExitStatus) -> [UInt8] {
-        var object = JSONObjectWriter()
+    static func write(_ status: ExitStatus, to object: inout JSONObjectWriter) {
         switch status {
-        case .exited(let code): object.field("exited", json: value(code))
-        case .signaled(let signal): object.field("signaled", json: value(signal))
-        case .unknown: object.field("unknown", json: JSONObjectWriter().finished)
+        case .exited(let code): object.field("exited", object: { $0.field("_0", code) })
+        case .signaled(let signal): object.field("signaled", object: { $0.field("_0", signal) })
+        case .unknown: object.field("unknown", object: { _ in })
         }
-        return object.finished
     }
 
-    private static func value(_ number: Int32) -> [UInt8] {
-        var object = JSONObjectWriter()
-        object.field("_0", number)
-        return object.finished
-    }
-
-    static func encode(_ network: NetworkAttachment) -> [UInt8] {
-        var object = JSONObjectWriter()
+    static func write(_ network: NetworkAttachment, to object: inout JSONObjectWriter) {
         object.field("address", network.address)
         object.field("bridge", network.bridge)
         object.field("gateway", network.gateway)
@@ -200,6 +192,5 @@ struct ContainerStateEncoder {
             entry.field("transport", port.transport.rawValue)
         }
         object.field("prefixLength", network.prefixLength)
-        return object.finished
     }
 }

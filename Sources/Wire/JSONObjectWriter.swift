@@ -17,8 +17,9 @@ public struct JSONObjectWriter {
     /// are `opened` (what another encoder wrote).
     public init(opened: some Collection<UInt8>) {
         precondition(opened.first == UInt8(ascii: "{"), "not the start of a JSON object")
-        bytes = Array(opened)
-        bytes.reserveCapacity(bytes.count + 512)
+        bytes = []
+        bytes.reserveCapacity(opened.count + 512)
+        bytes += opened
         empty = bytes.count == 1
     }
 
@@ -32,17 +33,29 @@ public struct JSONObjectWriter {
         bytes += value
     }
 
+    /// An object whose fields `write` adds (in place: no bytes copied).
+    public mutating func field(_ key: String, object write: (inout JSONObjectWriter) -> Void) {
+        self.key(key)
+        appendObject(write)
+    }
+
     /// An array of objects, each written by `write`.
     public mutating func field<Element>(_ key: String, objects values: [Element], _ write: (inout JSONObjectWriter, Element) -> Void) {
         self.key(key)
         bytes.append(UInt8(ascii: "["))
         for (index, value) in values.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            var object = JSONObjectWriter()
-            write(&object, value)
-            bytes += object.finished
+            appendObject { write(&$0, value) }
         }
         bytes.append(UInt8(ascii: "]"))
+    }
+
+    private mutating func appendObject(_ write: (inout JSONObjectWriter) -> Void) {
+        bytes.append(UInt8(ascii: "{"))
+        empty = true
+        write(&self)
+        bytes.append(UInt8(ascii: "}"))
+        empty = false
     }
 
     public mutating func field(_ key: String, _ value: String?) {
@@ -54,7 +67,7 @@ public struct JSONObjectWriter {
     public mutating func field(_ key: String, _ value: Bool?) {
         guard let value else { return }
         self.key(key)
-        bytes += Array((value ? "true" : "false").utf8)
+        bytes += (value ? "true" : "false").utf8
     }
 
     public mutating func field(_ key: String, _ value: (some BinaryInteger)?) {
@@ -109,6 +122,10 @@ public struct JSONObjectWriter {
         bytes.append(UInt8(ascii: ":"))
     }
 
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
+    }
+
     /// A JSON string as `JSONEncoder` escapes it: `"`, `\`, `/`, the short
     /// forms of backspace, tab, newline, form feed and return, `\u00xx` for
     /// the other control characters, everything else as is.
@@ -116,15 +133,18 @@ public struct JSONObjectWriter {
         bytes.append(UInt8(ascii: "\""))
         for byte in string.utf8 {
             switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): bytes += [UInt8(ascii: "\\"), byte]
-            case 0x08: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
-            case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case 0x0C: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
-            case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            // Byte by byte: an array literal per escape cost an allocation
+            // for every `/` of every path.
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): bytes.append(UInt8(ascii: "\\")); bytes.append(byte)
+            case 0x08: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "b"))
+            case 0x09: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
+            case 0x0A: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
+            case 0x0C: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "f"))
+            case 0x0D: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "r"))
             case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+                bytes += "\\u00".utf8
+                bytes.append(hexDigit(byte >> 4))
+                bytes.append(hexDigit(byte & 0xF))
             default: bytes.append(byte)
             }
         }
