@@ -198,7 +198,7 @@ public final class ContainerEngine: @unchecked Sendable {
     /// without the runtime's state, the runtime's state without a record, an
     /// emptied record.
     private func save(_ record: Record, synchronized: Bool = false) {
-        try? Support.writeFile(Support.encode(record), to: recordPath(record.id), mode: 0o600, synchronized: synchronized)
+        try? Support.writeFile(record.encodedJSON, to: recordPath(record.id), mode: 0o600, synchronized: synchronized)
         if synchronized {
             let directory = open(root + "/containers", O_RDONLY | O_CLOEXEC)
             if directory >= 0 {
