@@ -30,7 +30,10 @@ let package = Package(
         .target(name: "CContainer", path: "Sources/CContainer"),
         // Static: SwiftPM links every executable with the Swift runtime, which this C program never calls;
         // loading libswiftCore.so would add ~8 ms to every container start (static: ~1 ms, as /bin/true).
-        .executableTarget(name: "ShoalMonitor", dependencies: ["CContainer"], path: "Sources/ShoalMonitor", linkerSettings: [.unsafeFlags(["-static-executable"])]),
+        // Its own _start, no C library start-up (see Sources/ShoalMonitor/freestanding.h).
+        .executableTarget(name: "ShoalMonitor", dependencies: ["CContainer"], path: "Sources/ShoalMonitor",
+                          cSettings: [.unsafeFlags(["-fno-stack-protector", "-fno-builtin"])],
+                          linkerSettings: [.unsafeFlags(["-static-executable", "-Xclang-linker", "-nostartfiles", "-Xlinker", "--gc-sections"])]),
         // Tests only: a static UDP echo server to run inside busybox containers (published UDP ports).
         .executableTarget(name: "ShoalTestUDPEcho", path: "Sources/ShoalTestUDPEcho", linkerSettings: [.unsafeFlags(["-static-executable"])]),
 

@@ -36,8 +36,11 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "freestanding.h"
 
 // Once the container is gone, how long the last terminal output may wait
 // for a reader of the stdout FIFO before it is dropped (no daemon running).
@@ -52,11 +55,17 @@ static void set_nonblocking(int fd) {
 static int write_status(const siginfo_t *info) {
     struct timespec now = {0};
     clock_gettime(CLOCK_REALTIME, &now);
+    // "exited CODE SECONDS.NANOSECONDS\n" (or "signaled SIGNAL ...")
     char line[96];
-    int length = snprintf(line, sizeof line, "%s %d %lld.%09ld\n",
-                          info->si_code == CLD_EXITED ? "exited" : "signaled", info->si_status,
-                          (long long)now.tv_sec, now.tv_nsec);
-    if (length <= 0 || (size_t)length >= sizeof line) return 3;
+    const char *kind = info->si_code == CLD_EXITED ? "exited " : "signaled ";
+    size_t length = 0;
+    while (kind[length]) { line[length] = kind[length]; length++; }
+    length += monitor_format_signed(line + length, info->si_status);
+    line[length++] = ' ';
+    length += monitor_format_signed(line + length, (long long)now.tv_sec);
+    line[length++] = '.';
+    length += monitor_format_unsigned(line + length, (unsigned long long)now.tv_nsec, 9);
+    line[length++] = '\n';
     ssize_t written;
     do { written = pwrite(3, line, (size_t)length, 0); } while (written < 0 && errno == EINTR);
     close(3);
@@ -237,10 +246,33 @@ static int run_pump(Pump *pump, siginfo_t *info) {
     return -1;
 }
 
+// The pty master the container's init sends on `socket_fd` (SCM_RIGHTS),
+// or -1.
+static int receive_fd(int socket_fd) {
+    char byte = 0;
+    struct iovec vector = {&byte, 1};
+    union { char buffer[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr message;
+    memset(&message, 0, sizeof message);
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = control.buffer;
+    message.msg_controllen = sizeof control.buffer;
+    ssize_t received;
+    do { received = recvmsg(socket_fd, &message, MSG_CMSG_CLOEXEC); } while (received < 0 && errno == EINTR);
+    if (received <= 0) return -1;
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    if (!header || header->cmsg_type != SCM_RIGHTS || header->cmsg_len != CMSG_LEN(sizeof(int))) return -1;
+    int fd;
+    memcpy(&fd, CMSG_DATA(header), sizeof fd);
+    return fd;
+}
+
 int main(void) {
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGPIPE, SIG_IGN);
+    monitor_ignore(SIGHUP);
+    monitor_ignore(SIGINT);
+    monitor_ignore(SIGPIPE);
     siginfo_t info;
     static Pump pump;
     pump.input = is_open(4) ? 4 : -1;
@@ -249,7 +281,7 @@ int main(void) {
     pump.master = -1;
     if (is_open(6)) {
         // -1 when the container failed before sending it: then it exits too.
-        pump.master = shoal_receive_fd(6);
+        pump.master = receive_fd(6);
         pump.master_open = pump.master >= 0;
         close(6);
     }

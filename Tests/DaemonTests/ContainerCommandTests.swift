@@ -470,6 +470,13 @@ final class ContainerHost: @unchecked Sendable {
                           "/sys/fs/cgroup/devices", "/sys/fs/cgroup/blkio", "/sys/fs/cgroup/hugetlb"] {
             rmdir(hierarchy + "/" + cgroupParent)
         }
+        // A container root a failed test left mounted (its daemon stopped
+        // first): unmounted rather than removed through, or left behind.
+        let mounts = FileHandle(forReadingAtPath: "/proc/self/mounts")?.readDataToEndOfFile() ?? Data()
+        for line in String(decoding: mounts, as: UTF8.self).split(separator: "\n").reversed() {
+            let fields = line.split(separator: " ")
+            if fields.count > 1, fields[1].hasPrefix(root + "/") { umount2(String(fields[1]), Int32(MNT_DETACH)) }
+        }
         try? FileManager.default.removeItem(atPath: root)
     }
 

@@ -149,7 +149,9 @@ final class RuntimeFixture {
 
 /// Mount points of this process's mount namespace.
 func hostMountPoints() -> [String] {
-    let text = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+    // Read to its end: String(contentsOfFile:) stops at one page of a /proc file.
+    let data = FileHandle(forReadingAtPath: "/proc/self/mountinfo")?.readDataToEndOfFile() ?? Data()
+    let text = String(decoding: data, as: UTF8.self)
     return text.split(separator: "\n").compactMap { line in
         let fields = line.split(separator: " ")
         return fields.count > 4 ? String(fields[4]) : nil
