@@ -7,12 +7,24 @@ import Foundation
 /// the command's own flags reach it untouched.
 struct ContainerFlags {
     /// A flag: its canonical name (the long one) and whether it takes a value.
+    /// Up to three names, not an array: `run` builds its table of some 35
+    /// of these before its request goes out.
     struct Definition {
-        var names: [String]
+        /// The canonical name.
+        var long: String
+        var short: String?
+        var alias: String?
         var takesValue: Bool
 
-        static func flag(_ names: String...) -> Definition { Definition(names: names, takesValue: false) }
-        static func option(_ names: String...) -> Definition { Definition(names: names, takesValue: true) }
+        static func flag(_ long: String, _ short: String? = nil, _ alias: String? = nil) -> Definition {
+            Definition(long: long, short: short, alias: alias, takesValue: false)
+        }
+
+        static func option(_ long: String, _ short: String? = nil, _ alias: String? = nil) -> Definition {
+            Definition(long: long, short: short, alias: alias, takesValue: true)
+        }
+
+        func isNamed(_ name: String) -> Bool { long == name || short == name || alias == name }
     }
 
     // Arrays, not a Dictionary or Set: a String-keyed one costs `container
@@ -32,8 +44,8 @@ struct ContainerFlags {
     init(_ arguments: [String], definitions: [Definition], leadingPositionals: Int? = nil) throws {
         let known = definitions + ContainerFlags.global
         // The last definition of a name wins, as the dictionary this was did.
-        func lookup(_ name: String) -> Definition? { known.last { $0.names.contains(name) } }
-        func canonical(_ definition: Definition) -> String { definition.names[0] }
+        func lookup(_ name: String) -> Definition? { known.last { $0.isNamed(name) } }
+        func canonical(_ definition: Definition) -> String { definition.long }
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
