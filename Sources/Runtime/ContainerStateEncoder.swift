@@ -120,10 +120,7 @@ struct ContainerStateEncoder {
         object.field("network", spec.network.rawValue)
         object.field("noNewPrivileges", spec.noNewPrivileges)
         object.field("publishedPorts", objects: spec.publishedPorts) { entry, port in
-            entry.field("containerPort", port.containerPort)
-            entry.field("hostAddress", port.hostAddress)
-            entry.field("hostPort", port.hostPort)
-            entry.field("transport", port.transport.rawValue)
+            writePort(port.hostAddress, port.hostPort, port.containerPort, port.transport, to: &entry)
         }
         object.field("readOnlyPaths", spec.readOnlyPaths)
         object.field("readOnlyRootFilesystem", spec.readOnlyRootFilesystem)
@@ -186,11 +183,17 @@ struct ContainerStateEncoder {
         object.field("gateway", network.gateway)
         object.field("hostInterface", network.hostInterface)
         object.field("ports", objects: network.ports) { entry, port in
-            entry.field("containerPort", port.containerPort)
-            entry.field("hostAddress", port.hostAddress)
-            entry.field("hostPort", port.hostPort)
-            entry.field("transport", port.transport.rawValue)
+            writePort(port.hostAddress, port.hostPort, port.containerPort, port.transport, to: &entry)
         }
         object.field("prefixLength", network.prefixLength)
+    }
+
+    /// A ``PortMapping`` or a ``PublishedPort``: the same fields.
+    private static func writePort(_ hostAddress: String, _ hostPort: UInt16, _ containerPort: UInt16, _ transport: PortTransport,
+                                  to entry: inout JSONObjectWriter) {
+        entry.field("containerPort", containerPort)
+        entry.field("hostAddress", hostAddress)
+        entry.field("hostPort", hostPort)
+        entry.field("transport", transport.rawValue)
     }
 }

@@ -24,10 +24,8 @@ struct ContainerRecordJSONTests {
     @Test("every field set, and the fewest: the same bytes as JSONEncoder with sorted keys, read back equal")
     func encodesAsFoundationDoes() throws {
         let full = Self.everyField
-        let unset = Mirror(reflecting: full).children.filter {
-            if case Optional<Any>.none = $0.value { return true } else { return false }
-        }
-        #expect(unset.isEmpty, "set every field here: \(unset.map { $0.label ?? "?" })")
+        let unset = ContainerRunJSONTests.unsetFields(of: full)
+        #expect(unset.isEmpty, "set every field here: \(unset)")
         var sparse = ContainerEngine.Record(
             id: "x", name: "n", image: "i", imageDigest: nil, request: ContainerCreateRequest(image: "i"), createdAt: Date(timeIntervalSinceReferenceDate: 0),
             restartPolicy: RestartPolicy(name: .no, maximumRetryCount: 0), mounts: [], entrypoint: [], cmd: [])

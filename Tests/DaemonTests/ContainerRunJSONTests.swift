@@ -49,13 +49,18 @@ struct ContainerRunJSONTests {
         return request
     }
 
+    /// The names of `value`'s stored properties that hold nil.
+    static func unsetFields(of value: Any) -> [String] {
+        Mirror(reflecting: value).children.compactMap { child in
+            if case Optional<Any>.none = child.value { return child.label ?? "?" } else { return nil }
+        }
+    }
+
     @Test("every field set: the same bytes as JSONEncoder with sorted keys, and no field left out")
     func everyFieldEncodesAsFoundationDoes() throws {
         let request = Self.everyField
-        let unset = Mirror(reflecting: request).children.filter {
-            if case Optional<Any>.none = $0.value { return true } else { return false }
-        }
-        #expect(unset.isEmpty, "set every field here: \(unset.map { $0.label ?? "?" })")
+        let unset = Self.unsetFields(of: request)
+        #expect(unset.isEmpty, "set every field here: \(unset)")
         #expect(String(decoding: request.encodedJSON, as: UTF8.self) == String(decoding: Support.encode(request), as: UTF8.self))
         #expect(try JSONDecoder().decode(ContainerCreateRequest.self, from: Data(request.encodedJSON)) == request)
     }

@@ -236,35 +236,30 @@ struct ContainerLifecycleTests {
         try fixture.runtime.delete("swapped")
     }
 
-    @Test("a container directory whose state was never written (a create cut short) is taken away by the next runtime")
-    func anUnwrittenContainerDirectoryIsTakenAway() throws {
+    /// A reused directory still holds its last container's state files
+    /// (spare directories keep them): that state is not adopted under the new id.
+    @Test("a container directory whose state was never written (a create cut short) is taken away by the next runtime, also when it holds another container's state",
+          arguments: [false, true])
+    func anUnwrittenContainerDirectoryIsTakenAway(holdingAnotherContainersState: Bool) throws {
         let fixture = try RuntimeFixture()
         defer { fixture.close() }
         let directory = fixture.stateDirectory + "/containers/halfmade"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        #expect(FileManager.default.createFile(atPath: directory + "/state.json", contents: Data()))
+        if holdingAnotherContainersState {
+            var state = try fixture.runtime.create(fixture.spec("before", ["true"])).state
+            try fixture.runtime.delete("before")
+            state.status = .exited
+            var encoder = ContainerStateEncoder()
+            let bytes = Data(try encoder.encode(state))
+            for name in ["state.json", "state.json.tmp"] {
+                #expect(FileManager.default.createFile(atPath: directory + "/" + name, contents: bytes))
+            }
+        } else {
+            #expect(FileManager.default.createFile(atPath: directory + "/state.json", contents: Data()))
+        }
         try fixture.reopen()
         #expect(!FileManager.default.fileExists(atPath: directory))
         #expect(fixture.runtime.list().isEmpty)
-    }
-
-    @Test("a reused directory whose create was cut short still holds its last container's state files: that state is not adopted under the new id")
-    func aReusedDirectorysLeftoverStateIsNotAdopted() throws {
-        let fixture = try RuntimeFixture()
-        defer { fixture.close() }
-        let directory = fixture.stateDirectory + "/containers/halfmade"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var state = try fixture.runtime.create(fixture.spec("before", ["true"])).state
-        try fixture.runtime.delete("before")
-        state.status = .exited
-        var encoder = ContainerStateEncoder()
-        let bytes = Data(try encoder.encode(state))
-        for name in ["state.json", "state.json.tmp"] {
-            #expect(FileManager.default.createFile(atPath: directory + "/" + name, contents: bytes))
-        }
-        try fixture.reopen()
-        #expect(fixture.runtime.list().isEmpty)
-        #expect(!FileManager.default.fileExists(atPath: directory), "kept for reuse")
     }
 
     @Test("a state emptied by a machine crash (written, not flushed) falls back to the one before it, and a lasting container's create is flushed")
