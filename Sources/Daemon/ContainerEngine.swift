@@ -75,11 +75,13 @@ public final class ContainerEngine: @unchecked Sendable {
     /// `warmDirectories`: spare container directories and writable layers
     /// made in the background at start (see ``SpareDirectories/prefill(to:mode:populate:)``).
     init(dataDirectory: String, cgroupParent: String, bridge: BridgeConfiguration, defaultPublishAddress: String = PortMapping.everyInterface,
-         warmDirectories: Int = 0) throws {
+         warmDirectories: Int = 0, warmRootMounts: Int = 0) throws {
         self.defaultPublishAddress = defaultPublishAddress
         // exec -i writes to a pipe whose reader may exit first: EPIPE, not death.
         signal(SIGPIPE, SIG_IGN)
-        runtime = try ContainerRuntime(configuration: .init(stateDirectory: dataDirectory + "/containers", cgroupParent: cgroupParent, bridge: bridge))
+        var configuration = ContainerRuntime.Configuration(stateDirectory: dataDirectory + "/containers", cgroupParent: cgroupParent, bridge: bridge)
+        configuration.warmRootMounts = warmRootMounts
+        runtime = try ContainerRuntime(configuration: configuration)
         images = RegistryImageSource(local: try LocalImageSource(store: try ContentStore(root: dataDirectory + "/images"), layerCacheDirectory: dataDirectory + "/layers"))
         volumes = try VolumeStore(root: dataDirectory + "/volumes")
         root = dataDirectory + "/local"

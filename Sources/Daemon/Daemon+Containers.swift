@@ -11,7 +11,7 @@ extension Daemon {
             do {
                 let engine = try ContainerEngine(dataDirectory: settings.dataDirectory, cgroupParent: settings.cgroupParent, bridge: settings.bridge,
                                              defaultPublishAddress: settings.defaultPublishAddress ?? PortMapping.everyInterface,
-                                             warmDirectories: settings.warmContainerDirectories)
+                                             warmDirectories: settings.warmContainerDirectories, warmRootMounts: settings.warmRootMounts)
                 engineInstance = engine
                 return engine
             } catch {

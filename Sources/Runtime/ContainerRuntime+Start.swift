@@ -292,7 +292,15 @@ extension ContainerRuntime {
         guard spec.userNamespace == nil, case .overlay(let lower, let upper, let work, let mountPoint) = spec.rootFilesystem else {
             return nil
         }
-        let options = Self.overlayOptions(lower: [mountPointLayer] + lower, upper: upper, work: work)
+        let layers = [mountPointLayer] + lower
+        let parent = (mountPoint as NSString).deletingLastPathComponent
+        if upper == parent + "/upper", work == parent + "/work", mountPoint == parent + "/merged" {
+            OverlayRootMount.unmount(mountPoint)  // a leftover of a runtime that died mid-start
+            if rootPool.take(lowerOption: "lowerdir=" + layers.joined(separator: ":"), parent: parent) {
+                return OverlayRootMount(mounted: mountPoint)
+            }
+        }
+        let options = Self.overlayOptions(lower: layers, upper: upper, work: work)
         return OverlayRootMount(options: options, directories: [upper, work], mountPoint: mountPoint)
     }
 

@@ -58,6 +58,9 @@ public final class ContainerRuntime: @unchecked Sendable {
         /// bridge container's start only adds its address; 0: made at each
         /// start. Made from the first bridge container on.
         public var warmNetworkNamespaces: Int
+        /// Overlay roots of the image started last kept mounted for the next
+        /// starts (see ``MountedRootPool``); 0: none.
+        public var warmRootMounts = 0
 
         public init(
             stateDirectory: String,
@@ -111,6 +114,8 @@ public final class ContainerRuntime: @unchecked Sendable {
     public let cgroupLayout: CgroupLayout
     private let lock = NSLock()
     private var containers: [String: Container] = [:]
+    /// Overlay roots mounted ahead of the starts that take them.
+    let rootPool: MountedRootPool
     /// Ids whose create is under way (guarded by `lock`).
     private var creating: Set<String> = []
     let bridge: NodeBridge
@@ -167,6 +172,7 @@ public final class ContainerRuntime: @unchecked Sendable {
             // beats emptying, see Syscall.overwriteFile): the state files at
             // create, the network files and the exit record at start.
             emptied: [ContainerLogFile.fileName])
+        self.rootPool = MountedRootPool(directory: configuration.stateDirectory + "/root-pool", capacity: configuration.warmRootMounts)
         self.leases = AddressLeases(
             directory: Self.leaseDirectory(configuration.stateDirectory, bridge: configuration.bridge.name), bridge: configuration.bridge)
         do throws(SystemError) {
@@ -245,6 +251,7 @@ public final class ContainerRuntime: @unchecked Sendable {
         }
         cleanup.stop()
         bridge.release()
+        rootPool.stop()
     }
 
     func cgroup(for state: ContainerState) -> any Cgroup {

@@ -34,6 +34,12 @@ final class OverlayRootMount: @unchecked Sendable {
         }
     }
 
+    /// A root mounted already (taken from the ``MountedRootPool``).
+    init(mounted mountPoint: String) {
+        self.mountPoint = mountPoint
+        finished.signal()
+    }
+
     /// Waits until it is mounted; throws why it could not be.
     func wait() throws(SystemError) {
         finished.wait()

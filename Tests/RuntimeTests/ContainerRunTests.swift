@@ -191,6 +191,38 @@ struct ContainerRunTests {
         #expect(!hostMountPoints().contains(merged))
     }
 
+    /// With warm root mounts, the first start of an image mounts its own
+    /// root and the pool fills for that image; the next starts take a
+    /// mounted root (their writable layer swapped in), write only to their
+    /// own upper directory, and leave nothing mounted once they have exited.
+    /// Detaching the runtime unmounts the pool.
+    @Test func warmRootMountsServeTheNextStartsOfTheSameImage() throws {
+        let fixture = try RuntimeFixture { $0.warmRootMounts = 2 }
+        defer { fixture.close() }
+        let pool = fixture.stateDirectory + "/root-pool"
+        func pooledMounts() -> Int { hostMountPoints().filter { $0.hasPrefix(pool + "/") }.count }
+        func run(_ id: String) throws -> (status: Runtime.ExitStatus?, output: String, upper: String) {
+            let base = fixture.stateDirectory + "/layers/" + id
+            try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+            let result = try fixture.run(id, ["sh", "-c", "cat /marker 2>/dev/null; echo \(id) > /marker; cat /marker"]) {
+                $0.rootFilesystem = .overlay(lowerDirectories: [fixture.rootfs], upperDirectory: base + "/upper", workDirectory: base + "/work", mountPoint: base + "/merged")
+            }
+            return (result.status, result.output, base + "/upper")
+        }
+        let first = try run("first")
+        #expect(first.status == .exited(0) && first.output == "first\n", "\(first.output)")
+        #expect(fixture.eventually { pooledMounts() == 2 }, "the pool fills for the image started last")
+        for id in ["second", "third", "fourth"] {
+            let next = try run(id)
+            #expect(next.status == .exited(0) && next.output == "\(id)\n", "nothing of another container's writes: \(next.output)")
+            #expect((try? String(contentsOfFile: next.upper + "/marker", encoding: .utf8)) == "\(id)\n", "its writes are in its own upper directory")
+            #expect(fixture.eventually { !hostMountPoints().contains { $0.hasPrefix(fixture.stateDirectory + "/layers/") } })
+        }
+        #expect(fixture.eventually { pooledMounts() == 2 })
+        fixture.runtime.detach()
+        #expect(pooledMounts() == 0, "the pool's roots go with the runtime")
+    }
+
     /// The files and directories the runtime mounts onto come from its
     /// shared mount-point layer: the writable layer holds only what the
     /// process wrote (no /etc copied up, no hosts, hostname or resolv.conf
