@@ -16,7 +16,8 @@ import Glibc
 /// the overlay's mount moves with it.
 ///
 /// Entries live in `directory` (`N/upper`, `N/work`, `N/merged` mounted);
-/// a new runtime unmounts and removes what an old one left there.
+/// a new runtime, pooling or not, unmounts and removes what an old one left
+/// there (one that was killed: ``stop()`` removes them otherwise).
 final class MountedRootPool: @unchecked Sendable {
     let directory: String
     let capacity: Int
@@ -32,12 +33,12 @@ final class MountedRootPool: @unchecked Sendable {
     init(directory: String, capacity: Int) {
         self.directory = directory
         self.capacity = capacity
-        guard capacity > 0 else { return }
-        _ = try? Syscall.makeDirectories(directory, mode: 0o700)
+        // What a runtime that was killed left (a pool of its own or not).
         for name in SpareDirectories.names(in: directory) {
             OverlayRootMount.unmount(directory + "/" + name + "/merged")
             Syscall.removeTree(directory + "/" + name)
         }
+        if capacity > 0 { _ = try? Syscall.makeDirectories(directory, mode: 0o700) }
     }
 
     /// Puts a root mounted with `lowerOption` (`lowerdir=A:B`) at `parent`

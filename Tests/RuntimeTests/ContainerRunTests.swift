@@ -221,6 +221,14 @@ struct ContainerRunTests {
         #expect(fixture.eventually { pooledMounts() == 2 })
         fixture.runtime.detach()
         #expect(pooledMounts() == 0, "the pool's roots go with the runtime")
+        // A runtime killed with its pool mounted: the next one on its state, pooling or not, removes it.
+        let leftover = pool + "/killed/merged"
+        try FileManager.default.createDirectory(atPath: leftover, withIntermediateDirectories: true)
+        #expect(mount("tmpfs", leftover, "tmpfs", 0, "size=1m") == 0)
+        #expect(pooledMounts() == 1)
+        let next = try ContainerRuntime(configuration: .init(stateDirectory: fixture.stateDirectory, cgroupParent: fixture.cgroupParent, bridge: fixture.bridge))
+        defer { next.detach() }
+        #expect(pooledMounts() == 0 && !FileManager.default.fileExists(atPath: pool + "/killed"))
     }
 
     /// The files and directories the runtime mounts onto come from its
