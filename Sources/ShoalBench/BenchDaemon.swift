@@ -1,3 +1,4 @@
+import Daemon
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -42,11 +43,25 @@ final class BenchDaemon: @unchecked Sendable {
                                                     "--bridge", bridge, "--bip", "10.93.\(getpid() % 250).1/24"])
         let deadline = Date().addingTimeInterval(Self.readyTimeoutSeconds)
         while Date() < deadline {
-            if try processes.run(shoal, ["container", "ps", "-q"], environment: environment).status == 0 { return }
+            if try processes.run(shoal, ["container", "ps", "-q"], environment: environment).status == 0 {
+                awaitWarmDirectories(until: deadline)
+                return
+            }
             guard processes.isRunning("shoal-daemon") else { throw BenchmarkError(description: "shoal daemon exited; its log: \(log())") }
             usleep(50_000)
         }
         throw BenchmarkError(description: "shoal daemon did not answer within \(Self.readyTimeoutSeconds) s; its log: \(log())")
+    }
+
+    /// The daemon's start-up work done (its spare container directories and
+    /// writable layers made in the background): figures are of a daemon at
+    /// rest, not of one still setting up.
+    private func awaitWarmDirectories(until deadline: Date) {
+        let wanted = DaemonSettings(dataDirectory: data).warmContainerDirectories
+        func count(_ path: String) -> Int { ((try? FileManager.default.contentsOfDirectory(atPath: data + path)) ?? []).count }
+        while Date() < deadline, count("/containers/spare") < wanted || count("/local/rw-spare") < wanted {
+            usleep(20_000)
+        }
     }
 
     /// What the CLI needs to reach this daemon.
