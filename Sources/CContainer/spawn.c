@@ -8,6 +8,7 @@
 // a ShoalFailure on the close-on-exec error pipe, then the child exits 127.
 #define _GNU_SOURCE
 #include "CContainer.h"
+#include "receive_descriptor.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -724,55 +725,10 @@ long shoal_clone3_trampoline(struct shoal_clone_args *args, size_t size, int (*e
 }
 #endif
 
-// Runs entry(arg) in a child on a fresh stack that shares our memory, as
-// posix_spawn does (CLONE_VM: no copy of a large multithreaded parent's page
-// tables, tens of ms), with the calling thread suspended until the child
-// execs or exits (CLONE_VFORK) and every signal blocked meanwhile so that no
-// handler of ours runs on the child's stack. With cgroup_fd >= 0 the child
-// starts in that cgroup2 directory (clone3 CLONE_INTO_CGROUP) and
-// *in_cgroup is 1 while it runs; where the kernel refuses that, a plain
-// clone with *in_cgroup 0 (the child then joins by itself). Returns the pid
-// or -errno.
-static pid_t clone_vfork(int (*entry)(void *), int flags, void *arg, int cgroup_fd, int *in_cgroup) {
-    void *stack = mmap(NULL, SHOAL_CHILD_STACK_BYTES, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) return -errno;
-    sigset_t all, previous;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &previous);
-    long pid = -1;
-    int saved = 0;
-    if (cgroup_fd >= 0) {
-        struct shoal_clone_args args;
-        memset(&args, 0, sizeof args);
-        args.flags = (uint64_t)(unsigned)flags | CLONE_VM | CLONE_VFORK | SHOAL_CLONE_INTO_CGROUP;
-        args.exit_signal = SIGCHLD;
-        args.stack = (uint64_t)(uintptr_t)stack;
-        args.stack_size = SHOAL_CHILD_STACK_BYTES;
-        args.cgroup = (uint64_t)cgroup_fd;
-        *in_cgroup = 1;
-        pid = shoal_clone3_trampoline(&args, sizeof args, entry, arg);
-        if (pid < 0) saved = (int)-pid;
-    }
-    if (pid < 0) {
-        if (in_cgroup) *in_cgroup = 0;
-        pid = clone(entry, (char *)stack + SHOAL_CHILD_STACK_BYTES, flags | CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
-        saved = errno;
-    }
-    pthread_sigmask(SIG_SETMASK, &previous, NULL);
-    munmap(stack, SHOAL_CHILD_STACK_BYTES);
-    return pid < 0 ? -saved : (pid_t)pid;
-}
-
-// As clone_vfork, but the caller goes on at once, beside the child: the
-// child's stack is handed back in *stack_out, to unmap once the child has
-// exec'd or exited (not before: it runs on it, in our memory). For the
-// monitor's helper, whose signal handlers are all at their defaults, so no
-// handler can run on the child's stack.
-static pid_t clone_vm(int (*entry)(void *), int flags, void *arg, int cgroup_fd, int *in_cgroup, void **stack_out) {
-    void *stack = mmap(NULL, SHOAL_CHILD_STACK_BYTES, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) return -errno;
+// clone3 into cgroup_fd's cgroup2 directory when given (*in_cgroup 1),
+// else (or refused) a plain clone (*in_cgroup 0): the child runs entry(arg)
+// on `stack`, sharing our memory. Returns the pid or -errno.
+static pid_t clone_on_stack(int (*entry)(void *), int flags, void *arg, int cgroup_fd, int *in_cgroup, void *stack) {
     long pid = -1;
     int saved = 0;
     if (cgroup_fd >= 0) {
@@ -792,12 +748,44 @@ static pid_t clone_vm(int (*entry)(void *), int flags, void *arg, int cgroup_fd,
         pid = clone(entry, (char *)stack + SHOAL_CHILD_STACK_BYTES, flags | CLONE_VM | SIGCHLD, arg);
         saved = errno;
     }
-    if (pid < 0) {
-        munmap(stack, SHOAL_CHILD_STACK_BYTES);
-        return -saved;
-    }
-    *stack_out = stack;
-    return (pid_t)pid;
+    return pid < 0 ? -saved : (pid_t)pid;
+}
+
+// Runs entry(arg) in a child on a fresh stack that shares our memory, as
+// posix_spawn does (CLONE_VM: no copy of a large multithreaded parent's page
+// tables, tens of ms), with the calling thread suspended until the child
+// execs or exits (CLONE_VFORK) and every signal blocked meanwhile so that no
+// handler of ours runs on the child's stack. With cgroup_fd >= 0 the child
+// starts in that cgroup2 directory (clone3 CLONE_INTO_CGROUP) and
+// *in_cgroup is 1 while it runs; where the kernel refuses that, a plain
+// clone with *in_cgroup 0 (the child then joins by itself). Returns the pid
+// or -errno.
+static pid_t clone_vfork(int (*entry)(void *), int flags, void *arg, int cgroup_fd, int *in_cgroup) {
+    void *stack = mmap(NULL, SHOAL_CHILD_STACK_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -errno;
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
+    pid_t pid = clone_on_stack(entry, flags | CLONE_VFORK, arg, cgroup_fd, in_cgroup, stack);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    munmap(stack, SHOAL_CHILD_STACK_BYTES);
+    return pid;
+}
+
+// As clone_vfork, but the caller goes on at once, beside the child: the
+// child's stack is handed back in *stack_out, to unmap once the child has
+// exec'd or exited (not before: it runs on it, in our memory). For the
+// monitor's helper, whose signal handlers are all at their defaults, so no
+// handler can run on the child's stack.
+static pid_t clone_vm(int (*entry)(void *), int flags, void *arg, int cgroup_fd, int *in_cgroup, void **stack_out) {
+    void *stack = mmap(NULL, SHOAL_CHILD_STACK_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -errno;
+    pid_t pid = clone_on_stack(entry, flags, arg, cgroup_fd, in_cgroup, stack);
+    if (pid < 0) munmap(stack, SHOAL_CHILD_STACK_BYTES);
+    else *stack_out = stack;
+    return pid;
 }
 
 static pid_t spawn_container_here(const ShoalSpawnPlan *plan);
@@ -964,27 +952,7 @@ pid_t shoal_spawn_monitored_container(const ShoalSpawnPlan *plan, const char *mo
 }
 
 int shoal_receive_fd(int socket_fd) {
-    char byte = 0;
-    struct iovec vector = {&byte, 1};
-    union { char buffer[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
-    memset(&control, 0, sizeof control);
-    struct msghdr message;
-    memset(&message, 0, sizeof message);
-    message.msg_iov = &vector;
-    message.msg_iovlen = 1;
-    message.msg_control = control.buffer;
-    message.msg_controllen = sizeof control.buffer;
-    ssize_t received;
-    do { received = recvmsg(socket_fd, &message, MSG_CMSG_CLOEXEC); } while (received < 0 && errno == EINTR);
-    if (received < 0) return -1;
-    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
-    if (received == 0 || !header || header->cmsg_type != SCM_RIGHTS || header->cmsg_len != CMSG_LEN(sizeof(int))) {
-        errno = received == 0 ? 0 : EPROTO;
-        return -1;
-    }
-    int fd;
-    memcpy(&fd, CMSG_DATA(header), sizeof fd);
-    return fd;
+    return shoal_receive_descriptor(socket_fd);
 }
 
 int shoal_socketpair_cloexec(int fds[2]) {

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "freestanding.h"
+#include "../CContainer/receive_descriptor.h"
 
 // Once the container is gone, how long the last terminal output may wait
 // for a reader of the stdout FIFO before it is dropped (no daemon running).
@@ -246,29 +247,6 @@ static int run_pump(Pump *pump, siginfo_t *info) {
     return -1;
 }
 
-// The pty master the container's init sends on `socket_fd` (SCM_RIGHTS),
-// or -1.
-static int receive_fd(int socket_fd) {
-    char byte = 0;
-    struct iovec vector = {&byte, 1};
-    union { char buffer[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
-    memset(&control, 0, sizeof control);
-    struct msghdr message;
-    memset(&message, 0, sizeof message);
-    message.msg_iov = &vector;
-    message.msg_iovlen = 1;
-    message.msg_control = control.buffer;
-    message.msg_controllen = sizeof control.buffer;
-    ssize_t received;
-    do { received = recvmsg(socket_fd, &message, MSG_CMSG_CLOEXEC); } while (received < 0 && errno == EINTR);
-    if (received <= 0) return -1;
-    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
-    if (!header || header->cmsg_type != SCM_RIGHTS || header->cmsg_len != CMSG_LEN(sizeof(int))) return -1;
-    int fd;
-    memcpy(&fd, CMSG_DATA(header), sizeof fd);
-    return fd;
-}
-
 int main(void) {
     monitor_ignore(SIGHUP);
     monitor_ignore(SIGINT);
@@ -281,7 +259,7 @@ int main(void) {
     pump.master = -1;
     if (is_open(6)) {
         // -1 when the container failed before sending it: then it exits too.
-        pump.master = receive_fd(6);
+        pump.master = shoal_receive_descriptor(6);
         pump.master_open = pump.master >= 0;
         close(6);
     }
