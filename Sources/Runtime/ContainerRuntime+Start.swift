@@ -296,7 +296,7 @@ extension ContainerRuntime {
         let parent = (mountPoint as NSString).deletingLastPathComponent
         if upper == parent + "/upper", work == parent + "/work", mountPoint == parent + "/merged" {
             OverlayRootMount.unmount(mountPoint)  // a leftover of a runtime that died mid-start
-            if rootPool.take(lowerOption: "lowerdir=" + layers.joined(separator: ":"), parent: parent) {
+            if rootPool.take(lowerOption: "lowerdir=" + layers.joined(separator: ":"), layers: layers, parent: parent) {
                 return OverlayRootMount(mounted: mountPoint)
             }
         }

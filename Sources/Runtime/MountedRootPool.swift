@@ -24,6 +24,7 @@ final class MountedRootPool: @unchecked Sendable {
     private let lock = NSLock()
     // Guarded by `lock`:
     private var lowers: String?      // the `lowerdir=` option of the ready entries
+    private var layersIdentity: String?  // their layers' inode numbers when the entries were mounted
     private var ready: [String] = []  // entry names, their roots mounted
     private var bases: [String] = []  // entry names ready to mount (empty upper, work, merged)
     private var filling = false
@@ -41,18 +42,23 @@ final class MountedRootPool: @unchecked Sendable {
         if capacity > 0 { _ = try? Syscall.makeDirectories(directory, mode: 0o700) }
     }
 
-    /// Puts a root mounted with `lowerOption` (`lowerdir=A:B`) at `parent`
-    /// (its `upper`, `work` and `merged`): true when it did, else the caller
-    /// mounts one itself. Either way the pool refills for these layers.
-    func take(lowerOption: String, parent: String) -> Bool {
+    /// Puts a root mounted with `lowerOption` (`lowerdir=A:B`, layers
+    /// `layers`) at `parent` (its `upper`, `work` and `merged`): true when it
+    /// did, else the caller mounts one itself. Either way the pool refills
+    /// for these layers.
+    func take(lowerOption: String, layers: [String], parent: String) -> Bool {
         guard capacity > 0 else { return false }
+        // An image removed and made again has the same paths but new
+        // directories, which a pooled overlay would not see.
+        let identity = Self.identity(of: layers)
         let (entry, dropped) = lock.withLock { () -> (String?, [String]) in
             guard !stopped else { return (nil, []) }
             var dropped: [String] = []
-            if lowers != lowerOption {  // another image: pool for it from now on
+            if lowers != lowerOption || layersIdentity != identity {  // another image: pool for it from now on
                 dropped = ready
                 ready = []
                 lowers = lowerOption
+                layersIdentity = identity
             }
             return (ready.popLast(), dropped)
         }
@@ -120,6 +126,14 @@ final class MountedRootPool: @unchecked Sendable {
         BlockingThreadPool.shared.run { [directory] in
             for name in names { Self.remove(directory + "/" + name) }
         }
+    }
+
+    /// The layers' device and inode numbers, in order.
+    static func identity(of layers: [String]) -> String {
+        layers.map { path in
+            var info = stat()
+            return stat(path, &info) == 0 ? "\(info.st_dev):\(info.st_ino)" : "-"
+        }.joined(separator: ",")
     }
 
     private static func remove(_ path: String) {

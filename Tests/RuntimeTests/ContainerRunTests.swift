@@ -219,6 +219,22 @@ struct ContainerRunTests {
             #expect(fixture.eventually { !hostMountPoints().contains { $0.hasPrefix(fixture.stateDirectory + "/layers/") } })
         }
         #expect(fixture.eventually { pooledMounts() == 2 })
+        // The image removed and made again at the same path: no pooled root of the old one serves it.
+        let lower = fixture.stateDirectory + "/image"
+        try FileManager.default.copyItem(atPath: fixture.rootfs, toPath: lower)
+        func runOn(_ id: String) throws -> String {
+            let base = fixture.stateDirectory + "/layers/" + id
+            try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+            return try fixture.run(id, ["sh", "-c", "cat /version 2>/dev/null || echo none"]) {
+                $0.rootFilesystem = .overlay(lowerDirectories: [lower], upperDirectory: base + "/upper", workDirectory: base + "/work", mountPoint: base + "/merged")
+            }.output
+        }
+        #expect(try runOn("old-image") == "none\n")
+        #expect(fixture.eventually { pooledMounts() == 2 })
+        try FileManager.default.moveItem(atPath: lower, toPath: lower + ".removed")
+        try FileManager.default.copyItem(atPath: fixture.rootfs, toPath: lower)
+        try "2\n".write(toFile: lower + "/version", atomically: false, encoding: .utf8)
+        #expect(try runOn("new-image") == "2\n")
         fixture.runtime.detach()
         #expect(pooledMounts() == 0, "the pool's roots go with the runtime")
         // A runtime killed with its pool mounted: the next one on its state, pooling or not, removes it.
