@@ -71,18 +71,23 @@ final class MountedRootPool: @unchecked Sendable {
             return true
         }
         if errno == ENOENT && rename(path, parent) == 0 { return true }
+        if errno == EXDEV { discard(close()) }  // writable layers on another file system: the pool cannot serve them
         discard([entry])
         return false
     }
 
     /// Unmounts and removes every entry; takes fail from now on.
     func stop() {
-        let names = lock.withLock { () -> [String] in
+        for name in close() { Self.remove(directory + "/" + name) }
+    }
+
+    /// Stops taking and refilling; returns the entries to remove.
+    private func close() -> [String] {
+        lock.withLock {
             stopped = true
             defer { ready = []; bases = [] }
             return ready + bases
         }
-        for name in names { Self.remove(directory + "/" + name) }
     }
 
     private func refill(dropping dropped: [String]) {
