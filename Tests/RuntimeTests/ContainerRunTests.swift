@@ -220,8 +220,17 @@ struct ContainerRunTests {
         }
         #expect(fixture.eventually { pooledMounts() == 2 })
         // The image removed and made again at the same path: no pooled root of the old one serves it.
+        // A small image of its own (busybox, sh, cat, the user files): the shared test image holds what other tests wrote.
         let lower = fixture.stateDirectory + "/image"
-        try FileManager.default.copyItem(atPath: fixture.rootfs, toPath: lower)
+        func makeImage() throws {
+            let fileManager = FileManager.default
+            try fileManager.createDirectory(atPath: lower + "/bin", withIntermediateDirectories: true)
+            try fileManager.createDirectory(atPath: lower + "/etc", withIntermediateDirectories: true)
+            try fileManager.copyItem(atPath: fixture.rootfs + "/bin/busybox", toPath: lower + "/bin/busybox")
+            for applet in ["sh", "cat", "echo"] { try fileManager.createSymbolicLink(atPath: lower + "/bin/" + applet, withDestinationPath: "busybox") }
+            for file in ["etc/passwd", "etc/group"] { try fileManager.copyItem(atPath: fixture.rootfs + "/" + file, toPath: lower + "/" + file) }
+        }
+        try makeImage()
         func runOn(_ id: String) throws -> String {
             let base = fixture.stateDirectory + "/layers/" + id
             try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
@@ -232,7 +241,7 @@ struct ContainerRunTests {
         #expect(try runOn("old-image") == "none\n")
         #expect(fixture.eventually { pooledMounts() == 2 })
         try FileManager.default.moveItem(atPath: lower, toPath: lower + ".removed")
-        try FileManager.default.copyItem(atPath: fixture.rootfs, toPath: lower)
+        try makeImage()
         try "2\n".write(toFile: lower + "/version", atomically: false, encoding: .utf8)
         #expect(try runOn("new-image") == "2\n")
         fixture.runtime.detach()
