@@ -296,7 +296,7 @@ extension ContainerRuntime {
         let parent = (mountPoint as NSString).deletingLastPathComponent
         if upper == parent + "/upper", work == parent + "/work", mountPoint == parent + "/merged" {
             OverlayRootMount.unmount(mountPoint)  // a leftover of a runtime that died mid-start
-            if rootPool.take(lowerOption: "lowerdir=" + layers.joined(separator: ":"), layers: layers, parent: parent) {
+            if rootPool.take(layers: layers, parent: parent) {
                 return OverlayRootMount(mounted: mountPoint)
             }
         }
@@ -318,12 +318,11 @@ extension ContainerRuntime {
             _ = try? Syscall.makeDirectories(upper)
             _ = try? Syscall.makeDirectories(work)
             _ = try? Syscall.makeDirectories(mountPoint)
+            // Mounted by the child: a user namespace (see beginRootMount), without the shared
+            // mount-point layer, as nothing is bound onto /etc/hosts there and an empty one would
+            // hide the image's.
             plan.raw.rootfs = plan.string(mountPoint)
-            // The mount points the runtime binds files onto, ready in a shared read-only layer instead of
-            // created in each container's writable one. Not with a user namespace: nothing is bound onto
-            // /etc/hosts there, so an empty one would hide the image's.
-            let layers = spec.userNamespace == nil ? [mountPointLayer] + lower : lower
-            plan.raw.overlay_data = plan.string(Self.overlayOptions(lower: layers, upper: upper, work: work))
+            plan.raw.overlay_data = plan.string(Self.overlayOptions(lower: lower, upper: upper, work: work))
         }
         plan.raw.readonly_rootfs = spec.readOnlyRootFilesystem ? 1 : 0
         let binds = (extraMounts + spec.mounts).map { mount in

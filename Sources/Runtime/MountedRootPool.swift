@@ -23,7 +23,7 @@ final class MountedRootPool: @unchecked Sendable {
     let capacity: Int
     private let lock = NSLock()
     // Guarded by `lock`:
-    private var lowers: String?      // the `lowerdir=` option of the ready entries
+    private var lowers: [String]?    // the layers of the ready entries, top first
     private var layersIdentity: String?  // their layers' inode numbers when the entries were mounted
     private var ready: [String] = []  // entry names, their roots mounted
     private var bases: [String] = []  // entry names ready to mount (empty upper, work, merged)
@@ -42,11 +42,10 @@ final class MountedRootPool: @unchecked Sendable {
         if capacity > 0 { _ = try? Syscall.makeDirectories(directory, mode: 0o700) }
     }
 
-    /// Puts a root mounted with `lowerOption` (`lowerdir=A:B`, layers
-    /// `layers`) at `parent` (its `upper`, `work` and `merged`): true when it
-    /// did, else the caller mounts one itself. Either way the pool refills
-    /// for these layers.
-    func take(lowerOption: String, layers: [String], parent: String) -> Bool {
+    /// Puts a root mounted on `layers` (top first) at `parent` (its
+    /// `upper`, `work` and `merged`): true when it did, else the caller
+    /// mounts one itself. Either way the pool refills for these layers.
+    func take(layers: [String], parent: String) -> Bool {
         guard capacity > 0 else { return false }
         // An image removed and made again has the same paths but new
         // directories, which a pooled overlay would not see.
@@ -54,10 +53,10 @@ final class MountedRootPool: @unchecked Sendable {
         let (entry, dropped) = lock.withLock { () -> (String?, [String]) in
             guard !stopped else { return (nil, []) }
             var dropped: [String] = []
-            if lowers != lowerOption || layersIdentity != identity {  // another image: pool for it from now on
+            if lowers != layers || layersIdentity != identity {  // another image: pool for it from now on
                 dropped = ready
                 ready = []
-                lowers = lowerOption
+                lowers = layers
                 layersIdentity = identity
             }
             return (ready.popLast(), dropped)
@@ -99,7 +98,7 @@ final class MountedRootPool: @unchecked Sendable {
         if !dropped.isEmpty { discard(dropped) }
         guard start else { return }
         BlockingThreadPool.shared.run { [self] in
-            while let (name, lowerOption) = lock.withLock({ () -> (String, String)? in
+            while let (name, layers) = lock.withLock({ () -> (String, [String])? in
                 guard !stopped, let lowers, ready.count < capacity else {
                     filling = false
                     return nil
@@ -111,14 +110,14 @@ final class MountedRootPool: @unchecked Sendable {
                 let path = directory + "/" + name
                 OverlayRootMount.unmount(path + "/merged")  // a base that was a container's writable layer
                 for part in ["upper", "work", "merged"] { _ = try? Syscall.makeDirectories(path + "/" + part) }
-                let options = lowerOption + ",upperdir=\(path)/upper,workdir=\(path)/work"
+                let options = ContainerRuntime.overlayOptions(lower: layers, upper: path + "/upper", work: path + "/work")
                 guard Glibc.mount("overlay", path + "/merged", "overlay", 0, options) == 0 else {
                     Self.remove(path)
                     lock.withLock { filling = false }
                     return  // the layers went (an image removed): the next take tries again
                 }
                 let kept = lock.withLock { () -> Bool in
-                    guard !stopped, lowers == lowerOption else { return false }
+                    guard !stopped, lowers == layers else { return false }
                     ready.append(name)
                     return true
                 }
